@@ -1,0 +1,176 @@
+// The attnc IR: what the compiler hands every backend. Plain JSON, versioned, every default explicit,
+// one entry per transformer layer after per-layer overrides, each entry with its source span.
+// compiler/ir/schema.json is the JSON Schema (2020-12) of this file's types; a test keeps them in step.
+// Bump IR_VERSION whenever a change would make an older reader misread a document.
+
+export const IR_VERSION = 1;
+
+/** Where an IR entry came from in the .attn source (1-based line and column). */
+export interface SourceSpan {
+  file: string;
+  line: number;
+  col: number;
+  endLine: number;
+  endCol: number;
+}
+
+export interface IRDocument {
+  irVersion: typeof IR_VERSION;
+  /** The compiler that wrote it, e.g. "attnc 0.1.0". */
+  compiler: string;
+  /** The root .attn file, as given on the command line. */
+  source: string;
+  models: ModelIR[];
+  runs: RunIR[];
+  experiments: ExperimentIR[];
+}
+
+export interface ModelIR {
+  name: string;
+  /** The chain of models this one extends, nearest first (empty when it extends nothing). */
+  extends: string[];
+  span: SourceSpan;
+  image: { height: number; width: number; channels: number };
+  patch: number;
+  /** (height / patch) * (width / patch). */
+  patches: number;
+  /** Sequence length the blocks see: patches, plus one with a class token. */
+  tokens: number;
+  dim: number;
+  depth: number;
+  classes: number;
+  /** 'cls': a learned class token is prepended and read out; 'mean': tokens are mean-pooled. */
+  pool: 'cls' | 'mean';
+  norm: { kind: 'layernorm'; eps: number };
+  qkvBias: boolean;
+  /** Dropout after the attention projection and in the MLP. */
+  dropout: number;
+  /** Dropout on the attention probabilities. */
+  attnDropout: number;
+  layers: LayerIR[];
+}
+
+export interface LayerIR {
+  index: number;
+  /** The innermost source construct that decided this layer (a `layers` override, or the model). */
+  span: SourceSpan;
+  attention: AttentionIR;
+  mlp: { hidden: number; activation: 'gelu' };
+  /** Stochastic depth rate of this block (the model's drop_path scaled linearly over depth, as timm). */
+  dropPath: number;
+}
+
+/** A label for reports; the behaviour is fully given by the other fields. */
+export type AttentionVariant = 'mha' | 'mqa' | 'gqa' | 'kdgqa' | 'dgqa' | 'pgqa';
+
+export interface AttentionIR {
+  variant: AttentionVariant;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** 'paper' reproduces the reference code of arXiv 2408.08454, quirks included (docs/language.md). */
+  compat: 'none' | 'paper';
+  allocation: AllocationIR;
+  perturb: PerturbIR | null;
+  span: SourceSpan;
+}
+
+export type AllocationIR = UniformAllocationIR | KeyNormAllocationIR;
+
+/** Query head h uses K/V head floor(h / (heads / kvHeads)): GQA, with MHA and MQA as special cases. */
+export interface UniformAllocationIR {
+  policy: 'uniform';
+}
+
+/**
+ * Query heads are shared out among K/V groups in proportion to a score per group computed from the
+ * norms of the key heads (KDGQA); with `track` the score is tracked over training and the allocation
+ * recomputed only every `window` steps (DGQA).
+ */
+export interface KeyNormAllocationIR {
+  policy: 'key_norm';
+  /** 'l2': Frobenius norm of a key head's activations over tokens and head_dim; 'l1': sum of |k|. */
+  norm: 'l2' | 'l1';
+  /** 'minmax' rescales the scores to [0, 1] before sharing out (the paper's choice). */
+  scale: 'minmax' | 'none';
+  /** 'largest_remainder' (Hamilton); 'paper': round, then +/-1 at argmin/argmax until the sum is right. */
+  rounding: 'largest_remainder' | 'paper';
+  /** Every group gets at least this many query heads (0 allows starving a group, as the paper can). */
+  minPerGroup: number;
+  /** 'batch': one allocation per batch from norms summed over it (the paper); 'sample': one per image. */
+  scope: 'batch' | 'sample';
+  /** 'recompute': allocate from the current batch at eval too; 'frozen': use the allocation held in the model state. */
+  eval: 'recompute' | 'frozen';
+  track: TrackIR | null;
+  /** Training steps between re-allocations when tracked (null when not tracked). */
+  window: number | null;
+  /** The allocation before the first re-allocation when tracked: uniform groups, or from the first batch. */
+  init: 'uniform' | 'first_batch';
+}
+
+/**
+ * How a tracked score evolves, per layer and K/V group, at every training step:
+ *   ema:  cache <- decay * cache + (1 - decay) * norm        (formula 'standard')
+ *         cache <- decay * norm  + (1 - decay) * cache       (formula 'paper', as the reference code)
+ *   diff: score = |cache - norm|, cache <- norm
+ */
+export type TrackIR = { kind: 'ema'; decay: number; formula: 'standard' | 'paper' } | { kind: 'diff' };
+
+/**
+ * PGQA: noise subtracted from the grouped attention output. The noise is drawn per row, standardised,
+ * then rescaled to that row's mean and std and multiplied by `scale`.
+ */
+export interface PerturbIR {
+  distribution: 'gaussian' | 'uniform';
+  scale: number;
+  /** 'output': each head's softmax(QK^T)V rows (the paper); 'scores': the pre-softmax logits. */
+  at: 'output' | 'scores';
+  during: 'train' | 'always';
+}
+
+export type DataIR =
+  | { kind: 'mnist' | 'fashion_mnist'; path: string | null }
+  | { kind: 'idx'; path: string }
+  | { kind: 'cifar10' | 'cifar100'; path: string }
+  | { kind: 'folder'; path: string }
+  | { kind: 'synthetic'; train: number; test: number };
+
+export type AugmentIR =
+  | { kind: 'flip'; p: number }
+  | { kind: 'crop'; padding: number }
+  | { kind: 'randaugment'; n: number; magnitude: number };
+
+export interface RunIR {
+  name: string;
+  span: SourceSpan;
+  /** The name of a model in IRDocument.models. */
+  model: string;
+  data: DataIR;
+  /** Resize the images to the model's input when the data differs. */
+  augment: AugmentIR[];
+  /** Per-channel mean and std applied after scaling pixels to [0, 1]. */
+  normalize: { mean: number[]; std: number[] };
+  /** Exactly one of epochs and steps is set; the other is null. */
+  epochs: number | null;
+  steps: number | null;
+  batch: number;
+  /** Images per forward/backward pass; gradients are accumulated over batch / microBatch passes. */
+  microBatch: number;
+  seed: number;
+  optimizer:
+    | { kind: 'adamw'; lr: number; weightDecay: number; beta1: number; beta2: number; eps: number }
+    | { kind: 'sgd'; lr: number; momentum: number; weightDecay: number };
+  schedule: { kind: 'cosine' | 'linear' | 'constant'; warmupSteps: number; minLr: number };
+  labelSmoothing: number;
+  /** Clip the global gradient norm to this value; null: no clipping. */
+  clipGrad: number | null;
+  eval: { everyEpochs: number; batch: number };
+}
+
+/** A named grid of runs to compare: every model x every seed, each run otherwise as its base run. */
+export interface ExperimentIR {
+  name: string;
+  span: SourceSpan;
+  base: string;
+  runs: { name: string; model: string; seed: number }[];
+}
