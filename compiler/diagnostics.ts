@@ -66,6 +66,7 @@ export const Diagnostics = {
   OverlappingLayerOverride: { code: 'AT4008', severity: 'warning', message: 'layers {0} overrides {1} that layers {2} (at {3}) already set; the later block wins' },
   BatchNotDivisible: { code: 'AT4009', severity: 'error', message: 'micro_batch ({0}) must divide batch ({1})' },
   MlpTooSmall: { code: 'AT4010', severity: 'error', message: 'the MLP hidden width must be at least 1, got {0}' },
+  DataClassesMismatch: { code: 'AT4011', severity: 'error', message: "model '{0}' has {1} classes but {2} has {3}", hint: 'set classes {3} in the model, or derive a model for this data: model NAME extends {0} {{ classes {3} }' },
 
   // --- AT5xxx: IR documents ---
   IrNotJson: { code: 'AT5001', severity: 'error', message: 'not valid JSON: {0}' },

@@ -1,0 +1,51 @@
+// The attnc command line: one small module per command, dispatched by name.
+import { allocCommand } from './commands/alloc.js';
+import { checkCommand } from './commands/check.js';
+import { compileCommand } from './commands/compile.js';
+import { fmtCommand } from './commands/fmt.js';
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, processIo, UserError, type Command, type Io } from './io.js';
+import { ATTNC_VERSION } from '../compiler/version.js';
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  check: { run: checkCommand, summary: 'check .attn files and print diagnostics' },
+  compile: { run: compileCommand, summary: 'compile a spec to the IR, or print its analysis (--summary)' },
+  fmt: { run: fmtCommand, summary: 'print a spec in canonical form (--write to rewrite it)' },
+  alloc: { run: allocCommand, summary: 'share query heads among K/V groups, as every backend does' },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `attnc ${ATTNC_VERSION}: a compiler for Vision Transformers with grouped-query attention\n\nUsage: attnc COMMAND [options]   (attnc COMMAND --help for each)\n\n${lines.join('\n')}\n`;
+}
+
+/** Runs a command line; returns the exit code: 0 ok, 1 the user's input is wrong, 2 attnc failed. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage());
+    return name ? EXIT_OK : EXIT_USER;
+  }
+  if (name === '--version' || name === '-v') return io.out(ATTNC_VERSION), EXIT_OK;
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`attnc: unknown command '${name}'\n\n${usage()}`);
+    return EXIT_USER;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (e) {
+    if (e instanceof UserError) {
+      if (e.message) io.err(e.message);
+      return EXIT_USER;
+    }
+    // parseArgs reports unknown or malformed flags as TypeErrors with a code: those are user errors.
+    const code = (e as { code?: string }).code;
+    if (code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`attnc ${name}: ${(e as Error).message}\n(attnc ${name} --help lists the options)`);
+      return EXIT_USER;
+    }
+    io.err(`attnc ${name}: internal error: ${(e as Error).stack ?? String(e)}\nThis is a bug in attnc; please report it with the command line and input.`);
+    return EXIT_INTERNAL;
+  }
+}

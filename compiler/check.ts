@@ -1,0 +1,71 @@
+// Pass 2: check every field of a block against the schema: known names, values, nested blocks.
+// Cross-field rules (heads divide dim, ...) come later, on resolved models (semantics.ts).
+import type { Block, Field } from '../grammar/ast.js';
+import { diag, didYouMean, type Diagnostic } from './diagnostics.js';
+import { BLOCK_TITLES, SCHEMA, type BlockKind, type FieldSpec } from './schema.js';
+import { ValueChecker } from './values.js';
+
+export interface CheckedField {
+  name: string;
+  field: Field;
+  spec: FieldSpec;
+  /** The checked values; undefined when any of them was wrong (already reported). */
+  values: unknown[] | undefined;
+  block?: CheckedBlock;
+}
+
+export interface CheckedBlock {
+  kind: BlockKind;
+  block: Block;
+  /** Fields that may appear once, by name. */
+  fields: Map<string, CheckedField>;
+  /** Fields that may appear several times (`layers`), in source order. */
+  repeated: CheckedField[];
+}
+
+/** Which block a misplaced field belongs to, for the hint "'heads' goes inside attention { ... }". */
+function homeOf(name: string, here: BlockKind): BlockKind | undefined {
+  return (Object.keys(SCHEMA) as BlockKind[]).find((k) => k !== here && name in SCHEMA[k]);
+}
+
+export function checkBlock(block: Block, kind: BlockKind, diags: Diagnostic[]): CheckedBlock {
+  const specs = SCHEMA[kind];
+  const values = new ValueChecker(diags);
+  const out: CheckedBlock = { kind, block, fields: new Map(), repeated: [] };
+  for (const field of block.fields) {
+    const spec = specs[field.name];
+    if (!spec) {
+      const home = homeOf(field.name, kind);
+      const hint = home ? `'${field.name}' belongs in ${BLOCK_TITLES[home]} block` : `${BLOCK_TITLES[kind]} takes ${Object.keys(specs).join(', ')}`;
+      diags.push(diag('UnknownField', field.nameSpan, [field.name, BLOCK_TITLES[kind], didYouMean(field.name, Object.keys(specs))], hint));
+      continue;
+    }
+    const previous = out.fields.get(field.name);
+    if (previous && !spec.multiple) {
+      diags.push(diag('DuplicateField', field.nameSpan, [field.name, `line ${previous.field.nameSpan.line}`]));
+      continue;
+    }
+    const checked: CheckedField = { name: field.name, field, spec, values: values.field(field, spec) };
+    if (spec.block && !field.block) diags.push(diag('MissingBlock', field.nameSpan, [field.name]));
+    if (!spec.block && field.block) diags.push(diag('UnexpectedBlock', field.block.span, [field.name]));
+    if (spec.block && field.block) checked.block = checkBlock(field.block, spec.block, diags);
+    if (spec.multiple) out.repeated.push(checked);
+    else out.fields.set(field.name, checked);
+  }
+  return out;
+}
+
+/** Reports required fields that are missing from a block (after any inheritance has been applied). */
+export function checkRequired(kind: BlockKind, present: (name: string) => boolean, owner: { kind: string; name: string; span: Field['nameSpan'] }, diags: Diagnostic[]): void {
+  for (const [name, spec] of Object.entries(SCHEMA[kind])) {
+    if (spec.required && !present(name)) {
+      const example = spec.block ? `${name} { ... }` : `${name} ${exampleValue(name)}`;
+      diags.push(diag('MissingField', owner.span, [owner.kind, owner.name, name, `add: ${example}`]));
+    }
+  }
+}
+
+const EXAMPLES: Record<string, string> = {
+  image: '224 x 224 x 3', patch: '16', dim: '384', depth: '12', classes: '1000', heads: '6', model: 'vit_s16', train: 'quickstart',
+};
+function exampleValue(name: string): string { return EXAMPLES[name] ?? '...'; }

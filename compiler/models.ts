@@ -1,0 +1,166 @@
+// Pass 3: resolve `extends` and per-layer overrides into one effective configuration per layer.
+// A child model's fields replace its parent's field by field (an `attention { kv_heads 2 }` in the
+// child changes only kv_heads); `layers` overrides accumulate, parents' first, later ones winning.
+import type { ModelDecl, Span } from '../grammar/ast.js';
+import { checkBlock, type CheckedBlock, type CheckedField } from './check.js';
+import { diag, didYouMean, type Diagnostic } from './diagnostics.js';
+import type { Declared, Program } from './resolve.js';
+import type { Choice, LayerSelector, Width } from './values.js';
+
+/** A value together with the place in the source that set it, so checks can point at it. */
+export interface Setting<T> { value: T; span: Span }
+
+export interface LayerOverride {
+  selectors: LayerSelector[];
+  span: Span;
+  attention: Map<string, CheckedField>;
+  mlp?: CheckedField;
+}
+
+export interface ResolvedModel {
+  name: string;
+  decl: ModelDecl;
+  /** Ancestors, nearest first. */
+  chain: string[];
+  fields: Map<string, CheckedField>;
+  attention: Map<string, CheckedField>;
+  overrides: LayerOverride[];
+}
+
+/** The attention and MLP of one layer after the model's settings and every override that covers it. */
+export interface EffectiveLayer {
+  index: number;
+  span: Span;
+  heads?: Setting<number>;
+  kvHeads?: Setting<number>;
+  allocate?: Setting<Choice>;
+  perturb?: Setting<Choice>;
+  compat?: Setting<string>;
+  mlp?: Setting<Width>;
+  /** The attention block or override that decided this layer's attention. */
+  attentionSpan: Span;
+}
+
+export class ModelResolver {
+  private readonly checked = new Map<ModelDecl, CheckedBlock>();
+  private readonly resolved = new Map<string, ResolvedModel | null>();
+
+  constructor(private readonly program: Program, private readonly diags: Diagnostic[]) {}
+
+  /** Checks a model declaration's own block once, however many models extend it. */
+  private blockOf(decl: ModelDecl): CheckedBlock {
+    let block = this.checked.get(decl);
+    if (!block) {
+      block = checkBlock(decl.body, 'model', this.diags);
+      this.checked.set(decl, block);
+    }
+    return block;
+  }
+
+  /** Resolves a model by name; null (with a diagnostic) when it or an ancestor cannot be resolved. */
+  resolve(name: string, usedAt?: Span): ResolvedModel | null {
+    if (this.resolved.has(name)) return this.resolved.get(name)!;
+    const found = this.program.models.get(name);
+    if (!found) {
+      this.diags.push(diag('UnknownModel', usedAt, [name, didYouMean(name, this.program.models.keys())]));
+      return null;
+    }
+    const lineage = this.lineage(found);
+    const result = lineage ? this.merge(lineage) : null;
+    this.resolved.set(name, result);
+    return result;
+  }
+
+  /** The declarations from the model itself up to its root ancestor. */
+  private lineage(start: Declared<ModelDecl>): ModelDecl[] | null {
+    const out: ModelDecl[] = [start.decl];
+    let current = start.decl;
+    while (current.extends) {
+      const parentName = current.extends.name;
+      if (out.some((d) => d.name === parentName)) {
+        const cycle = [...out.map((d) => d.name), parentName].join(' -> ');
+        this.diags.push(diag('ExtendsCycle', current.extends.span, [cycle]));
+        return null;
+      }
+      const parent = this.program.models.get(parentName);
+      if (!parent) {
+        this.diags.push(diag('UnknownModel', current.extends.span, [parentName, didYouMean(parentName, this.program.models.keys())]));
+        return null;
+      }
+      out.push(parent.decl);
+      current = parent.decl;
+    }
+    return out;
+  }
+
+  private merge(lineage: ModelDecl[]): ResolvedModel {
+    const model: ResolvedModel = {
+      name: lineage[0]!.name, decl: lineage[0]!, chain: lineage.slice(1).map((d) => d.name),
+      fields: new Map(), attention: new Map(), overrides: [],
+    };
+    for (const decl of [...lineage].reverse()) {
+      const block = this.blockOf(decl);
+      for (const [name, field] of block.fields) {
+        if (name === 'attention') {
+          for (const [k, v] of field.block?.fields ?? []) model.attention.set(k, v);
+        }
+        model.fields.set(name, field);
+      }
+      for (const layers of block.repeated) {
+        const selectors = (layers.values ?? []) as LayerSelector[];
+        const body = layers.block;
+        model.overrides.push({
+          selectors, span: layers.field.span,
+          attention: body?.fields.get('attention')?.block?.fields ?? new Map(),
+          mlp: body?.fields.get('mlp'),
+        });
+      }
+    }
+    return model;
+  }
+}
+
+function setting<T>(field: CheckedField | undefined): Setting<T> | undefined {
+  if (!field || field.values === undefined) return undefined;
+  const span = field.values.length === 1 ? (field.field.values[0]?.span ?? field.field.span) : field.field.span;
+  return { value: field.values[0] as T, span };
+}
+
+export function covers(o: LayerOverride, index: number): boolean {
+  return o.selectors.some((s) => s.from <= index && index <= s.to);
+}
+
+/** The effective configuration of every layer of a model with a known depth. */
+export function effectiveLayers(model: ResolvedModel, depth: number): EffectiveLayer[] {
+  const attentionField = model.fields.get('attention');
+  const base = attentionField?.field.span ?? model.decl.nameSpan;
+  const layers: EffectiveLayer[] = [];
+  for (let index = 0; index < depth; index++) {
+    const attention = new Map(model.attention);
+    let mlp = model.fields.get('mlp');
+    let attentionSpan = base;
+    let span = model.decl.nameSpan;
+    for (const o of model.overrides) {
+      if (!covers(o, index)) continue;
+      span = o.span;
+      if (o.attention.size > 0) attentionSpan = o.span;
+      for (const [k, v] of o.attention) attention.set(k, v);
+      if (o.mlp) mlp = o.mlp;
+    }
+    layers.push({
+      index, span, attentionSpan,
+      heads: setting(attention.get('heads')),
+      kvHeads: setting(attention.get('kv_heads')),
+      allocate: setting(attention.get('allocate')),
+      perturb: setting(attention.get('perturb')),
+      compat: setting(attention.get('compat')),
+      mlp: setting(mlp),
+    });
+  }
+  return layers;
+}
+
+/** The first checked value of a model-level field, with its span. */
+export function modelSetting<T>(model: ResolvedModel, name: string): Setting<T> | undefined {
+  return setting<T>(model.fields.get(name));
+}

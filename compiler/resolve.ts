@@ -1,0 +1,102 @@
+// Pass 1: load the root file and everything it imports, and collect the declarations by name.
+// Imports resolve relative to the importing file, then in attnc's own specs/ folder (so that
+// `import "vit.attn"` works anywhere). Cycles and duplicate names are reported, never followed.
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Decl, ModelDecl, RunDecl, SourceFile, Span } from '../grammar/ast.js';
+import { parse } from '../grammar/index.js';
+import { diag, type Diagnostic } from './diagnostics.js';
+
+export interface Host {
+  /** Reads a file; throws (with a message such as ENOENT) when it cannot. */
+  readFile(absolutePath: string): string;
+  exists(absolutePath: string): boolean;
+}
+
+export interface Declared<D> { decl: D; file: string }
+
+export interface Program {
+  /** The root file's display path. */
+  root: string;
+  /** Display path -> source text, for printing diagnostics with their source lines. */
+  sources: Map<string, string>;
+  files: Map<string, SourceFile>;
+  models: Map<string, Declared<ModelDecl>>;
+  runs: Map<string, Declared<RunDecl>>;
+  experiments: Map<string, Declared<RunDecl>>;
+  /** The root file's own declarations, in order: what gets compiled. */
+  rootDecls: Decl[];
+}
+
+/** attnc's shipped library of specs, the fallback for imports. */
+export const SPECS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'specs');
+
+function locate(d: Declared<{ nameSpan: Span }>): string {
+  return `${d.file}(${d.decl.nameSpan.line},${d.decl.nameSpan.col})`;
+}
+
+export function loadProgram(rootPath: string, host: Host, displayBase: string): { program: Program; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const display = (abs: string) => path.relative(displayBase, abs).split(path.sep).join('/') || path.basename(abs);
+  const rootAbs = path.resolve(displayBase, rootPath);
+  const program: Program = {
+    root: display(rootAbs), sources: new Map(), files: new Map(),
+    models: new Map(), runs: new Map(), experiments: new Map(), rootDecls: [],
+  };
+  const done = new Set<string>();
+  const stack: string[] = [];
+
+  const visit = (abs: string, importedAt: Span | undefined): void => {
+    const shown = display(abs);
+    if (stack.includes(abs)) {
+      const cycle = [...stack.slice(stack.indexOf(abs)), abs].map(display).join(' -> ');
+      diagnostics.push(diag('ImportCycle', importedAt, [cycle]));
+      return;
+    }
+    if (done.has(abs)) return;
+    let text: string;
+    try {
+      text = host.readFile(abs);
+    } catch (e) {
+      const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+      const d = diag('FileNotFound', importedAt, [shown, reason]);
+      if (!importedAt) d.file = shown;
+      diagnostics.push(d);
+      return;
+    }
+    done.add(abs);
+    stack.push(abs);
+    const { ast, diagnostics: parseDiags } = parse(text, shown);
+    diagnostics.push(...parseDiags);
+    program.sources.set(shown, text);
+    program.files.set(shown, ast);
+    if (abs === rootAbs) program.rootDecls = ast.decls;
+    let seenOther = false;
+    for (const decl of ast.decls) {
+      if (decl.kind === 'import') {
+        if (seenOther) diagnostics.push(diag('ImportNotAtTop', decl.span));
+        visit(resolveImport(abs, decl.path, host), decl.pathSpan);
+        continue;
+      }
+      seenOther = true;
+      const table = decl.kind === 'model' ? program.models : decl.kind === 'train' ? program.runs : program.experiments;
+      const previous = table.get(decl.name);
+      if (previous) {
+        diagnostics.push(diag('DuplicateDefinition', decl.nameSpan, [decl.kind, decl.name, locate(previous)]));
+        continue;
+      }
+      (table as Map<string, Declared<Decl>>).set(decl.name, { decl, file: shown });
+    }
+    stack.pop();
+  };
+
+  visit(rootAbs, undefined);
+  return { program, diagnostics };
+}
+
+function resolveImport(fromAbs: string, target: string, host: Host): string {
+  const local = path.resolve(path.dirname(fromAbs), target);
+  if (host.exists(local) || path.isAbsolute(target)) return local;
+  const shipped = path.resolve(SPECS_DIR, target);
+  return host.exists(shipped) ? shipped : local;
+}

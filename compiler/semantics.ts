@@ -1,0 +1,164 @@
+// Pass 4: rules that span several fields, registered per node kind and run on resolved models and runs.
+// Each rule reports at the span of the value that is wrong (often in a parent model or an override).
+import type { Span } from '../grammar/ast.js';
+import type { CheckedBlock } from './check.js';
+import { checkRequired } from './check.js';
+import { DATASETS } from './datasets.js';
+import { diag, type Diagnostic } from './diagnostics.js';
+import { covers, modelSetting, type EffectiveLayer, type ResolvedModel } from './models.js';
+import type { Choice, LayerSelector } from './values.js';
+
+type Report = (d: Diagnostic) => void;
+type ModelRule = (m: ResolvedModel, layers: EffectiveLayer[], report: Report) => void;
+
+const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+
+const requiredFields: ModelRule = (m, _layers, report) => {
+  const diags: Diagnostic[] = [];
+  checkRequired('model', (f) => m.fields.has(f), { kind: 'model', name: m.name, span: m.decl.nameSpan }, diags);
+  if (m.fields.has('attention')) checkRequired('attention', (f) => m.attention.has(f), { kind: 'model', name: m.name, span: m.fields.get('attention')!.field.nameSpan }, diags);
+  diags.forEach(report);
+};
+
+const patchDividesImage: ModelRule = (m, _layers, report) => {
+  const image = modelSetting<number[]>(m, 'image');
+  const patch = modelSetting<number>(m, 'patch');
+  if (!image || !patch) return;
+  const [h, w] = image.value as [number, number];
+  for (const [side, size] of [['height', h], ['width', w]] as const) {
+    if (size % patch.value !== 0) {
+      const near = divisors(size).filter((d) => d > 1 && d < size);
+      const hint = near.length ? ` (patch sizes that divide ${size}: ${near.join(', ')})` : '';
+      report(diag('PatchDoesNotDivideImage', patch.span, [patch.value, side, size, hint]));
+    }
+  }
+};
+
+const layerRanges: ModelRule = (m, layers, report) => {
+  const depth = modelSetting<number>(m, 'depth')?.value;
+  for (const o of m.overrides) {
+    for (const s of o.selectors) {
+      if (s.from > s.to) report(diag('EmptyLayerRange', s.span, [s.from, s.to]));
+      else if (depth !== undefined && (s.to >= depth || s.from < 0)) {
+        report(diag('LayerRangeOutsideDepth', s.span, [s.from === s.to ? `${s.from}` : `${s.from}..${s.to}`, depth - 1, depth]));
+      }
+    }
+  }
+  // Two overrides that set the same field for the same layer: legal, but probably a mistake.
+  for (let i = 0; i < m.overrides.length; i++) {
+    for (let j = i + 1; j < m.overrides.length; j++) {
+      const [a, b] = [m.overrides[i]!, m.overrides[j]!];
+      const shared = [...b.attention.keys()].filter((k) => a.attention.has(k));
+      if (a.mlp && b.mlp) shared.push('mlp');
+      if (shared.length && layers.some((l) => covers(a, l.index) && covers(b, l.index))) {
+        report(diag('OverlappingLayerOverride', b.selectors[0]!.span, [selectorText(b.selectors), shared.join(', '), selectorText(a.selectors), `line ${a.span.line}`]));
+      }
+    }
+  }
+};
+
+function selectorText(s: LayerSelector[]): string {
+  return s.map((x) => (x.from === x.to ? `${x.from}` : `${x.from}..${x.to}`)).join(', ');
+}
+
+const attentionShapes: ModelRule = (m, layers, report) => {
+  const dim = modelSetting<number>(m, 'dim')?.value;
+  for (const layer of layers) {
+    const heads = layer.heads;
+    if (!heads) continue;
+    if (dim !== undefined && dim % heads.value !== 0) {
+      const options = divisors(dim).filter((d) => d <= 64 && d > 1);
+      report(diag('HeadsDoNotDivideDim', heads.span, [heads.value, dim, ` (heads that divide ${dim}: ${options.join(', ')})`]));
+    }
+    const kv = layer.kvHeads;
+    if (!kv) continue;
+    if (kv.value < 1 || kv.value > heads.value) {
+      report(diag('KvHeadsOutOfRange', kv.span, [kv.value, heads.value]));
+      continue;
+    }
+    const policy = layer.allocate?.value.option ?? 'uniform';
+    if (policy === 'uniform' && heads.value % kv.value !== 0) {
+      const ok = divisors(heads.value).join(', ');
+      report(diag('KvHeadsDoNotDivideHeads', kv.span, [kv.value, heads.value, m.overrides.length ? ` (first in layer ${layer.index})` : '', ok]));
+    }
+    const allocate = layer.allocate?.value;
+    if (allocate?.option === 'key_norm') {
+      const paper = layer.compat?.value === 'paper';
+      const min = (allocate.args.min as number | undefined) ?? (paper ? 0 : 1);
+      if (min * kv.value > heads.value) {
+        report(diag('MinQueriesTooLarge', allocate.argSpans.min ?? kv.span, [min, kv.value, min * kv.value, heads.value]));
+      }
+    }
+  }
+};
+
+/** `window` and `init` mean something only for a tracked key_norm allocation. */
+const trackedOnlyOptions: ModelRule = (_m, layers, report) => {
+  for (const layer of layers) {
+    const a = layer.allocate?.value;
+    if (!a || a.option !== 'key_norm') continue;
+    const track = (a.args.track as Choice | undefined)?.option ?? 'none';
+    if (track !== 'none') continue;
+    for (const opt of ['window', 'init']) {
+      if (a.argSpans[opt]) report(diag('OptionNeedsPolicy', a.argSpans[opt]!, [opt, 'a tracked allocation: key_norm(track: ema(0.9), ...) or key_norm(track: diff, ...)']));
+    }
+  }
+};
+
+const mlpWidth: ModelRule = (m, layers, report) => {
+  const dim = modelSetting<number>(m, 'dim')?.value;
+  if (dim === undefined) return;
+  for (const layer of layers) {
+    const w = layer.mlp;
+    if (w && 'ratio' in w.value && Math.floor(w.value.ratio * dim) < 1) report(diag('MlpTooSmall', w.span, [Math.floor(w.value.ratio * dim)]));
+  }
+};
+
+export const MODEL_RULES: readonly ModelRule[] = [requiredFields, patchDividesImage, layerRanges, attentionShapes, trackedOnlyOptions, mlpWidth];
+
+/** Runs every model rule, reporting each distinct problem once (a range of layers shares a span). */
+export function checkModel(m: ResolvedModel, layers: EffectiveLayer[], diags: Diagnostic[]): void {
+  const seen = new Set<string>();
+  const report: Report = (d) => {
+    const key = `${d.code}@${d.span?.file}:${d.span?.offset}`;
+    if (!seen.has(key)) { seen.add(key); diags.push(d); }
+  };
+  for (const rule of MODEL_RULES) rule(m, layers, report);
+}
+
+export interface RunContext { run: CheckedBlock; nameSpan: Span; name: string; model: ResolvedModel | null }
+type RunRule = (r: RunContext, report: Report) => void;
+
+const runRequired: RunRule = (r, report) => {
+  const diags: Diagnostic[] = [];
+  checkRequired('train', (f) => r.run.fields.has(f), { kind: 'train run', name: r.name, span: r.nameSpan }, diags);
+  diags.forEach(report);
+};
+
+const epochsOrSteps: RunRule = (r, report) => {
+  const [epochs, steps] = [r.run.fields.get('epochs'), r.run.fields.get('steps')];
+  if (epochs && steps) report(diag('ConflictingFields', steps.field.nameSpan, ["set either 'epochs' or 'steps', not both"], 'steps counts optimizer steps; epochs counts passes over the data'));
+};
+
+const microBatch: RunRule = (r, report) => {
+  const batch = (r.run.fields.get('batch')?.values?.[0] as number | undefined) ?? 128;
+  const micro = r.run.fields.get('micro_batch');
+  const m = micro?.values?.[0] as number | undefined;
+  if (micro && m !== undefined && batch % m !== 0) report(diag('BatchNotDivisible', micro.field.values[0]!.span, [m, batch]));
+};
+
+const dataMatchesModel: RunRule = (r, report) => {
+  const data = r.run.fields.get('data');
+  const choice = data?.values?.[0] as Choice | undefined;
+  const classes = r.model ? modelSetting<number>(r.model, 'classes') : undefined;
+  const facts = choice ? DATASETS[choice.option] : undefined;
+  if (facts && classes && classes.value !== facts.classes) {
+    report(diag('DataClassesMismatch', data!.field.values[0]!.span, [r.model!.name, classes.value, choice!.option, facts.classes]));
+  }
+};
+
+export const RUN_RULES: readonly RunRule[] = [runRequired, epochsOrSteps, microBatch, dataMatchesModel];
+
+export function checkRun(r: RunContext, diags: Diagnostic[]): void {
+  for (const rule of RUN_RULES) rule(r, (d) => diags.push(d));
+}

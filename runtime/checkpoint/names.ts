@@ -1,0 +1,386 @@
+// What an attnc checkpoint holds: the tensor names and shapes a model needs, the metadata keys, and
+// reading and writing whole checkpoints with validation against the model.
+//
+// Parameter names and layouts are timm's VisionTransformer's (PyTorch layouts: Linear weights are
+// [out, in], the patch convolution [out, in, kh, kw]), so an MHA model loads timm weights as they are
+// and the emitted PyTorch code can load_state_dict() a checkpoint directly. Backends with other
+// layouts (TensorFlow.js dense kernels are [in, out]) transpose when they load and save.
+// docs/checkpoints.md describes the format for people.
+import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { IR_VERSION, type LayerIR, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
+import { writeFileAtomic } from './atomic.js';
+import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+}
+
+export interface StateSpec extends ParamSpec {
+  dtype: DType;
+}
+
+/** Rows of the fused qkv projection: the H*hd query rows, then G*hd key rows, then G*hd value rows. */
+export function qkvRows(layer: LayerIR): number {
+  const a = layer.attention;
+  return (a.heads + 2 * a.kvHeads) * a.headDim;
+}
+
+/** Every learned parameter of the model, in a fixed order (the order of timm's state_dict). */
+export function parameterSpecs(m: ModelIR): ParamSpec[] {
+  const D = m.dim;
+  const specs: ParamSpec[] = [
+    { name: 'patch_embed.proj.weight', shape: [D, m.image.channels, m.patch, m.patch] },
+    { name: 'patch_embed.proj.bias', shape: [D] },
+  ];
+  if (m.pool === 'cls') specs.push({ name: 'cls_token', shape: [1, 1, D] });
+  specs.push({ name: 'pos_embed', shape: [1, m.tokens, D] });
+  for (const layer of m.layers) {
+    const b = `blocks.${layer.index}`;
+    const inner = layer.attention.heads * layer.attention.headDim;
+    const hidden = layer.mlp.hidden;
+    specs.push(
+      { name: `${b}.norm1.weight`, shape: [D] },
+      { name: `${b}.norm1.bias`, shape: [D] },
+      { name: `${b}.attn.qkv.weight`, shape: [qkvRows(layer), D] },
+    );
+    if (m.qkvBias) specs.push({ name: `${b}.attn.qkv.bias`, shape: [qkvRows(layer)] });
+    specs.push(
+      { name: `${b}.attn.proj.weight`, shape: [D, inner] },
+      { name: `${b}.attn.proj.bias`, shape: [D] },
+      { name: `${b}.norm2.weight`, shape: [D] },
+      { name: `${b}.norm2.bias`, shape: [D] },
+      { name: `${b}.mlp.fc1.weight`, shape: [hidden, D] },
+      { name: `${b}.mlp.fc1.bias`, shape: [hidden] },
+      { name: `${b}.mlp.fc2.weight`, shape: [D, hidden] },
+      { name: `${b}.mlp.fc2.bias`, shape: [D] },
+    );
+  }
+  specs.push(
+    { name: 'norm.weight', shape: [D] },
+    { name: 'norm.bias', shape: [D] },
+    { name: 'head.weight', shape: [m.classes, D] },
+    { name: 'head.bias', shape: [m.classes] },
+  );
+  return specs;
+}
+
+/**
+ * The non-parameter state of key_norm layers, per K/V group: the current allocation (query heads
+ * per group), and the DGQA tracker's cache and score. Layers without tracking store zeros in the
+ * last two, so that every key_norm layer has the same three tensors.
+ */
+export function stateSpecs(m: ModelIR): StateSpec[] {
+  const specs: StateSpec[] = [];
+  for (const layer of m.layers) {
+    if (layer.attention.allocation.policy !== 'key_norm') continue;
+    const b = `blocks.${layer.index}.attn.alloc`;
+    const G = [layer.attention.kvHeads];
+    specs.push(
+      { name: `${b}.counts`, shape: G, dtype: 'I32' },
+      { name: `${b}.cache`, shape: G, dtype: 'F32' },
+      { name: `${b}.score`, shape: G, dtype: 'F32' },
+    );
+  }
+  return specs;
+}
+
+/** Optimizer slots (AdamW: 'm' and 'v'; SGD with momentum: 'm') are stored as optimizer.<slot>.<param>. */
+export const OPTIMIZER_PREFIX = 'optimizer.';
+
+export function optimizerTensorName(slot: string, param: string): string {
+  return `${OPTIMIZER_PREFIX}${slot}.${param}`;
+}
+
+const STATE_NAME = /^blocks\.\d+\.attn\.alloc\./;
+const SLOT_NAME = /^[a-z][a-z0-9_]*$/;
+
+// ---------------------------------------------------------------------------------------------
+// Metadata
+
+export const CHECKPOINT_FORMAT = 'attnc-checkpoint';
+
+/** The "__metadata__" keys attnc writes; safetensors metadata values are strings, so JSON goes in as text. */
+export const META_KEYS = {
+  format: 'format',
+  /** The attnc release that wrote the file (informative). */
+  version: 'attnc.version',
+  /** IR_VERSION of the model and run JSON: a reader refuses a version it does not know. */
+  irVersion: 'attnc.ir_version',
+  model: 'attnc.model',
+  run: 'attnc.run',
+  trainState: 'attnc.train_state',
+} as const;
+
+/** Where training stands. Scalars only; tensors of training state go in the file as tensors. */
+export interface TrainState {
+  /** Optimizer steps taken. */
+  step: number;
+  /** Epochs completed. */
+  epoch: number;
+  /** The data/dropout RNG state, as the backend's generator serialises it (JSON). */
+  rngState?: unknown;
+  /** The best evaluation metric so far, for keeping the best checkpoint. */
+  bestMetric?: number | null;
+  [key: string]: unknown;
+}
+
+export interface CheckpointMeta {
+  format: typeof CHECKPOINT_FORMAT;
+  version: string;
+  model: ModelIR;
+  run: RunIR | null;
+  trainState: TrainState | null;
+  /** Any other metadata entries, kept verbatim. */
+  extra: Record<string, string>;
+}
+
+/** slot -> parameter name -> tensor of that parameter's shape. */
+export type OptimizerState = Record<string, Record<string, Tensor>>;
+
+export interface CheckpointTensors {
+  params: Record<string, Tensor>;
+  state?: Record<string, Tensor>;
+  optimizer?: OptimizerState;
+}
+
+export interface CheckpointInput extends CheckpointTensors {
+  model: ModelIR;
+  run?: RunIR | null;
+  trainState?: TrainState | null;
+  extraMetadata?: Record<string, string>;
+}
+
+export interface Checkpoint {
+  meta: CheckpointMeta;
+  /** Float parameters, as F32. */
+  params: Record<string, Tensor>;
+  /** Allocation state: counts as I32, cache and score as F32. */
+  state: Record<string, Tensor>;
+  optimizer: OptimizerState;
+}
+
+let cachedVersion: string | null = null;
+
+/** This attnc's version, from the package.json above this file (in the sources and in dist/ alike). */
+export function attncVersion(): string {
+  if (cachedVersion) return cachedVersion;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'attnc' && pkg.version) return (cachedVersion = pkg.version);
+    } catch {
+      // No package.json here: keep going up.
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return (cachedVersion = 'unknown');
+    dir = parent;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation against the model
+
+const MAX_LISTED = 12;
+
+function listNames(names: string[]): string {
+  const shown = names.slice(0, MAX_LISTED).join(', ');
+  return names.length > MAX_LISTED ? `${shown} and ${names.length - MAX_LISTED} more` : shown;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Explains a qkv shape mismatch by the kv_heads the file's shape implies, when it implies one. */
+function qkvHint(m: ModelIR, name: string, shape: number[]): string {
+  const match = /^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$/.exec(name);
+  const layer = match ? m.layers.find((l) => l.index === Number(match[1])) : undefined;
+  if (!layer || shape.length === 0) return '';
+  const { heads: H, kvHeads: G, headDim: hd } = layer.attention;
+  const groupsInFile = (shape[0] / hd - H) / 2;
+  if (!Number.isInteger(groupsInFile) || groupsInFile < 1 || groupsInFile === G) return '';
+  const hint = ` (kv_heads ${groupsInFile} in the file vs ${G} in the model?)`;
+  return groupsInFile === H && H % G === 0 ? `${hint} — convert it with \`attnc convert --kv-heads ${G}\`` : hint;
+}
+
+function checkGroup(
+  problems: string[],
+  m: ModelIR,
+  what: string,
+  specs: { name: string; shape: number[]; dtype?: DType }[],
+  tensors: Record<string, Tensor>,
+): void {
+  const missing: string[] = [];
+  for (const spec of specs) {
+    const t = tensors[spec.name];
+    if (!t) {
+      missing.push(spec.name);
+      continue;
+    }
+    if (!sameShape(t.shape, spec.shape)) {
+      problems.push(`tensor ${spec.name} has shape ${formatShape(t.shape)}, the model '${m.name}' needs ${formatShape(spec.shape)}${qkvHint(m, spec.name, t.shape)}`);
+    }
+    const wantFloat = spec.dtype === undefined || isFloatDType(spec.dtype);
+    const ok = spec.dtype === 'I32' ? t.dtype === 'I32' || t.dtype === 'I64' : wantFloat && isFloatDType(t.dtype);
+    if (!ok) problems.push(`tensor ${spec.name} has dtype ${t.dtype}, expected ${spec.dtype === 'I32' ? 'an integer (I32)' : 'a float (F32, F16, BF16 or F64)'}`);
+  }
+  const known = new Set(specs.map((s) => s.name));
+  const extra = Object.keys(tensors).filter((n) => !known.has(n));
+  if (missing.length) problems.push(`missing ${what} (${missing.length}): ${listNames(missing)}`);
+  if (extra.length) problems.push(`${what} the model '${m.name}' does not have (${extra.length}): ${listNames(extra)}`);
+}
+
+/**
+ * Throws a CheckpointError listing every way the tensors do not fit the model: wrong shapes or
+ * dtypes, missing and unexpected tensors. Parameters and allocation state must match exactly;
+ * each optimizer slot, when present, must cover every parameter.
+ */
+export function checkTensorsFit(file: string, m: ModelIR, c: CheckpointTensors): void {
+  const problems: string[] = [];
+  const params = parameterSpecs(m);
+  checkGroup(problems, m, 'parameters', params, c.params);
+  checkGroup(problems, m, 'allocation state tensors', stateSpecs(m), c.state ?? {});
+  for (const [slot, tensors] of Object.entries(c.optimizer ?? {})) {
+    if (!SLOT_NAME.test(slot)) problems.push(`optimizer slot '${slot}' is not a lower-case identifier`);
+    checkGroup(problems, m, `optimizer.${slot} tensors`, params, tensors);
+  }
+  if (problems.length === 1) throw new CheckpointError(file, problems[0]);
+  if (problems.length > 1) throw new CheckpointError(file, `${problems.length} problems with model '${m.name}':\n  ${problems.join('\n  ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding and decoding whole checkpoints
+
+/** The checkpoint as safetensors bytes, after checking it against the model (`file` names it in errors). */
+export function encodeCheckpoint(c: CheckpointInput, file = '<checkpoint>'): Uint8Array {
+  checkTensorsFit(file, c.model, c);
+  const tensors: Record<string, Tensor> = { ...c.params, ...(c.state ?? {}) };
+  for (const [slot, slotTensors] of Object.entries(c.optimizer ?? {})) {
+    for (const [param, t] of Object.entries(slotTensors)) tensors[optimizerTensorName(slot, param)] = t;
+  }
+  const metadata: Record<string, string> = {
+    ...(c.extraMetadata ?? {}),
+    [META_KEYS.format]: CHECKPOINT_FORMAT,
+    [META_KEYS.version]: attncVersion(),
+    [META_KEYS.irVersion]: String(IR_VERSION),
+    [META_KEYS.model]: JSON.stringify(c.model),
+  };
+  if (c.run) metadata[META_KEYS.run] = JSON.stringify(c.run);
+  if (c.trainState) metadata[META_KEYS.trainState] = JSON.stringify(c.trainState);
+  return encodeSafetensors(tensors, metadata);
+}
+
+export async function writeCheckpoint(path: string, c: CheckpointInput): Promise<void> {
+  await writeFileAtomic(path, encodeCheckpoint(c, path));
+}
+
+/** Parses and validates an attnc checkpoint: floats come back as F32, allocation counts as I32. */
+export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
+  const { tensors, metadata } = decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true });
+  return checkpointFromFile(file, { tensors, metadata });
+}
+
+/** A checkpoint from an already decoded safetensors file (floats as F32, I64 as I32, as decodeCheckpoint reads them). */
+export function checkpointFromFile(file: string, { tensors, metadata }: SafetensorsFile): Checkpoint {
+  const meta = parseMeta(metadata, file);
+  const checkpoint: Checkpoint = { meta, params: {}, state: {}, optimizer: {} };
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name.startsWith(OPTIMIZER_PREFIX)) {
+      const rest = name.slice(OPTIMIZER_PREFIX.length);
+      const dot = rest.indexOf('.');
+      if (dot <= 0) throw new CheckpointError(file, `tensor ${name} is not named optimizer.<slot>.<parameter>`);
+      (checkpoint.optimizer[rest.slice(0, dot)] ??= {})[rest.slice(dot + 1)] = t;
+    } else if (STATE_NAME.test(name)) {
+      checkpoint.state[name] = t;
+    } else {
+      checkpoint.params[name] = t;
+    }
+  }
+  checkTensorsFit(file, meta.model, checkpoint);
+  return checkpoint;
+}
+
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new CheckpointError(path, `cannot read the file: ${(e as Error).message}`);
+  }
+  return decodeCheckpoint(bytes, path);
+}
+
+function parseJsonMeta(metadata: Record<string, string>, key: string, file: string): unknown {
+  try {
+    return JSON.parse(metadata[key]);
+  } catch (e) {
+    throw new CheckpointError(file, `metadata '${key}' is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** The fields parameterSpecs and stateSpecs read: enough to trust the model JSON for loading. */
+function modelProblem(x: unknown): string | null {
+  if (!isObject(x)) return 'it is not an object';
+  const numbers = ['patch', 'tokens', 'dim', 'depth', 'classes'] as const;
+  for (const k of numbers) if (!Number.isInteger(x[k])) return `'${k}' is not a whole number`;
+  if (typeof x.name !== 'string') return "'name' is not a string";
+  if (!isObject(x.image) || !Number.isInteger(x.image.channels)) return "'image.channels' is not a whole number";
+  if (x.pool !== 'cls' && x.pool !== 'mean') return "'pool' is neither 'cls' nor 'mean'";
+  if (typeof x.qkvBias !== 'boolean') return "'qkvBias' is not a boolean";
+  if (!Array.isArray(x.layers) || x.layers.length !== x.depth) return `'layers' does not list ${String(x.depth)} layers`;
+  for (const [i, l] of (x.layers as unknown[]).entries()) {
+    const a = isObject(l) && isObject(l.attention) ? l.attention : null;
+    const ok =
+      isObject(l) && Number.isInteger(l.index) && a !== null && isObject(l.mlp) && Number.isInteger(l.mlp.hidden) &&
+      ['heads', 'kvHeads', 'headDim'].every((k) => Number.isInteger(a[k])) && isObject(a.allocation);
+    if (!ok) return `layer ${i} lacks index, attention heads/kvHeads/headDim/allocation or mlp.hidden`;
+  }
+  return null;
+}
+
+function parseMeta(metadata: Record<string, string>, file: string): CheckpointMeta {
+  const fail = (detail: string): never => {
+    throw new CheckpointError(file, detail);
+  };
+  if (metadata[META_KEYS.format] !== CHECKPOINT_FORMAT) {
+    fail(
+      `not an attnc checkpoint (metadata '${META_KEYS.format}' is ${JSON.stringify(metadata[META_KEYS.format] ?? null)}, not "${CHECKPOINT_FORMAT}"); ` +
+        'for timm weights use `attnc convert`',
+    );
+  }
+  const irVersion = metadata[META_KEYS.irVersion];
+  if (irVersion !== String(IR_VERSION)) {
+    fail(`the checkpoint's model is IR version ${irVersion ?? '(none)'}, this attnc reads version ${IR_VERSION}`);
+  }
+  if (metadata[META_KEYS.model] === undefined) fail(`metadata '${META_KEYS.model}' is missing`);
+  const model = parseJsonMeta(metadata, META_KEYS.model, file);
+  const problem = modelProblem(model);
+  if (problem) fail(`metadata '${META_KEYS.model}' is not a model: ${problem}`);
+
+  let run: RunIR | null = null;
+  if (metadata[META_KEYS.run] !== undefined) {
+    const r = parseJsonMeta(metadata, META_KEYS.run, file);
+    if (!isObject(r) || typeof r.name !== 'string') fail(`metadata '${META_KEYS.run}' is not a run`);
+    run = r as unknown as RunIR;
+  }
+  let trainState: TrainState | null = null;
+  if (metadata[META_KEYS.trainState] !== undefined) {
+    const s = parseJsonMeta(metadata, META_KEYS.trainState, file);
+    if (!isObject(s) || !Number.isInteger(s.step) || !Number.isInteger(s.epoch)) {
+      fail(`metadata '${META_KEYS.trainState}' needs whole-number 'step' and 'epoch'`);
+    }
+    trainState = s as TrainState;
+  }
+  const known = new Set<string>(Object.values(META_KEYS));
+  const extra = Object.fromEntries(Object.entries(metadata).filter(([k]) => !known.has(k)));
+  return { format: CHECKPOINT_FORMAT, version: metadata[META_KEYS.version] ?? 'unknown', model: model as ModelIR, run, trainState, extra };
+}

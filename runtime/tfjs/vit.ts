@@ -1,0 +1,164 @@
+// The Vision Transformer of a ModelIR in TensorFlow.js: timm's VisionTransformer, block for block, with
+// the attention core of each layer (MHA, GQA, KDGQA, DGQA, PGQA) from ./attention.ts.
+//
+//   patchify -> linear (the patch conv) -> [cls token] -> + pos_embed
+//   each block:  x = x + dropPath(dropout(proj(attn(norm1(x)))))
+//                x = x + dropPath(dropout(fc2(dropout(gelu(fc1(norm2(x)))))))
+//   norm -> pool (class token, or the mean of the tokens) -> head
+//
+// Tokens travel as a 2-D [B*T, D] matrix so every linear layer is one plain 2-D matMul (ops.ts); the
+// attention core sees [B, T, (H+2G)*hd]. Randomness (dropout, stochastic depth) comes from the
+// counter-based generator keyed by (seed, step, micro-batch, layer, site): a step replays exactly.
+
+import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
+import type { ModelIR } from '../../compiler/ir/types.js';
+import { seed32, streamId, uniformFloats } from '../random.js';
+import { attentionCore, createAttentionState, type AttentionState } from './attention.js';
+import type { Tf } from './backend.js';
+import { dropPath, dropout, gelu, layerNorm, linear, patchify, type UniformSource } from './ops.js';
+import { createParams, disposeParams, type VitParams } from './params.js';
+
+export interface ForwardContext {
+  /** Dropout, attention dropout and stochastic depth are active only in training. */
+  training: boolean;
+  /** The optimizer step: part of every random stream's key. */
+  step: number;
+  /** The run seed. */
+  seed: number;
+  /** Which micro-batch of the step (gradient accumulation), so each gets its own masks; default 0. */
+  microBatch?: number;
+}
+
+/** Random-stream purpose of this module's masks (runtime/random.ts Purpose numbers 1-2 are taken). */
+export const DROPOUT_PURPOSE = 0x102;
+
+/** Where in a block a mask is drawn: part of the stream key. */
+export const Site = {
+  projDropout: 0,
+  mlpHiddenDropout: 1,
+  mlpOutDropout: 2,
+  attnDropPath: 3,
+  mlpDropPath: 4,
+} as const;
+
+export interface VitOptions {
+  seed: number;
+  /** Prefix of the tfjs variable names, for a second live copy of a model (e.g. 'ema/'). */
+  scope?: string;
+}
+
+export class VitModel {
+  readonly params: VitParams;
+  /** The attention state of each layer (null for layers without one), indexed by layer. */
+  readonly state: (AttentionState | null)[];
+
+  constructor(
+    readonly tf: Tf,
+    readonly model: ModelIR,
+    opts: VitOptions,
+  ) {
+    if (model.layers.length !== model.depth) throw new Error(`model ${model.name}: ${model.layers.length} layers for depth ${model.depth}`);
+    this.params = createParams(tf, model, opts.seed, opts.scope ?? '');
+    this.state = model.layers.map((l) => createAttentionState(tf, l.attention));
+  }
+
+  /** The trainable variables, in checkpoint (timm state_dict) order. */
+  get variables(): Variable[] {
+    return this.params.list.map((p) => p.variable);
+  }
+
+  private v<T extends Tensor>(name: string): T {
+    const p = this.params.byName.get(name);
+    if (!p) throw new Error(`model ${this.model.name} has no parameter ${name}`);
+    return p.variable as unknown as T;
+  }
+
+  private vOpt<T extends Tensor>(name: string): T | undefined {
+    return this.params.byName.get(name)?.variable as unknown as T | undefined;
+  }
+
+  /** Logits [B, classes] for NHWC float32 images [B, H, W, C]. */
+  forward(x: Tensor4D, ctx: ForwardContext): Tensor2D {
+    const { tf, model: m } = this;
+    const [batch, height, width, channels] = x.shape;
+    if (height !== m.image.height || width !== m.image.width || channels !== m.image.channels) {
+      throw new Error(`model ${m.name} takes ${m.image.height}x${m.image.width}x${m.image.channels} images, got ${height}x${width}x${channels}`);
+    }
+    const T = m.tokens;
+    const D = m.dim;
+    const random = ctx.training ? this.masks(ctx) : null;
+    return tf.tidy(() => {
+      const patches = linear(tf, patchify(tf, x, m.patch), this.v('patch_embed.proj.weight'), this.v('patch_embed.proj.bias'));
+      let seq = tf.reshape(patches, [batch, m.patches, D]) as Tensor3D;
+      if (m.pool === 'cls') seq = tf.concat([tf.tile(this.v<Tensor3D>('cls_token'), [batch, 1, 1]), seq], 1);
+      let h = tf.reshape(tf.add(seq, this.v('pos_embed')), [batch * T, D]) as Tensor2D;
+      for (const layer of m.layers) h = this.block(h, batch, layer.index, ctx, random);
+      h = layerNorm(tf, h, this.v('norm.weight'), this.v('norm.bias'), m.norm.eps);
+      const tokens = tf.reshape(h, [batch, T, D]) as Tensor3D;
+      const pooled = m.pool === 'cls' ? tf.reshape(tf.slice(tokens, [0, 0, 0], [batch, 1, D]), [batch, D]) : tf.mean(tokens, 1);
+      return linear(tf, pooled as Tensor2D, this.v('head.weight'), this.v('head.bias'));
+    });
+  }
+
+  private block(h: Tensor2D, batch: number, l: number, ctx: ForwardContext, random: MaskStreams | null): Tensor2D {
+    const { tf, model: m } = this;
+    const layer = m.layers[l];
+    const a = layer.attention;
+    const eps = m.norm.eps;
+    const b = `blocks.${l}.`;
+    const rows = h.shape[0];
+    const T = rows / batch;
+
+    const qkv = linear(tf, layerNorm(tf, h, this.v(b + 'norm1.weight'), this.v(b + 'norm1.bias'), eps), this.v(b + 'attn.qkv.weight'), this.vOpt<Tensor1D>(b + 'attn.qkv.bias'));
+    const attended = attentionCore(tf, tf.reshape(qkv, [batch, T, qkv.shape[1]]) as Tensor3D, a, {
+      training: ctx.training,
+      step: ctx.step,
+      seed: ctx.seed,
+      layer: l,
+      state: this.state[l],
+      attnDropout: m.attnDropout,
+    });
+    let y = linear(tf, tf.reshape(attended, [rows, a.heads * a.headDim]) as Tensor2D, this.v(b + 'attn.proj.weight'), this.v(b + 'attn.proj.bias'));
+    if (random) {
+      y = dropout(tf, y, m.dropout, random(l, Site.projDropout));
+      y = this.dropPathRows(y, batch, layer.dropPath, random(l, Site.attnDropPath));
+    }
+    h = tf.add(h, y);
+
+    let z = gelu(tf, linear(tf, layerNorm(tf, h, this.v(b + 'norm2.weight'), this.v(b + 'norm2.bias'), eps), this.v(b + 'mlp.fc1.weight'), this.v(b + 'mlp.fc1.bias')));
+    if (random) z = dropout(tf, z, m.dropout, random(l, Site.mlpHiddenDropout));
+    z = linear(tf, z, this.v(b + 'mlp.fc2.weight'), this.v(b + 'mlp.fc2.bias'));
+    if (random) {
+      z = dropout(tf, z, m.dropout, random(l, Site.mlpOutDropout));
+      z = this.dropPathRows(z, batch, layer.dropPath, random(l, Site.mlpDropPath));
+    }
+    return tf.add(h, z);
+  }
+
+  /** Stochastic depth on [B*T, D] rows: one draw per sample, shared by its T rows. */
+  private dropPathRows(y: Tensor2D, batch: number, rate: number, uniforms: UniformSource): Tensor2D {
+    if (rate <= 0) return y;
+    const { tf } = this;
+    const perSample = tf.reshape(y, [batch, y.size / batch]);
+    return tf.reshape(dropPath(tf, perSample, rate, uniforms), y.shape) as Tensor2D;
+  }
+
+  private masks(ctx: ForwardContext): MaskStreams {
+    const seed = seed32(ctx.seed);
+    const micro = ctx.microBatch ?? 0;
+    return (layer, site) => (count) => uniformFloats(seed, streamId(DROPOUT_PURPOSE, site, layer, ctx.step, micro), count);
+  }
+
+  dispose(): void {
+    disposeParams(this.params);
+    for (const s of this.state) disposeState(s);
+  }
+}
+
+type MaskStreams = (layer: number, site: number) => UniformSource;
+
+/** Frees whatever tensors an attention state holds (it is opaque here). */
+function disposeState(s: AttentionState | null): void {
+  const d = s as unknown as { dispose?: () => void } | null;
+  d?.dispose?.();
+}

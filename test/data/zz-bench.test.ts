@@ -1,0 +1,22 @@
+import { it } from 'vitest';
+import { makeSynthetic } from '/work/main/runtime/data/synthetic.js';
+import { loadDataset } from '/work/main/runtime/data/load.js';
+import { BatchIterator } from '/work/main/runtime/data/batcher.js';
+it('bench', async () => {
+  let t = Date.now();
+  makeSynthetic('train', 50000, { height: 32, width: 32, channels: 3, classes: 10 });
+  console.log('synthetic 50000x32x32x3 ms', Date.now() - t);
+  t = Date.now();
+  const ds = await loadDataset({ kind: 'mnist', path: null }, 'train', { baseDir: '.', height: 28, width: 28, channels: 1 });
+  console.log('mnist train ms', Date.now() - t);
+  t = Date.now();
+  const c = await loadDataset({ kind: 'synthetic', train: 2048, test: 10 }, 'train', { baseDir: '.', height: 32, width: 32, channels: 3 });
+  const it = BatchIterator.train(c, { batchSize: 128, seed: 1, epoch: 0, augment: [{ kind: 'crop', padding: 4 }, { kind: 'flip', p: 0.5 }, { kind: 'randaugment', n: 2, magnitude: 9 }], normalize: { mean: [0.5], std: [0.5] } });
+  t = Date.now();
+  for (const b of it) void b;
+  console.log('16 aug batches of 128 at 32x32x3 ms', Date.now() - t);
+  const m = BatchIterator.train(ds, { batchSize: 128, seed: 1, epoch: 0, augment: [], normalize: { mean: [0.5], std: [0.5] } });
+  t = Date.now();
+  for (const b of m) void b;
+  console.log('mnist epoch no aug ms', Date.now() - t);
+}, 120000);

@@ -1,0 +1,180 @@
+// The tensor allocation (runtime/tfjs/allocation.ts) against the reference allocation function
+// (compiler/alloc.ts) on the wasm backend: hand-picked degenerate and quirky inputs, then a fast-check
+// property over many random score vectors, ties and near-ties included.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { allocateFromScores, type KeyNormOptions } from '../../compiler/alloc.js';
+import { allocateCounts, equalShareCounts, groupOfHeadOneHot } from '../../runtime/tfjs/allocation.js';
+
+beforeAll(async () => {
+  await tf.setBackend('wasm');
+  await tf.ready();
+});
+
+/** Tensor counts for several score rows at once (one allocation per row, as per-sample scope). */
+function tensorCounts(rows: number[][], opts: KeyNormOptions): number[][] {
+  return tf.tidy(() => allocateCounts(tf, tf.tensor2d(rows), opts).arraySync() as number[][]);
+}
+
+const f32 = (xs: number[]) => xs.map(Math.fround);
+
+describe('tensor allocation equals compiler/alloc.ts on chosen inputs', () => {
+  const cases: { scores: number[]; opts: KeyNormOptions }[] = [
+    // min-max starves the smallest group; 'paper' lets it keep 0 heads
+    { scores: [3, 1, 2, 5], opts: { heads: 8, scale: 'minmax', rounding: 'paper', minPerGroup: 0 } },
+    { scores: [3, 1, 2, 5], opts: { heads: 8, scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1 } },
+    { scores: [3, 1, 2, 5], opts: { heads: 8, scale: 'minmax', rounding: 'paper', minPerGroup: 1 } },
+    // exact halves: quotas 0.5 and 1.5 round half to even to 0 and 2
+    { scores: [1, 3], opts: { heads: 2, scale: 'none', rounding: 'paper', minPerGroup: 0 } },
+    // exact remainder ties: equal claims, ties to the lower index
+    { scores: [2, 2, 2, 2], opts: { heads: 6, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 } },
+    // a true tie of different claims: quotas 1.3 and 0.3 (float32 would read 1.3 - 1 < 0.3)
+    { scores: [13, 3, 2, 2], opts: { heads: 6, scale: 'none', rounding: 'largest_remainder', minPerGroup: 1 } },
+    { scores: [1, 3, 6], opts: { heads: 5, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 } },
+    // 'paper' overshoots: 4 x round(2.5 half-even) ... fixed up at the first argmax/argmin
+    { scores: [1, 1, 1, 1, 1, 1], opts: { heads: 9, scale: 'none', rounding: 'paper', minPerGroup: 0 } },
+    { scores: [5, 1, 1, 1, 1, 1], opts: { heads: 7, scale: 'none', rounding: 'paper', minPerGroup: 0 } },
+    // degenerate: all equal under min-max (0/0 in the reference), all zero, NaN, infinity, negatives
+    { scores: [4, 4, 4], opts: { heads: 8, scale: 'minmax', rounding: 'paper', minPerGroup: 0 } },
+    { scores: [0, 0, 0], opts: { heads: 7, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 } },
+    { scores: [1, NaN, 2], opts: { heads: 6, scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 0 } },
+    { scores: [1, Infinity, 2], opts: { heads: 6, scale: 'none', rounding: 'paper', minPerGroup: 1 } },
+    { scores: [-1, -2, 3], opts: { heads: 6, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 } },
+    { scores: [-1, -2, -3], opts: { heads: 5, scale: 'none', rounding: 'paper', minPerGroup: 0 } },
+    // one group, and as many groups as heads
+    { scores: [7], opts: { heads: 4, scale: 'minmax', rounding: 'paper', minPerGroup: 0 } },
+    { scores: [1, 9, 3, 2], opts: { heads: 4, scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1 } },
+    { scores: [1, 9, 3, 2], opts: { heads: 12, scale: 'minmax', rounding: 'paper', minPerGroup: 3 } },
+  ];
+  for (const { scores, opts } of cases) {
+    it(`${JSON.stringify(scores.map(String))} ${opts.heads} heads ${opts.scale} ${opts.rounding} min ${opts.minPerGroup}`, () => {
+      const expected = allocateFromScores(f32(scores), opts).counts;
+      expect(tensorCounts([scores], opts)[0]).toEqual(expected);
+      // and as a single [G] vector
+      const single = tf.tidy(() => allocateCounts(tf, tf.tensor1d(scores), opts).arraySync());
+      expect(single).toEqual(expected);
+    });
+  }
+
+  it('gives the equal share for equal scores, and the uniform grouping when G divides H', () => {
+    expect(equalShareCounts(7, 3)).toEqual(allocateFromScores([1, 1, 1], { heads: 7, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 }).counts);
+    expect(equalShareCounts(8, 4)).toEqual([2, 2, 2, 2]);
+  });
+
+  it('builds the one-hot of contiguous head runs, empty groups included', () => {
+    const counts = [[2, 0, 3, 1], [0, 0, 6, 0]];
+    const oneHot = tf.tidy(() => groupOfHeadOneHot(tf, tf.tensor2d(counts), 6).arraySync() as number[][][]);
+    const expectedGroups = [[0, 0, 2, 2, 2, 3], [2, 2, 2, 2, 2, 2]];
+    oneHot.forEach((rows, n) => {
+      rows.forEach((row, h) => expect(row).toEqual([0, 1, 2, 3].map((g) => (g === expectedGroups[n]![h] ? 1 : 0))));
+    });
+    const single = tf.tidy(() => groupOfHeadOneHot(tf, tf.tensor1d([1, 2]), 3).arraySync());
+    expect(single).toEqual([[1, 0], [0, 1], [0, 1]]);
+  });
+});
+
+/** A float64 value as mantissa * 2^exponent, both exact (the value is finite). */
+function decompose(x: number): { mantissa: bigint; exponent: number } {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const bits = view.getBigUint64(0);
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  const fraction = bits & 0xfffffffffffffn;
+  const mantissa = biased === 0 ? fraction : fraction | (1n << 52n);
+  return { mantissa: bits >> 63n === 1n ? -mantissa : mantissa, exponent: (biased === 0 ? 1 : biased) - 1075 };
+}
+
+/**
+ * Where a row stands against docs/attention.md's exactness statement, computed exactly (BigInt):
+ * 'exact' when every float32 intermediate is a whole number of one power of two below 2^24 (then the
+ * tensor counts must equal alloc.ts's, ties included); 'margin' when every decision of the rounding
+ * is further than delta = 2^-23 * (share * (G + 3) + 1) from its boundary (they must equal too);
+ * 'near' otherwise (they may differ).
+ */
+function classify(scores: number[], opts: KeyNormOptions): 'exact' | 'margin' | 'near' {
+  if (scores.some((s) => !Number.isFinite(s))) return 'exact';
+  const parts = scores.map(decompose);
+  const lowest = Math.min(...parts.map((p) => p.exponent));
+  const ints = parts.map((p) => p.mantissa << BigInt(p.exponent - lowest));
+  const lo = ints.reduce((a, b) => (b < a ? b : a));
+  let claims = opts.scale === 'minmax' ? ints.map((n) => n - lo) : ints.map((n) => (n > 0n ? n : 0n));
+  let total = claims.reduce((a, b) => a + b, 0n);
+  if (total === 0n) return 'exact';
+  while (claims.every((c) => c % 2n === 0n)) claims = claims.map((c) => c / 2n);
+  total = claims.reduce((a, b) => a + b, 0n);
+  const groups = scores.length;
+  const share = opts.rounding === 'paper' ? opts.heads : opts.heads - opts.minPerGroup * groups;
+  if (BigInt(share) * total < 1n << 24n) return 'exact';
+  const delta = 2 ** -23 * (share * (groups + 3) + 1);
+  const frac = claims.map((c) => Number(((BigInt(share) * c) % total) * (1n << 53n) / total) / 2 ** 53);
+  let margin = Infinity;
+  claims.forEach((c, g) => {
+    if (c === 0n) return;
+    const f = frac[g]!;
+    margin = Math.min(margin, opts.rounding === 'paper' ? Math.abs(f - 0.5) : Math.min(f, 1 - f));
+    if (opts.rounding === 'paper') return;
+    claims.forEach((c2, g2) => {
+      if (g2 > g && c2 !== 0n && c2 !== c) margin = Math.min(margin, Math.abs(f - frac[g2]!));
+    });
+  });
+  return margin > delta ? 'margin' : 'near';
+}
+
+describe('tensor allocation equals compiler/alloc.ts on random inputs', () => {
+  // Scores of several kinds: any float32 (NaN, infinities, subnormals included), small integers (true
+  // ties and exact halves), norm-like floats, and near-duplicates of one value (float32 neighbours).
+  const anyFloat = fc.float({ noDefaultInfinity: false, noNaN: false });
+  const smallInt = fc.integer({ min: 0, max: 6 });
+  const norm = fc.float({ min: 0, max: 100, noNaN: true });
+  const problem = fc
+    .record({
+      groups: fc.integer({ min: 1, max: 8 }),
+      extraHeads: fc.integer({ min: 0, max: 20 }),
+      scale: fc.constantFrom<'minmax' | 'none'>('minmax', 'none'),
+      rounding: fc.constantFrom<'largest_remainder' | 'paper'>('largest_remainder', 'paper'),
+      minFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+      kind: fc.constantFrom('any', 'int', 'norm', 'near'),
+    })
+    .chain((p) => {
+      const value = p.kind === 'any' ? anyFloat : p.kind === 'int' ? smallInt : p.kind === 'norm' ? norm : fc.integer({ min: -3, max: 3 });
+      return fc.tuple(fc.constant(p), fc.array(fc.array(value, { minLength: p.groups, maxLength: p.groups }), { minLength: 1, maxLength: 40 }), norm);
+    });
+
+  it('agrees exactly wherever docs/attention.md promises it, and that is nearly every norm-like row', () => {
+    type Tally = { exact: number; margin: number; near: number; nearDiffer: number };
+    const seen: Record<string, Tally> = {};
+    fc.assert(
+      fc.property(problem, ([p, raw, base]) => {
+        const heads = p.groups + p.extraHeads;
+        const minPerGroup = Math.floor(p.minFraction * Math.floor(heads / p.groups));
+        const opts: KeyNormOptions = { heads, scale: p.scale, rounding: p.rounding, minPerGroup };
+        // 'near' rows: one norm plus a few float32 ulps, so that quotas and remainders nearly tie.
+        const scores = raw.map((row) => f32(p.kind === 'near' ? row.map((k) => base * (1 + k * 2 ** -23)) : row));
+        const got = tensorCounts(scores, opts);
+        const tally = (seen[p.kind] ??= { exact: 0, margin: 0, near: 0, nearDiffer: 0 });
+        scores.forEach((row, n) => {
+          const kind = classify(row, opts);
+          tally[kind]++;
+          const expected = allocateFromScores(row, opts).counts;
+          expect(got[n]!.reduce((a, b) => a + b, 0)).toBe(heads); // always a valid allocation
+          if (kind === 'near') {
+            if (JSON.stringify(got[n]) !== JSON.stringify(expected)) tally.nearDiffer++;
+            return;
+          }
+          expect(got[n], JSON.stringify({ row, opts, kind })).toEqual(expected);
+        });
+      }),
+      { numRuns: 600, seed: 20240815 },
+    );
+    console.log(`allocation property (rows by input kind and class): ${JSON.stringify(seen)}`);
+    const all = Object.values(seen).reduce((a, t) => a + t.exact + t.margin + t.near, 0);
+    expect(all).toBeGreaterThan(3000);
+    expect(seen.int!.exact).toBeGreaterThan(300); // true ties and exact halves, checked exactly
+    const norm = seen.norm!;
+    expect(norm.margin).toBeGreaterThan(300);
+    expect(norm.near / (norm.exact + norm.margin + norm.near)).toBeLessThan(0.02);
+    expect(seen.near!.near).toBeGreaterThan(50); // the adversarial rows do reach the near-ties
+  });
+});
