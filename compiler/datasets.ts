@@ -20,17 +20,27 @@ export const IMAGENET_NORMALIZATION = { mean: [0.485, 0.456, 0.406], std: [0.229
 
 export interface Normalization { mean: number[]; std: number[] }
 
-/** Fits per-channel constants to a channel count: kept when they match, else averaged (RGB -> gray). */
+const LUMA = [0.299, 0.587, 0.114];
+const round4 = (x: number): number => Math.round(x * 10000) / 10000;
+
+/**
+ * Fits per-channel constants to a model's channel count. One-channel statistics are repeated for RGB
+ * models; RGB statistics for a grey model are luma-weighted like the pixels themselves (the std is
+ * then an approximation, exact if the channels were perfectly correlated, which natural images
+ * nearly are).
+ */
 export function fitNormalization(n: Normalization, channels: number): Normalization {
-  const fit = (xs: number[]) => {
-    if (xs.length === channels) return xs;
-    const avg = xs.reduce((a, b) => a + b, 0) / xs.length;
-    return Array.from({ length: channels }, () => Number(avg.toFixed(4)));
-  };
-  return { mean: fit(n.mean), std: fit(n.std) };
+  const k = n.mean.length;
+  if (channels === k) return { mean: [...n.mean], std: [...n.std] };
+  if (k === 1) return { mean: Array(channels).fill(n.mean[0]), std: Array(channels).fill(n.std[0]) };
+  if (channels === 1 && k === 3) {
+    const dot = (v: number[]): number => round4(v.reduce((s, x, i) => s + x * LUMA[i]!, 0));
+    return { mean: [dot(n.mean)], std: [dot(n.std)] };
+  }
+  throw new RangeError(`no normalisation for ${channels} channels from statistics of ${k} channels`);
 }
 
-/** Per-channel mean and std of a named data set (0.5 / 0.5 for others), fitted to the model's channels. */
+/** Per-channel mean and std of a data set kind (0.5 / 0.5 where unknown), fitted to the model's channels. */
 export function datasetNormalization(kind: string, channels: number): Normalization {
   return fitNormalization(DATASETS[kind] ?? { mean: [0.5], std: [0.5] }, channels);
 }

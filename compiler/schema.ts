@@ -78,7 +78,7 @@ export const allocateSpec: ValueSpec = {
       doc: 'query heads shared out in proportion to the norms of the key heads (KDGQA; DGQA with track)',
       args: {
         norm: arg(word('l2', 'l1'), 'norm of a key head over tokens and head_dim (l2: Frobenius)', 'l2'),
-        scale: arg(word('minmax', 'none'), 'rescale the norms to [0, 1] before sharing out', 'none (compat paper: minmax)'),
+        scale: arg(word('minmax', 'none'), 'rescale the norms to [0, 1] before sharing out', 'none (compat paper: minmax when not tracked)'),
         rounding: arg(word('largest_remainder', 'paper'), 'how shares become whole heads', 'largest_remainder (compat paper: paper)'),
         min: arg(int(0), 'query heads every group keeps', '1 (compat paper: 0)'),
         scope: arg(word('batch', 'sample'), 'one allocation per batch, or one per image', 'batch'),

@@ -34,6 +34,15 @@ const patchDividesImage: ModelRule = (m, _layers, report) => {
   }
 };
 
+/** Loaders and normalisation know grey and RGB images only. */
+const imageChannels: ModelRule = (m, _layers, report) => {
+  const image = modelSetting<number[]>(m, 'image');
+  const channels = image?.value[2];
+  if (image && channels !== undefined && channels !== 1 && channels !== 3) {
+    report(diag('OutOfRange', image.span, ['image channels', '1 (grey) or 3 (RGB)', channels]));
+  }
+};
+
 const layerRanges: ModelRule = (m, layers, report) => {
   const depth = modelSetting<number>(m, 'depth')?.value;
   for (const o of m.overrides) {
@@ -114,7 +123,7 @@ const mlpWidth: ModelRule = (m, layers, report) => {
   }
 };
 
-export const MODEL_RULES: readonly ModelRule[] = [requiredFields, patchDividesImage, layerRanges, attentionShapes, trackedOnlyOptions, mlpWidth];
+export const MODEL_RULES: readonly ModelRule[] = [requiredFields, patchDividesImage, imageChannels, layerRanges, attentionShapes, trackedOnlyOptions, mlpWidth];
 
 /** Runs every model rule, reporting each distinct problem once (a range of layers shares a span). */
 export function checkModel(m: ResolvedModel, layers: EffectiveLayer[], diags: Diagnostic[]): void {

@@ -35,7 +35,9 @@ export function decodeImage(bytes: Uint8Array, file: string): Image {
     return format === 'png' ? decodePng(bytes) : decodeJpeg(bytes);
   } catch (e) {
     if (e instanceof DataError) throw e;
-    const msg = e instanceof Error ? e.message : String(e);
+    let msg = e instanceof Error ? e.message : String(e);
+    // pngjs's words (sic) for a file that ends before its last chunk.
+    if (msg.includes('read requests waitng on finished stream')) msg = 'the file ends early (truncated)';
     throw new DataError(file, `cannot decode ${format === 'png' ? 'PNG' : 'JPEG'}: ${msg}`, 'the file is damaged or incomplete; re-export it or remove it from the data folder');
   }
 }

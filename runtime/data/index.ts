@@ -4,7 +4,7 @@ export { loadDataset, type LoadOptions } from './load.js';
 export { BatchIterator, stepsPerEpoch, type BatchOptions } from './batcher.js';
 export { defaultNormalization, normalizationTable, normalizeInto, type Normalization } from './normalize.js';
 export { makeAugmenter, randomCrop, randomFlip, type Augmenter } from './augment.js';
-export { Rng, Stream, deriveSeed } from './rng.js';
+export { Rng, Stream } from './rng.js';
 export { conformDataset, convertChannels, resize } from './image.js';
 export { parseIdx, loadIdxPair, findIdxFiles } from './idx.js';
 export { loadMnist, loadFashionMnist, mnistPackageDir, FASHION_MNIST_DIR } from './mnist.js';

@@ -1,14 +1,15 @@
 // RandAugment-lite (Cubuk et al. 2019): apply n operations drawn uniformly (with replacement) from a
-// fixed list, each at one global magnitude m. Magnitudes use timm's scale: 0 (no change) to 10 (the
-// strongest setting below); signed operations pick the sign at random.
+// fixed list, each at one global magnitude m. Magnitudes use torchvision's scale (31 bins), as the
+// language does: 0 is no change, 30 the strongest setting below, so the default 9 is 30% of it;
+// signed operations pick the sign at random.
 import { autocontrast, brightness, contrast, equalize, posterize, solarize } from './color.js';
 import { rotate, shear, translate } from './geometry.js';
 import type { Rng } from './rng.js';
 import type { Image } from './types.js';
 
-export const MAX_MAGNITUDE = 10;
+export const MAX_MAGNITUDE = 30;
 
-/** Strength at magnitude 10 of each operation. */
+/** Strength at magnitude 30 of each operation (torchvision's RandAugment ranges). */
 const MAX = {
   enhance: 0.9, // brightness / contrast factor 1 +- 0.9
   translate: 0.45, // fraction of the image side
@@ -35,7 +36,7 @@ export const RAND_AUGMENT_OPS: ReadonlyArray<readonly [string, Op]> = [
   ['shear_y', (img, l, rng) => shear(img, signed(rng, MAX.shear * l), 'y')],
 ];
 
-/** Apply the operation called `name` at magnitude m (0..10): for tests and for previewing ops. */
+/** Apply the operation called `name` at magnitude m (0..30): for tests and for previewing ops. */
 export function applyOp(name: string, img: Image, magnitude: number, rng: Rng): Image {
   const op = RAND_AUGMENT_OPS.find(([n]) => n === name);
   if (!op) throw new RangeError(`unknown RandAugment op '${name}'`);

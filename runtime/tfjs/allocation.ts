@@ -9,6 +9,7 @@
 // included), and otherwise off by at most a few float32 ulps: docs/attention.md, "Exactness", says
 // precisely when the two can differ. Loops of alloc.ts are unrolled to their proven bounds.
 import type { Tensor, Tensor2D } from '@tensorflow/tfjs';
+import type { TrackIR } from '../../compiler/ir/types.js';
 import type { Tf } from './backend.js';
 
 export interface TensorAllocationOptions {
@@ -106,11 +107,17 @@ function exactClaims(tf: Tf, s: Tensor2D, scale: 'minmax' | 'none'): { claims: T
   const finite = s.sub(s).equal(0); // x - x is NaN exactly for NaN and +-Infinity
   const rowFinite = finite.all(1, true);
   let safe = tf.where(finite, s, tf.zerosLike(s));
-  safe = tf.where(safe.abs().max(1, true).greater(2 ** 126), safe.mul(0.25), safe);
-  let claims = (scale === 'minmax' ? safe.sub(safe.min(1, true)) : tf.maximum(safe, 0)) as Tensor2D;
+  safe = tf.where(safe.abs().max(1, true).greater(2 ** 126), safe.mul(0.25), safe) as Tensor2D;
+  let claims: Tensor = scale === 'minmax' ? safe.sub(safe.min(1, true)) : tf.maximum(safe, 0);
   const largest = claims.max(1, true);
   claims = tf.where(largest.greater(BIG), claims.mul(1 / BIG), claims);
   claims = tf.where(tf.logicalAnd(largest.less(1 / BIG), largest.greater(0)), claims.mul(BIG), claims);
+  // When every nonzero claim is the same (equal scores; two levels under min-max), claims of 1 have
+  // the same ratios and make every later step exact: such rows tie exactly, and must break ties as
+  // alloc.ts does, where the rounding of share * claim would decide them by accident.
+  const nonzero = claims.greater(0);
+  const flat = tf.logicalOr(nonzero.logicalNot(), claims.equal(claims.max(1, true))).all(1, true);
+  claims = tf.where(flat, nonzero.toFloat(), claims);
   const total = claims.sum(1, true);
   const ok = tf.logicalAnd(rowFinite, total.greater(0));
   return {
@@ -198,4 +205,19 @@ function raiseToMinimum(tf: Tf, counts: Tensor2D, min: number): Tensor2D {
     counts = counts.add(short.mul(move)) as Tensor2D;
   }
   return counts;
+}
+
+/**
+ * One DGQA tracker step in tensors, as alloc.ts updateTrackedScore (float32 here):
+ *   ema standard: cache' = decay * cache + (1 - decay) * norm; score = cache'
+ *   ema paper:    cache' = decay * norm + (1 - decay) * cache; score = cache'
+ *   diff:         score = |cache - norm|;                      cache' = norm
+ */
+export function trackerStep(tf: Tf, track: TrackIR, cache: Tensor, norms: Tensor): { cache: Tensor; score: Tensor } {
+  return tf.tidy(() => {
+    if (track.kind === 'diff') return { cache: norms.clone(), score: cache.sub(norms).abs() };
+    const rest = 1 - track.decay;
+    const next = track.formula === 'standard' ? cache.mul(track.decay).add(norms.mul(rest)) : norms.mul(track.decay).add(cache.mul(rest));
+    return { cache: next, score: next.clone() };
+  });
 }

@@ -5,7 +5,7 @@
 //
 // Every function takes the tfjs namespace first: the one selectBackend returned (runtime/tfjs/backend.ts).
 
-import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
+import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import type { Tf } from './backend.js';
 
 /**
@@ -129,7 +129,7 @@ function keepMask(u: Float32Array, count: number, rate: number): Float32Array {
  * (1 - s) * onehot + s / classes, which equals timm's LabelSmoothingCrossEntropy. Labels become a
  * one-hot matrix rather than a gather (gather has no gradient on wasm).
  */
-export function crossEntropy(tf: Tf, logits: Tensor2D, labels: Int32Array | Tensor1D, smoothing: number): Tensor {
+export function crossEntropy(tf: Tf, logits: Tensor2D, labels: Int32Array | Tensor1D, smoothing: number): Scalar {
   const [batch, classes] = logits.shape;
   if (smoothing < 0 || smoothing >= 1) throw new Error(`label smoothing must be in [0, 1), got ${smoothing}`);
   return tf.tidy(() => {
@@ -137,7 +137,7 @@ export function crossEntropy(tf: Tf, logits: Tensor2D, labels: Int32Array | Tens
     if (lab.shape[0] !== batch) throw new Error(`crossEntropy: ${lab.shape[0]} labels for ${batch} rows`);
     const target = tf.add(tf.mul(tf.oneHot(lab, classes), 1 - smoothing), smoothing / classes);
     const logp = tf.logSoftmax(logits);
-    return tf.div(tf.neg(tf.sum(tf.mul(target, logp))), batch);
+    return tf.div(tf.neg(tf.sum(tf.mul(target, logp))), batch) as Scalar;
   });
 }
 

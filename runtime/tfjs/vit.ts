@@ -12,8 +12,10 @@
 
 import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import type { ModelIR } from '../../compiler/ir/types.js';
+import { stateSpecs } from '../checkpoint/names.js';
+import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/safetensors.js';
 import { seed32, streamId, uniformFloats } from '../random.js';
-import { attentionCore, createAttentionState, type AttentionState } from './attention.js';
+import { attentionCore, attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
 import { dropPath, dropout, gelu, layerNorm, linear, patchify, type UniformSource } from './ops.js';
 import { createParams, disposeParams, type VitParams } from './params.js';
@@ -67,7 +69,7 @@ export class VitModel {
     return this.params.list.map((p) => p.variable);
   }
 
-  private v<T extends Tensor>(name: string): T {
+  private v<T extends Tensor = Tensor2D>(name: string): T {
     const p = this.params.byName.get(name);
     if (!p) throw new Error(`model ${this.model.name} has no parameter ${name}`);
     return p.variable as unknown as T;
@@ -88,15 +90,15 @@ export class VitModel {
     const D = m.dim;
     const random = ctx.training ? this.masks(ctx) : null;
     return tf.tidy(() => {
-      const patches = linear(tf, patchify(tf, x, m.patch), this.v('patch_embed.proj.weight'), this.v('patch_embed.proj.bias'));
+      const patches = linear(tf, patchify(tf, x, m.patch), this.v('patch_embed.proj.weight'), this.v<Tensor1D>('patch_embed.proj.bias'));
       let seq = tf.reshape(patches, [batch, m.patches, D]) as Tensor3D;
       if (m.pool === 'cls') seq = tf.concat([tf.tile(this.v<Tensor3D>('cls_token'), [batch, 1, 1]), seq], 1);
       let h = tf.reshape(tf.add(seq, this.v('pos_embed')), [batch * T, D]) as Tensor2D;
       for (const layer of m.layers) h = this.block(h, batch, layer.index, ctx, random);
-      h = layerNorm(tf, h, this.v('norm.weight'), this.v('norm.bias'), m.norm.eps);
+      h = layerNorm(tf, h, this.v<Tensor1D>('norm.weight'), this.v<Tensor1D>('norm.bias'), m.norm.eps);
       const tokens = tf.reshape(h, [batch, T, D]) as Tensor3D;
       const pooled = m.pool === 'cls' ? tf.reshape(tf.slice(tokens, [0, 0, 0], [batch, 1, D]), [batch, D]) : tf.mean(tokens, 1);
-      return linear(tf, pooled as Tensor2D, this.v('head.weight'), this.v('head.bias'));
+      return linear(tf, pooled as Tensor2D, this.v('head.weight'), this.v<Tensor1D>('head.bias'));
     });
   }
 
@@ -109,7 +111,7 @@ export class VitModel {
     const rows = h.shape[0];
     const T = rows / batch;
 
-    const qkv = linear(tf, layerNorm(tf, h, this.v(b + 'norm1.weight'), this.v(b + 'norm1.bias'), eps), this.v(b + 'attn.qkv.weight'), this.vOpt<Tensor1D>(b + 'attn.qkv.bias'));
+    const qkv = linear(tf, layerNorm(tf, h, this.v<Tensor1D>(b + 'norm1.weight'), this.v<Tensor1D>(b + 'norm1.bias'), eps), this.v(b + 'attn.qkv.weight'), this.vOpt<Tensor1D>(b + 'attn.qkv.bias'));
     const attended = attentionCore(tf, tf.reshape(qkv, [batch, T, qkv.shape[1]]) as Tensor3D, a, {
       training: ctx.training,
       step: ctx.step,
@@ -117,17 +119,18 @@ export class VitModel {
       layer: l,
       state: this.state[l],
       attnDropout: m.attnDropout,
+      microBatch: ctx.microBatch ?? 0,
     });
-    let y = linear(tf, tf.reshape(attended, [rows, a.heads * a.headDim]) as Tensor2D, this.v(b + 'attn.proj.weight'), this.v(b + 'attn.proj.bias'));
+    let y = linear(tf, tf.reshape(attended, [rows, a.heads * a.headDim]) as Tensor2D, this.v(b + 'attn.proj.weight'), this.v<Tensor1D>(b + 'attn.proj.bias'));
     if (random) {
       y = dropout(tf, y, m.dropout, random(l, Site.projDropout));
       y = this.dropPathRows(y, batch, layer.dropPath, random(l, Site.attnDropPath));
     }
     h = tf.add(h, y);
 
-    let z = gelu(tf, linear(tf, layerNorm(tf, h, this.v(b + 'norm2.weight'), this.v(b + 'norm2.bias'), eps), this.v(b + 'mlp.fc1.weight'), this.v(b + 'mlp.fc1.bias')));
+    let z = gelu(tf, linear(tf, layerNorm(tf, h, this.v<Tensor1D>(b + 'norm2.weight'), this.v<Tensor1D>(b + 'norm2.bias'), eps), this.v(b + 'mlp.fc1.weight'), this.v<Tensor1D>(b + 'mlp.fc1.bias')));
     if (random) z = dropout(tf, z, m.dropout, random(l, Site.mlpHiddenDropout));
-    z = linear(tf, z, this.v(b + 'mlp.fc2.weight'), this.v(b + 'mlp.fc2.bias'));
+    z = linear(tf, z, this.v(b + 'mlp.fc2.weight'), this.v<Tensor1D>(b + 'mlp.fc2.bias'));
     if (random) {
       z = dropout(tf, z, m.dropout, random(l, Site.mlpOutDropout));
       z = this.dropPathRows(z, batch, layer.dropPath, random(l, Site.mlpDropPath));
@@ -149,16 +152,58 @@ export class VitModel {
     return (layer, site) => (count) => uniformFloats(seed, streamId(DROPOUT_PURPOSE, site, layer, ctx.step, micro), count);
   }
 
+  /**
+   * The allocation state of key_norm layers as checkpoint tensors (names.ts stateSpecs:
+   * blocks.<i>.attn.alloc.counts as I32, .cache and .score as F32).
+   */
+  stateTensors(): Record<string, CheckpointTensor> {
+    const out: Record<string, CheckpointTensor> = {};
+    for (const spec of stateSpecs(this.model)) {
+      const { layer, field } = stateName(spec.name);
+      const t = attentionStateTensors(this.stateOf(layer))[field];
+      const values = t.dataSync() as Float32Array;
+      out[spec.name] = spec.dtype === 'I32'
+        ? { dtype: 'I32', shape: [...spec.shape], data: Int32Array.from(values, Math.round) }
+        : { dtype: 'F32', shape: [...spec.shape], data: Float32Array.from(values) };
+    }
+    return out;
+  }
+
+  /** Loads what stateTensors wrote (integer counts may come as I32 or any float dtype). */
+  loadStateTensors(tensors: Record<string, CheckpointTensor>): void {
+    const { tf } = this;
+    const perLayer = new Map<number, Record<string, Tensor>>();
+    try {
+      for (const spec of stateSpecs(this.model)) {
+        const t = tensors[spec.name];
+        if (!t) throw new Error(`the checkpoint has no ${spec.name}`);
+        const data = t.dtype === 'I32' ? Float32Array.from(t.data as Int32Array) : (toFloat32Tensor(t).data as Float32Array);
+        const { layer, field } = stateName(spec.name);
+        if (!perLayer.has(layer)) perLayer.set(layer, {});
+        perLayer.get(layer)![field] = tf.tensor(data, t.shape, 'float32');
+      }
+      for (const [layer, ts] of perLayer) loadAttentionState(this.stateOf(layer), ts);
+    } finally {
+      for (const ts of perLayer.values()) tf.dispose(Object.values(ts));
+    }
+  }
+
+  private stateOf(layer: number): AttentionState {
+    const s = this.state[layer];
+    if (!s) throw new Error(`layer ${layer} of model ${this.model.name} has no allocation state`);
+    return s;
+  }
+
   dispose(): void {
     disposeParams(this.params);
-    for (const s of this.state) disposeState(s);
+    for (const s of this.state) if (s) disposeAttentionState(s);
   }
 }
 
 type MaskStreams = (layer: number, site: number) => UniformSource;
 
-/** Frees whatever tensors an attention state holds (it is opaque here). */
-function disposeState(s: AttentionState | null): void {
-  const d = s as unknown as { dispose?: () => void } | null;
-  d?.dispose?.();
+function stateName(name: string): { layer: number; field: 'counts' | 'cache' | 'score' } {
+  const m = /^blocks\.(\d+)\.attn\.alloc\.(counts|cache|score)$/.exec(name);
+  if (!m) throw new Error(`not an allocation state tensor: ${name}`);
+  return { layer: Number(m[1]), field: m[2] as 'counts' | 'cache' | 'score' };
 }

@@ -70,7 +70,17 @@ describe('training batches', () => {
     const plain = flat([...train(big, 3, 0)]);
     expect(flat(forward).y).toEqual(plain.y); // augmentation does not change the shuffle
     expect(flat(forward).x).not.toEqual(plain.x);
-    expect(flat([...train(big, 3, 1, augment)]).x).not.toEqual(flat(forward).x);
+  });
+
+  it('augment the same image differently in each epoch and for each seed', () => {
+    const big = numbered(8, 6, 6);
+    for (let i = 0; i < big.images.length; i++) big.images[i] = (i * 7) % 256;
+    // No shuffle, so only the augmentation can differ between the passes.
+    const pass = (seed: number, epoch: number): number[] =>
+      flat([...new BatchIterator(big, { batchSize: 4, shuffle: false, dropLast: true, seed, epoch, augment: [{ kind: 'randaugment', n: 2, magnitude: 15 }], normalize: identity })]).x;
+    expect(pass(1, 0)).toEqual(pass(1, 0));
+    expect(pass(1, 1)).not.toEqual(pass(1, 0));
+    expect(pass(2, 0)).not.toEqual(pass(1, 0));
   });
 
   it('give the same batches through async iteration with any prefetch depth', async () => {

@@ -25,7 +25,7 @@ describe('image decoding', () => {
   it('names corrupt files: bad PNG, truncated JPEG, neither format', () => {
     const png = readFileSync(writePng(join(dir, 'dec', 'b.png'), ramp(48), 4, 4, 3));
     const broken = png.subarray(0, png.length - 20);
-    expect(() => decodeImage(broken, 'cat/b.png')).toThrow(/^cat\/b\.png: cannot decode PNG: .* — the file is damaged or incomplete/);
+    expect(() => decodeImage(broken, 'cat/b.png')).toThrow('cat/b.png: cannot decode PNG: the file ends early (truncated) — the file is damaged or incomplete');
     const bad = Uint8Array.from(png);
     bad[40] = bad[40]! ^ 0xff; // inside the IDAT chunk: the CRC check fails
     expect(() => decodeImage(bad, 'crc.png')).toThrow(/^crc\.png: cannot decode PNG/);
@@ -101,8 +101,7 @@ describe('flat layout: root/<class>', () => {
     expect(fnv1a('')).toBe(0x811c9dc5);
     expect(fnv1a('a')).toBe(0xe40c292c); // the published FNV-1a test vector
     const testNames = names.filter((n) => flatSplitOf(n) === 'test');
-    expect(testNames.length).toBeGreaterThan(0);
-    expect(testNames.length).toBeLessThan(12);
+    expect(testNames).toEqual(['img16.png', 'img29.png']); // FNV-1a computed independently (Python)
     const train = await loadFolder(root, 'train', { height: 2, width: 2, channels: 1 });
     const test = await loadFolder(root, 'test', { height: 2, width: 2, channels: 1 });
     expect(train.count).toBe(2 * (names.length - testNames.length));

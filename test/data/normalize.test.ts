@@ -15,7 +15,7 @@ describe('defaultNormalization', () => {
     const g = defaultNormalization('cifar10', 1);
     expect(g.mean[0]).toBeCloseTo(0.299 * 0.4914 + 0.587 * 0.4822 + 0.114 * 0.4465, 4);
     expect(g.std[0]).toBeCloseTo(0.299 * 0.247 + 0.587 * 0.2435 + 0.114 * 0.2616, 4);
-    expect(() => defaultNormalization('cifar10', 2)).toThrow('no default normalisation for cifar10 with 2 channels');
+    expect(() => defaultNormalization('cifar10', 2)).toThrow('no normalisation for 2 channels from statistics of 3 channels');
   });
 });
 

@@ -1,9 +1,9 @@
 // The tfjs ViT against the float64 reference (test/helpers/reference-vit.ts): logits, gradients by
 // finite differences, parameter names and layouts, initialisation, determinism, checkpoints.
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Tensor, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs';
-import type { AttentionIR, ModelIR } from '../../compiler/ir/types.js';
-import { parameterSpecs } from '../../runtime/checkpoint/names.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Tensor2D, Tensor4D } from '@tensorflow/tfjs';
+import type { ModelIR } from '../../compiler/ir/types.js';
+import { parameterSpecs, stateSpecs } from '../../runtime/checkpoint/names.js';
 import type { Tensor as CkptTensor } from '../../runtime/checkpoint/safetensors.js';
 import { uniformFloats } from '../../runtime/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
@@ -12,25 +12,6 @@ import { loadCheckpointTensors, toCheckpointData, toCheckpointTensors } from '..
 import { VitModel } from '../../runtime/tfjs/vit.js';
 import { vitModel } from '../helpers/model-ir.js';
 import { finiteDifference, referenceLogits, type RefTensors } from '../helpers/reference-vit.js';
-
-// TEMPORARY until runtime/tfjs/attention.ts exists: a plain MHA/GQA core with its API.
-vi.mock('../../runtime/tfjs/attention.js', () => ({
-  createAttentionState: () => null,
-  attentionCore: (tf: Tf, qkv: Tensor3D, ir: AttentionIR): Tensor3D => {
-    const [B, T] = qkv.shape;
-    const { heads: H, kvHeads: G, headDim: hd } = ir;
-    const heads = (from: number, n: number, rep: number) => {
-      const t = tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, from * hd], [B, T, n * hd]), [B, T, n, 1, hd]), [0, 2, 3, 1, 4]);
-      return tf.reshape(tf.tile(t, [1, 1, rep, 1, 1]), [B * H, T, hd]) as Tensor3D;
-    };
-    const q = heads(0, H, 1);
-    const k = heads(H, G, H / G);
-    const v = heads(H + G, G, H / G);
-    const p = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)));
-    const o = tf.reshape(tf.matMul(p, v), [B, H, T, hd]);
-    return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B, T, H * hd]) as Tensor3D;
-  },
-}));
 
 let tf: Tf;
 beforeAll(async () => {
@@ -189,7 +170,7 @@ describe('forward', () => {
     const labels = new Int32Array([1, 3]);
     const smoothing = 0.1;
     const xt = asTensor4D(m, x, 2);
-    const { grads } = tf.variableGrads(() => crossEntropy(tf, v.forward(xt, evalCtx), labels, smoothing) as Tensor & { rank: 0 });
+    const { grads } = tf.variableGrads(() => crossEntropy(tf, v.forward(xt, evalCtx), labels, smoothing));
     const D = m.dim;
     const checks: [string, number][] = [
       ['patch_embed.proj.weight', 17],
@@ -245,13 +226,16 @@ describe('training mode', () => {
     const dp = tiny({ dropPath: 0.5 });
     const v = build(dp, 2);
     const one = images(dp, 1);
-    const same = new Float32Array(one.length * 2);
-    same.set(one);
-    same.set(one, one.length);
-    const out = v.forward(asTensor4D(dp, same, 2), { training: true, step: 1, seed: 1 }).arraySync() as number[][];
-    const evalOut = v.forward(asTensor4D(dp, same, 2), evalCtx).arraySync() as number[][];
-    expect(evalOut[0]).toEqual(evalOut[1]);
-    expect(out[0]).not.toEqual(out[1]);
+    const batch = 8;
+    const same = new Float32Array(one.length * batch);
+    for (let i = 0; i < batch; i++) same.set(one, i * one.length);
+    const x8 = asTensor4D(dp, same, batch);
+    const rows = (ctx: typeof evalCtx) => (v.forward(x8, ctx).arraySync() as number[][]).map((r) => r.join());
+    expect(new Set(rows(evalCtx)).size).toBe(1);
+    // Layer 1 drops each branch with p = 0.5 per sample: 4 possible outcomes, 8 draws.
+    const train = new Set(rows({ training: true, step: 1, seed: 1 }));
+    expect(train.size).toBeGreaterThan(1);
+    expect(train.size).toBeLessThanOrEqual(4);
   });
 
   it('is the same model twice from the same seed, logits and all', () => {
@@ -267,7 +251,7 @@ describe('training mode', () => {
     const xt = x();
     const labels = new Int32Array([0, 1, 2, 3]);
     const step = () => {
-      const { value, grads } = tf.variableGrads(() => crossEntropy(tf, v.forward(xt, { training: true, step: 1, seed: 1 }), labels, 0) as Tensor & { rank: 0 });
+      const { value, grads } = tf.variableGrads(() => crossEntropy(tf, v.forward(xt, { training: true, step: 1, seed: 1 }), labels, 0));
       value.dispose();
       tf.dispose(grads);
     };
@@ -275,6 +259,60 @@ describe('training mode', () => {
     const before = tf.memory().numTensors;
     step();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('attention state', () => {
+  /** DGQA on both layers: 4 query heads over 2 K/V groups, allocation frozen at eval. */
+  function dgqa(): ModelIR {
+    const m = tiny({ kvHeads: 2 });
+    for (const l of m.layers) {
+      l.attention = {
+        ...l.attention,
+        variant: 'dgqa',
+        allocation: {
+          policy: 'key_norm', norm: 'l2', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1, scope: 'batch',
+          eval: 'frozen', track: { kind: 'ema', decay: 0.9, formula: 'standard' }, window: 2, init: 'first_batch',
+        },
+      };
+    }
+    return m;
+  }
+
+  it('round-trips through checkpoint tensors named as stateSpecs says', () => {
+    const m = dgqa();
+    const src = build(m, 3);
+    loadCheckpointTensors(tf, src.params, randomTensors(m, 5));
+    const x = asTensor4D(m, images(m, 4), 4);
+    for (let step = 0; step < 3; step++) src.forward(x, { training: true, step, seed: 1 });
+    const state = src.stateTensors();
+    expect(Object.keys(state)).toEqual(stateSpecs(m).map((s) => s.name));
+    expect(stateSpecs(m).map((s) => state[s.name].dtype)).toEqual(stateSpecs(m).map((s) => s.dtype));
+    const counts = Array.from(state['blocks.0.attn.alloc.counts'].data as Int32Array);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(Array.from(state['blocks.1.attn.alloc.cache'].data).some((v) => v !== 0)).toBe(true);
+
+    const dst = build(m, 4, 'dst/');
+    loadCheckpointTensors(tf, dst.params, toCheckpointTensors(src.params));
+    dst.loadStateTensors(state);
+    expect(dst.stateTensors()).toEqual(state);
+    expect(Array.from(dst.forward(x, evalCtx).dataSync())).toEqual(Array.from(src.forward(x, evalCtx).dataSync()));
+    expect(() => dst.loadStateTensors({})).toThrow(/no blocks\.0\.attn\.alloc\.counts/);
+  });
+
+  it('gives uniform models no state', () => {
+    const v = build(tiny());
+    expect(v.state).toEqual([null, null]);
+    expect(v.stateTensors()).toEqual({});
+  });
+
+  it('passes the micro-batch to the attention core', () => {
+    const m = tiny({ attnDropout: 0.3 });
+    const v = build(m, 2);
+    const xt = asTensor4D(m, images(m, 2), 2);
+    const run = (microBatch: number) => Array.from(v.forward(xt, { training: true, step: 1, seed: 1, microBatch }).dataSync());
+    expect(run(0)).toEqual(run(0));
+    expect(run(1)).not.toEqual(run(0));
   });
 });
 
