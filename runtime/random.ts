@@ -46,10 +46,19 @@ export function streamId(...parts: number[]): number {
   return s;
 }
 
-/** The purposes the model code draws for; other modules add their own numbers here, never reuse one. */
+/**
+ * Every purpose any module draws random numbers for: the first part of its stream id. One registry,
+ * so that no two purposes share a number (every backend must use the same numbers).
+ */
 export const Purpose = {
   attentionDropout: 1,
   perturbNoise: 2,
+  /** runtime/data: an epoch's permutation, one image's augmentations, the synthetic data set. */
+  dataShuffle: 101,
+  dataAugment: 102,
+  dataSynthetic: 103,
+  /** runtime/tfjs/vit.ts: dropout and drop-path masks. */
+  dropout: 0x102,
 } as const;
 
 /** 32 random bits: lowbias32(lowbias32(lowbias32(seed) xor stream) xor counter), seed already a u32. */

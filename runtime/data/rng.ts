@@ -4,19 +4,16 @@
 // so every random choice is a pure function of (run seed, purpose, epoch, position, draw index):
 // prefetching, skipping ahead or building batches in another order cannot change any batch, and any
 // backend that implements runtime/random.ts can reproduce the shuffle bit for bit.
-import { lowbias32, seed32, streamId } from '../random.js';
+import { lowbias32, Purpose, seed32, streamId } from '../random.js';
 
-/**
- * The purposes the data pipeline draws for, the first key of every stream. They are distinct from
- * runtime/random.ts's Purpose numbers (the model code's), so data and model draws never coincide.
- */
+/** The purposes the data pipeline draws for, the first key of every stream (registered in runtime/random.ts). */
 export const Stream = {
   /** (Stream.shuffle, epoch): the epoch's permutation. */
-  shuffle: 101,
+  shuffle: Purpose.dataShuffle,
   /** (Stream.augment, epoch, position in the epoch): one image's augmentations. */
-  augment: 102,
+  augment: Purpose.dataAugment,
   /** (Stream.synthetic, ...): the synthetic data set. */
-  synthetic: 103,
+  synthetic: Purpose.dataSynthetic,
 } as const;
 
 const TWO_POW_32 = 0x100000000;

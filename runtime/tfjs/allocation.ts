@@ -91,16 +91,14 @@ function checkOptions(opts: TensorAllocationOptions, groups: number): void {
   }
 }
 
-const BIG = 2 ** 100;
-
 /**
  * alloc.ts exactClaims: claim_g = s_g - min ('minmax') or max(s_g, 0) ('none'), and their row sum;
  * equal claims (1 each, total G) for a row with a non-finite score or claims summing to 0.
  * Powers of two change no ratio and, away from the subnormal range, lose no bit, so rows are scaled
  * by them to keep float32 from overflowing: scores by 1/4 when some |s| > 2^126 (s - min could
- * overflow), claims by 2^-100 when the largest is above 2^100 (share * total could), and by 2^100
- * when it is below 2^-100 (subnormal products would round). What underflows there is a claim below
- * 2^-249 of the largest, which can only matter at a near-tie.
+ * overflow), claims by 2^-30 when the largest is above 2^100 (share * total could), and by 2^100
+ * when it is below 2^-100 (exact, and keeps products out of the subnormal range). What can underflow
+ * there is a claim below 2^-196 of the largest, which docs/attention.md lists as an exception.
  */
 function exactClaims(tf: Tf, s: Tensor2D, scale: 'minmax' | 'none'): { claims: Tensor2D; total: Tensor2D } {
   const groups = s.shape[1];
@@ -110,8 +108,8 @@ function exactClaims(tf: Tf, s: Tensor2D, scale: 'minmax' | 'none'): { claims: T
   safe = tf.where(safe.abs().max(1, true).greater(2 ** 126), safe.mul(0.25), safe) as Tensor2D;
   let claims: Tensor = scale === 'minmax' ? safe.sub(safe.min(1, true)) : tf.maximum(safe, 0);
   const largest = claims.max(1, true);
-  claims = tf.where(largest.greater(BIG), claims.mul(1 / BIG), claims);
-  claims = tf.where(tf.logicalAnd(largest.less(1 / BIG), largest.greater(0)), claims.mul(BIG), claims);
+  claims = tf.where(largest.greater(2 ** 100), claims.mul(2 ** -30), claims);
+  claims = tf.where(tf.logicalAnd(largest.less(2 ** -100), largest.greater(0)), claims.mul(2 ** 100), claims);
   // When every nonzero claim is the same (equal scores; two levels under min-max), claims of 1 have
   // the same ratios and make every later step exact: such rows tie exactly, and must break ties as
   // alloc.ts does, where the rounding of share * claim would decide them by accident.

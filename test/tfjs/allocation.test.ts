@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allocateFromScores, type KeyNormOptions } from '../../compiler/alloc.js';
-import { allocateCounts, equalShareCounts, groupOfHeadOneHot } from '../../runtime/tfjs/allocation.js';
+import { allocateCounts, equalShareCounts, groupOfHeadOneHot, trackerStep } from '../../runtime/tfjs/allocation.js';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');
@@ -46,6 +46,10 @@ describe('tensor allocation equals compiler/alloc.ts on chosen inputs', () => {
     { scores: [1, Infinity, 2], opts: { heads: 6, scale: 'none', rounding: 'paper', minPerGroup: 1 } },
     { scores: [-1, -2, 3], opts: { heads: 6, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 } },
     { scores: [-1, -2, -3], opts: { heads: 5, scale: 'none', rounding: 'paper', minPerGroup: 0 } },
+    // far from 1: powers of two keep float32 from overflowing and out of the subnormal range
+    { scores: [2 ** 110, 3 * 2 ** 108, 2 ** 80], opts: { heads: 7, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 } },
+    { scores: [-3e38, 3e38, 1e38], opts: { heads: 7, scale: 'minmax', rounding: 'paper', minPerGroup: 0 } },
+    { scores: [1e-40, 3e-40, 2e-41], opts: { heads: 7, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 } },
     // one group, and as many groups as heads
     { scores: [7], opts: { heads: 4, scale: 'minmax', rounding: 'paper', minPerGroup: 0 } },
     { scores: [1, 9, 3, 2], opts: { heads: 4, scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1 } },
@@ -60,6 +64,23 @@ describe('tensor allocation equals compiler/alloc.ts on chosen inputs', () => {
       expect(single).toEqual(expected);
     });
   }
+
+  it("reproduces every worked example of docs/allocation.md", () => {
+    const lr = 'largest_remainder' as const;
+    const examples: [number[], number, KeyNormOptions['scale'], KeyNormOptions['rounding'], number, number[]][] = [
+      [[5, 1, 3, 2], 8, 'minmax', lr, 0, [5, 0, 2, 1]], [[5, 1, 3, 2], 8, 'minmax', lr, 1, [3, 1, 2, 2]],
+      [[4, 2, 1], 14, 'minmax', lr, 0, [11, 3, 0]], [[7, 7, 7, 7], 6, 'none', lr, 0, [2, 2, 1, 1]],
+      [[-3, 1, 1], 4, 'none', lr, 0, [0, 2, 2]], [[1, 2, 3], 4, 'minmax', 'paper', 0, [0, 1, 3]],
+      [[1, 2, 3], 4, 'minmax', 'paper', 1, [1, 1, 2]], [[0, 1, 1, 2], 10, 'minmax', 'paper', 0, [1, 2, 2, 5]],
+      [[0, 1, 1, 2], 6, 'minmax', 'paper', 0, [0, 2, 2, 2]], [[0, 1, 1], 3, 'minmax', 'paper', 0, [0, 1, 2]],
+      [[0, 0, 1, 1, 1], 7, 'minmax', 'paper', 0, [1, 0, 2, 2, 2]], [[4, 2, 1], 14, 'minmax', 'paper', 0, [10, 4, 0]],
+      [[5, 1, 3, 2], 8, 'minmax', 'paper', 2, [2, 2, 2, 2]], [[3, 3, 3, 3], 6, 'minmax', 'paper', 0, [1, 1, 2, 2]],
+      [[1, NaN, 5], 7, 'none', 'paper', 0, [3, 2, 2]],
+    ];
+    for (const [scores, heads, scale, rounding, minPerGroup, counts] of examples) {
+      expect(tensorCounts([scores], { heads, scale, rounding, minPerGroup })[0], JSON.stringify(scores)).toEqual(counts);
+    }
+  });
 
   it('gives the equal share for equal scores, and the uniform grouping when G divides H', () => {
     expect(equalShareCounts(7, 3)).toEqual(allocateFromScores([1, 1, 1], { heads: 7, scale: 'none', rounding: 'largest_remainder', minPerGroup: 0 }).counts);
@@ -76,6 +97,25 @@ describe('tensor allocation equals compiler/alloc.ts on chosen inputs', () => {
     const single = tf.tidy(() => groupOfHeadOneHot(tf, tf.tensor1d([1, 2]), 3).arraySync());
     expect(single).toEqual([[1, 0], [0, 1], [0, 1]]);
   });
+});
+
+describe('the DGQA tracker step in tensors', () => {
+  // cache [1, 2], this step's norms [3, 1], decay 0.9, worked by hand
+  const cases = [
+    { track: { kind: 'ema', decay: 0.9, formula: 'standard' }, cache: [1.2, 1.9], score: [1.2, 1.9] }, // 0.9 c + 0.1 n
+    { track: { kind: 'ema', decay: 0.9, formula: 'paper' }, cache: [2.8, 1.1], score: [2.8, 1.1] }, // 0.9 n + 0.1 c
+    { track: { kind: 'diff' }, cache: [3, 1], score: [2, 1] }, // |c - n|, then c = n
+  ] as const;
+  for (const { track, cache, score } of cases) {
+    it(JSON.stringify(track), () => {
+      const got = tf.tidy(() => {
+        const r = trackerStep(tf, track, tf.tensor1d([1, 2]), tf.tensor1d([3, 1]));
+        return { cache: Array.from(r.cache.dataSync()), score: Array.from(r.score.dataSync()) };
+      });
+      got.cache.forEach((v, g) => expect(v).toBeCloseTo(cache[g]!, 6));
+      got.score.forEach((v, g) => expect(v).toBeCloseTo(score[g]!, 6));
+    });
+  }
 });
 
 /** A float64 value as mantissa * 2^exponent, both exact (the value is finite). */
@@ -107,6 +147,9 @@ function classify(scores: number[], opts: KeyNormOptions): 'exact' | 'margin' | 
   if (new Set(claims.filter((c) => c !== 0n)).size <= 1) return 'exact';
   while (claims.every((c) => c % 2n === 0n)) claims = claims.map((c) => c / 2n);
   const total = claims.reduce((a, b) => a + b, 0n);
+  const largest = claims.reduce((a, b) => (b > a ? b : a));
+  // the documented exception: a claim below 2^-196 of the largest may underflow to 0
+  if (claims.some((c) => c !== 0n && c << 196n < largest)) return 'near';
   const groups = scores.length;
   const share = opts.rounding === 'paper' ? opts.heads : opts.heads - opts.minPerGroup * groups;
   if (BigInt(share) * total < 1n << 24n) return 'exact';
@@ -170,7 +213,10 @@ describe('tensor allocation equals compiler/alloc.ts on random inputs', () => {
           const expected = allocateFromScores(row, opts).counts;
           expect(got[n]!.reduce((a, b) => a + b, 0)).toBe(heads); // always a valid allocation
           if (kind === 'near') {
-            if (JSON.stringify(got[n]) !== JSON.stringify(expected)) { tally.nearDiffer++; if (process.env.SHOW_NEAR) console.log(JSON.stringify({ row, opts, got: got[n], expected })); }
+            if (JSON.stringify(got[n]) !== JSON.stringify(expected)) {
+              tally.nearDiffer++;
+              if (process.env.SHOW_NEAR) console.log(JSON.stringify({ row, opts, got: got[n], expected })); // to inspect them
+            }
             return;
           }
           expect(got[n], JSON.stringify({ row, opts, kind })).toEqual(expected);

@@ -33,6 +33,20 @@ describe('selectBackend', () => {
   });
 });
 
+describe('wasm Identity', () => {
+  it('shares the buffer of the tensor it clones, which outlives the original', async () => {
+    const { tf } = await selectBackend('wasm');
+    const a = tf.tensor1d([1, 2, 3]);
+    const buffers = tf.memory().numDataBuffers;
+    const b = tf.clone(a);
+    expect(tf.memory().numDataBuffers).toBe(buffers);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(tf.memory().numDataBuffers).toBe(buffers - 1);
+  });
+});
+
 describe('describeBackends', () => {
   it('lists every candidate in order and leaves the active backend alone', async () => {
     const { tf } = await selectBackend('wasm');

@@ -1,0 +1,92 @@
+// One optimizer step's gradients: the batch split into micro-batches whose gradients are summed
+// (gradient accumulation), then global-norm clipping. Nothing here reads a value back to the host;
+// the trainer reads the step's statistics in one download (see trainer.ts).
+import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
+import type { Batch } from '../data/types.js';
+import { crossEntropy } from '../tfjs/ops.js';
+import type { VitModel } from '../tfjs/vit.js';
+
+export interface StepOptions {
+  /** Images per forward/backward pass; must divide the batch. */
+  microBatch: number;
+  /** The optimizer step (0-based): keys the dropout, drop-path and noise streams. */
+  step: number;
+  seed: number;
+  labelSmoothing: number;
+}
+
+export interface StepGradients {
+  /** One gradient per model.params.list entry, in that order. */
+  grads: Tensor[];
+  /** The mean loss over the whole batch (label smoothing included). */
+  loss: Scalar;
+  /** How many images of the batch the model classified right (top-1, training mode). */
+  correct: Scalar;
+}
+
+/**
+ * Gradients of the batch's mean loss. Micro-batch i's loss is its mean scaled by (its size / batch
+ * size), so the summed gradients are those of one pass over the whole batch up to float rounding.
+ * Each micro-batch draws its own dropout masks (ForwardContext.microBatch = i), so changing the
+ * micro-batch size changes the masks, not their distribution.
+ */
+export function batchGradients(model: VitModel, batch: Batch, o: StepOptions): StepGradients {
+  const { tf, model: m } = model;
+  const { size } = batch;
+  if (!Number.isInteger(o.microBatch) || o.microBatch < 1 || size % o.microBatch !== 0) {
+    throw new Error(`micro-batch ${o.microBatch} does not divide the batch of ${size}`);
+  }
+  const passes = size / o.microBatch;
+  const perImage = m.image.height * m.image.width * m.image.channels;
+  const variables = model.variables;
+  let sums: Tensor[] | null = null;
+  let loss: Tensor | null = null;
+  let correct: Tensor | null = null;
+  for (let i = 0; i < passes; i++) {
+    const from = i * o.microBatch;
+    const x = tf.tensor4d(batch.x.subarray(from * perImage, (from + o.microBatch) * perImage), [o.microBatch, m.image.height, m.image.width, m.image.channels]) as Tensor4D;
+    const y = tf.tensor1d(batch.y.subarray(from, from + o.microBatch), 'int32') as Tensor1D;
+    let logits: Tensor2D | null = null;
+    const { value, grads } = tf.variableGrads(() => {
+      logits = tf.keep(model.forward(x, { training: true, step: o.step, seed: o.seed, microBatch: i }));
+      return tf.mul(crossEntropy(tf, logits, y, o.labelSmoothing), o.microBatch / size) as Scalar;
+    }, variables);
+    const hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), y), 'float32')));
+    tf.dispose([x, y, logits!]);
+    const ordered = variables.map((v) => grads[v.name]!);
+    if (sums === null) sums = ordered;
+    else {
+      const old: Tensor[] = sums;
+      sums = old.map((s, j) => tf.add(s, ordered[j]!));
+      tf.dispose([...old, ...ordered]);
+    }
+    loss = accumulate(model, loss, value);
+    correct = accumulate(model, correct, hits);
+  }
+  return { grads: sums!, loss: loss as Scalar, correct: correct as Scalar };
+}
+
+function accumulate(model: VitModel, total: Tensor | null, next: Tensor): Tensor {
+  if (total === null) return next;
+  const sum = model.tf.add(total, next);
+  model.tf.dispose([total, next]);
+  return sum;
+}
+
+/**
+ * The global L2 norm of all gradients, and the gradients scaled as torch.nn.utils.clip_grad_norm_
+ * does: by min(1, maxNorm / (norm + 1e-6)). With maxNorm null nothing is scaled (the norm is still
+ * computed: it is logged, and a non-finite norm stops training before the update). The input
+ * gradients are disposed when scaled copies replace them.
+ */
+export function clipByGlobalNorm(model: VitModel, grads: Tensor[], maxNorm: number | null): { grads: Tensor[]; norm: Scalar } {
+  const { tf } = model;
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as Scalar);
+  if (maxNorm === null) return { grads, norm };
+  const scaled = tf.tidy(() => {
+    const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
+    return grads.map((g) => tf.mul(g, coef));
+  });
+  tf.dispose(grads);
+  return { grads: scaled, norm };
+}
