@@ -3,6 +3,7 @@ import { allocCommand } from './commands/alloc.js';
 import { checkCommand } from './commands/check.js';
 import { compileCommand } from './commands/compile.js';
 import { fmtCommand } from './commands/fmt.js';
+import { trainCommand } from './commands/train.js';
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, processIo, UserError, type Command, type Io } from './io.js';
 import { ATTNC_VERSION } from '../compiler/version.js';
 
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   compile: { run: compileCommand, summary: 'compile a spec to the IR, or print its analysis (--summary)' },
   fmt: { run: fmtCommand, summary: 'print a spec in canonical form (--write to rewrite it)' },
   alloc: { run: allocCommand, summary: 'share query heads among K/V groups, as every backend does' },
+  train: { run: trainCommand, summary: 'train a run of a spec (TensorFlow.js: wasm, or tfjs-node when installed)' },
 };
 
 export function usage(): string {

@@ -28,6 +28,24 @@ function homeOf(name: string, here: BlockKind): BlockKind | undefined {
   return (Object.keys(SCHEMA) as BlockKind[]).find((k) => k !== here && name in SCHEMA[k]);
 }
 
+/** "unknown field", with the nearest field of this block, or of another block with where it belongs. */
+function unknownField(field: Field, kind: BlockKind): Diagnostic {
+  const own = Object.keys(SCHEMA[kind]);
+  const home = homeOf(field.name, kind);
+  let suggestion = didYouMean(field.name, own);
+  let hint = home ? `'${field.name}' is a field of ${BLOCK_TITLES[home]}` : `${BLOCK_TITLES[kind]} takes ${own.join(', ')}`;
+  if (!suggestion && !home) {
+    for (const other of Object.keys(SCHEMA) as BlockKind[]) {
+      const near = didYouMean(field.name, Object.keys(SCHEMA[other]));
+      if (near && other !== kind) {
+        suggestion = near.replace(/\?$/, ` (a field of ${BLOCK_TITLES[other]})?`);
+        break;
+      }
+    }
+  }
+  return diag('UnknownField', field.nameSpan, [field.name, BLOCK_TITLES[kind], suggestion], hint);
+}
+
 export function checkBlock(block: Block, kind: BlockKind, diags: Diagnostic[]): CheckedBlock {
   const specs = SCHEMA[kind];
   const values = new ValueChecker(diags);
@@ -35,9 +53,7 @@ export function checkBlock(block: Block, kind: BlockKind, diags: Diagnostic[]): 
   for (const field of block.fields) {
     const spec = specs[field.name];
     if (!spec) {
-      const home = homeOf(field.name, kind);
-      const hint = home ? `'${field.name}' belongs in ${BLOCK_TITLES[home]} block` : `${BLOCK_TITLES[kind]} takes ${Object.keys(specs).join(', ')}`;
-      diags.push(diag('UnknownField', field.nameSpan, [field.name, BLOCK_TITLES[kind], didYouMean(field.name, Object.keys(specs))], hint));
+      diags.push(unknownField(field, kind));
       continue;
     }
     const previous = out.fields.get(field.name);

@@ -43,8 +43,10 @@ export const nodeHost: Host = {
 
 export function compileFile(file: string, options: CompileOptions = {}): CompileResult {
   const { program, diagnostics } = loadProgram(file, options.host ?? nodeHost, options.displayBase ?? process.cwd());
-  const compiler = new Compilation(program, diagnostics);
-  const ir = compiler.run();
+  // After a syntax error the recovered AST lacks what the parser skipped: checking it would only
+  // report the consequences ("missing the field ..."), so stop at the syntax errors.
+  if (diagnostics.some((d) => d.code.startsWith('AT1') && d.severity === 'error')) return { diagnostics: sortDiagnostics(diagnostics), program };
+  const ir = new Compilation(program, diagnostics).run();
   return { ir, diagnostics: sortDiagnostics(diagnostics), program };
 }
 
@@ -97,7 +99,7 @@ class Compilation {
     const before = this.diags.length;
     const depth = modelSetting<number>(m, 'depth')?.value ?? 0;
     checkModel(m, effectiveLayers(m, depth), this.diags);
-    return hasErrors(this.diags.slice(before)) ? null : lowerModel(m);
+    return m.hasFieldErrors || hasErrors(this.diags.slice(before)) ? null : lowerModel(m);
   }
 
   private runBlock(decl: RunDecl): CheckedBlock {

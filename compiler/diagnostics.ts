@@ -27,6 +27,8 @@ export const Diagnostics = {
   UnclosedBlock: { code: 'AT1005', severity: 'error', message: "'{' is never closed", hint: "add the missing '}'" },
   BadNumber: { code: 'AT1006', severity: 'error', message: "'{0}' is not a valid number" },
   BadDims: { code: 'AT1007', severity: 'error', message: "dimensions must be whole numbers joined by 'x', as in 28 x 28 x 1" },
+  NestedTooDeeply: { code: 'AT1008', severity: 'error', message: 'braces and parentheses nest more than {0} levels deep here', hint: 'the part nested deeper is skipped' },
+  TooManySyntaxErrors: { code: 'AT1009', severity: 'error', message: 'too many syntax errors to parse further', hint: 'fix the errors above; the rest of the file was not read' },
 
   // --- AT2xxx: files, imports and names ---
   FileNotFound: { code: 'AT2001', severity: 'error', message: "cannot read '{0}': {1}", hint: 'import paths are relative to the importing file' },
@@ -41,7 +43,7 @@ export const Diagnostics = {
   // --- AT3xxx: fields and values ---
   UnknownField: { code: 'AT3001', severity: 'error', message: "unknown field '{0}' in {1}{2}" },
   DuplicateField: { code: 'AT3002', severity: 'error', message: "field '{0}' is set twice in this block (first at {1})", hint: 'keep one of them' },
-  MissingField: { code: 'AT3003', severity: 'error', message: "{0} '{1}' needs a '{2}' field", hint: '{3}' },
+  MissingField: { code: 'AT3003', severity: 'error', message: "{0} '{1}' is missing the field '{2}'", hint: '{3}' },
   WrongValueKind: { code: 'AT3004', severity: 'error', message: "'{0}' expects {1} but got {2}" },
   WrongValueCount: { code: 'AT3005', severity: 'error', message: "'{0}' takes {1} but got {2}" },
   UnknownOption: { code: 'AT3006', severity: 'error', message: "unknown {0} '{1}' for '{2}'{3}" },
@@ -54,6 +56,7 @@ export const Diagnostics = {
   MissingArgument: { code: 'AT3013', severity: 'error', message: "'{0}' needs the argument '{1}'" },
   ConflictingFields: { code: 'AT3014', severity: 'error', message: '{0}' },
   OptionNeedsPolicy: { code: 'AT3015', severity: 'error', message: "'{0}' only applies to {1}" },
+  UnexpectedUnit: { code: 'AT3016', severity: 'error', message: "'{0}' takes a plain number, not a number of {1}", hint: 'write {2} without a unit' },
 
   // --- AT4xxx: shapes and model consistency ---
   HeadsDoNotDivideDim: { code: 'AT4001', severity: 'error', message: 'heads ({0}) must divide dim ({1}){2}' },
@@ -66,6 +69,7 @@ export const Diagnostics = {
   OverlappingLayerOverride: { code: 'AT4008', severity: 'warning', message: 'layers {0} overrides {1} that layers {2} (at {3}) already set; the later block wins' },
   BatchNotDivisible: { code: 'AT4009', severity: 'error', message: 'micro_batch ({0}) must divide batch ({1})' },
   MlpTooSmall: { code: 'AT4010', severity: 'error', message: 'the MLP hidden width must be at least 1, got {0}' },
+  TrackedScopeSample: { code: 'AT4012', severity: 'warning', message: "scope: sample has no effect on a tracked allocation, which keeps one score per group", hint: 'drop scope: sample, or drop track for a per-image allocation' },
   DataClassesMismatch: { code: 'AT4011', severity: 'error', message: "model '{0}' has {1} classes but {2} has {3}", hint: 'set classes {3} in the model, or derive a model for this data: model NAME extends {0} {{ classes {3} }' },
 
   // --- AT5xxx: IR documents ---
@@ -143,16 +147,16 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
   return bestDist <= limit ? `; did you mean '${best}'?` : '';
 }
 
+/** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }

@@ -3,7 +3,7 @@
 // child changes only kv_heads); `layers` overrides accumulate, parents' first, later ones winning.
 import type { ModelDecl, Span } from '../grammar/ast.js';
 import { checkBlock, type CheckedBlock, type CheckedField } from './check.js';
-import { diag, didYouMean, type Diagnostic } from './diagnostics.js';
+import { diag, didYouMean, hasErrors, type Diagnostic } from './diagnostics.js';
 import type { Declared, Program } from './resolve.js';
 import type { Choice, LayerSelector, Width } from './values.js';
 
@@ -25,6 +25,8 @@ export interface ResolvedModel {
   fields: Map<string, CheckedField>;
   attention: Map<string, CheckedField>;
   overrides: LayerOverride[];
+  /** Whether a field of this model or an ancestor was wrong (reported already): it must not be lowered. */
+  hasFieldErrors: boolean;
 }
 
 /** The attention and MLP of one layer after the model's settings and every override that covers it. */
@@ -42,19 +44,21 @@ export interface EffectiveLayer {
 }
 
 export class ModelResolver {
-  private readonly checked = new Map<ModelDecl, CheckedBlock>();
+  private readonly checked = new Map<ModelDecl, { block: CheckedBlock; errors: boolean }>();
   private readonly resolved = new Map<string, ResolvedModel | null>();
 
   constructor(private readonly program: Program, private readonly diags: Diagnostic[]) {}
 
   /** Checks a model declaration's own block once, however many models extend it. */
-  private blockOf(decl: ModelDecl): CheckedBlock {
-    let block = this.checked.get(decl);
-    if (!block) {
-      block = checkBlock(decl.body, 'model', this.diags);
-      this.checked.set(decl, block);
+  private blockOf(decl: ModelDecl): { block: CheckedBlock; errors: boolean } {
+    let entry = this.checked.get(decl);
+    if (!entry) {
+      const before = this.diags.length;
+      const block = checkBlock(decl.body, 'model', this.diags);
+      entry = { block, errors: hasErrors(this.diags.slice(before)) };
+      this.checked.set(decl, entry);
     }
-    return block;
+    return entry;
   }
 
   /** Resolves a model by name; null (with a diagnostic) when it or an ancestor cannot be resolved. */
@@ -96,10 +100,11 @@ export class ModelResolver {
   private merge(lineage: ModelDecl[]): ResolvedModel {
     const model: ResolvedModel = {
       name: lineage[0]!.name, decl: lineage[0]!, chain: lineage.slice(1).map((d) => d.name),
-      fields: new Map(), attention: new Map(), overrides: [],
+      fields: new Map(), attention: new Map(), overrides: [], hasFieldErrors: false,
     };
     for (const decl of [...lineage].reverse()) {
-      const block = this.blockOf(decl);
+      const { block, errors } = this.blockOf(decl);
+      if (errors) model.hasFieldErrors = true;
       for (const [name, field] of block.fields) {
         if (name === 'attention') {
           for (const [k, v] of field.block?.fields ?? []) model.attention.set(k, v);

@@ -88,7 +88,10 @@ const attentionShapes: ModelRule = (m, layers, report) => {
     const policy = layer.allocate?.value.option ?? 'uniform';
     if (policy === 'uniform' && heads.value % kv.value !== 0) {
       const ok = divisors(heads.value).join(', ');
-      report(diag('KvHeadsDoNotDivideHeads', kv.span, [kv.value, heads.value, m.overrides.length ? ` (first in layer ${layer.index})` : '', ok]));
+      // Point at whichever of the two a layers override changed: that is the edit that broke it.
+      const modelHeads = m.attention.get('heads')?.field.values[0]?.span;
+      const at = modelHeads && heads.span.offset !== modelHeads.offset ? heads.span : kv.span;
+      report(diag('KvHeadsDoNotDivideHeads', at, [kv.value, heads.value, m.overrides.length ? ` (first in layer ${layer.index})` : '', ok]));
     }
     const allocate = layer.allocate?.value;
     if (allocate?.option === 'key_norm') {
@@ -107,7 +110,10 @@ const trackedOnlyOptions: ModelRule = (_m, layers, report) => {
     const a = layer.allocate?.value;
     if (!a || a.option !== 'key_norm') continue;
     const track = (a.args.track as Choice | undefined)?.option ?? 'none';
-    if (track !== 'none') continue;
+    if (track !== 'none') {
+      if (a.args.scope === 'sample') report(diag('TrackedScopeSample', a.argSpans.scope!));
+      continue;
+    }
     for (const opt of ['window', 'init']) {
       if (a.argSpans[opt]) report(diag('OptionNeedsPolicy', a.argSpans[opt]!, [opt, 'a tracked allocation: key_norm(track: ema(0.9), ...) or key_norm(track: diff, ...)']));
     }

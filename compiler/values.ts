@@ -107,7 +107,7 @@ export class ValueChecker {
     if (v.unit) {
       const base = v.unit.replace(/s$/, '') + 's';
       if (spec.t !== 'int' || !spec.unit) {
-        this.diags.push(diag('WrongUnit', v.span, [what, 'plain numbers', v.unit], `write ${v.text} without a unit`));
+        this.diags.push(diag('UnexpectedUnit', v.span, [what, base, v.text]));
         return undefined;
       }
       if (base !== spec.unit) {
@@ -216,7 +216,7 @@ export class ValueChecker {
         return undefined;
       }
       if (rest.length > 0) return this.count(field, spec), undefined;
-      return [choice];
+      return choice ? [choice] : undefined;
     }
     if (spec.repeat) {
       if (values.length === 0) return this.count(field, spec), undefined;

@@ -91,6 +91,7 @@ export interface Arg {
 }
 
 export interface Comment {
+  /** The comment as written, from its '#', without trailing whitespace. */
   text: string;
   span: Span;
 }
@@ -100,6 +101,8 @@ export interface Field {
   name: string;
   nameSpan: Span;
   values: Value[];
+  /** True when the source separated the values with commas (`seeds 1, 2, 3`); the formatter keeps them. */
+  commaSeparated?: boolean;
   block?: Block;
   span: Span;
   /** Comments on the lines above this field (after the previous node), and at the end of its line. */
@@ -110,6 +113,8 @@ export interface Field {
 export interface Block {
   fields: Field[];
   span: Span;
+  /** A comment on the line of the opening brace, before the first field: `model tiny { # note`. */
+  openingComment?: Comment;
   /** Comments after the last field, before the closing brace. */
   danglingComments?: Comment[];
 }

@@ -36,7 +36,7 @@ describe('attnc CLI', () => {
     fs.writeFileSync(path.join(dir, 'bad.attn'), 'model m {\n  image 28 x 28 x 1  patch 5  dim 64  depth 2  classes 10\n  attention { heads 4 }\n}\n');
     const bad = await runCli(['check', 'bad.attn'], dir);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('bad.attn(2,29): error AT4004: patch (5) must divide the image height (28)');
+    expect(bad.stderr).toContain('bad.attn(2,28): error AT4004: patch (5) must divide the image height (28)');
     expect(bad.stderr).toMatch(/\n\s+\| +~\n/);
   });
 

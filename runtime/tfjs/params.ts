@@ -14,7 +14,7 @@ import type { Variable } from '@tensorflow/tfjs';
 import type { ModelIR } from '../../compiler/ir/types.js';
 import { parameterSpecs, type ParamSpec } from '../checkpoint/names.js';
 import { formatShape, shapeSize, toFloat32Tensor, type Tensor } from '../checkpoint/safetensors.js';
-import { gaussianFloats, seed32, streamId, uniformFloats } from '../random.js';
+import { gaussianFloats, Purpose, seed32, streamId, uniformFloats } from '../random.js';
 import type { Tf } from './backend.js';
 
 /** How a tensor is held here relative to its checkpoint layout. */
@@ -36,8 +36,8 @@ export interface VitParams {
   byName: Map<string, Param>;
 }
 
-/** Random-stream purposes of this module's draws (runtime/random.ts Purpose numbers 1-2 are taken). */
-export const INIT_PURPOSE = 0x101;
+/** Random-stream purpose of the initial weights (registered in runtime/random.ts). */
+export const INIT_PURPOSE = Purpose.init;
 
 export function layoutOf(spec: ParamSpec): Layout {
   const rank = spec.shape.length;

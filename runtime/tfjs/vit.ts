@@ -14,7 +14,7 @@ import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '@
 import type { ModelIR } from '../../compiler/ir/types.js';
 import { stateSpecs } from '../checkpoint/names.js';
 import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/safetensors.js';
-import { seed32, streamId, uniformFloats } from '../random.js';
+import { Purpose, seed32, streamId, uniformFloats } from '../random.js';
 import { attentionCore, attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
 import { dropPath, dropout, gelu, layerNorm, linear, patchify, type UniformSource } from './ops.js';
@@ -31,8 +31,8 @@ export interface ForwardContext {
   microBatch?: number;
 }
 
-/** Random-stream purpose of this module's masks (runtime/random.ts Purpose numbers 1-2 are taken). */
-export const DROPOUT_PURPOSE = 0x102;
+/** Random-stream purpose of this module's masks: runtime/random.ts is the registry of purposes. */
+export const DROPOUT_PURPOSE = Purpose.dropout;
 
 /** Where in a block a mask is drawn: part of the stream key. */
 export const Site = {
@@ -75,8 +75,14 @@ export class VitModel {
     return p.variable as unknown as T;
   }
 
-  private vOpt<T extends Tensor>(name: string): T | undefined {
-    return this.params.byName.get(name)?.variable as unknown as T | undefined;
+  /** linear() with the parameters `<prefix>.weight` and, when the model has it, `<prefix>.bias`. */
+  private dense(x: Tensor2D, prefix: string): Tensor2D {
+    const bias = this.params.byName.get(`${prefix}.bias`)?.variable as unknown as Tensor1D | undefined;
+    return linear(this.tf, x, this.v(`${prefix}.weight`), bias);
+  }
+
+  private norm(x: Tensor2D, prefix: string): Tensor2D {
+    return layerNorm(this.tf, x, this.v<Tensor1D>(`${prefix}.weight`), this.v<Tensor1D>(`${prefix}.bias`), this.model.norm.eps);
   }
 
   /** Logits [B, classes] for NHWC float32 images [B, H, W, C]. */
@@ -86,54 +92,54 @@ export class VitModel {
     if (height !== m.image.height || width !== m.image.width || channels !== m.image.channels) {
       throw new Error(`model ${m.name} takes ${m.image.height}x${m.image.width}x${m.image.channels} images, got ${height}x${width}x${channels}`);
     }
+    if (x.dtype !== 'float32') throw new Error(`model ${m.name} takes float32 images, got ${x.dtype}`);
     const T = m.tokens;
     const D = m.dim;
     const random = ctx.training ? this.masks(ctx) : null;
     return tf.tidy(() => {
-      const patches = linear(tf, patchify(tf, x, m.patch), this.v('patch_embed.proj.weight'), this.v<Tensor1D>('patch_embed.proj.bias'));
+      const patches = this.dense(patchify(tf, x, m.patch), 'patch_embed.proj');
       let seq = tf.reshape(patches, [batch, m.patches, D]) as Tensor3D;
       if (m.pool === 'cls') seq = tf.concat([tf.tile(this.v<Tensor3D>('cls_token'), [batch, 1, 1]), seq], 1);
       let h = tf.reshape(tf.add(seq, this.v('pos_embed')), [batch * T, D]) as Tensor2D;
-      for (const layer of m.layers) h = this.block(h, batch, layer.index, ctx, random);
-      h = layerNorm(tf, h, this.v<Tensor1D>('norm.weight'), this.v<Tensor1D>('norm.bias'), m.norm.eps);
-      const tokens = tf.reshape(h, [batch, T, D]) as Tensor3D;
+      m.layers.forEach((layer, i) => (h = this.block(h, batch, i, ctx, random)));
+      const tokens = tf.reshape(this.norm(h, 'norm'), [batch, T, D]) as Tensor3D;
+      // Class token: row 0 of each sample (slice: stridedSlice has no gradient). Mean: all tokens.
       const pooled = m.pool === 'cls' ? tf.reshape(tf.slice(tokens, [0, 0, 0], [batch, 1, D]), [batch, D]) : tf.mean(tokens, 1);
-      return linear(tf, pooled as Tensor2D, this.v('head.weight'), this.v<Tensor1D>('head.bias'));
+      return this.dense(pooled as Tensor2D, 'head');
     });
   }
 
-  private block(h: Tensor2D, batch: number, l: number, ctx: ForwardContext, random: MaskStreams | null): Tensor2D {
+  /** Block i (position in model.layers) on the [B*T, D] token rows. */
+  private block(h: Tensor2D, batch: number, i: number, ctx: ForwardContext, random: MaskStreams | null): Tensor2D {
     const { tf, model: m } = this;
-    const layer = m.layers[l];
+    const layer = m.layers[i];
     const a = layer.attention;
-    const eps = m.norm.eps;
-    const b = `blocks.${l}.`;
+    const b = `blocks.${layer.index}`;
     const rows = h.shape[0];
-    const T = rows / batch;
 
-    const qkv = linear(tf, layerNorm(tf, h, this.v<Tensor1D>(b + 'norm1.weight'), this.v<Tensor1D>(b + 'norm1.bias'), eps), this.v(b + 'attn.qkv.weight'), this.vOpt<Tensor1D>(b + 'attn.qkv.bias'));
-    const attended = attentionCore(tf, tf.reshape(qkv, [batch, T, qkv.shape[1]]) as Tensor3D, a, {
+    const qkv = this.dense(this.norm(h, `${b}.norm1`), `${b}.attn.qkv`);
+    const attended = attentionCore(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]) as Tensor3D, a, {
       training: ctx.training,
       step: ctx.step,
       seed: ctx.seed,
-      layer: l,
-      state: this.state[l],
+      layer: layer.index,
+      state: this.state[i],
       attnDropout: m.attnDropout,
       microBatch: ctx.microBatch ?? 0,
     });
-    let y = linear(tf, tf.reshape(attended, [rows, a.heads * a.headDim]) as Tensor2D, this.v(b + 'attn.proj.weight'), this.v<Tensor1D>(b + 'attn.proj.bias'));
+    let y = this.dense(tf.reshape(attended, [rows, a.heads * a.headDim]) as Tensor2D, `${b}.attn.proj`);
     if (random) {
-      y = dropout(tf, y, m.dropout, random(l, Site.projDropout));
-      y = this.dropPathRows(y, batch, layer.dropPath, random(l, Site.attnDropPath));
+      y = dropout(tf, y, m.dropout, random(layer.index, Site.projDropout));
+      y = this.dropPathRows(y, batch, layer.dropPath, random(layer.index, Site.attnDropPath));
     }
     h = tf.add(h, y);
 
-    let z = gelu(tf, linear(tf, layerNorm(tf, h, this.v<Tensor1D>(b + 'norm2.weight'), this.v<Tensor1D>(b + 'norm2.bias'), eps), this.v(b + 'mlp.fc1.weight'), this.v<Tensor1D>(b + 'mlp.fc1.bias')));
-    if (random) z = dropout(tf, z, m.dropout, random(l, Site.mlpHiddenDropout));
-    z = linear(tf, z, this.v(b + 'mlp.fc2.weight'), this.v<Tensor1D>(b + 'mlp.fc2.bias'));
+    let z = gelu(tf, this.dense(this.norm(h, `${b}.norm2`), `${b}.mlp.fc1`));
+    if (random) z = dropout(tf, z, m.dropout, random(layer.index, Site.mlpHiddenDropout));
+    z = this.dense(z, `${b}.mlp.fc2`);
     if (random) {
-      z = dropout(tf, z, m.dropout, random(l, Site.mlpOutDropout));
-      z = this.dropPathRows(z, batch, layer.dropPath, random(l, Site.mlpDropPath));
+      z = dropout(tf, z, m.dropout, random(layer.index, Site.mlpOutDropout));
+      z = this.dropPathRows(z, batch, layer.dropPath, random(layer.index, Site.mlpDropPath));
     }
     return tf.add(h, z);
   }

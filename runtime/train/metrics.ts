@@ -29,7 +29,7 @@ export interface EpochRecord {
   acc: number;
   lr: number;
   imagesPerSec: number;
-  /** Seconds of training in this epoch (steps only; evaluation and checkpoints not counted). */
+  /** Seconds of training in this epoch (steps only; evaluation and checkpoints not counted; after a resume, this process's part). */
   elapsedSec: number;
 }
 

@@ -46,13 +46,16 @@ export function batchGradients(model: VitModel, batch: Batch, o: StepOptions): S
     const from = i * o.microBatch;
     const x = tf.tensor4d(batch.x.subarray(from * perImage, (from + o.microBatch) * perImage), [o.microBatch, m.image.height, m.image.width, m.image.channels]) as Tensor4D;
     const y = tf.tensor1d(batch.y.subarray(from, from + o.microBatch), 'int32') as Tensor1D;
-    let logits: Tensor2D | null = null;
+    // variableGrads disposes what f creates but its result; the logits are kept for the accuracy.
+    const kept: { logits?: Tensor2D } = {};
     const { value, grads } = tf.variableGrads(() => {
-      logits = tf.keep(model.forward(x, { training: true, step: o.step, seed: o.seed, microBatch: i }));
+      const logits = tf.keep(model.forward(x, { training: true, step: o.step, seed: o.seed, microBatch: i }));
+      kept.logits = logits;
       return tf.mul(crossEntropy(tf, logits, y, o.labelSmoothing), o.microBatch / size) as Scalar;
     }, variables);
-    const hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), y), 'float32')));
-    tf.dispose([x, y, logits!]);
+    const logits = kept.logits!;
+    const hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
+    tf.dispose([x, y, logits]);
     const ordered = variables.map((v) => grads[v.name]!);
     if (sums === null) sums = ordered;
     else {

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Benchmark: parse + check + lower (+ schema validation) of the ViT-L specs, the largest shipped ones.
+// Prints milliseconds per compile for each pass group, and the same figure for the parser alone, so
+// the ratio shows where the time goes. Run after `npm ci` (it uses the built dist/): npm run bench:compile
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileFile } from '../dist/compiler/compile.js';
+import { parse } from '../dist/grammar/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const specs = ['specs/vit_l16.attn', 'specs/vit.attn'];
+const iterations = Number(process.env.ITERATIONS ?? 200);
+
+function time(fn) {
+  for (let i = 0; i < 20; i++) fn(); // warm up the JIT
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6 / iterations;
+}
+
+console.log(`attnc compile benchmark: ${iterations} iterations, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
+for (const spec of specs) {
+  const text = fs.readFileSync(path.join(root, spec), 'utf8');
+  const lines = text.split('\n').length;
+  const parseMs = time(() => parse(text, spec));
+  const compileMs = time(() => {
+    const r = compileFile(spec, { displayBase: root });
+    if (!r.ir) throw new Error(`${spec} did not compile`);
+  });
+  const layers = compileFile(spec, { displayBase: root }).ir.models.reduce((n, m) => n + m.layers.length, 0);
+  console.log(`${spec.padEnd(20)} ${String(lines).padStart(4)} lines, ${String(layers).padStart(4)} layers in the IR: ` +
+    `parse ${parseMs.toFixed(3)} ms, full compile ${compileMs.toFixed(3)} ms (parse is ${(100 * parseMs / compileMs).toFixed(0)}% of it; ` +
+    `the compile includes vit.attn's import)`);
+}

@@ -1,0 +1,182 @@
+// `attnc train SPEC`: trains a run of a spec with the TensorFlow.js backend (docs/training.md).
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { IRDocument, RunIR } from '../../compiler/ir/types.js';
+import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
+import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
+import { loadDataset } from '../../runtime/data/load.js';
+import { DataError, type Dataset } from '../../runtime/data/types.js';
+import { selectBackend, type BackendPreference, type SelectedBackend } from '../../runtime/tfjs/backend.js';
+import { checkResumable, trainerStateOf, type TrainerState } from '../../runtime/train/checkpoints.js';
+import { TrainError } from '../../runtime/train/errors.js';
+import { planMemory } from '../../runtime/train/memory.js';
+import { createProgress, type ProgressMode } from '../../runtime/train/progress.js';
+import { applyOverrides, dataBaseDir, modelOf, selectRun } from '../../runtime/train/runs.js';
+import { train, type TrainResult } from '../../runtime/train/trainer.js';
+import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
+import { loadSpec } from '../load.js';
+
+export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu]
+                   [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
+                   [--seed N] [--save-every N] [--quiet]
+
+SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
+  --run NAME        the run to train (needed when the spec has several; experiment runs too)
+  --backend B       auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads)
+  --epochs N        train N epochs instead of the run's length
+  --steps N         train N optimizer steps instead
+  --out DIR         where checkpoints and metrics go (default runs/NAME)
+  --resume          continue DIR/last.safetensors exactly where it stopped
+  --init FILE       start from FILE's weights, the head freshly initialised (fine-tuning)
+  --seed N          the run's seed (data order, initialisation, dropout)
+  --save-every N    also write last.safetensors every N steps (it is written every epoch)
+  --quiet           no progress output
+Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1).
+Ctrl-C finishes the step, saves last.safetensors and exits (130); --resume continues it.`;
+
+const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu'];
+
+function positiveInt(flag: string, value: string | undefined, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new UserError(`attnc train: ${flag} needs a whole number >= ${min}, got '${value}'`);
+  return n;
+}
+
+/** Runs fn, turning the runtime's user-facing errors into UserError (printed as is, exit 1). */
+async function userFacing<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError) throw new UserError(`attnc train: ${e.message}`);
+    throw e;
+  }
+}
+
+export async function trainCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      run: { type: 'string' }, backend: { type: 'string', default: 'auto' }, epochs: { type: 'string' }, steps: { type: 'string' },
+      out: { type: 'string', short: 'o' }, resume: { type: 'boolean' }, init: { type: 'string' }, seed: { type: 'string' },
+      'save-every': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return io.out(TRAIN_USAGE), EXIT_OK;
+  if (positionals.length !== 1) throw new UserError(`attnc train: give exactly one spec file\n\n${TRAIN_USAGE}`);
+  if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc train: give --epochs or --steps, not both (--epochs N trains N epochs, --steps N that many optimizer steps)');
+  if (values.resume && values.init) throw new UserError('attnc train: --resume continues a run, --init starts a new one from other weights: give one of them');
+  const backendName = values.backend as BackendPreference;
+  if (!BACKENDS.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKENDS.join(', ')}`);
+  const overrides = { epochs: positiveInt('--epochs', values.epochs), steps: positiveInt('--steps', values.steps), seed: positiveInt('--seed', values.seed, 0) };
+  const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
+
+  const file = positionals[0]!;
+  const doc = loadSpec(file, io);
+  return userFacing(async () => {
+    const specRun = selectRun(doc, values.run, file);
+    const model = modelOf(doc, specRun, file);
+    const outDir = resolve(io.cwd, values.out ?? join('runs', specRun.name));
+    const lastPath = join(outDir, 'last.safetensors');
+    const shown = (p: string) => relative(io.cwd, p) || '.';
+
+    let run: RunIR;
+    let resume: { file: string; checkpoint: Checkpoint; state: TrainerState } | null = null;
+    if (values.resume) {
+      if (!existsSync(lastPath)) throw new TrainError(`nothing to resume: ${shown(lastPath)} does not exist (start the run without --resume, or give its folder with --out)`);
+      const checkpoint = await readCheckpoint(lastPath);
+      const state = trainerStateOf(checkpoint, shown(lastPath));
+      // Unless the command line says otherwise, the run continues with the seed and length it had.
+      const saved = checkpoint.meta.run!;
+      const length = (overrides.epochs ?? overrides.steps) !== undefined ? {} : { epochs: saved.epochs ?? undefined, steps: saved.steps ?? undefined };
+      run = applyOverrides(specRun, { ...overrides, ...length, seed: overrides.seed ?? saved.seed });
+      checkResumable(checkpoint, shown(lastPath), model, run);
+      resume = { file: shown(lastPath), checkpoint, state };
+    } else {
+      if (existsSync(lastPath)) {
+        throw new TrainError(`${shown(outDir)} already holds a run (${shown(lastPath)}): continue it with --resume, or choose another folder with --out (or delete it)`);
+      }
+      run = applyOverrides(specRun, overrides);
+    }
+    const init = values.init ? { file: values.init, checkpoint: await readCheckpoint(resolve(io.cwd, values.init)) } : null;
+
+    const backend = await pickBackend(backendName);
+    io.out(`backend: ${backend.why}`);
+    const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
+    const plan = planMemory(model, run, backend.name);
+    for (const note of plan.notes) io.out(note);
+    // A resumed run keeps the micro-batches it had: they key the dropout masks.
+    const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
+    io.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
+      `${microBatch < run.batch ? ` in micro-batches of ${microBatch}` : ''}, ${run.epochs !== null ? `${run.epochs} epoch(s)` : `${run.steps} steps`}, seed ${run.seed}; writing ${shown(outDir)}/`);
+    mkdirSync(outDir, { recursive: true });
+
+    const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && process.stdout.isTTY ? 'tty' : 'plain';
+    const write = mode === 'tty' ? (t: string) => void process.stdout.write(t) : (t: string) => io.out(t);
+    const progress = createProgress({ mode, write, plainEvery: Math.max(1, Math.ceil(Math.floor(trainSet.count / run.batch) / 10)) });
+    const signals = catchSignals();
+    let result: TrainResult;
+    try {
+      result = await train({
+        tf: backend.tf, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
+        saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested,
+      });
+    } finally {
+      signals.release();
+      progress.finish();
+    }
+    return report(result, outDir, shown, io, signals.requested());
+  });
+}
+
+async function pickBackend(preference: BackendPreference): Promise<SelectedBackend> {
+  try {
+    return await selectBackend(preference);
+  } catch (e) {
+    throw new TrainError(`${(e as Error).message} — install it, or use --backend auto`);
+  }
+}
+
+async function loadData(doc: IRDocument, run: RunIR, file: string, cwd: string): Promise<{ train: Dataset; test: Dataset }> {
+  const model = modelOf(doc, run, file);
+  const opts = { baseDir: dataBaseDir(file, doc, cwd), height: model.image.height, width: model.image.width, channels: model.image.channels, classes: model.classes };
+  return { train: await loadDataset(run.data, 'train', opts), test: await loadDataset(run.data, 'test', opts) };
+}
+
+/** SIGINT/SIGTERM ask the loop to stop after the step; a second signal gets the default (exit at once). */
+function catchSignals(): { requested: () => string | null; release: () => void } {
+  let got: string | null = null;
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  const release = () => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+    handlers.clear();
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    const h = () => {
+      got = sig;
+      // The checkpoint is written atomically, so a second Ctrl-C may kill the process at any time.
+      release();
+    };
+    handlers.set(sig, h);
+    process.on(sig, h);
+  }
+  return { requested: () => got, release };
+}
+
+function report(r: TrainResult, outDir: string, shown: (p: string) => string, io: Io, signal: string | null): number {
+  const pace = `${r.trainSeconds.toFixed(1)} s of training, ${r.imagesPerSec.toFixed(0)} images/s`;
+  if (r.status === 'diverged') {
+    io.err(`attnc train: ${r.message}`);
+    return EXIT_USER;
+  }
+  if (r.status === 'stopped') {
+    io.out(`${r.message} (${pace})`);
+    return signal === 'SIGTERM' ? 143 : 130;
+  }
+  const e = r.lastEval;
+  const evalText = e ? `test top-1 ${(e.acc * 100).toFixed(2)}%, loss ${e.loss.toFixed(4)} on ${e.images} images` : 'no evaluation';
+  io.out(`done: ${r.step} steps (${pace}); ${evalText}; best top-1 ${r.bestMetric === null ? '-' : `${(r.bestMetric * 100).toFixed(2)}%`}`);
+  io.out(`wrote ${shown(join(outDir, 'last.safetensors'))}, ${shown(join(outDir, 'best.safetensors'))}, ${shown(join(outDir, 'metrics.jsonl'))}`);
+  return EXIT_OK;
+}

@@ -1,0 +1,316 @@
+// The training loop of the TensorFlow.js backend: batches in the seeded order, gradients over
+// micro-batches, clipping, the optimizer, metrics, evaluation and checkpoints (docs/training.md).
+//
+// Everything that decides a number is a function of (spec, seed, backend, step): the data order is
+// keyed by (seed, epoch), every random mask by (seed, step, micro-batch), the learning rate by the
+// step. So a run resumed from last.safetensors continues exactly as if it had never stopped.
+import { join } from 'node:path';
+import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
+import type { Checkpoint } from '../checkpoint/names.js';
+import { BatchIterator, stepsPerEpoch } from '../data/batcher.js';
+import type { Dataset } from '../data/types.js';
+import type { Tf } from '../tfjs/backend.js';
+import { VitModel } from '../tfjs/vit.js';
+import { initFromCheckpoint, NonFiniteWeightsError, restoreTraining, saveTrainingCheckpoint, type TrainerState } from './checkpoints.js';
+import { evaluate, type EvalResult } from './evaluate.js';
+import { MetricsLog } from './metrics.js';
+import { createOptimizer, type Optimizer } from './optimizer.js';
+import { RecentPace, type Progress } from './progress.js';
+import { learningRate } from './schedule.js';
+import { batchGradients, clipByGlobalNorm } from './step.js';
+
+export interface TrainerOptions {
+  tf: Tf;
+  /** The backend's name, recorded in checkpoints. */
+  backend: string;
+  model: ModelIR;
+  /** The run as it is trained (command-line overrides applied). */
+  run: RunIR;
+  train: Dataset;
+  test: Dataset;
+  outDir: string;
+  /** From memory.ts planMemory. */
+  microBatch: number;
+  evalChunk: number;
+  /** Also write last.safetensors every this many steps (besides every epoch end). */
+  saveEvery?: number | null;
+  /** Continue from this checkpoint (last.safetensors, already read and checked). */
+  resume?: { file: string; checkpoint: Checkpoint; state: TrainerState } | null;
+  /** Start from these weights, head excluded (fine-tuning). */
+  init?: { file: string; checkpoint: Checkpoint } | null;
+  progress: Progress;
+  /** Lines that are always shown (what was loaded, where things go). */
+  info: (line: string) => void;
+  /** Polled after every step: a reason (e.g. 'SIGINT') stops training as soon as the step is done. */
+  stopRequested?: () => string | null;
+  /** Called after every completed step, before checkpoints (tests use it to simulate a crash). */
+  afterStep?: (step: number) => void;
+}
+
+export type TrainStatus = 'done' | 'stopped' | 'diverged';
+
+export interface TrainResult {
+  status: TrainStatus;
+  step: number;
+  totalSteps: number;
+  /** The last evaluation (at the end for 'done'). */
+  lastEval: EvalResult | null;
+  bestMetric: number | null;
+  /** Training images per second over this process's steps. */
+  imagesPerSec: number;
+  /** Seconds spent in training steps in this process. */
+  trainSeconds: number;
+  /** For 'stopped' and 'diverged': what happened, what was kept, what to do. */
+  message: string | null;
+}
+
+export async function train(o: TrainerOptions): Promise<TrainResult> {
+  const { tf, run } = o;
+  const model = new VitModel(tf, o.model, { seed: run.seed });
+  const optimizer = createOptimizer(tf, model.params.list, run.optimizer);
+  try {
+    return await new Loop(o, model, optimizer).run();
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+class Loop {
+  private readonly spe: number;
+  private readonly totalSteps: number;
+  private readonly totalEpochs: number;
+  private readonly metrics: MetricsLog;
+  private readonly lastPath: string;
+  private readonly bestPath: string;
+  private state: TrainerState;
+  /** The step of the newest last.safetensors (null: none written or resumed from). */
+  private lastSaved: number | null = null;
+  private lastEval: EvalResult | null = null;
+  private lastEvalStep = -1;
+  /** The allocation last logged for each key_norm layer. */
+  private readonly loggedCounts = new Map<number, number[]>();
+  private readonly keyNormLayers: number[];
+  private readonly pace = new RecentPace();
+  private trainSeconds = 0;
+  private imagesTrained = 0;
+  /** Images and seconds of the current epoch in this process (a resumed epoch's pace is its own). */
+  private epochPace = { images: 0, seconds: 0 };
+
+  constructor(
+    private readonly o: TrainerOptions,
+    private readonly model: VitModel,
+    private readonly optimizer: Optimizer,
+  ) {
+    const { run } = o;
+    this.spe = stepsPerEpoch(o.train.count, run.batch, true);
+    if (this.spe === 0) throw new Error(`the training set has ${o.train.count} images, fewer than one batch of ${run.batch}`);
+    this.totalSteps = run.steps ?? run.epochs! * this.spe;
+    this.totalEpochs = Math.ceil(this.totalSteps / this.spe);
+    this.metrics = new MetricsLog(join(o.outDir, 'metrics.jsonl'));
+    this.lastPath = join(o.outDir, 'last.safetensors');
+    this.bestPath = join(o.outDir, 'best.safetensors');
+    this.keyNormLayers = model.state.flatMap((s, i) => (s ? [i] : []));
+    this.state = {
+      step: 0, epoch: 0, position: 0,
+      rngState: { generator: 'counter', seed: run.seed },
+      bestMetric: null, microBatch: o.microBatch, backend: o.backend,
+      epochSums: { loss: 0, correct: 0, images: 0, steps: 0 },
+    };
+  }
+
+  async run(): Promise<TrainResult> {
+    try {
+      return await this.loop();
+    } catch (e) {
+      // A checkpoint was refused because the weights overflowed although the loss was still finite.
+      if (e instanceof NonFiniteWeightsError) return this.diverged(`the weights hold NaN or Inf (${e.message}) after the update`, NaN, 0);
+      throw e;
+    }
+  }
+
+  private async loop(): Promise<TrainResult> {
+    await this.start();
+    while (this.state.step < this.totalSteps) {
+      const outcome = await this.step();
+      if (outcome) return outcome;
+      const stop = this.o.stopRequested?.();
+      if (stop) {
+        if (this.lastSaved !== this.state.step) await this.saveLast();
+        return this.result('stopped', `stopped by ${stop} after step ${this.state.step} of ${this.totalSteps}; ${this.lastPath} holds it: continue with --resume`);
+      }
+    }
+    if (this.lastEvalStep !== this.state.step) await this.evaluateNow();
+    if (this.lastSaved !== this.state.step) await this.saveLast();
+    return this.result('done', null);
+  }
+
+  private async start(): Promise<void> {
+    const { o, model } = this;
+    if (o.resume) {
+      restoreTraining(model, this.optimizer, o.resume.checkpoint);
+      this.state = { ...o.resume.state, microBatch: o.microBatch, backend: o.backend };
+      this.lastSaved = this.state.step;
+      await this.metrics.truncateAfter(this.state.step);
+      o.info(`resume: ${o.resume.file} at step ${this.state.step} of ${this.totalSteps} (epoch ${this.state.epoch + 1}, batch ${this.state.position + 1} of ${this.spe})`);
+      // What a run that never stopped logged last is what the state holds now (allocation.ts).
+      for (const [layer, counts] of this.readCounts()) this.loggedCounts.set(layer, counts);
+      return;
+    }
+    this.metrics.reset();
+    if (o.init) o.info(initFromCheckpoint(model, o.init.checkpoint, o.init.file));
+    for (const [layer, counts] of this.readCounts()) this.logAllocation(layer, counts);
+  }
+
+  /** One optimizer step; a result when training must end here (divergence). */
+  private async step(): Promise<TrainResult | null> {
+    const { o, model, state } = this;
+    const { tf, run } = o;
+    const epochIndex = Math.floor(state.step / this.spe);
+    const position = state.step % this.spe;
+    const batch = this.batches(epochIndex).batchAt(position);
+    const lr = learningRate(run.schedule, run.optimizer.lr, state.step, this.totalSteps);
+    const started = performance.now();
+    const g = batchGradients(model, batch, { microBatch: o.microBatch, step: state.step, seed: run.seed, labelSmoothing: run.labelSmoothing });
+    const clipped = clipByGlobalNorm(model, g.grads, run.clipGrad);
+    // One download per step: the loss (for the NaN check and the log), the hits, the gradient norm and
+    // the allocation of every key_norm layer. The counts are a few floats riding along with a read
+    // that has to happen anyway, so logging allocation changes costs no extra synchronisation.
+    const packed = tf.tidy(() => tf.concat([tf.stack([g.loss, g.correct, clipped.norm]), ...this.keyNormLayers.map((l) => model.state[l]!.counts)]));
+    const stats = await packed.data();
+    tf.dispose([packed, g.loss, g.correct, clipped.norm]);
+    const [loss, correct, gradNorm] = [stats[0]!, stats[1]!, stats[2]!];
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      tf.dispose(clipped.grads);
+      return this.diverged(Number.isFinite(loss) ? `the gradient norm is ${gradNorm}` : `the loss is ${loss}`, lr, 1);
+    }
+    this.optimizer.apply(clipped.grads, lr, state.step + 1);
+    tf.dispose(clipped.grads);
+    const seconds = (performance.now() - started) / 1000;
+
+    state.step += 1;
+    state.position = position + 1;
+    const sums = state.epochSums;
+    sums.loss += loss;
+    sums.correct += correct;
+    sums.images += batch.size;
+    sums.steps += 1;
+    this.epochPace.images += batch.size;
+    this.epochPace.seconds += seconds;
+    this.trainSeconds += seconds;
+    this.imagesTrained += batch.size;
+    this.pace.add(seconds);
+    const acc = correct / batch.size;
+    this.metrics.append({ kind: 'step', step: state.step, epoch: epochIndex + 1, loss, acc, lr, gradNorm, imagesPerSec: batch.size / seconds });
+    this.keyNormLayers.forEach((layer, i) => {
+      const counts = Array.from(stats.slice(3 + i * model.state[layer]!.counts.size, 3 + (i + 1) * model.state[layer]!.counts.size), Math.round);
+      this.logAllocation(layer, counts);
+    });
+    const perStep = this.pace.secondsPerStep();
+    o.progress.step({
+      step: state.step, totalSteps: this.totalSteps, epoch: epochIndex + 1, totalEpochs: this.totalEpochs,
+      loss, acc, lr, imagesPerSec: run.batch / perStep, etaSec: (this.totalSteps - state.step) * perStep,
+    });
+    o.afterStep?.(state.step);
+    // Let signal handlers and the batch prefetch run: a wasm step never yields on its own.
+    await new Promise((resolve) => setImmediate(resolve));
+
+    if (state.position === this.spe) {
+      await this.endEpoch(lr);
+      return null;
+    }
+    if (o.saveEvery && state.step % o.saveEvery === 0 && state.step < this.totalSteps) await this.saveLast();
+    return null;
+  }
+
+  private async endEpoch(lr: number): Promise<void> {
+    const { state, o } = this;
+    const sums = state.epochSums;
+    const pace = this.epochPace;
+    state.epoch += 1;
+    state.position = 0;
+    this.metrics.append({
+      kind: 'epoch', step: state.step, epoch: state.epoch, loss: sums.loss / sums.steps, acc: sums.correct / sums.images, lr,
+      imagesPerSec: pace.images / pace.seconds, elapsedSec: pace.seconds,
+    });
+    o.progress.line(`epoch ${state.epoch}/${this.totalEpochs}: train loss ${(sums.loss / sums.steps).toFixed(4)}, acc ${pct(sums.correct / sums.images)}, ${(pace.images / pace.seconds).toFixed(0)} img/s`);
+    state.epochSums = { loss: 0, correct: 0, images: 0, steps: 0 };
+    this.epochPace = { images: 0, seconds: 0 };
+    if (state.epoch % o.run.eval.everyEpochs === 0 || state.step === this.totalSteps) await this.evaluateNow();
+    await this.saveLast();
+  }
+
+  private async evaluateNow(): Promise<void> {
+    const { o, state } = this;
+    const r = await evaluate(this.model, o.test, o.run, o.evalChunk, { step: state.step });
+    this.lastEval = r;
+    this.lastEvalStep = state.step;
+    this.metrics.append({ kind: 'eval', step: state.step, epoch: state.epoch, loss: r.loss, acc: r.acc, images: r.images, imagesPerSec: r.images / r.seconds });
+    const better = state.bestMetric === null || r.acc > state.bestMetric;
+    o.progress.line(`eval at step ${state.step}: test top-1 ${pct(r.acc)}, loss ${r.loss.toFixed(4)} (${r.images} images)${better ? ', best so far' : ''}`);
+    if (better) {
+      state.bestMetric = r.acc;
+      await this.save(this.bestPath, null);
+    }
+  }
+
+  private async saveLast(): Promise<void> {
+    await this.save(this.lastPath, this.optimizer);
+    this.lastSaved = this.state.step;
+  }
+
+  private async save(path: string, optimizer: Optimizer | null): Promise<void> {
+    await saveTrainingCheckpoint(path, { model: this.model, run: this.o.run, optimizer, state: structuredClone(this.state) });
+  }
+
+  private batchCache: { epoch: number; it: BatchIterator } | null = null;
+
+  /** The epoch's batches; batch k is a pure function of (data, seed, epoch, k), so a resume skips to it. */
+  private batches(epoch: number): BatchIterator {
+    if (this.batchCache?.epoch !== epoch) {
+      const { run } = this.o;
+      this.batchCache = { epoch, it: BatchIterator.train(this.o.train, { batchSize: run.batch, seed: run.seed, epoch, augment: run.augment, normalize: run.normalize, prefetch: 0 }) };
+    }
+    return this.batchCache.it;
+  }
+
+  private readCounts(): [number, number[]][] {
+    return this.keyNormLayers.map((l) => [l, Array.from(this.model.state[l]!.counts.dataSync(), Math.round)]);
+  }
+
+  private logAllocation(layer: number, counts: number[]): void {
+    const last = this.loggedCounts.get(layer);
+    if (last && last.every((c, i) => c === counts[i])) return;
+    this.loggedCounts.set(layer, counts);
+    const { step } = this.state;
+    this.metrics.append({ kind: 'allocation', step, epoch: Math.floor(Math.max(0, step - 1) / this.spe) + 1, layer, counts });
+  }
+
+  /** `ahead`: 1 when the failing step is the one not yet counted in state.step, 0 when it is. */
+  private diverged(what: string, lr: number, ahead: 0 | 1): TrainResult {
+    const { state, o } = this;
+    const failing = state.step + ahead;
+    const epochIndex = Math.floor((failing - 1) / this.spe);
+    const kept = this.lastSaved === null
+      ? 'no checkpoint had been written yet'
+      : `the last good checkpoint, ${join(o.outDir, 'last.safetensors')} (step ${this.lastSaved}), is kept unchanged`;
+    const clip = o.run.clipGrad === null ? 'clip the gradients (clip_grad 1.0)' : `clip harder (clip_grad is ${o.run.clipGrad})`;
+    return this.result(
+      'diverged',
+      `training diverged: ${what} at step ${failing} (epoch ${epochIndex + 1}, batch ${((failing - 1) % this.spe) + 1} of ${this.spe}` +
+        `${Number.isFinite(lr) ? `, learning rate ${lr.toExponential(3)}` : ''}); stopped without saving; ${kept}. ` +
+        `Lower the learning rate (optimizer lr, now ${o.run.optimizer.lr}) or ${clip}, then start again.`,
+    );
+  }
+
+  private result(status: TrainStatus, message: string | null): TrainResult {
+    return {
+      status, step: this.state.step, totalSteps: this.totalSteps, lastEval: this.lastEval, bestMetric: this.state.bestMetric,
+      imagesPerSec: this.trainSeconds > 0 ? this.imagesTrained / this.trainSeconds : 0, trainSeconds: this.trainSeconds, message,
+    };
+  }
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}

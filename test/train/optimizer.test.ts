@@ -1,0 +1,158 @@
+// AdamW and SGD against updates computed by hand in float64, on a two-parameter least-squares problem
+// whose gradients are also written out by hand: loss(w, b) = mean((w x + b - y)^2).
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Tensor } from '@tensorflow/tfjs';
+import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
+import type { Param } from '../../runtime/tfjs/params.js';
+import { createOptimizer, type OptimizerConfig } from '../../runtime/train/optimizer.js';
+
+let tf: Tf;
+beforeAll(async () => {
+  tf = (await selectBackend('wasm')).tf;
+});
+
+const xs = [1, 2, -1, 0.5];
+const ys = [2.5, 4.0, -0.5, 1.5];
+
+/** The two parameters: a 1x1 linear weight (rank 2: decayed) and its bias (never decayed). */
+function makeParams(w0: number, b0: number): Param[] {
+  return [
+    { name: 'fc.weight', checkpointShape: [1, 1], layout: 'transposed', variable: tf.variable(tf.tensor2d([[w0]])), weightDecay: true },
+    { name: 'fc.bias', checkpointShape: [1], layout: 'same', variable: tf.variable(tf.tensor1d([b0])), weightDecay: false },
+  ];
+}
+
+/** d/dw and d/db of mean((w x + b - y)^2), by hand. */
+function handGrads(w: number, b: number): [number, number] {
+  let gw = 0;
+  let gb = 0;
+  xs.forEach((x, i) => {
+    const r = w * x + b - ys[i]!;
+    gw += (2 * r * x) / xs.length;
+    gb += (2 * r) / xs.length;
+  });
+  return [gw, gb];
+}
+
+/** The same gradients through tfjs autodiff, as the trainer gets them. */
+function tfGrads(params: Param[]): Tensor[] {
+  const x = tf.tensor1d(xs);
+  const y = tf.tensor1d(ys);
+  const { grads } = tf.variableGrads(() => {
+    const pred = tf.add(tf.mul(x, tf.reshape(params[0]!.variable, [])), params[1]!.variable);
+    return tf.mean(tf.square(tf.sub(pred, y))) as never;
+  }, params.map((p) => p.variable));
+  tf.dispose([x, y]);
+  return params.map((p) => grads[p.variable.name]!);
+}
+
+function values(params: Param[]): [number, number] {
+  return [params[0]!.variable.dataSync()[0]!, params[1]!.variable.dataSync()[0]!];
+}
+
+const lrs = [0.1, 0.05, 0.08, 0.02, 0.01];
+
+describe('AdamW', () => {
+  const config: OptimizerConfig = { kind: 'adamw', lr: 0.1, weightDecay: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+
+  it('takes the first step of size lr against the gradient, after decaying the weight only', () => {
+    const params = makeParams(1, 1);
+    const opt = createOptimizer(tf, params, config);
+    const g = tfGrads(params); // both gradients are negative at (1, 1)
+    opt.apply(g, 0.1, 1);
+    // w: 1 * (1 - 0.1 * 0.1) + 0.1 = 1.09; b: 1 + 0.1 (no decay) = 1.1 (m/sqrt(v) = sign(g) at t = 1, eps aside)
+    const [w, b] = values(params);
+    expect(w).toBeCloseTo(1.09, 6);
+    expect(b).toBeCloseTo(1.1, 6);
+    tf.dispose(g);
+    opt.dispose();
+  });
+
+  it('follows the hand-computed trajectory for five steps', () => {
+    const params = makeParams(0.3, -0.2);
+    const opt = createOptimizer(tf, params, config);
+    let [w, b] = [0.3, -0.2];
+    const m = [0, 0];
+    const v = [0, 0];
+    lrs.forEach((lr, k) => {
+      const t = k + 1;
+      const g = tfGrads(params);
+      const hand = handGrads(w, b);
+      expect(g[0]!.dataSync()[0]).toBeCloseTo(hand[0], 5);
+      opt.apply(g, lr, t);
+      tf.dispose(g);
+      const next = [w, b].map((p, i) => {
+        m[i] = 0.9 * m[i]! + 0.1 * hand[i]!;
+        v[i] = 0.999 * v[i]! + 0.001 * hand[i]! * hand[i]!;
+        const mHat = m[i]! / (1 - 0.9 ** t);
+        const vHat = v[i]! / (1 - 0.999 ** t);
+        const decayed = i === 0 ? p * (1 - lr * 0.1) : p;
+        return decayed - (lr * mHat) / (Math.sqrt(vHat) + 1e-8);
+      });
+      [w, b] = [next[0]!, next[1]!];
+      const [gotW, gotB] = values(params);
+      expect(Math.abs(gotW - w)).toBeLessThan(2e-6);
+      expect(Math.abs(gotB - b)).toBeLessThan(2e-6);
+    });
+    opt.dispose();
+  });
+
+  it('saves its moments in checkpoint layout and restores them exactly', () => {
+    const params = makeParams(0.3, -0.2);
+    const opt = createOptimizer(tf, params, config);
+    const g = tfGrads(params);
+    opt.apply(g, 0.1, 1);
+    const saved = opt.stateTensors();
+    expect(Object.keys(saved).sort()).toEqual(['m', 'v']);
+    expect(saved.m!['fc.weight']!.shape).toEqual([1, 1]);
+    expect(saved.v!['fc.bias']!.data[0]).toBeCloseTo(0.001 * handGrads(0.3, -0.2)[1] ** 2, 8);
+    const again = createOptimizer(tf, makeParams(0.3, -0.2), config);
+    again.loadState(saved);
+    expect(again.stateTensors()).toEqual(saved);
+    expect(() => again.loadState({ m: saved.m! })).toThrow(/no optimizer\.v\.\* tensors/);
+    tf.dispose(g);
+    opt.dispose();
+    again.dispose();
+  });
+});
+
+describe('SGD', () => {
+  it('with momentum and L2 decay follows the hand-computed trajectory', () => {
+    const config: OptimizerConfig = { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 0.01 };
+    const params = makeParams(0.3, -0.2);
+    const opt = createOptimizer(tf, params, config);
+    expect(opt.slots).toEqual(['m']);
+    let [w, b] = [0.3, -0.2];
+    const buf = [0, 0];
+    lrs.forEach((lr, k) => {
+      const g = tfGrads(params);
+      const hand = handGrads(w, b);
+      opt.apply(g, lr, k + 1);
+      tf.dispose(g);
+      const d0 = hand[0] + 0.01 * w; // decayed weight
+      const d1 = hand[1]; // bias: no decay
+      buf[0] = 0.9 * buf[0]! + d0;
+      buf[1] = 0.9 * buf[1]! + d1;
+      [w, b] = [w - lr * buf[0], b - lr * buf[1]];
+      const [gotW, gotB] = values(params);
+      expect(Math.abs(gotW - w)).toBeLessThan(2e-6);
+      expect(Math.abs(gotB - b)).toBeLessThan(2e-6);
+    });
+    opt.dispose();
+  });
+
+  it('without momentum is plain gradient descent and keeps no state', () => {
+    const params = makeParams(1, 1);
+    const opt = createOptimizer(tf, params, { kind: 'sgd', lr: 0.5, momentum: 0, weightDecay: 0 });
+    expect(opt.slots).toEqual([]);
+    const g = tfGrads(params);
+    const [gw, gb] = handGrads(1, 1);
+    opt.apply(g, 0.5, 1);
+    const [w, b] = values(params);
+    expect(w).toBeCloseTo(1 - 0.5 * gw, 6);
+    expect(b).toBeCloseTo(1 - 0.5 * gb, 6);
+    expect(opt.stateTensors()).toEqual({});
+    tf.dispose(g);
+    opt.dispose();
+  });
+});
