@@ -34,8 +34,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.err(`attnc: unknown command '${name}'\n\n${usage()}`);
     return EXIT_USER;
   }
+  return runCommand(name, command.run, rest, io);
+}
+
+/** Runs one command, turning what it throws into an exit code and a message (never a bare stack for user errors). */
+export async function runCommand(name: string, run: Command, args: string[], io: Io): Promise<number> {
   try {
-    return await command.run(rest, io);
+    return await run(args, io);
   } catch (e) {
     if (e instanceof UserError) {
       if (e.message) io.err(e.message);

@@ -1,16 +1,38 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
+import { runCommand } from '../cli/main.js';
+import { UserError, type Io } from '../cli/io.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'attnc-cli-'));
 
 describe('attnc CLI', () => {
+  it('runs as the installed binary (bin/attnc.js over the dist/ that npm ci builds)', () => {
+    expect(fs.existsSync('dist/cli/main.js'), 'dist/ is missing: npm ci (or npm run build) builds it').toBe(true);
+    expect(execFileSync(process.execPath, ['bin/attnc.js', '--version'], { encoding: 'utf8' }).trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const bad = spawnSync(process.execPath, ['bin/attnc.js', 'check', 'does-not-exist.attn'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("cannot read 'does-not-exist.attn'");
+  });
+
   it('prints usage with --help and lists every command', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     for (const c of ['check', 'compile', 'fmt', 'alloc']) expect(r.stdout).toContain(`  ${c}`);
+  });
+
+  it('exits 1 with the message on a user error and 2 with a bug report on an internal error', async () => {
+    let err = '';
+    const io: Io = { out: () => {}, err: (t) => { err += t; }, cwd: process.cwd() };
+    expect(await runCommand('x', async () => { throw new UserError('x.attn: bad'); }, [], io)).toBe(1);
+    expect(err).toBe('x.attn: bad');
+    err = '';
+    expect(await runCommand('x', async () => { throw new TypeError('boom'); }, [], io)).toBe(2);
+    expect(err).toContain('attnc x: internal error: TypeError: boom');
+    expect(err).toContain('This is a bug in attnc');
   });
 
   it('has --help for every command', async () => {

@@ -4,12 +4,26 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
+import { IR_VERSION, type IRDocument, type KeyNormAllocationIR, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { span, vitModel } from '../helpers/model-ir.js';
 
 /** 8x8x1 images, patch 4 (4 patches + class token), dim 16, depth 1, 2 heads sharing 1 K/V head, 4 classes. */
 export function tinyModel(o: Partial<Parameters<typeof vitModel>[0]> = {}): ModelIR {
   return vitModel({ name: 'tiny', image: 8, channels: 1, patch: 4, dim: 16, depth: 1, heads: 2, kvHeads: 1, classes: 4, mlpRatio: 2, ...o });
+}
+
+/**
+ * The tiny model with DGQA in its one layer: 4 query heads over 2 K/V groups, allocated from key
+ * norms tracked by an EMA and re-allocated every `window` steps; `track: null` makes it KDGQA.
+ */
+export function keyNormModel(o: { window?: number; track?: KeyNormAllocationIR['track']; dropout?: number } = {}): ModelIR {
+  const base = tinyModel({ heads: 4, kvHeads: 2, dropout: o.dropout ?? 0 });
+  const track = o.track === undefined ? { kind: 'ema' as const, decay: 0.9, formula: 'standard' as const } : o.track;
+  const allocation: KeyNormAllocationIR = {
+    policy: 'key_norm', norm: 'l2', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 0, scope: 'batch',
+    eval: track ? 'frozen' : 'recompute', track, window: track ? (o.window ?? 3) : null, init: 'first_batch',
+  };
+  return { ...base, layers: base.layers.map((l) => ({ ...l, attention: { ...l.attention, variant: track ? 'dgqa' : 'kdgqa', allocation } })) };
 }
 
 export function tinyRun(o: Partial<RunIR> = {}): RunIR {
