@@ -6,13 +6,14 @@
 //   - Values are separated by one space, or by ', ' when the source separated them with commas.
 //     Literals print as written: numbers keep their text (`1e-3`, `1.0`), ratios `4x`, dimensions
 //     `28 x 28 x 1`, ranges `0..5`, calls `name(a: 1, b: 2)`; strings are re-escaped.
-//   - The gap between a field's name and its first value is kept when they were on one line, so
-//     hand-aligned columns survive (`heads    4` under `kv_heads 2`); otherwise it is one space.
+//   - The values of a block's fields start in one column, one space after the longest field name
+//     (gofmt-style), whatever the spacing was: `heads    4` under `kv_heads 2`. Fields that open
+//     a block (`attention {`, `layers 0..5 {`) take one space.
 //   - Comments stay where they were: above a node, at the end of its line (after one space), after
 //     a '{', or before a '}'. A blank line (never more than one) is kept between fields, and between
 //     comments and what they precede, where the source had one.
-// Printing reads the spans of the AST only for those last two points, so an AST built by hand
-// (spans all zero) prints without blank lines or alignment.
+// Printing reads the spans of the AST only for the blank lines and comments, so an AST built by hand
+// (spans all zero) prints without blank lines.
 import type { Block, Comment, Decl, Field, SourceFile, Value } from '../grammar/ast.js';
 
 export function format(ast: SourceFile): string {
@@ -39,10 +40,11 @@ function declarationHeader(decl: Exclude<Decl, { kind: 'import' }>): string {
 function writeBlock(lines: string[], head: string, block: Block, indent: string, trailingComment: Comment | undefined): void {
   lines.push(`${indent}${head} {${trailing(block.openingComment)}`);
   const inner = `${indent}  `;
+  const column = Math.max(0, ...block.fields.filter(isAligned).map((f) => f.name.length)) + 1;
   block.fields.forEach((field, i) => {
     const previous = block.fields[i - 1];
     if (previous && isBlankBetween(endLineOf(previous), startLineOf(field))) lines.push('');
-    writeField(lines, field, inner);
+    writeField(lines, field, inner, column);
   });
   const dangling = block.danglingComments ?? [];
   const last = block.fields[block.fields.length - 1];
@@ -51,19 +53,16 @@ function writeBlock(lines: string[], head: string, block: Block, indent: string,
   lines.push(`${indent}}${trailing(trailingComment)}`);
 }
 
-function writeField(lines: string[], field: Field, indent: string): void {
+/** Fields whose values line up in the block's value column: those with values and no block. */
+const isAligned = (f: Field): boolean => f.values.length > 0 && !f.block;
+
+function writeField(lines: string[], field: Field, indent: string, column: number): void {
   writeComments(lines, field.leadingComments ?? [], indent, field.span.line);
   const separator = field.commaSeparated ? ', ' : ' ';
-  const values = field.values.length > 0 ? `${gapAfterName(field)}${field.values.map(formatValue).join(separator)}` : '';
+  const gap = isAligned(field) ? ' '.repeat(column - field.name.length) : ' ';
+  const values = field.values.length > 0 ? `${gap}${field.values.map(formatValue).join(separator)}` : '';
   if (field.block) writeBlock(lines, `${field.name}${values}`, field.block, indent, field.trailingComment);
   else lines.push(`${indent}${field.name}${values}${trailing(field.trailingComment)}`);
-}
-
-/** The spaces between a field's name and its first value: as written on one line, else one. */
-function gapAfterName(field: Field): string {
-  const first = field.values[0]!;
-  const sameLine = first.span.line === field.nameSpan.endLine && first.span.col > field.nameSpan.endCol;
-  return sameLine ? ' '.repeat(first.span.col - field.nameSpan.endCol) : ' ';
 }
 
 export function formatValue(value: Value): string {

@@ -65,6 +65,7 @@ export function parse(text: string, file: string): ParseResult {
     }
     if (!junk || !isRealToken(junk)) break;
     const junkIndex = tokens.indexOf(junk, start);
+    if (junkIndex < 0) break; // cannot happen: the junk token came from this very array
     // Junk right after a declaration that already had an error is most likely the rest of that
     // declaration; one error for it is enough.
     const lastDecl = found[found.length - 1];

@@ -32,6 +32,7 @@ type NumericKind = 'number' | 'ratio' | 'dims' | 'range' | 'bad';
 
 /** Decides what a numeric run is; a literal whose value is not a finite number is 'bad'. */
 export function classifyNumeric(run: string): NumericKind {
+  if (/^\d{1,15}$/.test(run)) return 'number'; // the common case, decided at once
   if (/^-?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?$/.test(run)) return Number.isFinite(Number(run)) ? 'number' : 'bad';
   if (/^-?(?:\d+(?:\.\d+)?|\.\d+)x$/.test(run)) return Number.isFinite(Number(run.slice(0, -1))) ? 'ratio' : 'bad';
   if (/^\d+(?:x\d+)+$/.test(run)) return run.split('x').every((p) => Number.isSafeInteger(Number(p))) ? 'dims' : 'bad';
@@ -40,7 +41,7 @@ export function classifyNumeric(run: string): NumericKind {
 }
 
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
-const isWordChar = (c: string): boolean => /[A-Za-z0-9_]/.test(c);
+const isWordChar = (c: string): boolean => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c === '_';
 
 /**
  * The numeric run starting at `offset`, or '' when none starts there. A run starts with a digit, or

@@ -203,6 +203,15 @@ export class AttnParser extends CstParser {
     this.SUBRULE(this.value);
   });
 
+  /**
+   * Chevrotain recovers a missing token by inventing it when the token after it may follow; when the
+   * expected token is right behind one stray token, deleting that token says what happened better
+   * (`adamw(lr: 1 2)`: '2' is extra, not a ')' missing before it).
+   */
+  override canTokenTypeBeInsertedInRecovery(tokType: TokenType): boolean {
+    return !tokenMatcher(this.LA(2), tokType);
+  }
+
   private nextIs(word: string): boolean {
     const next = this.LA(1);
     return next.tokenType === Identifier && next.image === word;

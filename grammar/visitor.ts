@@ -154,7 +154,8 @@ class AstBuilder extends BaseVisitor {
     const first = parts[0]!;
     const span = cover(this.span(first), this.span(unit ?? parts[parts.length - 1]!));
     if (parts.length === 1 && first.tokenType !== DimsLiteral) {
-      const number: Value = { kind: 'number', value: Number(first.image), text: first.image, span };
+      const value = first.tokenType === BadNumber ? NaN : Number(first.image);
+      const number: Value = { kind: 'number', value, text: first.image, span };
       if (unit) number.unit = unit.image;
       return number;
     }
