@@ -228,7 +228,7 @@ export function updateTrackedScore(
   if (!(decay >= 0 && decay <= 1)) throw new Error(`allocation: ema decay must be in [0, 1], got ${decay}`);
   const rest = 1 - decay;
   const next =
-    track.formula === 'standard'
+    track.rule === 'attnc'
       ? norms.map((n, g) => decay * cache[g]! + rest * n)
       : norms.map((n, g) => decay * n + rest * cache[g]!);
   return { cache: next, score: [...next] };

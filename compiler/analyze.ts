@@ -378,7 +378,7 @@ function describeAllocation(a: AttentionIR): string {
     `eval ${al.eval}`,
   ];
   if (al.track !== null) {
-    const how = al.track.kind === 'ema' ? `ema decay ${al.track.decay} (${al.track.formula})` : 'diff';
+    const how = al.track.kind === 'ema' ? `ema decay ${al.track.decay} (${al.track.rule})` : 'diff';
     parts.push(`tracked ${how} every ${al.window} steps from ${al.init}`);
   }
   return parts.join(', ');

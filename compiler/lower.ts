@@ -20,8 +20,8 @@ function lowerAllocation(choice: Choice | undefined, paper: boolean): Allocation
   if (!choice || choice.option === 'uniform') return { policy: 'uniform' };
   const trackChoice = choice.args.track as Choice | undefined;
   let track: TrackIR | null = null;
-  if (trackChoice?.option === 'ema') track = { kind: 'ema', decay: arg(trackChoice, 'decay', 0.9), formula: paper ? 'paper' : 'standard' };
-  if (trackChoice?.option === 'diff') track = { kind: 'diff' };
+  if (trackChoice?.option === 'ema') track = { kind: 'ema', decay: arg(trackChoice, 'decay', 0.9), rule: paper ? 'paper' : 'attnc' };
+  if (trackChoice?.option === 'diff') track = { kind: 'diff', rule: paper ? 'paper' : 'attnc' };
   return {
     policy: 'key_norm',
     norm: arg(choice, 'norm', 'l2'),

@@ -172,29 +172,29 @@ describe('allocateFromScores validation', () => {
 
 describe('updateTrackedScore', () => {
   it('ema standard: the cache decays towards the norm', () => {
-    const r = updateTrackedScore({ kind: 'ema', decay: 0.9, formula: 'standard' }, [1, 2], [3, 4]);
+    const r = updateTrackedScore({ kind: 'ema', decay: 0.9, rule: 'attnc' }, [1, 2], [3, 4]);
     expect(r.cache[0]).toBeCloseTo(1.2, 12);
     expect(r.cache[1]).toBeCloseTo(2.2, 12);
     expect(r.score).toEqual(r.cache);
   });
 
   it('ema paper: the decay weighs the new norm, as the reference writes it', () => {
-    const r = updateTrackedScore({ kind: 'ema', decay: 0.9, formula: 'paper' }, [1, 2], [3, 4]);
+    const r = updateTrackedScore({ kind: 'ema', decay: 0.9, rule: 'paper' }, [1, 2], [3, 4]);
     expect(r.cache[0]).toBeCloseTo(2.8, 12);
     expect(r.cache[1]).toBeCloseTo(3.8, 12);
     expect(r.score).toEqual(r.cache);
   });
 
   it('diff: the score is how far the norm moved, and the cache becomes the norm', () => {
-    expect(updateTrackedScore({ kind: 'diff' }, [1, 5], [3, 4])).toEqual({ cache: [3, 4], score: [2, 1] });
+    expect(updateTrackedScore({ kind: 'diff', rule: 'attnc' }, [1, 5], [3, 4])).toEqual({ cache: [3, 4], score: [2, 1] });
     // From the reference's zero cache, the first diff score is the norm itself.
-    expect(updateTrackedScore({ kind: 'diff' }, [0, 0], [3, 4]).score).toEqual([3, 4]);
+    expect(updateTrackedScore({ kind: 'diff', rule: 'attnc' }, [0, 0], [3, 4]).score).toEqual([3, 4]);
   });
 
   it('does not change its inputs, and the returned arrays are independent', () => {
     const cache = [1, 2];
     const norms = [3, 4];
-    const r = updateTrackedScore({ kind: 'ema', decay: 0.5, formula: 'standard' }, cache, norms);
+    const r = updateTrackedScore({ kind: 'ema', decay: 0.5, rule: 'attnc' }, cache, norms);
     r.score[0] = 99;
     expect(cache).toEqual([1, 2]);
     expect(norms).toEqual([3, 4]);
@@ -202,9 +202,9 @@ describe('updateTrackedScore', () => {
   });
 
   it('rejects mismatched lengths and decays outside [0, 1]', () => {
-    expect(() => updateTrackedScore({ kind: 'diff' }, [1], [1, 2])).toThrow(/cache has 1 groups but 2 norms/);
-    expect(() => updateTrackedScore({ kind: 'ema', decay: 1.5, formula: 'standard' }, [1], [1])).toThrow(/decay must be in \[0, 1\]/);
-    expect(() => updateTrackedScore({ kind: 'ema', decay: NaN, formula: 'paper' }, [1], [1])).toThrow(/decay/);
+    expect(() => updateTrackedScore({ kind: 'diff', rule: 'attnc' }, [1], [1, 2])).toThrow(/cache has 1 groups but 2 norms/);
+    expect(() => updateTrackedScore({ kind: 'ema', decay: 1.5, rule: 'attnc' }, [1], [1])).toThrow(/decay must be in \[0, 1\]/);
+    expect(() => updateTrackedScore({ kind: 'ema', decay: NaN, rule: 'paper' }, [1], [1])).toThrow(/decay/);
   });
 });
 

@@ -120,7 +120,7 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
     try {
       result = await train({
         tf: backend.tf, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
-        saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested,
+        saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
       });
     } finally {
       signals.release();

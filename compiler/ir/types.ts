@@ -109,12 +109,26 @@ export interface KeyNormAllocationIR {
 }
 
 /**
- * How a tracked score evolves, per layer and K/V group, at every training step:
- *   ema:  cache <- decay * cache + (1 - decay) * norm        (formula 'standard')
- *         cache <- decay * norm  + (1 - decay) * cache       (formula 'paper', as the reference code)
- *   diff: score = |cache - norm|, cache <- norm
+ * How a tracked score evolves (DGQA), per layer and K/V group; `norm` is the batch's key norm of a group.
+ *
+ * rule 'attnc' (the default): at every training step (the global optimizer step, from 0)
+ *   ema:  cache <- decay * cache + (1 - decay) * norm;  score = cache
+ *   diff: score = |cache - norm|;  cache <- norm
+ * and the allocation is recomputed from `score` when step > 0 and step % window == 0 (and at step 0
+ * with init 'first_batch'), frozen in between. Evaluation never changes the state: `eval: frozen`
+ * uses the stored allocation; `eval: recompute` allocates from the score this batch would give.
+ *
+ * rule 'paper' (compat paper: the reference code's dgqa.py, as read): only at training steps whose
+ * index *within the epoch* is a multiple of `window` (so at the first step of every epoch):
+ *   ema:  score = decay * norm + (1 - decay) * cache      (decay weighs the current norms)
+ *   diff: score = |cache - norm|
+ *   allocate from `score`, then  cache <- (cache + norm) / window;
+ * other steps change nothing. At evaluation, every batch allocates from the score of (norm, cache)
+ * and then sets cache <- norm: evaluation changes the state, as in the reference. The cache starts
+ * at zero. Where the reference fixes the rounding with a random group, attnc uses the deterministic
+ * rule of docs/allocation.md.
  */
-export type TrackIR = { kind: 'ema'; decay: number; formula: 'standard' | 'paper' } | { kind: 'diff' };
+export type TrackIR = { kind: 'ema'; decay: number; rule: 'attnc' | 'paper' } | { kind: 'diff'; rule: 'attnc' | 'paper' };
 
 /**
  * PGQA: noise subtracted from the grouped attention output. The noise is drawn per row, standardised,

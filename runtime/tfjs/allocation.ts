@@ -215,7 +215,7 @@ export function trackerStep(tf: Tf, track: TrackIR, cache: Tensor, norms: Tensor
   return tf.tidy(() => {
     if (track.kind === 'diff') return { cache: norms.clone(), score: cache.sub(norms).abs() };
     const rest = 1 - track.decay;
-    const next = track.formula === 'standard' ? cache.mul(track.decay).add(norms.mul(rest)) : norms.mul(track.decay).add(cache.mul(rest));
+    const next = track.rule === 'attnc' ? cache.mul(track.decay).add(norms.mul(rest)) : norms.mul(track.decay).add(cache.mul(rest));
     return { cache: next, score: next.clone() };
   });
 }

@@ -45,6 +45,8 @@ export interface TrainerOptions {
   stopRequested?: () => string | null;
   /** Called after every completed step, before checkpoints (tests use it to simulate a crash). */
   afterStep?: (step: number) => void;
+  /** How a path appears in messages (the command line shows them relative to its folder). */
+  show?: (path: string) => string;
 }
 
 export type TrainStatus = 'done' | 'stopped' | 'diverged';
@@ -137,7 +139,7 @@ class Loop {
       const stop = this.o.stopRequested?.();
       if (stop) {
         if (this.lastSaved !== this.state.step) await this.saveLast();
-        return this.result('stopped', `stopped by ${stop} after step ${this.state.step} of ${this.totalSteps}; ${this.lastPath} holds it: continue with --resume`);
+        return this.result('stopped', `stopped by ${stop} after step ${this.state.step} of ${this.totalSteps}; ${this.show(this.lastPath)} holds it: continue with --resume`);
       }
     }
     if (this.lastEvalStep !== this.state.step) await this.evaluateNow();
@@ -293,7 +295,7 @@ class Loop {
     const epochIndex = Math.floor((failing - 1) / this.spe);
     const kept = this.lastSaved === null
       ? 'no checkpoint had been written yet'
-      : `the last good checkpoint, ${join(o.outDir, 'last.safetensors')} (step ${this.lastSaved}), is kept unchanged`;
+      : `the last good checkpoint, ${this.show(this.lastPath)} (step ${this.lastSaved}), is kept unchanged`;
     const clip = o.run.clipGrad === null ? 'clip the gradients (clip_grad 1.0)' : `clip harder (clip_grad is ${o.run.clipGrad})`;
     return this.result(
       'diverged',
@@ -301,6 +303,10 @@ class Loop {
         `${Number.isFinite(lr) ? `, learning rate ${lr.toExponential(3)}` : ''}); stopped without saving; ${kept}. ` +
         `Lower the learning rate (optimizer lr, now ${o.run.optimizer.lr}) or ${clip}, then start again.`,
     );
+  }
+
+  private show(path: string): string {
+    return this.o.show ? this.o.show(path) : path;
   }
 
   private result(status: TrainStatus, message: string | null): TrainResult {

@@ -25,7 +25,7 @@ export const keyNormAllocation: AllocationIR = {
   minPerGroup: 1,
   scope: 'batch',
   eval: 'frozen',
-  track: { kind: 'ema', decay: 0.9, formula: 'standard' },
+  track: { kind: 'ema', decay: 0.9, rule: 'attnc' },
   window: 10,
   init: 'uniform',
 };

@@ -102,9 +102,9 @@ describe('tensor allocation equals compiler/alloc.ts on chosen inputs', () => {
 describe('the DGQA tracker step in tensors', () => {
   // cache [1, 2], this step's norms [3, 1], decay 0.9, worked by hand
   const cases = [
-    { track: { kind: 'ema', decay: 0.9, formula: 'standard' }, cache: [1.2, 1.9], score: [1.2, 1.9] }, // 0.9 c + 0.1 n
-    { track: { kind: 'ema', decay: 0.9, formula: 'paper' }, cache: [2.8, 1.1], score: [2.8, 1.1] }, // 0.9 n + 0.1 c
-    { track: { kind: 'diff' }, cache: [3, 1], score: [2, 1] }, // |c - n|, then c = n
+    { track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, cache: [1.2, 1.9], score: [1.2, 1.9] }, // 0.9 c + 0.1 n
+    { track: { kind: 'ema', decay: 0.9, rule: 'paper' }, cache: [2.8, 1.1], score: [2.8, 1.1] }, // 0.9 n + 0.1 c
+    { track: { kind: 'diff', rule: 'attnc' }, cache: [3, 1], score: [2, 1] }, // |c - n|, then c = n
   ] as const;
   for (const { track, cache, score } of cases) {
     it(JSON.stringify(track), () => {

@@ -217,7 +217,7 @@ describe('DGQA (tracked key_norm)', () => {
     return seen;
   }
 
-  for (const track of [{ kind: 'ema', decay: 0.9, formula: 'standard' }, { kind: 'ema', decay: 0.9, formula: 'paper' }, { kind: 'diff' }] as TrackIR[]) {
+  for (const track of [{ kind: 'ema', decay: 0.9, rule: 'attnc' }, { kind: 'ema', decay: 0.9, rule: 'paper' }, { kind: 'diff', rule: 'attnc' }] as TrackIR[]) {
     it(`${JSON.stringify(track)}: the tracker every step, the allocation only at window boundaries`, () => {
       const seen = train(track, 'uniform');
       seen.forEach((r, step) => {
@@ -232,10 +232,10 @@ describe('DGQA (tracked key_norm)', () => {
   }
 
   it("init 'first_batch' allocates at the first step, and the state survives a checkpoint", () => {
-    const seen = train({ kind: 'ema', decay: 0.5, formula: 'standard' }, 'first_batch');
+    const seen = train({ kind: 'ema', decay: 0.5, rule: 'attnc' }, 'first_batch');
     expect(seen[0]!.counts).not.toEqual([2, 2, 2, 2]);
     seen.forEach((r) => expect(r.counts).toEqual(r.expected));
-    const a = ir(s, keyNorm({ track: { kind: 'diff' }, window: 3 }));
+    const a = ir(s, keyNorm({ track: { kind: 'diff', rule: 'attnc' }, window: 3 }));
     const from = createAttentionState(tf, a)!;
     run(makeQkv(s, 40, [scales[0]!, scales[0]!]), s, a, ctx({ training: true, step: 3, state: from }));
     const to = createAttentionState(tf, a)!;
@@ -250,7 +250,7 @@ describe('DGQA (tracked key_norm)', () => {
 describe('memory', () => {
   it('leaves no tensor behind, in training (gradients included) and at eval', () => {
     const s = { B: 2, T: 3, H: 8, G: 4, hd: 2 };
-    const a = ir(s, keyNorm({ track: { kind: 'diff' }, window: 2, init: 'first_batch' }), { perturb: { distribution: 'gaussian', scale: 0.1, at: 'output', during: 'always' } });
+    const a = ir(s, keyNorm({ track: { kind: 'diff', rule: 'attnc' }, window: 2, init: 'first_batch' }), { perturb: { distribution: 'gaussian', scale: 0.1, at: 'output', during: 'always' } });
     const state = createAttentionState(tf, a)!;
     const x = tf.variable(tf.tensor3d(makeQkv(s, 70, [[1, 2, 3, 4], [1, 2, 3, 4]]), [s.B, s.T, 16 * 2]));
     const before = tf.memory().numTensors;

@@ -281,7 +281,7 @@ describe('attention state', () => {
         variant: 'dgqa',
         allocation: {
           policy: 'key_norm', norm: 'l2', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1, scope: 'batch',
-          eval: 'frozen', track: { kind: 'ema', decay: 0.9, formula: 'standard' }, window: 2, init: 'first_batch',
+          eval: 'frozen', track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, window: 2, init: 'first_batch',
         },
       };
     }

@@ -13,14 +13,15 @@ export function tinyModel(o: Partial<Parameters<typeof vitModel>[0]> = {}): Mode
 }
 
 /**
- * The tiny model with DGQA in its one layer: 4 query heads over 2 K/V groups, allocated from key
- * norms tracked by an EMA and re-allocated every `window` steps; `track: null` makes it KDGQA.
+ * The tiny model (dim 24) with DGQA in its one layer: 8 query heads over 3 K/V groups in proportion
+ * to key norms (scale none), tracked by an EMA unless `track` says otherwise and re-allocated every
+ * `window` steps; `track: null` makes it KDGQA (allocated from every batch).
  */
 export function keyNormModel(o: { window?: number; track?: KeyNormAllocationIR['track']; dropout?: number } = {}): ModelIR {
-  const base = tinyModel({ heads: 4, kvHeads: 2, dropout: o.dropout ?? 0 });
-  const track = o.track === undefined ? { kind: 'ema' as const, decay: 0.9, formula: 'standard' as const } : o.track;
+  const base = tinyModel({ dim: 24, heads: 8, kvHeads: 3, dropout: o.dropout ?? 0 });
+  const track = o.track === undefined ? { kind: 'ema' as const, decay: 0.9, rule: 'attnc' as const } : o.track;
   const allocation: KeyNormAllocationIR = {
-    policy: 'key_norm', norm: 'l2', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 0, scope: 'batch',
+    policy: 'key_norm', norm: 'l2', scale: 'none', rounding: 'largest_remainder', minPerGroup: 0, scope: 'batch',
     eval: track ? 'frozen' : 'recompute', track, window: track ? (o.window ?? 3) : null, init: 'first_batch',
   };
   return { ...base, layers: base.layers.map((l) => ({ ...l, attention: { ...l.attention, variant: track ? 'dgqa' : 'kdgqa', allocation } })) };

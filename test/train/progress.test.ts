@@ -33,7 +33,7 @@ describe('progress', () => {
     expect(out.split('\r\x1b[2K').filter(Boolean).map((s) => s.slice(0, 20))).toEqual([
       'epoch 1/1  step 1/25',
       'epoch 1/1  step 3/25',
-      'eval: 90%\nepoch 1/1',
+      'eval: 90%\nepoch 1/1 ',
     ]);
     expect(out.endsWith('\r\x1b[2K')).toBe(true);
   });

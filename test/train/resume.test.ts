@@ -1,6 +1,6 @@
 // Determinism and resumption: the same spec and seed give the same numbers; a run stopped by a signal,
 // or killed after a checkpoint, and resumed ends with exactly the bytes of a run that never stopped.
-// The model is DGQA (tracked allocation state, re-allocated every 4 steps) with dropout, drop path,
+// The model is DGQA (tracked allocation state, re-allocated every 2 steps) with dropout, drop path,
 // micro-batches, label smoothing and clipping, so every kind of training state has to come back.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,7 +17,7 @@ import { irDocument, keyNormModel, metricsWithoutTiming, tempDir, tinyRun, write
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
 
-const model = { ...keyNormModel({ window: 4, dropout: 0.1 }), attnDropout: 0.1 };
+const model = { ...keyNormModel({ window: 2, track: { kind: 'diff', rule: 'attnc' }, dropout: 0.1 }), attnDropout: 0.1 };
 model.layers = model.layers.map((l) => ({ ...l, dropPath: 0.1 }));
 // 96 images in batches of 16: 6 steps per epoch, 3 epochs, evaluation every epoch.
 const run = tinyRun({ epochs: 3, microBatch: 8, labelSmoothing: 0.1, clipGrad: 1 });

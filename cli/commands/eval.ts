@@ -1,0 +1,174 @@
+// `attnc eval CHECKPOINT`: accuracy, loss, confusion and the allocation of query heads of a checkpoint
+// on its run's test data or on other data (docs/evaluation.md).
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { DataIR, RunIR } from '../../compiler/ir/types.js';
+import { writeFileAtomic } from '../../runtime/checkpoint/atomic.js';
+import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
+import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
+import { loadDataset } from '../../runtime/data/load.js';
+import type { Normalization } from '../../runtime/data/normalize.js';
+import { DataError } from '../../runtime/data/types.js';
+import { parseDataOption, runDataBaseDir } from '../../runtime/eval/data-spec.js';
+import { EvalError } from '../../runtime/eval/errors.js';
+import { evaluateModel, fitEvalBatch, type EvalReport } from '../../runtime/eval/evaluate.js';
+import { renderHtmlReport } from '../../runtime/eval/html-report.js';
+import { modelFromCheckpoint } from '../../runtime/eval/load-model.js';
+import { formatTextReport, type ReportContext } from '../../runtime/eval/text-report.js';
+import { selectBackend, type BackendPreference } from '../../runtime/tfjs/backend.js';
+import { EXIT_OK, UserError, type Io } from '../io.js';
+
+export const EVAL_USAGE = `Usage: attnc eval CHECKPOINT [--data DATA] [--split test|train] [--batch N]
+                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu] [--json]
+
+Evaluates an attnc checkpoint: top-1 and top-5 accuracy, mean loss, per-class accuracy, the confusion
+matrix and the mean number of query heads per K/V group in each layer.
+  --data DATA     data to evaluate on, written as a spec's data field: mnist, fashion_mnist,
+                  cifar10 "dir", folder "dir", synthetic(test: 500), ... (paths relative to the
+                  current folder); default: the data of the run that wrote the checkpoint
+  --split S       test (default) or train
+  --batch N       images per forward pass (default: the run's eval batch, else 128); key_norm layers
+                  with eval: recompute allocate once per batch, so N can change their results
+  --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads)
+  --json          print the results as JSON (accuracies as fractions)
+Also writes eval-<split>.html next to the checkpoint.`;
+
+const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu'];
+const DEFAULT_BATCH = 128;
+
+/** A checkpoint error names the absolute path it was given; show the path as the user typed it. */
+function asTyped(e: CheckpointError, shown: string): string {
+  return e.message.startsWith(`${e.file}: `) ? `${shown}: ${e.message.slice(e.file.length + 2)}` : e.message;
+}
+
+async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof EvalError || e instanceof DataError) throw new UserError(`attnc eval: ${e.message}`);
+    throw e;
+  }
+}
+
+function describeData(data: DataIR): string {
+  if (data.kind === 'synthetic') return `synthetic(train: ${data.train}, test: ${data.test})`;
+  return data.path === null ? data.kind : `${data.kind} "${data.path}"`;
+}
+
+/** A path under the current folder relative to it, anything else as it is ("synthetic" is no path). */
+function showPath(p: string, cwd: string): string {
+  if (!isAbsolute(p)) return p;
+  const rel = relative(cwd, p);
+  return rel && !rel.startsWith('..') ? rel : p;
+}
+
+interface DataPlan {
+  data: DataIR;
+  normalize: Normalization;
+  baseDir: string;
+  warnings: string[];
+}
+
+/** The data to evaluate on and how to normalise it: as the model was trained (the run's), when known. */
+function planData(text: string | undefined, c: Checkpoint, checkpointPath: string, cwd: string, shown: string): DataPlan {
+  const run: RunIR | null = c.meta.run;
+  const model = c.meta.model;
+  if (text !== undefined) {
+    const parsed = parseDataOption(text, model, cwd);
+    return { ...parsed, normalize: run?.normalize ?? parsed.normalize };
+  }
+  if (!run) {
+    throw new EvalError(`${shown} records no run (it was not written by attnc train), so it does not say what data to use: give --data, for example --data mnist or --data 'cifar10 "data/cifar-10-batches-bin"'`);
+  }
+  return { data: run.data, normalize: run.normalize, baseDir: runDataBaseDir(run, cwd, checkpointPath), warnings: [] };
+}
+
+export async function evalCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      data: { type: 'string' }, split: { type: 'string', default: 'test' }, batch: { type: 'string' },
+      backend: { type: 'string', default: 'auto' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return io.out(EVAL_USAGE), EXIT_OK;
+  if (positionals.length !== 1) throw new UserError(`attnc eval: give exactly one checkpoint\n\n${EVAL_USAGE}`);
+  const split = values.split;
+  if (split !== 'test' && split !== 'train') throw new UserError(`attnc eval: --split must be test or train, got '${split}'`);
+  const backendName = values.backend as BackendPreference;
+  if (!BACKENDS.includes(backendName)) throw new UserError(`attnc eval: unknown --backend '${values.backend}'; use one of ${BACKENDS.join(', ')}`);
+  let wantedBatch: number | undefined;
+  if (values.batch !== undefined) {
+    wantedBatch = Number(values.batch);
+    if (!Number.isSafeInteger(wantedBatch) || wantedBatch < 1) throw new UserError(`attnc eval: --batch needs a whole number >= 1, got '${values.batch}'`);
+  }
+  // In --json mode stdout carries the JSON only; what would be said along the way goes to stderr.
+  const say = values.json ? (t: string) => io.err(t) : (t: string) => io.out(t);
+
+  const shown = positionals[0]!;
+  const path = resolve(io.cwd, shown);
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = await readCheckpoint(path);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new UserError(`attnc eval: ${asTyped(e, shown)}`);
+    throw e;
+  }
+  return userFacing(async () => {
+    const model = checkpoint.meta.model;
+    const plan = planData(values.data, checkpoint, path, io.cwd, shown);
+    for (const w of plan.warnings) io.err(w);
+
+    let backend;
+    try {
+      backend = await selectBackend(backendName);
+    } catch (e) {
+      throw new EvalError(`${(e as Error).message} — install it, or use --backend auto`);
+    }
+    say(`backend: ${backend.why}`);
+    const fitted = fitEvalBatch(model, wantedBatch ?? checkpoint.meta.run?.eval.batch ?? DEFAULT_BATCH, backend.name);
+    if (fitted.note) say(fitted.note);
+
+    const dims = { height: model.image.height, width: model.image.width, channels: model.image.channels };
+    const data = await loadDataset(plan.data, split, { baseDir: plan.baseDir, ...dims, classes: model.classes });
+    const loaded = modelFromCheckpoint(backend.tf, checkpoint);
+    let report: EvalReport;
+    try {
+      report = await evaluateModel(loaded, data, {
+        batch: fitted.batch,
+        normalize: plan.normalize,
+        step: checkpoint.meta.trainState?.step ?? 0,
+        seed: checkpoint.meta.run?.seed ?? 0,
+      });
+    } finally {
+      loaded.model.dispose();
+    }
+
+    const ctx: ReportContext = {
+      checkpoint: shown, model, step: checkpoint.meta.trainState?.step ?? null,
+      dataName: describeData(plan.data), dataSource: showPath(data.source, io.cwd), split,
+      classNames: Array.from({ length: model.classes }, (_, c) => data.classNames?.[c] ?? String(c)), batch: fitted.batch,
+    };
+    const htmlPath = join(dirname(path), `eval-${split}.html`);
+    let html: string | null = showPath(htmlPath, io.cwd);
+    try {
+      await writeFileAtomic(htmlPath, new TextEncoder().encode(renderHtmlReport(report, ctx)));
+    } catch (e) {
+      // The numbers are printed either way; a folder we cannot write to should not lose them.
+      io.err(`attnc eval: could not write the HTML report ${html}: ${(e as Error).message}`);
+      html = null;
+    }
+
+    if (values.json) {
+      const { batches: _b, seconds: _s, ...numbers } = report;
+      io.out(JSON.stringify({
+        checkpoint: shown, model: model.name, data: ctx.dataName, split, classNames: ctx.classNames,
+        ...numbers, html,
+      }, null, 2));
+    } else {
+      io.out(formatTextReport(report, ctx));
+      if (html) io.out(`\nreport: ${html}`);
+    }
+    return EXIT_OK;
+  });
+}

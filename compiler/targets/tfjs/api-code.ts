@@ -1,0 +1,122 @@
+// The emitted module's public function, loadModel: it reads a checkpoint and returns predict,
+// classify, normalize and dispose. JavaScript text with optional parts.
+import type { Features } from './model-table.js';
+
+/** Lines that read the allocation state (before the weights: a bad file then makes no tensor at all). */
+function readStateLines(f: Features): string {
+  if (!f.keyNorm) return `  const state = LAYERS.map(() => null); // no block keeps allocation state`;
+  return `  const ${f.tracked ? 'allocation' : 'state'} = readAllocationState(file);`;
+}
+
+/** The tracker caches become tensors once the weights have loaded. */
+function stateTensorLines(f: Features): string {
+  if (!f.tracked) return '';
+  return `\n  const state = allocation.map((s) => (s?.cache ? { cache: tf.tensor1d(s.cache) } : s));`;
+}
+
+function predictCode(f: Features): string {
+  if (!f.noise) {
+    return `  /** Logits [B, classes] of normalised NHWC images; dispose() them when done. */
+  const predict = (images) => tf.tidy(() => forward(tf, weights, state, imagesTensor(tf, images)));`;
+  }
+  return `  // PGQA noise is keyed by (seed, step): by default the checkpoint's run seed and training step, as
+  // attnc's evaluation of that checkpoint draws it. The same inputs always give the same logits.
+  const noiseDefaults = { seed: run?.seed ?? 0, step: meta.trainState?.step ?? 0 };
+
+  /** Logits [B, classes] of normalised NHWC images; dispose() them when done. options: { seed, step } of the noise. */
+  const predict = (images, options = {}) => tf.tidy(() => forward(tf, weights, state, imagesTensor(tf, images), { ...noiseDefaults, ...options }));`;
+}
+
+export function apiSection(f: Features): string {
+  const cacheDispose = f.tracked ? `\n      for (const s of state) if (s?.cache) s.cache.dispose();` : '';
+  const classifyArgs = f.noise ? 'images, k = 5, options = {}' : 'images, k = 5';
+  const predictArgs = f.noise ? 'images, options' : 'images';
+  return `// ---------------------------------------------------------------------------------------------
+// The interface
+
+/** Images as a float32 tensor [B, H, W, C]: a Tensor4D as it is, or a Float32Array of B whole images. */
+function imagesTensor(tf, images) {
+  const [height, width, channels] = INPUT_SHAPE;
+  const size = height * width * channels;
+  if (images instanceof Float32Array) {
+    if (images.length === 0 || images.length % size !== 0) {
+      throw new Error('predict: ' + images.length + ' floats are not a whole number of ' + INPUT_SHAPE.join('x') + ' images');
+    }
+    return tf.tensor4d(images, [images.length / size, height, width, channels]);
+  }
+  const shape = images?.shape ?? [];
+  if (shape.length !== 4 || shape[1] !== height || shape[2] !== width || shape[3] !== channels || images.dtype !== 'float32') {
+    throw new Error('predict: images must be a Float32Array or a float32 tensor [B, ' + INPUT_SHAPE.join(', ') + '], got ' + (images?.dtype ?? typeof images) + ' [' + shape + ']');
+  }
+  return images;
+}
+
+/** Per-channel (mean, std) of a run's normalize (one value applies to every channel); [0, 1] without a run. */
+function channelNormalization(run) {
+  const channels = INPUT_SHAPE[2];
+  const { mean, std } = run?.normalize ?? { mean: [0], std: [1] };
+  const pick = (xs, c) => (xs.length === 1 ? xs[0] : xs[c]);
+  return Array.from({ length: channels }, (_, c) => [pick(mean, c), pick(std, c)]);
+}
+
+/**
+ * Loads an attnc checkpoint (the bytes of a .safetensors file) of this model. options.tf: another
+ * TensorFlow.js namespace to run on (e.g. that of @tensorflow/tfjs-node), whose backend is used as set.
+ */
+export async function loadModel(checkpointBytes, options = {}) {
+  const tf = options.tf ?? tfjs;
+  await tf.ready();
+  const file = readSafetensors(checkpointBytes);
+  const meta = checkpointMetadata(file.metadata);
+  checkSameModel(meta.model);
+${readStateLines(f)}
+  const weights = loadParameters(tf, file);${stateTensorLines(f)}
+  // The run that trained the checkpoint knows its normalisation; the spec's run is the fallback.
+  const run = meta.run ?? RUN;
+  const normalization = channelNormalization(run);
+
+${predictCode(f)}
+
+  /** The k most probable classes of each image, most probable first: [[{ index, probability }, ...], ...]. */
+  const classify = async (${classifyArgs}) => {
+    const probabilities = tf.tidy(() => tf.softmax(predict(${predictArgs})));
+    const top = tf.topk(probabilities, Math.min(k, CLASSES));
+    const [indices, values] = await Promise.all([top.indices.data(), top.values.data()]);
+    const [batch, kept] = top.indices.shape;
+    tf.dispose([probabilities, top.indices, top.values]);
+    return Array.from({ length: batch }, (_, b) => Array.from({ length: kept }, (_, j) => ({ index: indices[b * kept + j], probability: values[b * kept + j] })));
+  };
+
+  /**
+   * One image's uint8 pixels, HWC (or RGBA such as ImageData.data for a 3-channel model: the alpha is
+   * dropped), as normalised floats: (v / 255 - mean[c]) / std[c].
+   */
+  const normalize = (pixels) => {
+    const [height, width, channels] = INPUT_SHAPE;
+    const count = height * width;
+    const stride = pixels.length === count * channels ? channels : channels === 3 && pixels.length === count * 4 ? 4 : 0;
+    if (!stride) throw new Error('normalize: ' + pixels.length + ' values are not one ' + INPUT_SHAPE.join('x') + ' image (HWC)' + (channels === 3 ? ' or its RGBA' : ''));
+    const out = new Float32Array(count * channels);
+    for (let i = 0; i < count; i++) {
+      for (let c = 0; c < channels; c++) {
+        const [mean, std] = normalization[c];
+        out[i * channels + c] = (pixels[i * stride + c] / 255 - mean) / std;
+      }
+    }
+    return out;
+  };
+
+  return {
+    model: MODEL,
+    /** The run whose normalisation normalize() applies (the checkpoint's, else the spec's), or null. */
+    run,
+    predict,
+    classify,
+    normalize,
+    /** Frees the model's tensors. */
+    dispose() {
+      tf.dispose(Object.values(weights));${cacheDispose}
+    },
+  };
+}`;
+}
