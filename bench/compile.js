@@ -30,8 +30,13 @@ for (const spec of specs) {
     const r = compileFile(spec, { displayBase: root });
     if (!r.ir) throw new Error(`${spec} did not compile`);
   });
-  const layers = compileFile(spec, { displayBase: root }).ir.models.reduce((n, m) => n + m.layers.length, 0);
-  console.log(`${spec.padEnd(20)} ${String(lines).padStart(4)} lines, ${String(layers).padStart(4)} layers in the IR: ` +
-    `parse ${parseMs.toFixed(3)} ms, full compile ${compileMs.toFixed(3)} ms (parse is ${(100 * parseMs / compileMs).toFixed(0)}% of it; ` +
-    `the compile includes vit.attn's import)`);
+  const ir = compileFile(spec, { displayBase: root }).ir;
+  const layers = ir.models.reduce((n, m) => n + m.layers.length, 0);
+  // The peer: a JSON round trip of the IR the compile produces, the least any tool handing over this
+  // document could spend on it.
+  const json = JSON.stringify(ir);
+  const peerMs = time(() => JSON.parse(JSON.stringify(JSON.parse(json))));
+  console.log(`${spec.padEnd(20)} ${String(lines).padStart(4)} lines, ${String(layers).padStart(4)} layers, IR ${(json.length / 1024).toFixed(0)} KiB: ` +
+    `parse ${parseMs.toFixed(3)} ms, full compile ${compileMs.toFixed(3)} ms (with vit.attn's import); ` +
+    `JSON round trip of the IR ${peerMs.toFixed(3)} ms: compile / JSON = ${(compileMs / peerMs).toFixed(1)}x`);
 }
