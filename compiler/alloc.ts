@@ -207,31 +207,80 @@ function firstIndexOf(values: readonly number[], which: 'min' | 'max'): number {
 }
 
 /**
- * One DGQA tracker step for one layer: the K/V groups' tracked scores given the previous cache and
- * this step's key norms (TrackIR in compiler/ir/types.ts). The allocation is then allocateFromScores(score).
- *   ema standard: cache' = decay * cache + (1 - decay) * norm; score = cache'
- *   ema paper:    cache' = decay * norm + (1 - decay) * cache; score = cache'
- *   diff:         score = |cache - norm|;                      cache' = norm
+ * One DGQA tracker step of rule 'attnc' for one layer (TrackIR in compiler/ir/types.ts): the K/V
+ * groups' tracked score given the previous cache and this training step's key norms. The caller
+ * applies it at every training step and allocates, allocateFromScores(score), only when due.
+ *   ema:  cache' = decay * cache + (1 - decay) * norm; score = cache'
+ *   diff: score = |cache - norm|;                      cache' = norm
+ * Rule 'paper' keeps the cache and the score apart and depends on the step: paperTrackerStep.
  */
 export function updateTrackedScore(
   track: TrackIR,
   cache: readonly number[],
   norms: readonly number[],
 ): { cache: number[]; score: number[] } {
-  if (cache.length !== norms.length) {
-    throw new Error(`allocation: the tracker cache has ${cache.length} groups but ${norms.length} norms were given`);
+  if (track.rule !== 'attnc') {
+    throw new Error(`allocation: updateTrackedScore is the 'attnc' tracker rule; rule '${String(track.rule)}' is paperTrackerStep`);
   }
+  checkTracker(track, cache, norms);
   if (track.kind === 'diff') {
     return { cache: [...norms], score: norms.map((n, g) => Math.abs(cache[g]! - n)) };
   }
-  const decay = track.decay;
-  if (!(decay >= 0 && decay <= 1)) throw new Error(`allocation: ema decay must be in [0, 1], got ${decay}`);
-  const rest = 1 - decay;
-  const next =
-    track.rule === 'attnc'
-      ? norms.map((n, g) => decay * cache[g]! + rest * n)
-      : norms.map((n, g) => decay * n + rest * cache[g]!);
+  const next = norms.map((n, g) => track.decay * cache[g]! + (1 - track.decay) * n);
   return { cache: next, score: [...next] };
+}
+
+/** When a rule-'paper' tracker step runs: a training step (with its index within the epoch) or an evaluation batch. */
+export type PaperTrackerPhase = { training: true; epochStep: number; window: number } | { training: false };
+
+/**
+ * One DGQA tracker step of rule 'paper' for one layer: what the reference code's dgqa.py does
+ * (DGQA.update_splits_cache_training / _inference with get_ratios_ema / get_ratios_diff), with
+ * `epochStep` the batch index within the epoch (train.py calls set_training_step(step) with the
+ * enumerate index of the epoch's dataloader, so it restarts at 0 every epoch).
+ *
+ *   due:   a training step with epochStep % window == 0, or any evaluation batch
+ *   score: ema  decay * norm + (1 - decay) * cache   (the weight is on the current norms)
+ *          diff |cache - norm|
+ *   cache' training: (cache + norm) / window          (window 1: the running sum of the norms)
+ *          evaluation: norm                           (evaluation changes the state)
+ *
+ * Returns score null and the cache unchanged when the step is not due (the allocation stays as it
+ * is); otherwise the score to allocate from (allocateFromScores, which the reference does without
+ * min-max scaling: scale 'none') and the new cache. The cache starts at zero.
+ */
+export function paperTrackerStep(
+  track: TrackIR,
+  cache: readonly number[],
+  norms: readonly number[],
+  phase: PaperTrackerPhase,
+): { score: number[] | null; cache: number[] } {
+  if (track.rule !== 'paper') {
+    throw new Error(`allocation: paperTrackerStep is the 'paper' tracker rule; rule '${String(track.rule)}' is updateTrackedScore`);
+  }
+  checkTracker(track, cache, norms);
+  const window = phase.training ? phase.window : 1;
+  if (phase.training) {
+    if (!Number.isInteger(window) || window < 1) throw new Error(`allocation: window must be a whole number >= 1, got ${window}`);
+    const { epochStep } = phase;
+    if (!Number.isInteger(epochStep) || epochStep < 0) throw new Error(`allocation: epochStep must be a whole number >= 0, got ${epochStep}`);
+    if (epochStep % window !== 0) return { score: null, cache: [...cache] };
+  }
+  const score =
+    track.kind === 'diff'
+      ? norms.map((n, g) => Math.abs(cache[g]! - n))
+      : norms.map((n, g) => track.decay * n + (1 - track.decay) * cache[g]!);
+  const next = phase.training ? norms.map((n, g) => (cache[g]! + n) / window) : [...norms];
+  return { score, cache: next };
+}
+
+function checkTracker(track: TrackIR, cache: readonly number[], norms: readonly number[]): void {
+  if (cache.length !== norms.length) {
+    throw new Error(`allocation: the tracker cache has ${cache.length} groups but ${norms.length} norms were given`);
+  }
+  if (track.kind === 'ema' && !(track.decay >= 0 && track.decay <= 1)) {
+    throw new Error(`allocation: ema decay must be in [0, 1], got ${track.decay}`);
+  }
 }
 
 function checkHeadsAndGroups(heads: number, groups: number): void {

@@ -5,6 +5,7 @@ import {
   allocateFromScores,
   allocationWeights,
   groupOfHeadFromCounts,
+  paperTrackerStep,
   uniformAllocation,
   updateTrackedScore,
   type KeyNormOptions,
@@ -170,24 +171,17 @@ describe('allocateFromScores validation', () => {
   });
 });
 
-describe('updateTrackedScore', () => {
-  it('ema standard: the cache decays towards the norm', () => {
+describe("updateTrackedScore (rule 'attnc')", () => {
+  it('ema: the cache decays towards the norm', () => {
     const r = updateTrackedScore({ kind: 'ema', decay: 0.9, rule: 'attnc' }, [1, 2], [3, 4]);
     expect(r.cache[0]).toBeCloseTo(1.2, 12);
     expect(r.cache[1]).toBeCloseTo(2.2, 12);
     expect(r.score).toEqual(r.cache);
   });
 
-  it('ema paper: the decay weighs the new norm, as the reference writes it', () => {
-    const r = updateTrackedScore({ kind: 'ema', decay: 0.9, rule: 'paper' }, [1, 2], [3, 4]);
-    expect(r.cache[0]).toBeCloseTo(2.8, 12);
-    expect(r.cache[1]).toBeCloseTo(3.8, 12);
-    expect(r.score).toEqual(r.cache);
-  });
-
   it('diff: the score is how far the norm moved, and the cache becomes the norm', () => {
     expect(updateTrackedScore({ kind: 'diff', rule: 'attnc' }, [1, 5], [3, 4])).toEqual({ cache: [3, 4], score: [2, 1] });
-    // From the reference's zero cache, the first diff score is the norm itself.
+    // From the zero cache, the first diff score is the norm itself.
     expect(updateTrackedScore({ kind: 'diff', rule: 'attnc' }, [0, 0], [3, 4]).score).toEqual([3, 4]);
   });
 
@@ -201,10 +195,64 @@ describe('updateTrackedScore', () => {
     expect(r.cache[0]).toBe(2);
   });
 
-  it('rejects mismatched lengths and decays outside [0, 1]', () => {
+  it("rejects mismatched lengths, decays outside [0, 1], and rule 'paper' (paperTrackerStep's)", () => {
     expect(() => updateTrackedScore({ kind: 'diff', rule: 'attnc' }, [1], [1, 2])).toThrow(/cache has 1 groups but 2 norms/);
     expect(() => updateTrackedScore({ kind: 'ema', decay: 1.5, rule: 'attnc' }, [1], [1])).toThrow(/decay must be in \[0, 1\]/);
-    expect(() => updateTrackedScore({ kind: 'ema', decay: NaN, rule: 'paper' }, [1], [1])).toThrow(/decay/);
+    expect(() => updateTrackedScore({ kind: 'ema', decay: NaN, rule: 'attnc' }, [1], [1])).toThrow(/decay/);
+    expect(() => updateTrackedScore({ kind: 'ema', decay: 0.9, rule: 'paper' }, [1], [1])).toThrow(/paperTrackerStep/);
+  });
+});
+
+describe("paperTrackerStep (rule 'paper': the reference's dgqa.py)", () => {
+  const ema = { kind: 'ema', decay: 0.9, rule: 'paper' } as const;
+  const diff = { kind: 'diff', rule: 'paper' } as const;
+  const train = (epochStep: number, window: number) => ({ training: true as const, epochStep, window });
+
+  it('ema at a due step: the score weighs the norm by decay; the cache becomes (cache + norm) / window', () => {
+    const r = paperTrackerStep(ema, [1, 2], [3, 4], train(6, 3));
+    expect(r.score![0]).toBeCloseTo(0.9 * 3 + 0.1 * 1, 12); // 2.8
+    expect(r.score![1]).toBeCloseTo(0.9 * 4 + 0.1 * 2, 12); // 3.8
+    expect(r.cache).toEqual([4 / 3, 2]);
+  });
+
+  it('diff at a due step, window 1: the cache is the running sum of the norms', () => {
+    const first = paperTrackerStep(diff, [0, 0], [3, 4], train(0, 1));
+    expect(first).toEqual({ score: [3, 4], cache: [3, 4] });
+    const second = paperTrackerStep(diff, first.cache, [1, 5], train(1, 1));
+    expect(second).toEqual({ score: [2, 1], cache: [4, 9] });
+  });
+
+  it('between window boundaries (of the epoch) nothing changes', () => {
+    for (const epochStep of [1, 2, 4, 5]) {
+      expect(paperTrackerStep(ema, [1, 2], [3, 4], train(epochStep, 3))).toEqual({ score: null, cache: [1, 2] });
+    }
+    expect(paperTrackerStep(ema, [1, 2], [3, 4], train(0, 3)).score).not.toBeNull();
+  });
+
+  it('evaluation is always due, and the cache becomes the norms', () => {
+    const r = paperTrackerStep(diff, [1, 5], [3, 4], { training: false });
+    expect(r).toEqual({ score: [2, 1], cache: [3, 4] });
+    const e = paperTrackerStep(ema, [1, 2], [3, 4], { training: false });
+    expect(e.score![0]).toBeCloseTo(2.8, 12);
+    expect(e.cache).toEqual([3, 4]);
+  });
+
+  it('does not change its inputs', () => {
+    const cache = [1, 2];
+    const norms = [3, 4];
+    const r = paperTrackerStep(diff, cache, norms, { training: false });
+    r.cache[0] = 99;
+    expect(cache).toEqual([1, 2]);
+    expect(norms).toEqual([3, 4]);
+  });
+
+  it("rejects rule 'attnc', bad windows and steps, mismatched lengths", () => {
+    expect(() => paperTrackerStep({ kind: 'diff', rule: 'attnc' }, [1], [1], { training: false })).toThrow(/updateTrackedScore/);
+    expect(() => paperTrackerStep(diff, [1], [1], train(0, 0))).toThrow(/window must be a whole number >= 1, got 0/);
+    expect(() => paperTrackerStep(diff, [1], [1], train(-1, 2))).toThrow(/epochStep must be a whole number >= 0, got -1/);
+    expect(() => paperTrackerStep(diff, [1], [1], train(1.5, 2))).toThrow(/epochStep/);
+    expect(() => paperTrackerStep(diff, [1], [1, 2], { training: false })).toThrow(/cache has 1 groups but 2 norms/);
+    expect(() => paperTrackerStep({ ...ema, decay: -0.1 }, [1], [1], { training: false })).toThrow(/decay/);
   });
 });
 

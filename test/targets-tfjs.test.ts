@@ -10,8 +10,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { allocateFromScores } from '../compiler/alloc.js';
-import { compileFile } from '../compiler/compile.js';
-import type { IRDocument, PerturbIR } from '../compiler/ir/types.js';
+import type { PerturbIR } from '../compiler/ir/types.js';
 import { ALLOCATION_CODE } from '../compiler/targets/tfjs/allocation-code.js';
 import { emitTfjs, emitTfjsModule, selectModel } from '../compiler/targets/tfjs/emit.js';
 import { jsValue } from '../compiler/targets/tfjs/model-table.js';
@@ -19,15 +18,10 @@ import { NOISE_CODE } from '../compiler/targets/tfjs/noise-code.js';
 import { gaussianFloats, seed32, streamId, uniformFloats } from '../runtime/random.js';
 import { perturbNoise } from '../runtime/tfjs/perturb.js';
 import { runCli } from './helpers/cli.js';
+import { compileCase, TFJS_GOLDEN_ROOT } from './helpers/tfjs-target.js';
 
-const ROOT = path.join(import.meta.dirname, 'golden-targets', 'tfjs');
+const ROOT = TFJS_GOLDEN_ROOT;
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
-
-export function compileCase(file: string): IRDocument {
-  const result = compileFile(path.relative(ROOT, file), { displayBase: ROOT });
-  if (!result.ir) throw new Error(`${file} does not compile: ${result.diagnostics.map((d) => d.message).join('; ')}`);
-  return result.ir;
-}
 
 const cases = fs.readdirSync(ROOT).filter((f) => f.endsWith('.attn')).sort().map((f) => path.join(ROOT, f));
 
@@ -157,7 +151,7 @@ describe('attnc compile --target tfjs', () => {
 
   it('writes DIR/<model>.js and README.txt', async () => {
     const dir = tmp();
-    const r = await runCli(['compile', path.join(ROOT, 'mha.attn'), '--target', 'tfjs', '-o', dir]);
+    const r = await runCli(['compile', 'mha.attn', '--target', 'tfjs', '-o', dir], ROOT);
     expect(r.stderr).toContain('mha.js');
     expect(r.code).toBe(0);
     expect(fs.readdirSync(dir).sort()).toEqual(['README.txt', 'mha.js']);

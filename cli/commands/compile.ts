@@ -1,31 +1,38 @@
-// `attnc compile FILE [-o DIR] [--summary] [--json]`: the IR of a spec, or its analysis.
+// `attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs] [--model NAME]`: the IR of a spec,
+// its analysis, or a TensorFlow.js module of one of its models (./compile-tfjs.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { documentSummaryJson, formatDocumentSummary } from '../../compiler/summary-format.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
+import { writeTfjsTarget } from './compile-tfjs.js';
 
-export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json]
+export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs] [--model NAME]
 
 FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is validated again).
   -o, --out DIR   write DIR/NAME.ir.json (NAME: the spec's file name) instead of printing the IR
   --summary       print the analysis of every model: parameters per part, FLOPs per image,
                   activation memory per image, K/V bytes per token per layer
   --json          with --summary: the analysis as JSON (params.total, flops.total, ...)
-  --target ir     the output (only the IR in this version)`;
+  --target ir     the IR (the default)
+  --target tfjs   one model as a standalone ES module for inference in TensorFlow.js (needs -o):
+                  DIR/MODEL.js, which depends on @tensorflow/tfjs only, and DIR/README.txt
+  --model NAME    with --target tfjs: the model to emit when the spec declares several`;
 
 export async function compileCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
     options: {
       out: { type: 'string', short: 'o' }, summary: { type: 'boolean' }, json: { type: 'boolean' },
-      target: { type: 'string', default: 'ir' }, help: { type: 'boolean', short: 'h' },
+      target: { type: 'string', default: 'ir' }, model: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(COMPILE_USAGE), EXIT_OK;
   if (positionals.length !== 1) throw new UserError(`attnc compile: give exactly one file\n\n${COMPILE_USAGE}`);
-  if (values.target !== 'ir') throw new UserError(`attnc compile: unknown --target '${values.target}'; this version writes the IR only (--target ir)`);
+  if (values.target !== 'ir' && values.target !== 'tfjs') throw new UserError(`attnc compile: unknown --target '${values.target}'; the targets are ir and tfjs`);
+  if (values.model !== undefined && values.target !== 'tfjs') throw new UserError('attnc compile: --model goes with --target tfjs');
+  if (values.target === 'tfjs' && !values.out) throw new UserError('attnc compile: --target tfjs writes files: give -o DIR');
   if (values.json && !values.summary) throw new UserError('attnc compile: --json goes with --summary (the IR itself is JSON already)');
   const file = positionals[0]!;
   const ir = loadSpec(file, io);
@@ -33,6 +40,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
     io.out(values.json ? JSON.stringify(documentSummaryJson(ir), null, 2) : formatDocumentSummary(ir));
     if (!values.out) return EXIT_OK;
   }
+  if (values.target === 'tfjs') return writeTfjsTarget(ir, { out: values.out!, model: values.model }, io);
   const text = JSON.stringify(ir, null, 2) + '\n';
   if (!values.out) {
     io.out(text);

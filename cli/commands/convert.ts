@@ -51,8 +51,10 @@ function describeIgnored(ignored: IgnoredTensor[]): string[] {
   const byReason = new Map<string, string[]>();
   for (const { name, reason } of ignored) byReason.set(reason, [...(byReason.get(reason) ?? []), name]);
   return [...byReason].map(([reason, names]) => {
-    const listed = names.slice(0, 4).join(', ') + (names.length > 4 ? `, ... (${names.length} tensors)` : '');
-    return `  ${listed}: ${reason}`;
+    // Optimizer moments come one per parameter: name the slots, not every tensor.
+    const shown = [...new Set(names.map((n) => n.match(/^optimizer\.[^.]+\./)?.[0].concat('*') ?? n))];
+    const listed = shown.slice(0, 4).join(', ') + (shown.length > 4 ? ', ...' : '');
+    return `  ${listed}${names.length > 1 ? ` (${names.length} tensors)` : ''}: ${reason}`;
   });
 }
 

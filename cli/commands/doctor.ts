@@ -58,8 +58,10 @@ async function checkWebGpu(): Promise<Check> {
   } catch {
     // A package may not export its package.json; the version is informative only.
   }
-  const api = typeof mod.create === 'function' ? 'create() available' : 'no create() export';
-  return { ok: true, detail: `webgpu ${version} loads (${api}); the TensorFlow.js runtime does not use it yet` };
+  // Loading is all that is checked: requesting an adapter may need system libraries (Mesa EGL on
+  // machines without a GPU), and a crash in native code would take the doctor down with it.
+  const api = typeof mod.create === 'function' ? 'Dawn for Node' : 'but exports no create()';
+  return { ok: typeof mod.create === 'function', detail: `webgpu ${version} loads (${api}); no adapter requested` };
 }
 
 function checkTorch(): Promise<Check> {
@@ -133,7 +135,7 @@ export function formatDoctor(r: DoctorReport): string {
     `attnc ${r.attnc}`,
     `node          ${r.node}`,
     `platform      ${p.os} ${p.release} ${p.arch}, ${p.cpus} CPUs, ${(p.memoryBytes / 2 ** 30).toFixed(1)} GiB memory`,
-    `backend       --backend auto picks ${r.auto.backend ?? 'nothing'}: ${r.auto.detail}`,
+    r.auto.ok ? `backend       --backend auto picks ${r.auto.detail}` : `backend       --backend auto finds nothing usable: ${r.auto.detail}`,
     ...r.backends.map((b) => `  ${mark(b.usable)}${b.name.padEnd(width)}  ${b.detail}`),
     `webgpu        ${mark(r.webgpu.ok)}${r.webgpu.detail}`,
     `torch         ${mark(r.torch.ok)}${r.torch.detail}`,

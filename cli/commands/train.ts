@@ -174,6 +174,7 @@ function report(r: TrainResult, outDir: string, shown: (p: string) => string, io
     io.out(`${r.message} (${pace})`);
     return signal === 'SIGTERM' ? 143 : 130;
   }
+  if (r.message) io.out(r.message);
   const e = r.lastEval;
   const evalText = e ? `test top-1 ${(e.acc * 100).toFixed(2)}%, loss ${e.loss.toFixed(4)} on ${e.images} images` : 'no evaluation';
   io.out(`done: ${r.step} steps (${pace}); ${evalText}; best top-1 ${r.bestMetric === null ? '-' : `${(r.bestMetric * 100).toFixed(2)}%`}`);

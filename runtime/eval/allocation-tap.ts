@@ -2,8 +2,9 @@
 // actually allocated them.
 //
 // Why a tap: a key_norm layer under `eval: recompute` allocates from every evaluation batch, on the
-// device, inside the core's tf.tidy, and evaluation never writes the layer's state
-// (docs/attention.md), so the counts it used exist nowhere after the forward pass. The core builds
+// device, inside the core's tf.tidy, and evaluation does not write the layer's state (docs/attention.md;
+// DGQA rule 'paper' is the exception, as the reference), so the counts it used exist nowhere after the
+// forward pass. The core builds
 // the head-to-group selection S ([H, G], or [B, H, G] per image) as the value of a tf.customGrad
 // whose single input is the keys k [B, T, G, hd] (runtime/tfjs/attention.ts, headSelection: the
 // customGrad hides the allocation from backprop). VitModel runs every op through the `tf` namespace

@@ -206,16 +206,41 @@ function raiseToMinimum(tf: Tf, counts: Tensor2D, min: number): Tensor2D {
 }
 
 /**
- * One DGQA tracker step in tensors, as alloc.ts updateTrackedScore (float32 here):
- *   ema standard: cache' = decay * cache + (1 - decay) * norm; score = cache'
- *   ema paper:    cache' = decay * norm + (1 - decay) * cache; score = cache'
- *   diff:         score = |cache - norm|;                      cache' = norm
+ * One DGQA tracker step of rule 'attnc' in tensors, as alloc.ts updateTrackedScore (float32 here):
+ *   ema:  cache' = decay * cache + (1 - decay) * norm; score = cache'
+ *   diff: score = |cache - norm|;                      cache' = norm
  */
 export function trackerStep(tf: Tf, track: TrackIR, cache: Tensor, norms: Tensor): { cache: Tensor; score: Tensor } {
+  if (track.rule !== 'attnc') throw new Error(`allocation: trackerStep is the 'attnc' tracker rule; rule '${String(track.rule)}' is paperTrackerUpdate`);
   return tf.tidy(() => {
     if (track.kind === 'diff') return { cache: norms.clone(), score: cache.sub(norms).abs() };
-    const rest = 1 - track.decay;
-    const next = track.rule === 'attnc' ? cache.mul(track.decay).add(norms.mul(rest)) : norms.mul(track.decay).add(cache.mul(rest));
+    const next = cache.mul(track.decay).add(norms.mul(1 - track.decay));
     return { cache: next, score: next.clone() };
+  });
+}
+
+/**
+ * A due step of rule 'paper' in tensors, as alloc.ts paperTrackerStep once it has decided the step
+ * is due (the caller decides: it knows the step on the host). In float32, in the reference's order
+ * of operations (dgqa.py get_ratios_ema / get_ratios_diff, update_splits_cache_*), so the cache is
+ * the reference's to the last bit given the same norms:
+ *   score: ema  decay * norm + (1 - decay) * cache;  diff |cache - norm|
+ *   cache' training: (cache + norm) / window;  evaluation: norm
+ */
+export function paperTrackerUpdate(
+  tf: Tf,
+  track: TrackIR,
+  cache: Tensor,
+  norms: Tensor,
+  phase: { training: true; window: number } | { training: false },
+): { cache: Tensor; score: Tensor } {
+  if (track.rule !== 'paper') throw new Error(`allocation: paperTrackerUpdate is the 'paper' tracker rule; rule '${String(track.rule)}' is trackerStep`);
+  if (phase.training && !(Number.isInteger(phase.window) && phase.window >= 1)) {
+    throw new Error(`allocation: window must be a whole number >= 1, got ${phase.window}`);
+  }
+  return tf.tidy(() => {
+    const score = track.kind === 'diff' ? cache.sub(norms).abs() : norms.mul(track.decay).add(cache.mul(1 - track.decay));
+    const next = phase.training ? cache.add(norms).div(phase.window) : norms.clone();
+    return { cache: next, score };
   });
 }

@@ -8,14 +8,19 @@
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import type { AttentionIR, KeyNormAllocationIR } from '../../compiler/ir/types.js';
 import { Purpose, seed32, streamId, uniformFloats } from '../random.js';
-import { allocateCounts, equalShareCounts, groupOfHeadOneHot, oneHotFromCountsHost, trackerStep } from './allocation.js';
+import { allocateCounts, equalShareCounts, groupOfHeadOneHot, oneHotFromCountsHost, paperTrackerUpdate, trackerStep, type TensorAllocationOptions } from './allocation.js';
 import type { Tf } from './backend.js';
 import { applyPerturbation, perturbationActive, type PerturbDraw } from './perturb.js';
 
 export interface AttentionContext {
   training: boolean;
-  /** The global training step: seeds dropout and noise, and times DGQA re-allocations. */
+  /** The global training step: seeds dropout and noise, and times DGQA re-allocations (rule 'attnc'). */
   step: number;
+  /**
+   * The batch index within the epoch (0 at each epoch's first batch): times the re-allocations of
+   * DGQA rule 'paper', as the reference's train.py does. Absent: `step` stands in for it.
+   */
+  epochStep?: number;
   seed: number;
   /** The layer (block) index: seeds dropout and noise. */
   layer: number;
@@ -164,12 +169,13 @@ function groupNorms(tf: Tf, k: Tensor4D, norm: 'l2' | 'l1'): Tensor {
   return norm === 'l2' ? k.square().sum([1, 3]).sqrt() : k.abs().sum([1, 3]);
 }
 
-/** Counts [G] (one allocation for the batch) or [B, G] (scope 'sample'), updating the state in training. */
+/** Counts [G] (one allocation for the batch) or [B, G] (scope 'sample'), updating the state in training (and at eval for DGQA rule 'paper'). */
 function keyNormCounts(tf: Tf, k: Tensor4D, policy: KeyNormAllocationIR, heads: number, state: AttentionState, ctx: AttentionContext): Tensor {
   const opts = { heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.minPerGroup };
   if (!ctx.training && policy.eval === 'frozen') return state.counts;
   const perImage = groupNorms(tf, k, policy.norm);
   const summed = perImage.sum(0); // the reference sums the per-image norms over the batch
+  if (policy.track?.rule === 'paper') return paperTrackedCounts(tf, summed, policy, opts, state, ctx);
   if (!ctx.training) {
     if (!policy.track) return allocateCounts(tf, policy.scope === 'sample' ? perImage : summed, opts);
     // Tracked, recompute: the score this batch would give, without touching the training state.
@@ -184,7 +190,7 @@ function keyNormCounts(tf: Tf, k: Tensor4D, policy: KeyNormAllocationIR, heads: 
     markInitialised(state);
     return counts;
   }
-  // DGQA: the tracker sees every training step once; the allocation changes only when it is due.
+  // DGQA, rule 'attnc': the tracker sees every training step once; the allocation changes only when it is due.
   if (state.lastStep === ctx.step) return state.counts;
   const window = policy.window ?? 1;
   const { cache, score } = trackerStep(tf, policy.track, state.cache, summed);
@@ -198,6 +204,44 @@ function keyNormCounts(tf: Tf, k: Tensor4D, policy: KeyNormAllocationIR, heads: 
   }
   markInitialised(state);
   state.lastStep = ctx.step;
+  return counts;
+}
+
+/**
+ * DGQA, rule 'paper' (compiler/alloc.ts paperTrackerStep; docs/attention.md): the reference's dgqa.py.
+ * Training: only at steps whose index within the epoch is a multiple of the window, allocate from
+ * the score of (norms, cache), then cache <- (cache + norms) / window; other steps keep everything.
+ * Evaluation with eval 'recompute': every batch allocates the same way and then sets cache <- norms,
+ * and the allocation is stored, since the reference's eval overwrites the splits that later training
+ * steps use until the next due step. (eval 'frozen', never the reference's, was handled by the caller.)
+ */
+function paperTrackedCounts(
+  tf: Tf,
+  summed: Tensor,
+  policy: KeyNormAllocationIR,
+  opts: TensorAllocationOptions,
+  state: AttentionState,
+  ctx: AttentionContext,
+): Tensor {
+  const track = policy.track!;
+  const window = policy.window ?? 1;
+  if (ctx.training) {
+    // One update per optimizer step: later micro-batches and re-runs of the step reuse its allocation.
+    if (state.lastStep === ctx.step) return state.counts;
+    const epochStep = ctx.epochStep ?? ctx.step;
+    // 'first_batch' (not the reference's: its first step of an epoch is always due) also makes due
+    // a first step that starts mid-window, as when a run resumes mid-epoch from a fresh state.
+    const due = epochStep % window === 0 || (!state.initialisedHost && policy.init === 'first_batch');
+    markInitialised(state);
+    state.lastStep = ctx.step;
+    if (!due) return state.counts;
+  }
+  const phase = ctx.training ? { training: true as const, window } : { training: false as const };
+  const { cache, score } = paperTrackerUpdate(tf, track, state.cache, summed, phase);
+  const counts = allocateCounts(tf, score, opts);
+  state.counts.assign(counts);
+  state.cache.assign(cache);
+  state.score.assign(score);
   return counts;
 }
 

@@ -25,6 +25,11 @@ export interface ForwardContext {
   training: boolean;
   /** The optimizer step: part of every random stream's key. */
   step: number;
+  /**
+   * The batch index within the epoch, from 0 at each epoch's first batch: when DGQA layers of rule
+   * 'paper' (compat paper) re-allocate. Absent: `step` is used, which is the same in the first epoch only.
+   */
+  epochStep?: number;
   /** The run seed. */
   seed: number;
   /** Which micro-batch of the step (gradient accumulation), so each gets its own masks; default 0. */
@@ -121,6 +126,7 @@ export class VitModel {
     const attended = attentionCore(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]) as Tensor3D, a, {
       training: ctx.training,
       step: ctx.step,
+      epochStep: ctx.epochStep,
       seed: ctx.seed,
       layer: layer.index,
       state: this.state[i],

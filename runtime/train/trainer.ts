@@ -11,7 +11,9 @@ import { BatchIterator, stepsPerEpoch } from '../data/batcher.js';
 import type { Dataset } from '../data/types.js';
 import type { Tf } from '../tfjs/backend.js';
 import { VitModel } from '../tfjs/vit.js';
+import { AllocationLog } from './allocation-log.js';
 import { initFromCheckpoint, NonFiniteWeightsError, restoreTraining, saveTrainingCheckpoint, type TrainerState } from './checkpoints.js';
+import { TrainError } from './errors.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { MetricsLog } from './metrics.js';
 import { createOptimizer, type Optimizer } from './optimizer.js';
@@ -90,9 +92,7 @@ class Loop {
   private lastSaved: number | null = null;
   private lastEval: EvalResult | null = null;
   private lastEvalStep = -1;
-  /** The allocation last logged for each key_norm layer. */
-  private readonly loggedCounts = new Map<number, number[]>();
-  private readonly keyNormLayers: number[];
+  private readonly allocation: AllocationLog;
   private readonly pace = new RecentPace();
   private trainSeconds = 0;
   private imagesTrained = 0;
@@ -106,13 +106,13 @@ class Loop {
   ) {
     const { run } = o;
     this.spe = stepsPerEpoch(o.train.count, run.batch, true);
-    if (this.spe === 0) throw new Error(`the training set has ${o.train.count} images, fewer than one batch of ${run.batch}`);
+    if (this.spe === 0) throw new TrainError(`the training set has ${o.train.count} images, fewer than one batch of ${run.batch}: lower the batch size or use more data`);
     this.totalSteps = run.steps ?? run.epochs! * this.spe;
     this.totalEpochs = Math.ceil(this.totalSteps / this.spe);
     this.metrics = new MetricsLog(join(o.outDir, 'metrics.jsonl'));
     this.lastPath = join(o.outDir, 'last.safetensors');
     this.bestPath = join(o.outDir, 'best.safetensors');
-    this.keyNormLayers = model.state.flatMap((s, i) => (s ? [i] : []));
+    this.allocation = new AllocationLog(model, this.metrics);
     this.state = {
       step: 0, epoch: 0, position: 0,
       rngState: { generator: 'counter', seed: run.seed },
@@ -133,6 +133,9 @@ class Loop {
 
   private async loop(): Promise<TrainResult> {
     await this.start();
+    if (this.o.resume && this.state.step >= this.totalSteps) {
+      return this.result('done', `nothing to do: ${this.show(this.lastPath)} is at step ${this.state.step} of ${this.totalSteps} (give --epochs or --steps to train longer)`);
+    }
     while (this.state.step < this.totalSteps) {
       const outcome = await this.step();
       if (outcome) return outcome;
@@ -150,18 +153,24 @@ class Loop {
   private async start(): Promise<void> {
     const { o, model } = this;
     if (o.resume) {
+      const saved = o.resume.state;
+      if (Math.floor(saved.step / this.spe) !== saved.epoch || saved.step % this.spe !== saved.position) {
+        throw new TrainError(
+          `${this.show(o.resume.file)}: step ${saved.step} is batch ${saved.position} of epoch ${saved.epoch + 1} in the checkpoint, which does not fit ` +
+            `${this.spe} steps per epoch: the training data changed size since; resume with the same data, or start a new run`,
+        );
+      }
       restoreTraining(model, this.optimizer, o.resume.checkpoint);
-      this.state = { ...o.resume.state, microBatch: o.microBatch, backend: o.backend };
+      this.state = { ...saved, microBatch: o.microBatch, backend: o.backend };
       this.lastSaved = this.state.step;
       await this.metrics.truncateAfter(this.state.step);
       o.info(`resume: ${o.resume.file} at step ${this.state.step} of ${this.totalSteps} (epoch ${this.state.epoch + 1}, batch ${this.state.position + 1} of ${this.spe})`);
-      // What a run that never stopped logged last is what the state holds now (allocation.ts).
-      for (const [layer, counts] of this.readCounts()) this.loggedCounts.set(layer, counts);
+      this.allocation.readState(this.state.step, this.epochOfStep(this.state.step), false);
       return;
     }
     this.metrics.reset();
     if (o.init) o.info(initFromCheckpoint(model, o.init.checkpoint, o.init.file));
-    for (const [layer, counts] of this.readCounts()) this.logAllocation(layer, counts);
+    this.allocation.readState(0, 1, true);
   }
 
   /** One optimizer step; a result when training must end here (divergence). */
@@ -170,15 +179,14 @@ class Loop {
     const { tf, run } = o;
     const epochIndex = Math.floor(state.step / this.spe);
     const position = state.step % this.spe;
+    const started = performance.now();
     const batch = this.batches(epochIndex).batchAt(position);
     const lr = learningRate(run.schedule, run.optimizer.lr, state.step, this.totalSteps);
-    const started = performance.now();
     const g = batchGradients(model, batch, { microBatch: o.microBatch, step: state.step, seed: run.seed, labelSmoothing: run.labelSmoothing });
     const clipped = clipByGlobalNorm(model, g.grads, run.clipGrad);
     // One download per step: the loss (for the NaN check and the log), the hits, the gradient norm and
-    // the allocation of every key_norm layer. The counts are a few floats riding along with a read
-    // that has to happen anyway, so logging allocation changes costs no extra synchronisation.
-    const packed = tf.tidy(() => tf.concat([tf.stack([g.loss, g.correct, clipped.norm]), ...this.keyNormLayers.map((l) => model.state[l]!.counts)]));
+    // the allocation of every key_norm layer (allocation-log.ts).
+    const packed = tf.tidy(() => tf.concat([tf.stack([g.loss, g.correct, clipped.norm]), ...this.allocation.countTensors()]));
     const stats = await packed.data();
     tf.dispose([packed, g.loss, g.correct, clipped.norm]);
     const [loss, correct, gradNorm] = [stats[0]!, stats[1]!, stats[2]!];
@@ -204,10 +212,7 @@ class Loop {
     this.pace.add(seconds);
     const acc = correct / batch.size;
     this.metrics.append({ kind: 'step', step: state.step, epoch: epochIndex + 1, loss, acc, lr, gradNorm, imagesPerSec: batch.size / seconds });
-    this.keyNormLayers.forEach((layer, i) => {
-      const counts = Array.from(stats.slice(3 + i * model.state[layer]!.counts.size, 3 + (i + 1) * model.state[layer]!.counts.size), Math.round);
-      this.logAllocation(layer, counts);
-    });
+    this.allocation.record(stats, 3, state.step, epochIndex + 1);
     const perStep = this.pace.secondsPerStep();
     o.progress.step({
       step: state.step, totalSteps: this.totalSteps, epoch: epochIndex + 1, totalEpochs: this.totalEpochs,
@@ -276,16 +281,9 @@ class Loop {
     return this.batchCache.it;
   }
 
-  private readCounts(): [number, number[]][] {
-    return this.keyNormLayers.map((l) => [l, Array.from(this.model.state[l]!.counts.dataSync(), Math.round)]);
-  }
-
-  private logAllocation(layer: number, counts: number[]): void {
-    const last = this.loggedCounts.get(layer);
-    if (last && last.every((c, i) => c === counts[i])) return;
-    this.loggedCounts.set(layer, counts);
-    const { step } = this.state;
-    this.metrics.append({ kind: 'allocation', step, epoch: Math.floor(Math.max(0, step - 1) / this.spe) + 1, layer, counts });
+  /** The 1-based epoch that step `step` (1-based; 0 before training) belongs to. */
+  private epochOfStep(step: number): number {
+    return Math.floor(Math.max(0, step - 1) / this.spe) + 1;
   }
 
   /** `ahead`: 1 when the failing step is the one not yet counted in state.step, 0 when it is. */

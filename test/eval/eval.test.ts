@@ -14,7 +14,7 @@ import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { loadCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
 import { runCli } from '../helpers/cli.js';
-import { CLASSES, firstBlockKeys, keyNormModel, tempDir, writeTinyCheckpoint, type WrittenCheckpoint } from './fixtures.js';
+import { CLASSES, firstBlockKeys, keyNorm, keyNormModel, tempDir, writeTinyCheckpoint, type WrittenCheckpoint } from './fixtures.js';
 
 const BATCH = 16;
 
@@ -68,25 +68,30 @@ function expectedMetrics(logits: Float32Array[], bs: Batch[]) {
   return { top1: top1 / n, top5: top5 / n, loss: loss / n, confusion, count: n };
 }
 
-/** Block 0's mean allocation: per batch, l2 norms of each group's keys summed over images, shared out. */
+/**
+ * Block 0's mean allocation over images: the l2 norms of each group's keys, summed over the batch and
+ * shared out once per batch (scope batch), or shared out per image (scope sample).
+ */
 function expectedRecomputeMeans(w: WrittenCheckpoint, bs: Batch[]): number[] {
   const a = w.model.layers[0]!.attention;
   const policy = a.allocation as KeyNormAllocationIR;
   const sums = new Array<number>(a.kvHeads).fill(0);
   let images = 0;
   const pixels = w.model.image.height * w.model.image.width * w.model.image.channels;
+  const share = (norms: number[]) => allocateFromScores(norms, { heads: a.heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.minPerGroup }).counts;
   for (const b of bs) {
-    const norms = new Array<number>(a.kvHeads).fill(0);
+    const batchNorms = new Array<number>(a.kvHeads).fill(0);
     for (let i = 0; i < b.size; i++) {
       const keys = firstBlockKeys(w.model, w.params, b.x.subarray(i * pixels, (i + 1) * pixels));
-      for (let g = 0; g < a.kvHeads; g++) {
+      const norms = Array.from({ length: a.kvHeads }, (_, g) => {
         let sq = 0;
         for (const tok of keys) for (let d = 0; d < a.headDim; d++) sq += tok[g * a.headDim + d]! ** 2;
-        norms[g] += Math.sqrt(sq);
-      }
+        return Math.sqrt(sq);
+      });
+      norms.forEach((n, g) => (batchNorms[g] += n));
+      if (policy.scope === 'sample') share(norms).forEach((c, g) => (sums[g] += c));
     }
-    const { counts } = allocateFromScores(norms, { heads: a.heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.minPerGroup });
-    counts.forEach((c, g) => (sums[g] += c * b.size));
+    if (policy.scope === 'batch') share(batchNorms).forEach((c, g) => (sums[g] += c * b.size));
     images += b.size;
   }
   return sums.map((s) => s / images);
@@ -157,6 +162,40 @@ describe('attnc eval', () => {
     expect(r.stdout).toMatch(/layer 0 +key_norm \(recompute, batch\) +\d\.\d\d \d\.\d\d/);
     expect(r.stdout).toMatch(/layer 1 +key_norm \(frozen, batch\) +3\.00 1\.00/);
     expect(r.stdout).toContain('report: eval-test.html');
+  });
+
+  it('reports the mean of per-image allocations for scope sample', async () => {
+    const { dir: own, cleanup: done } = tempDir();
+    try {
+      const base = keyNormModel();
+      const model = { ...base, layers: base.layers.map((l, i) => (i === 0 ? { ...l, attention: { ...l.attention, allocation: keyNorm({ scope: 'sample' }) } } : l)) };
+      const sample = await writeTinyCheckpoint(own, model, { counts: { 1: [3, 1] } });
+      const r = await runCli(['eval', sample.file, '--json', '--backend', 'wasm', '--batch', String(BATCH)], own);
+      expect(r.code, r.stderr).toBe(0);
+      const want = expectedRecomputeMeans(sample, bs);
+      expect(want.every((c) => Number.isInteger(c))).toBe(false);
+      (JSON.parse(r.stdout) as EvalJson).allocation[0]!.meanCounts.forEach((c, g) => expect(c).toBeCloseTo(want[g]!, 12));
+    } finally {
+      done();
+    }
+  });
+
+  it("evaluates DGQA rule 'paper', whose evaluation batches update the tracker as the reference's", async () => {
+    const { dir: own, cleanup: done } = tempDir();
+    try {
+      const base = keyNormModel();
+      const paper = keyNorm({ track: { kind: 'ema', decay: 0.9, rule: 'paper' }, window: 10 });
+      const model = { ...base, layers: base.layers.map((l, i) => (i === 1 ? { ...l, attention: { ...l.attention, allocation: paper } } : l)) };
+      const w2 = await writeTinyCheckpoint(own, model, { counts: { 0: [2, 2], 1: [3, 1] } });
+      const r = await runCli(['eval', w2.file, '--json', '--backend', 'wasm', '--batch', String(BATCH)], own);
+      expect(r.code, r.stderr).toBe(0);
+      const layer1 = (JSON.parse(r.stdout) as EvalJson).allocation[1]!;
+      expect(layer1.policy).toBe('key_norm');
+      expect(layer1.meanCounts.reduce((a, b) => a + b, 0)).toBeCloseTo(4, 12);
+      expect(layer1.meanCounts).not.toEqual([3, 1]); // recomputed from the batches, not the stored counts
+    } finally {
+      done();
+    }
   });
 
   it('evaluates the train split when asked', async () => {

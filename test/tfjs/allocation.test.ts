@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allocateFromScores, type KeyNormOptions } from '../../compiler/alloc.js';
-import { allocateCounts, equalShareCounts, groupOfHeadOneHot, trackerStep } from '../../runtime/tfjs/allocation.js';
+import { allocateCounts, equalShareCounts, groupOfHeadOneHot, paperTrackerUpdate, trackerStep } from '../../runtime/tfjs/allocation.js';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');
@@ -99,23 +99,45 @@ describe('tensor allocation equals compiler/alloc.ts on chosen inputs', () => {
   });
 });
 
-describe('the DGQA tracker step in tensors', () => {
+describe('the DGQA tracker steps in tensors', () => {
+  const read = (r: { cache: tf.Tensor; score: tf.Tensor }) => ({ cache: Array.from(r.cache.dataSync()), score: Array.from(r.score.dataSync()) });
+  const expectNear = (got: { cache: number[]; score: number[] }, want: { cache: readonly number[]; score: readonly number[] }) => {
+    got.cache.forEach((v, g) => expect(v).toBeCloseTo(want.cache[g]!, 6));
+    got.score.forEach((v, g) => expect(v).toBeCloseTo(want.score[g]!, 6));
+  };
+
   // cache [1, 2], this step's norms [3, 1], decay 0.9, worked by hand
-  const cases = [
+  const attnc = [
     { track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, cache: [1.2, 1.9], score: [1.2, 1.9] }, // 0.9 c + 0.1 n
-    { track: { kind: 'ema', decay: 0.9, rule: 'paper' }, cache: [2.8, 1.1], score: [2.8, 1.1] }, // 0.9 n + 0.1 c
     { track: { kind: 'diff', rule: 'attnc' }, cache: [3, 1], score: [2, 1] }, // |c - n|, then c = n
   ] as const;
-  for (const { track, cache, score } of cases) {
-    it(JSON.stringify(track), () => {
-      const got = tf.tidy(() => {
-        const r = trackerStep(tf, track, tf.tensor1d([1, 2]), tf.tensor1d([3, 1]));
-        return { cache: Array.from(r.cache.dataSync()), score: Array.from(r.score.dataSync()) };
-      });
-      got.cache.forEach((v, g) => expect(v).toBeCloseTo(cache[g]!, 6));
-      got.score.forEach((v, g) => expect(v).toBeCloseTo(score[g]!, 6));
+  for (const { track, cache, score } of attnc) {
+    it(`trackerStep ${JSON.stringify(track)}`, () => {
+      expectNear(tf.tidy(() => read(trackerStep(tf, track, tf.tensor1d([1, 2]), tf.tensor1d([3, 1])))), { cache, score });
     });
   }
+
+  // rule 'paper', same inputs: the score from (norm, cache); the cache (c + n) / window in training, n at eval
+  const paper = [
+    { track: { kind: 'ema', decay: 0.9, rule: 'paper' }, phase: { training: true, window: 2 }, cache: [2, 1.5], score: [2.8, 1.1] },
+    { track: { kind: 'ema', decay: 0.9, rule: 'paper' }, phase: { training: false }, cache: [3, 1], score: [2.8, 1.1] },
+    { track: { kind: 'diff', rule: 'paper' }, phase: { training: true, window: 1 }, cache: [4, 3], score: [2, 1] },
+    { track: { kind: 'diff', rule: 'paper' }, phase: { training: false }, cache: [3, 1], score: [2, 1] },
+  ] as const;
+  for (const { track, phase, cache, score } of paper) {
+    it(`paperTrackerUpdate ${JSON.stringify(track)} ${JSON.stringify(phase)}`, () => {
+      expectNear(tf.tidy(() => read(paperTrackerUpdate(tf, track, tf.tensor1d([1, 2]), tf.tensor1d([3, 1]), phase))), { cache, score });
+    });
+  }
+
+  it('each refuses the other rule, and a window below 1', () => {
+    tf.tidy(() => {
+      const v = tf.tensor1d([1]);
+      expect(() => trackerStep(tf, { kind: 'diff', rule: 'paper' }, v, v)).toThrow(/paperTrackerUpdate/);
+      expect(() => paperTrackerUpdate(tf, { kind: 'diff', rule: 'attnc' }, v, v, { training: false })).toThrow(/trackerStep/);
+      expect(() => paperTrackerUpdate(tf, { kind: 'diff', rule: 'paper' }, v, v, { training: true, window: 0 })).toThrow(/window/);
+    });
+  });
 });
 
 /** A float64 value as mantissa * 2^exponent, both exact (the value is finite). */

@@ -61,6 +61,18 @@ describe('attnc train', () => {
     expect(last.meta.trainState).toMatchObject({ step: 4, epoch: 0, position: 4 });
   });
 
+  it('evaluates every eval.every epochs and at the end, and says when a resumed run has nothing left to do', async () => {
+    const spec = writeSpec(dir, irDocument([tinyModel()], [tinyRun({ epochs: 3, eval: { everyEpochs: 2, batch: 7 } })]), 'every2');
+    expect((await runCli(['train', spec, '--out', 'every2', '--quiet'], dir)).code).toBe(0);
+    const evals = readMetrics(path.join(dir, 'every2', 'metrics.jsonl')).filter((x) => x.kind === 'eval');
+    expect(evals.map((e) => [e.step, e.epoch])).toEqual([[12, 2], [18, 3]]);
+    expect(evals.every((e) => e.kind === 'eval' && e.images === 40)).toBe(true); // 40 test images in passes of 7
+    const again = await runCli(['train', spec, '--out', 'every2', '--resume'], dir);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/nothing to do: every2\/last.safetensors is at step 18 of 18 \(give --epochs or --steps to train longer\)/);
+    expect(readMetrics(path.join(dir, 'every2', 'metrics.jsonl')).filter((x) => x.kind === 'eval')).toHaveLength(2);
+  });
+
   describe('refuses, naming the fix', () => {
     const twoRuns = () => writeSpec(dir, irDocument([tinyModel()], [tinyRun({ name: 'a' }), tinyRun({ name: 'b' })]), 'two');
 

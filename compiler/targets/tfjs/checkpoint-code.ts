@@ -49,7 +49,8 @@ function readSafetensors(bytes) {
 
 /** A tensor's values as a Float32Array: floats of any width, or whole numbers (allocation counts). */
 function float32Values(t) {
-  if (t.dtype === 'F32' && LITTLE_ENDIAN) return new Float32Array(t.bytes.slice().buffer); // slice(): an aligned copy
+  // An aligned copy of the bytes (new Uint8Array(view) copies; a Node Buffer's slice() would not).
+  if (t.dtype === 'F32' && LITTLE_ENDIAN) return new Float32Array(new Uint8Array(t.bytes).buffer);
   const n = t.bytes.length / DTYPE_BYTES[t.dtype];
   const view = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length);
   const out = new Float32Array(n);

@@ -47,6 +47,12 @@ function header(ir: IRDocument, m: ModelIR, f: Features): string {
       '// the logits of an image then depend on the other images of its batch, as in attnc.',
     );
   }
+  if (f.stateful) {
+    notes.push(
+      "// Some blocks track their scores by DGQA rule 'paper' (compat paper): as in the reference code, every",
+      '// batch predicted sets their tracker cache to its key norms, so predictions depend on earlier ones.',
+    );
+  }
   if (f.noise) {
     notes.push(
       '// Some blocks subtract PGQA noise at inference too (during always): it is drawn from a seed and a',

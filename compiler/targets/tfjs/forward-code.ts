@@ -38,6 +38,10 @@ function patchify(tf, x) {
 
 function attention(f: Features): string {
   const noiseArg = f.noise ? ', noise' : '';
+  const binding = f.noise ? 'let' : 'const';
+  const groupsLine = f.keyNorm
+    ? 'const groups = headGroups(tf, k, layer, layerState);'
+    : 'const groups = layer.groupOfHead; // every block of this model has a fixed grouping';
   const scoresNoise = f.noise
     ? `
   if (perturbsAtInference(layer) && layer.perturb.at === 'scores') {
@@ -61,16 +65,16 @@ function attention(f: Features): string {
 function groupedAttention(tf, qkv, layer, layerState${noiseArg}) {
   const [batch, tokens] = qkv.shape;
   const { heads: H, kvHeads: G, headDim: hd } = layer;
-  const heads = (first, count) => tf.reshape(tf.slice(qkv, [0, 0, first * hd], [batch, tokens, count * hd]), [batch, tokens, count, hd]);
-  const q = heads(0, H);
-  const k = heads(H, G);
-  const v = heads(H + G, G);
-  const groups = headGroups(tf, k, layer, layerState);
+  const headsFrom = (first, count) => tf.reshape(tf.slice(qkv, [0, 0, first * hd], [batch, tokens, count * hd]), [batch, tokens, count, hd]);
+  const q = headsFrom(0, H);
+  const k = headsFrom(H, G);
+  const v = headsFrom(H + G, G);
+  ${groupsLine}
   const qh = tf.reshape(tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(hd)), [batch * H, tokens, hd]);
   const kh = expandGroups(tf, k, groups, H);
   const vh = expandGroups(tf, v, groups, H);
-  let scores = tf.matMul(qh, kh, false, true); // [B*H, T, T]${scoresNoise}
-  let out = tf.matMul(tf.softmax(tf.reshape(scores, [batch * H, tokens, tokens])), vh); // [B*H, T, hd]${outputNoise}
+  ${binding} scores = tf.matMul(qh, kh, false, true); // [B*H, T, T]${scoresNoise}
+  ${binding} out = tf.matMul(tf.softmax(tf.reshape(scores, [batch * H, tokens, tokens])), vh); // [B*H, T, hd]${outputNoise}
   return tf.reshape(tf.transpose(tf.reshape(out, [batch, H, tokens, hd]), [0, 2, 1, 3]), [batch, tokens, H * hd]);
 }
 
@@ -91,18 +95,10 @@ function expandGroups(tf, x, groups, H) {
   }
   const gathered = tf.gather(tf.reshape(byHead, [batch * G, tokens * hd]), tf.tensor1d(rows, 'int32'));
   return tf.reshape(gathered, [batch * H, tokens, hd]);
-}
-
-${headGroups(f)}`;
+}${f.keyNorm ? '\n\n' + headGroups(f) : ''}`;
 }
 
 function headGroups(f: Features): string {
-  if (!f.keyNorm) {
-    return `/** Which K/V head each query head reads: every block of this model has a fixed grouping. */
-function headGroups(tf, k, layer, layerState) {
-  return layer.groupOfHead;
-}`;
-  }
   const recompute = f.recompute ? `\n  return keyNormGroups(tf, k, layer, layerState); // eval 'recompute'` : '';
   const frozen = f.recompute ? `  if (layer.allocation.eval === 'frozen') return layerState.groupOfHead;` : `  return layerState.groupOfHead; // eval 'frozen': every key_norm block of this model`;
   return `/** Which K/V head each query head reads: one table [H] for the batch, or one per image. */
@@ -114,21 +110,37 @@ ${frozen}${recompute}
 }
 
 function keyNormGroups(f: Features): string {
+  const paperUpdate = f.stateful
+    ? `
+    // Rule 'paper' evaluates as the reference code: each batch then sets cache <- its norms, so the
+    // next batch's allocation depends on this one. (Rule 'attnc' leaves the cache as it is.)
+    if (a.track.rule === 'paper') {
+      const previous = layerState.cache;
+      layerState.cache = tf.keep(tf.clone(summed));
+      previous.dispose();
+    }`
+    : '';
   const track = f.tracked
     ? `
-  // Tracked (DGQA): the score one tracker step would give from the checkpoint's cache (not updated).
-  if (a.track) scores = trackedScore(tf, a.track, layerState.cache, scores);`
+  if (a.track) {
+    // Tracked (DGQA): the score of one tracker step from this batch's norms and the cache.
+    const summed = scores;
+    scores = trackedScore(tf, a.track, layerState.cache, summed);${paperUpdate}
+  }`
     : '';
   const tracker = f.tracked
     ? `
 
-/** One DGQA tracker step, the score only (compiler/alloc.ts updateTrackedScore, in float32 tensors). */
+/**
+ * The score of one DGQA tracker step (runtime/tfjs/allocation.ts trackerStep and paperTrackerUpdate,
+ * in the same float32 operations).
+ */
 function trackedScore(tf, track, cache, norms) {
   if (track.kind === 'diff') return tf.abs(tf.sub(cache, norms)); // |cache - norm|
   const rest = 1 - track.decay;
   return track.rule === 'attnc'
     ? tf.add(tf.mul(cache, track.decay), tf.mul(norms, rest)) // decay * cache + (1 - decay) * norm
-    : tf.add(tf.mul(norms, track.decay), tf.mul(cache, rest)); // decay * norm + (1 - decay) * cache
+    : tf.add(tf.mul(norms, track.decay), tf.mul(cache, rest)); // rule 'paper': decay * norm + (1 - decay) * cache
 }`
     : '';
   return `/**
@@ -140,7 +152,7 @@ function trackedScore(tf, track, cache, norms) {
 function keyNormGroups(tf, k, layer, layerState) {
   const a = layer.allocation;
   const perImage = a.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3]); // [B, G]
-  let scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);${track}
+  ${f.tracked ? 'let' : 'const'} scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);${track}
   const values = scores.dataSync();
   const G = layer.kvHeads;
   const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.minPerGroup };

@@ -13,6 +13,11 @@ export interface Features {
   recompute: boolean;
   /** Some recomputing layer is tracked (DGQA): it scores with one tracker step from the cache. */
   tracked: boolean;
+  /**
+   * Some recomputing tracked layer follows rule 'paper': evaluation then sets its cache to each
+   * batch's norms, as the reference code does, so predict() changes the state.
+   */
+  stateful: boolean;
   /** Some layer perturbs at inference (PGQA with during 'always'): the module draws noise. */
   noise: boolean;
 }
@@ -30,6 +35,7 @@ export function featuresOf(m: ModelIR): Features {
     keyNorm: keyNorm.length > 0,
     recompute: recompute.length > 0,
     tracked: recompute.some((a) => a.track !== null),
+    stateful: recompute.some((a) => a.track?.rule === 'paper'),
     noise: m.layers.some((l) => perturbsAtInference(l.attention)),
   };
 }
