@@ -9,8 +9,8 @@ export interface Features {
   pool: 'cls' | 'mean';
   /** Some block shares query heads by key norms (KDGQA/DGQA): allocation code and state buffers. */
   keyNorm: boolean;
-  /** Some key-norm block is tracked (DGQA). */
-  tracked: boolean;
+  /** Some tracked (DGQA) block follows attnc's update rule (TrackIR rule 'attnc'). */
+  attncRule: boolean;
   /** Some tracked block follows the reference code's update rule (TrackIR rule 'paper'). */
   paperRule: boolean;
   /** Some block subtracts PGQA noise. */
@@ -23,7 +23,7 @@ export function featuresOf(m: ModelIR): Features {
   return {
     pool: m.pool,
     keyNorm: allocations.some((a) => a.policy === 'key_norm'),
-    tracked: tracks.length > 0,
+    attncRule: tracks.some((t) => t.rule === 'attnc'),
     paperRule: tracks.some((t) => t.rule === 'paper'),
     perturb: m.layers.some((l) => l.attention.perturb !== null && l.attention.perturb.scale !== 0),
   };

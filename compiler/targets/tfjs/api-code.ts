@@ -19,9 +19,9 @@ function predictCode(f: Features): string {
     return `  /** Logits [B, classes] of normalised NHWC images; dispose() them when done. */
   const predict = (images) => tf.tidy(() => forward(tf, weights, state, imagesTensor(tf, images)));`;
   }
-  return `  // PGQA noise is keyed by (seed, step): by default the checkpoint's run seed and training step, as
-  // attnc's evaluation of that checkpoint draws it. The same inputs always give the same logits.
-  const noiseDefaults = { seed: run?.seed ?? 0, step: meta.trainState?.step ?? 0 };
+  return `  // PGQA noise is keyed by (seed, step): by default the checkpoint's run seed and training step (0
+  // without them), as \`attnc eval\` keys it for that checkpoint. The same call gives the same logits.
+  const noiseDefaults = { seed: meta.run?.seed ?? 0, step: meta.trainState?.step ?? 0 };
 
   /** Logits [B, classes] of normalised NHWC images; dispose() them when done. options: { seed, step } of the noise. */
   const predict = (images, options = {}) => tf.tidy(() => forward(tf, weights, state, imagesTensor(tf, images), { ...noiseDefaults, ...options }));`;

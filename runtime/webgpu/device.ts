@@ -1,0 +1,154 @@
+// The WebGPU device in Node: Dawn from the `webgpu` package (docs/webgpu.md, "What runs where").
+//
+// Dawn's default adapter comes first (Vulkan on a machine with a GPU driver, Metal, D3D12). Only when
+// there is none, Dawn's OpenGL ES backend in compatibility mode is tried: on a machine without a GPU
+// that is Mesa's llvmpipe through EGL, which needs EGL_PLATFORM=surfaceless (no display) and a private
+// XDG_RUNTIME_DIR (Mesa warns without one). Those two are set here when the environment has not set
+// them, before the package loads, and `acquireDevice` reports which it set and which adapter runs.
+/// <reference types="@webgpu/types" />
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_LIMITS, type KernelLimits } from '../../compiler/targets/webgpu/kernel.js';
+
+export interface WebGpu {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  /** 'default': Dawn's own choice (Vulkan, Metal, D3D12); 'opengles': the compatibility-mode fallback. */
+  backend: 'default' | 'opengles';
+  /** One line: the adapter, the backend, the limits that matter here. */
+  description: string;
+  /** Environment variables this module set (name=value), empty when the caller had set them. */
+  envSet: string[];
+  /** Keeps Dawn's GPU object alive as long as the device is used. */
+  gpu: GPU;
+}
+
+export interface AcquireOptions {
+  /** 'auto' (the default): Dawn's default adapter, else OpenGL ES. The others insist on one. */
+  prefer?: 'auto' | 'default' | 'opengles';
+  /** Limits to request (for example a plan's `limits`); each must be within the adapter's. */
+  requiredLimits?: Partial<KernelLimits>;
+}
+
+/** Why no device could be had: the package is missing, no adapter answered, or something failed. */
+export class WebGpuUnavailableError extends Error {
+  constructor(
+    readonly reason: 'no-package' | 'no-adapter' | 'error',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let xdgDir: string | null = null;
+
+/** Sets EGL_PLATFORM and XDG_RUNTIME_DIR for Mesa when unset; returns what it set. */
+export function prepareEnvironment(env: NodeJS.ProcessEnv = process.env): string[] {
+  const set: string[] = [];
+  if (!env.EGL_PLATFORM) {
+    env.EGL_PLATFORM = 'surfaceless';
+    set.push('EGL_PLATFORM=surfaceless');
+  }
+  if (!env.XDG_RUNTIME_DIR) {
+    // Mesa wants a directory only this user can read (mode 0700), as a login session would give.
+    xdgDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'attnc-xdg-'));
+    fs.chmodSync(xdgDir, 0o700);
+    env.XDG_RUNTIME_DIR = xdgDir;
+    set.push(`XDG_RUNTIME_DIR=${xdgDir}`);
+  }
+  return set;
+}
+
+type WebGpuModule = { create(flags: string[]): GPU; globals: object };
+
+async function loadModule(): Promise<WebGpuModule> {
+  // A variable specifier: the package may be absent, and then this is an answer, not a build error.
+  const name = 'webgpu';
+  try {
+    const mod = (await import(name)) as WebGpuModule;
+    // The GPUBufferUsage etc. constants live in `globals`; Dawn's objects expect them on globalThis.
+    Object.assign(globalThis, mod.globals);
+    return mod;
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    if (err.code === 'ERR_MODULE_NOT_FOUND') throw new WebGpuUnavailableError('no-package', "the npm package 'webgpu' (Dawn for Node) is not installed");
+    throw new WebGpuUnavailableError('error', `the npm package 'webgpu' failed to load: ${String(err.message ?? e).split('\n')[0]}`);
+  }
+}
+
+/** A device as the file comment says; throws WebGpuUnavailableError when there is none. */
+export async function acquireDevice(opts: AcquireOptions = {}): Promise<WebGpu> {
+  const prefer = opts.prefer ?? 'auto';
+  const envSet = prepareEnvironment();
+  const mod = await loadModule();
+  let gpu: GPU | null = null;
+  let adapter: GPUAdapter | null = null;
+  let backend: WebGpu['backend'] = 'default';
+  if (prefer !== 'opengles') {
+    gpu = mod.create([]);
+    adapter = await gpu.requestAdapter();
+  }
+  if (!adapter && prefer !== 'default') {
+    gpu = mod.create(['backend=opengles']);
+    adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
+    backend = 'opengles';
+  }
+  if (!adapter || !gpu) {
+    const tried = prefer === 'auto' ? "Dawn's default adapter nor OpenGL ES (Mesa: libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri)" : prefer;
+    throw new WebGpuUnavailableError('no-adapter', `no WebGPU adapter: neither ${tried} answered`);
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const [k, v] of Object.entries(opts.requiredLimits ?? {})) {
+    const have = (adapter.limits as unknown as Record<string, number>)[k];
+    if (have === undefined || v > have) {
+      throw new WebGpuUnavailableError('error', `the adapter allows ${k} = ${have ?? 'unknown'}, ${v} is needed`);
+    }
+    requiredLimits[k] = v;
+  }
+  const device = await adapter.requestDevice({ requiredLimits });
+  return { device, adapter, backend, description: describeAdapter(adapter, device, backend), envSet, gpu };
+}
+
+/** e.g. "llvmpipe (OpenGL ES 3.2 Mesa 22.3.6) via Dawn opengles, compatibility mode; 128 invocations ..." */
+export function describeAdapter(adapter: GPUAdapter, device: GPUDevice, backend: WebGpu['backend']): string {
+  const info = adapter.info;
+  const names = [info.vendor, info.architecture, info.device, info.description].filter((s) => s && s.trim()).map((s) => s.trim());
+  const mode = backend === 'opengles' ? 'Dawn OpenGL ES backend, compatibility mode' : "Dawn's default backend";
+  const l = device.limits;
+  return `${names.join(' / ') || 'unnamed adapter'} via ${mode}; ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup, ` +
+    `${l.maxStorageBuffersPerShaderStage} storage buffers per stage, ${l.maxComputeWorkgroupStorageSize} B workgroup memory, ` +
+    `${l.maxStorageBufferBindingSize / 2 ** 20} MiB per binding`;
+}
+
+/** The limits a plan can be generated for on this device (compiler/targets/webgpu/kernel.ts). */
+export function deviceLimits(device: GPUDevice): KernelLimits {
+  const l = device.limits as unknown as Record<string, number>;
+  const out = { ...DEFAULT_LIMITS };
+  for (const k of Object.keys(out) as (keyof KernelLimits)[]) out[k] = l[k] ?? out[k];
+  return out;
+}
+
+/**
+ * The adapter as one line, probed in a child Node process: requesting an adapter loads native
+ * drivers, and a crash there must not take the caller (`attnc doctor`) down with it.
+ */
+export async function probeWebGpuIsolated(timeoutMs = 30_000): Promise<{ ok: boolean; detail: string }> {
+  const { execFile } = await import('node:child_process');
+  const self = new URL(import.meta.url);
+  const script = `import { acquireDevice } from ${JSON.stringify(self.href)};
+try { const g = await acquireDevice(); console.log(JSON.stringify({ ok: true, detail: g.description + (g.envSet.length ? ' (set ' + g.envSet.join(', ') + ')' : '') })); g.device.destroy(); }
+catch (e) { console.log(JSON.stringify({ ok: false, detail: String(e.message) })); }
+process.exit(0);`;
+  if (self.pathname.endsWith('.ts')) return { ok: false, detail: 'probe needs the compiled runtime (dist/)' };
+  return new Promise((done) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: timeoutMs }, (err, stdout) => {
+      const line = stdout.trim().split('\n').pop() ?? '';
+      try {
+        done(JSON.parse(line) as { ok: boolean; detail: string });
+      } catch {
+        done({ ok: false, detail: `the probe failed: ${err ? err.message.split('\n')[0] : 'no answer'}` });
+      }
+    });
+  });
+}
