@@ -1,6 +1,6 @@
 // `attnc eval CHECKPOINT`: accuracy, loss, confusion and the allocation of query heads of a checkpoint
 // on its run's test data or on other data (docs/evaluation.md).
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DataIR, RunIR } from '../../compiler/ir/types.js';
 import { writeFileAtomic } from '../../runtime/checkpoint/atomic.js';
@@ -149,7 +149,8 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
       dataName: describeData(plan.data), dataSource: showPath(data.source, io.cwd), split,
       classNames: Array.from({ length: model.classes }, (_, c) => data.classNames?.[c] ?? String(c)), batch: fitted.batch,
     };
-    const htmlPath = join(dirname(path), `eval-${split}.html`);
+    // Named after the checkpoint, so evaluating best and last from one run folder keeps both reports.
+    const htmlPath = join(dirname(path), `${basename(path).replace(/\.safetensors$/, '')}.eval-${split}.html`);
     let html: string | null = showPath(htmlPath, io.cwd);
     try {
       await writeFileAtomic(htmlPath, new TextEncoder().encode(renderHtmlReport(report, ctx)));

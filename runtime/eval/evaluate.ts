@@ -34,7 +34,7 @@ export interface EvalReport extends ClassificationMetrics {
 
 export async function evaluateModel({ model, tap }: LoadedModel, data: Dataset, o: EvalOptions): Promise<EvalReport> {
   const m = model.model;
-  const tf = tap.tf;
+  const tf = model.tf;
   if (data.height !== m.image.height || data.width !== m.image.width || data.channels !== m.image.channels) {
     throw new EvalError(`${data.source}: images are ${data.height}x${data.width}x${data.channels}, the model '${m.name}' takes ${m.image.height}x${m.image.width}x${m.image.channels}`);
   }
@@ -50,7 +50,7 @@ export async function evaluateModel({ model, tap }: LoadedModel, data: Dataset, 
     let logits: Tensor;
     let counts: Tensor[];
     try {
-      logits = model.forward(x, { training: false, step: o.step, seed: o.seed });
+      logits = model.forward(x, { training: false, step: o.step, seed: o.seed, onCounts: tap.onCounts });
     } finally {
       x.dispose();
       counts = tap.take();

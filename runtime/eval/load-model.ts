@@ -22,9 +22,9 @@ let instances = 0;
  * holds another model of the same names (a test, a training run) does not collide with it.
  */
 export function modelFromCheckpoint(tf: Tf, c: Checkpoint): LoadedModel {
-  const tap = new AllocationTap(tf);
+  const tap = new AllocationTap();
   // The seed only initialises weights that the checkpoint then overwrites.
-  const model = new VitModel(tap.tf, c.meta.model, { seed: 0, scope: `eval${++instances}/` });
+  const model = new VitModel(tf, c.meta.model, { seed: 0, scope: `eval${++instances}/` });
   try {
     loadCheckpointTensors(tf, model.params, c.params);
     if (stateSpecs(c.meta.model).length > 0) model.loadStateTensors(c.state);

@@ -30,6 +30,12 @@ export interface AttentionContext {
   attnDropout: number;
   /** Index of the micro-batch within the step (default 0), so micro-batches draw different masks. */
   microBatch?: number;
+  /**
+   * Told the query heads per K/V group a key_norm layer used in this pass: [G], or [B, G] per image
+   * (scope 'sample'). The tensor is kept out of the core's tidy; the receiver disposes it. Evaluation
+   * uses it to report allocations that exist nowhere else (eval 'recompute' does not store them).
+   */
+  onCounts?: (layer: number, counts: Tensor) => void;
 }
 
 /**
@@ -105,6 +111,7 @@ export function attentionCore(tf: Tf, qkv: Tensor3D, ir: AttentionIR, ctx: Atten
     const k = qkv.slice([0, 0, heads * headDim], [batch, tokens, groups * headDim]).reshape([batch, tokens, groups, headDim]) as Tensor4D;
     const v = qkv.slice([0, 0, (heads + groups) * headDim], [batch, tokens, groups * headDim]).reshape([batch, tokens, groups, headDim]) as Tensor4D;
     const selection = headSelection(tf, k, ir, ctx);
+    if (ctx.onCounts && selection !== null && ir.allocation.policy === 'key_norm') ctx.onCounts(ctx.layer, tf.keep(selection.sum(selection.rank - 2)));
     const qh = q.transpose([0, 2, 1, 3]).mul(1 / Math.sqrt(headDim)).reshape([batch * heads, tokens, headDim]) as Tensor3D;
     const kh = expandGroups(tf, k, selection, heads).reshape([batch * heads, tokens, headDim]) as Tensor3D;
     const vh = expandGroups(tf, v, selection, heads).reshape([batch * heads, tokens, headDim]) as Tensor3D;

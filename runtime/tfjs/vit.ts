@@ -34,6 +34,8 @@ export interface ForwardContext {
   seed: number;
   /** Which micro-batch of the step (gradient accumulation), so each gets its own masks; default 0. */
   microBatch?: number;
+  /** Told each key_norm layer's query heads per group in this pass (attention.ts AttentionContext.onCounts). */
+  onCounts?: (layer: number, counts: Tensor) => void;
 }
 
 /** Random-stream purpose of this module's masks: runtime/random.ts is the registry of purposes. */
@@ -132,6 +134,7 @@ export class VitModel {
       state: this.state[i],
       attnDropout: m.attnDropout,
       microBatch: ctx.microBatch ?? 0,
+      onCounts: ctx.onCounts,
     });
     let y = this.dense(tf.reshape(attended, [rows, a.heads * a.headDim]) as Tensor2D, `${b}.attn.proj`);
     if (random) {

@@ -140,8 +140,8 @@ describe('attnc eval', () => {
     expect(recompute.every((c) => Number.isInteger(c))).toBe(false);
     expect(got.allocation[1]!.meanCounts).toEqual([3, 1]); // frozen: the stored allocation
 
-    expect(got.html).toBe('eval-test.html');
-    const html = fs.readFileSync(path.join(dir, 'eval-test.html'), 'utf8');
+    expect(got.html).toBe('best.eval-test.html');
+    const html = fs.readFileSync(path.join(dir, 'best.eval-test.html'), 'utf8');
     expect(html).toContain('<table class="grid">');
     expect(html).toContain(`${(got.top1 * 100).toFixed(2)}%`);
     expect(html).not.toMatch(/(src|href)=/); // self-contained
@@ -161,7 +161,7 @@ describe('attnc eval', () => {
     rows.slice(1).forEach((l, c) => expect(l.trim().split(/\s+/).map(Number)).toEqual([c, ...json.confusion[c]!]));
     expect(r.stdout).toMatch(/layer 0 +key_norm \(recompute, batch\) +\d\.\d\d \d\.\d\d/);
     expect(r.stdout).toMatch(/layer 1 +key_norm \(frozen, batch\) +3\.00 1\.00/);
-    expect(r.stdout).toContain('report: eval-test.html');
+    expect(r.stdout).toContain('report: best.eval-test.html');
   });
 
   it('reports the mean of per-image allocations for scope sample', async () => {
@@ -202,7 +202,7 @@ describe('attnc eval', () => {
     const r = await runCli(['eval', w.file, '--split', 'train', '--json', '--backend', 'wasm'], dir);
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as EvalJson).count).toBe(16);
-    expect(fs.existsSync(path.join(dir, 'eval-train.html'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'best.eval-train.html'))).toBe(true);
   });
 
   it('refuses a corrupt or missing checkpoint, naming the file', async () => {
