@@ -1,14 +1,16 @@
-// `attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs] [--model NAME]`: the IR of a spec,
-// its analysis, or a TensorFlow.js module of one of its models (./compile-tfjs.ts).
+// `attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch] [--model NAME] [--run NAME]`:
+// the IR of a spec, its analysis, a TensorFlow.js module of one of its models (./compile-tfjs.ts), or a
+// PyTorch package of a model and its run (./compile-pytorch.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { documentSummaryJson, formatDocumentSummary } from '../../compiler/summary-format.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
+import { writePytorchTarget } from './compile-pytorch.js';
 import { writeTfjsTarget } from './compile-tfjs.js';
 
-export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs] [--model NAME]
+export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch] [--model NAME] [--run NAME]
 
 FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is validated again).
   -o, --out DIR   write DIR/NAME.ir.json (NAME: the spec's file name) instead of printing the IR
@@ -18,21 +20,26 @@ FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is 
   --target ir     the IR (the default)
   --target tfjs   one model as a standalone ES module for inference in TensorFlow.js (needs -o):
                   DIR/MODEL.js, which depends on @tensorflow/tfjs only, and DIR/README.txt
-  --model NAME    with --target tfjs: the model to emit when the spec declares several`;
+  --target pytorch
+                  a model and its run as a Python package for PyTorch (needs -o): DIR/MODEL/ with
+                  model.py, checkpoint.py, data.py, train.py (one process or torchrun), ir.json
+  --model NAME    with --target tfjs or pytorch: the model to emit when the spec declares several
+  --run NAME      with --target pytorch: the run to emit (and so its model) when there are several`;
 
 export async function compileCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
     options: {
       out: { type: 'string', short: 'o' }, summary: { type: 'boolean' }, json: { type: 'boolean' },
-      target: { type: 'string', default: 'ir' }, model: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      target: { type: 'string', default: 'ir' }, model: { type: 'string' }, run: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(COMPILE_USAGE), EXIT_OK;
   if (positionals.length !== 1) throw new UserError(`attnc compile: give exactly one file\n\n${COMPILE_USAGE}`);
-  if (values.target !== 'ir' && values.target !== 'tfjs') throw new UserError(`attnc compile: unknown --target '${values.target}'; the targets are ir and tfjs`);
-  if (values.model !== undefined && values.target !== 'tfjs') throw new UserError('attnc compile: --model goes with --target tfjs');
-  if (values.target === 'tfjs' && !values.out) throw new UserError('attnc compile: --target tfjs writes files: give -o DIR');
+  if (values.target !== 'ir' && values.target !== 'tfjs' && values.target !== 'pytorch') throw new UserError(`attnc compile: unknown --target '${values.target}'; the targets are ir, tfjs and pytorch`);
+  if (values.model !== undefined && values.target !== 'tfjs' && values.target !== 'pytorch') throw new UserError('attnc compile: --model goes with --target tfjs or --target pytorch');
+  if (values.run !== undefined && values.target !== 'pytorch') throw new UserError('attnc compile: --run goes with --target pytorch');
+  if ((values.target === 'tfjs' || values.target === 'pytorch') && !values.out) throw new UserError(`attnc compile: --target ${values.target} writes files: give -o DIR`);
   if (values.json && !values.summary) throw new UserError('attnc compile: --json goes with --summary (the IR itself is JSON already)');
   const file = positionals[0]!;
   const ir = loadSpec(file, io);
@@ -41,6 +48,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
     if (!values.out) return EXIT_OK;
   }
   if (values.target === 'tfjs') return writeTfjsTarget(ir, { out: values.out!, model: values.model }, io);
+  if (values.target === 'pytorch') return writePytorchTarget(ir, { out: values.out!, model: values.model, run: values.run }, io);
   const text = JSON.stringify(ir, null, 2) + '\n';
   if (!values.out) {
     io.out(text);

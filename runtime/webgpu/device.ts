@@ -112,8 +112,9 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<WebGpu> 
 
 /** e.g. "llvmpipe (OpenGL ES 3.2 Mesa 22.3.6) via Dawn opengles, compatibility mode; 128 invocations ..." */
 export function describeAdapter(adapter: GPUAdapter, device: GPUDevice, backend: WebGpu['backend']): string {
-  const info = adapter.info;
-  const names = [info.vendor, info.architecture, info.device, info.description].filter((s) => s && s.trim()).map((s) => s.trim());
+  // `info` is newer than the @webgpu/types this project resolves; Dawn has it.
+  const info = (adapter as unknown as { info?: Partial<GPUAdapterInfo> }).info ?? {};
+  const names = [info.vendor, info.architecture, info.device, info.description].filter((s): s is string => !!s && !!s.trim()).map((s) => s.trim());
   const mode = backend === 'opengles' ? 'Dawn OpenGL ES backend, compatibility mode' : "Dawn's default backend";
   const l = device.limits;
   return `${names.join(' / ') || 'unnamed adapter'} via ${mode}; ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup, ` +

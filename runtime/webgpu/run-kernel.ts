@@ -14,6 +14,22 @@ export function bindGroupLayout(device: GPUDevice, kernel: Kernel): GPUBindGroup
   return device.createBindGroupLayout({ entries });
 }
 
+type Compiled = { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout };
+const compiled = new WeakMap<GPUDevice, Map<string, Promise<Compiled>>>();
+
+/** createKernelPipeline, once per device and WGSL text (drivers compile slowly: llvmpipe takes ~0.3 s for a matmul). */
+export function cachedKernelPipeline(device: GPUDevice, kernel: Kernel): Promise<Compiled> {
+  let byText = compiled.get(device);
+  if (!byText) compiled.set(device, (byText = new Map()));
+  let p = byText.get(kernel.wgsl);
+  if (!p) {
+    p = createKernelPipeline(device, kernel);
+    byText.set(kernel.wgsl, p);
+    p.catch(() => byText.delete(kernel.wgsl));
+  }
+  return p;
+}
+
 /** Compiles a kernel (explicit layout: a binding the shader does not read still keeps its slot). */
 export async function createKernelPipeline(device: GPUDevice, kernel: Kernel): Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }> {
   const module = device.createShaderModule({ code: kernel.wgsl, label: kernel.name });
@@ -65,7 +81,7 @@ export async function runKernel(
   uniforms: Record<string, number> = {},
 ): Promise<{ out: Record<string, HostArray>; seconds: number }> {
   const { kernel, workgroups } = instance;
-  const { pipeline, layout } = await createKernelPipeline(device, kernel);
+  const { pipeline, layout } = await cachedKernelPipeline(device, kernel);
   const buffers: GPUBuffer[] = [];
   const entries: GPUBindGroupEntry[] = kernel.bindings.map((b, i) => {
     const given = data[b.name];
@@ -110,7 +126,7 @@ export async function runKernel(
 
 /** Copies `byteLength` bytes of a buffer (COPY_SRC) to the host. */
 export async function readBuffer(device: GPUDevice, buffer: GPUBuffer, byteLength: number): Promise<ArrayBuffer> {
-  const size = Math.max(16, Math.ceil(byteLength / 16) * 16);
+  const size = Math.min(buffer.size, Math.max(16, Math.ceil(byteLength / 16) * 16));
   const staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const encoder = device.createCommandEncoder();
   encoder.copyBufferToBuffer(buffer, 0, staging, 0, size);

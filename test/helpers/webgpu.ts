@@ -54,7 +54,8 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i]!;
     const b = expected[i]!;
-    const ratio = Math.abs(a - b) / (atol + rtol * Math.abs(b));
+    const diff = Math.abs(a - b);
+    const ratio = diff === 0 ? 0 : diff / (atol + rtol * Math.abs(b));
     if (!(ratio <= worstRatio) || Number.isNaN(a) !== Number.isNaN(b)) {
       if (Number.isNaN(a) && Number.isNaN(b)) continue;
       worstRatio = Number.isNaN(ratio) ? Infinity : ratio;
@@ -65,3 +66,25 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     throw new Error(`${what}: index ${worst} is ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`);
   }
 }
+
+/**
+ * The gradient of sum(dy * f(x)) with respect to x by central differences in float64: checks a
+ * test's analytic float64 backward reference against its own forward reference.
+ */
+export function numericGradient(f: (x: Float64Array) => Float64Array, x: Float64Array, dy: Float64Array, eps = 1e-6): Float64Array {
+  const grad = new Float64Array(x.length);
+  const xp = Float64Array.from(x);
+  for (let i = 0; i < x.length; i++) {
+    xp[i] = x[i]! + eps;
+    const up = f(xp);
+    xp[i] = x[i]! - eps;
+    const down = f(xp);
+    xp[i] = x[i]!;
+    let s = 0;
+    for (let j = 0; j < up.length; j++) s += dy[j]! * (up[j]! - down[j]!);
+    grad[i] = s / (2 * eps);
+  }
+  return grad;
+}
+
+export const f64 = (a: ArrayLike<number>) => Float64Array.from(a as ArrayLike<number>);

@@ -57,7 +57,8 @@ def expand_groups(x, groups):
     batch, _, tokens, head_dim = x.shape
     return x.gather(1, groups[:, :, None, None].expand(batch, groups.shape[1], tokens, head_dim))`;
 
-const KEY_NORM_STATE = String.raw`
+const KEY_NORM_STATE = (f: Features): string => String.raw`
+
 
 def key_norms(k, norm):
     """[B, G]: each image's norm of each K/V head's keys k [B, G, T, hd] (l2: Frobenius over T and hd; l1: sum of |k|)."""
@@ -103,10 +104,7 @@ class KeyNormAllocation(nn.Module):
             summed = ctx.reduce_norms(summed)  # data parallel: the norms of the whole micro-batch
         track = p['track']
         if track is None:
-            return self.untracked(per_image, summed, ctx)
-        if track['rule'] == 'paper':
-            return self.paper_rule(track, summed, ctx)
-        return self.attnc_rule(track, summed, ctx)
+            return self.untracked(per_image, summed, ctx)@@DISPATCH@@
 
     def untracked(self, per_image, summed, ctx):
         """KDGQA: every pass allocates from its own norms; training keeps the batch's for eval 'frozen'."""
@@ -122,7 +120,15 @@ class KeyNormAllocation(nn.Module):
             elif p['eval'] == 'frozen':
                 self.store(self.allocate(summed.tolist()))
             self.initialised = True
-        return counts`;
+        return counts`.replace('@@DISPATCH@@', dispatch(f));
+
+/** counts_for's last lines: the tracker rules this model has. */
+function dispatch(f: Features): string {
+  const lines: string[] = [];
+  if (f.paperRule) lines.push(f.attncRule ? "if track['rule'] == 'paper':\n            return self.paper_rule(track, summed, ctx)" : 'return self.paper_rule(track, summed, ctx)');
+  if (f.attncRule) lines.push('return self.attnc_rule(track, summed, ctx)');
+  return lines.map((l) => `\n        ${l}`).join('');
+}
 
 const ATTNC_RULE = String.raw`
 
@@ -149,21 +155,23 @@ const PAPER_RULE = String.raw`
 
     def paper_rule(self, track, summed, ctx):
         """DGQA, TrackIR rule 'paper' (the reference's dgqa.py): only at training steps whose index within
-        the epoch is a multiple of window, allocate from the score of (cache, norm), then
-        cache <- (cache + norm) / window; other steps change nothing. At evaluation ('recompute') every
-        batch allocates from its score and then sets cache <- norm, as the reference does."""
+        the epoch is a multiple of window (and, with init 'first_batch', the first step), allocate from the
+        score of (cache, norm), then cache <- (cache + norm) / window; other steps keep everything. At
+        evaluation ('recompute') every batch allocates the same way, stores it and sets cache <- norm,
+        as the reference's evaluation does."""
         window = self.policy['window'] or 1
-        if ctx.training and (self.last_step == ctx.step or ctx.epoch_step % window != 0):
-            return self.counts.tolist()
+        if ctx.training:
+            if self.last_step == ctx.step:
+                return self.counts.tolist()
+            due = ctx.epoch_step % window == 0 or (not self.initialised and self.policy['init'] == 'first_batch')
+            self.initialised, self.last_step = True, ctx.step
+            if not due:
+                return self.counts.tolist()
         score = paper_score(track, self.cache, summed)
         counts = self.allocate(score.tolist())
         self.store(counts)
+        self.cache.copy_((self.cache + summed) / window if ctx.training else summed)
         self.score.copy_(score)
-        if ctx.training:
-            self.cache.copy_((self.cache + summed) / window)
-            self.initialised, self.last_step = True, ctx.step
-        else:
-            self.cache.copy_(summed)
         return counts`;
 
 const TRACKER = String.raw`
@@ -378,7 +386,7 @@ ${cls ? "        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], d
 export function networkCode(f: Features): string {
   const parts = [CONTEXT];
   if (f.keyNorm) {
-    parts.push(KEY_NORM_STATE);
+    parts.push(KEY_NORM_STATE(f));
     if (f.attncRule) parts.push(ATTNC_RULE);
     if (f.paperRule) parts.push(PAPER_RULE);
     if (f.attncRule) parts.push(TRACKER);

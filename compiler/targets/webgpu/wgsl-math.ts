@@ -22,7 +22,11 @@ fn normal_pdf(x: f32) -> f32 { return 0.3989422804014327f * exp(-0.5f * x * x); 
 /**
  * A tree sum over a workgroup of `wg` (a power of two) threads, in a fixed order: the same inputs give
  * the same bits on every run. Declares `var<workgroup> red_<name>: array<f32, wg>` and
- * `fn reduce_<name>(lid, v) -> f32` (every thread gets the total). Call it from uniform control flow.
+ * `fn reduce_<name>(lid, v) -> f32` (every thread gets the total). Call it from uniform control flow,
+ * and ONCE per kernel: every reduction of a kernel gets its own name and array. Reusing one array for
+ * two consecutive reductions gave wrong results on Dawn's OpenGL ES backend over Mesa llvmpipe
+ * (LayerNorm variances off by 5%), barriers notwithstanding: some threads read the first total after
+ * thread 0 had stored its next partial sum. test/webgpu/rows.test.ts covers it.
  */
 export function workgroupSumWgsl(name: string, wg: number, op: 'sum' | 'max' = 'sum'): string {
   if (wg < 1 || (wg & (wg - 1)) !== 0) throw new Error(`workgroup reduction: ${wg} is not a power of two`);

@@ -31,8 +31,8 @@ export interface TiledMatmulSpec {
   prelude?: string;
   /** WGSL statements once per workgroup, after `bt` (the batch index) is known. */
   setup?: string;
-  /** An outer reduction index `o` in 0..count-1; `active` (WGSL bool, may use bt and o) skips an o. */
-  outer?: { count: number; active: string };
+  /** An outer reduction index `o` in 0..count-1; `active` (WGSL bool, may use bt and o) skips an o when false. */
+  outer?: { count: number; active?: string };
   /** A(bt, o, m, k) and B(bt, o, k, n) as WGSL f32 expressions; only evaluated in bounds. */
   a: string;
   b: string;
@@ -48,13 +48,14 @@ export function tiledMatmul(spec: TiledMatmulSpec, limits: KernelLimits): Kernel
   const tilesM = Math.ceil(M / TILE);
   const tilesN = Math.ceil(N / TILE);
   const groups = tilesM * tilesN * batch;
-  const outer = spec.outer ?? { count: 1, active: 'true' };
-  const outerActive = spec.outer
+  const outer = spec.outer ?? { count: 1 };
+  const checked = outer.active !== undefined;
+  const outerActive = checked
     ? `    if (lid == 0u) { wg_active = select(0u, 1u, ${outer.active}); }
-    let active = workgroupUniformLoad(&wg_active);
+    let live = workgroupUniformLoad(&wg_active);
     // No thread may overwrite wg_active for the next o before every thread has read this one.
     workgroupBarrier();
-    if (active == 0u) { continue; }\n`
+    if (live == 0u) { continue; }\n`
     : '';
   const body = /* wgsl */ `
 const M: u32 = ${M}u;
@@ -63,7 +64,7 @@ const K: u32 = ${K}u;
 const OUTER: u32 = ${outer.count}u;
 var<workgroup> tile_a: array<array<f32, ${SLICE}>, ${TILE}>;
 var<workgroup> tile_b: array<array<f32, ${TILE}>, ${SLICE}>;
-${spec.outer ? 'var<workgroup> wg_active: u32;' : ''}
+${checked ? 'var<workgroup> wg_active: u32;' : ''}
 ${spec.prelude ?? ''}
 @compute @workgroup_size(${THREADS})
 fn main(${GRID_ARGS}) {
@@ -112,7 +113,7 @@ ${outerActive}    for (var k0 = 0u; k0 < K; k0 += ${SLICE}u) {
 }
 `;
   const kernel = makeKernel(
-    { template: spec.template, key: spec.key, bindings: spec.bindings, uniforms: spec.uniforms, workgroupSize: [THREADS, 1, 1], workgroupBytes: 4 * 2 * TILE * SLICE + (spec.outer ? 4 : 0), body },
+    { template: spec.template, key: spec.key, bindings: spec.bindings, uniforms: spec.uniforms, workgroupSize: [THREADS, 1, 1], workgroupBytes: 4 * 2 * TILE * SLICE + (checked ? 4 : 0), body },
     limits,
   );
   return { kernel, workgroups: grid(groups, limits) };
