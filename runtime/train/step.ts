@@ -11,6 +11,8 @@ export interface StepOptions {
   microBatch: number;
   /** The optimizer step (0-based): keys the dropout, drop-path and noise streams. */
   step: number;
+  /** The batch index within the epoch (0-based): times DGQA re-allocations under rule 'paper'; default `step`. */
+  epochStep?: number;
   seed: number;
   labelSmoothing: number;
 }
@@ -49,7 +51,7 @@ export function batchGradients(model: VitModel, batch: Batch, o: StepOptions): S
     // variableGrads disposes what f creates but its result; the logits are kept for the accuracy.
     const kept: { logits?: Tensor2D } = {};
     const { value, grads } = tf.variableGrads(() => {
-      const logits = tf.keep(model.forward(x, { training: true, step: o.step, seed: o.seed, microBatch: i }));
+      const logits = tf.keep(model.forward(x, { training: true, step: o.step, epochStep: o.epochStep, seed: o.seed, microBatch: i }));
       kept.logits = logits;
       return tf.mul(crossEntropy(tf, logits, y, o.labelSmoothing), o.microBatch / size) as Scalar;
     }, variables);

@@ -182,7 +182,7 @@ class Loop {
     const started = performance.now();
     const batch = this.batches(epochIndex).batchAt(position);
     const lr = learningRate(run.schedule, run.optimizer.lr, state.step, this.totalSteps);
-    const g = batchGradients(model, batch, { microBatch: o.microBatch, step: state.step, seed: run.seed, labelSmoothing: run.labelSmoothing });
+    const g = batchGradients(model, batch, { microBatch: o.microBatch, step: state.step, epochStep: position, seed: run.seed, labelSmoothing: run.labelSmoothing });
     const clipped = clipByGlobalNorm(model, g.grads, run.clipGrad);
     // One download per step: the loss (for the NaN check and the log), the hits, the gradient norm and
     // the allocation of every key_norm layer (allocation-log.ts).

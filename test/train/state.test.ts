@@ -38,6 +38,18 @@ describe('allocation records', () => {
     expect(Array.from(last.state['blocks.0.attn.alloc.counts']!.data)).toEqual(records.at(-1)!.counts);
   });
 
+  it("time DGQA rule 'paper' by the batch index within the epoch, as the reference's train.py", async () => {
+    // 96 images / batch 16 = 6 steps per epoch; window 4: re-allocations at epoch batches 0 and 4, so at
+    // global steps 0, 4, 6, 10, 12, 16 (timing by the global step would give 0, 4, 8, 12, 16).
+    const spec = writeSpec(dir, irDocument([keyNormModel({ window: 4, track: { kind: 'diff', rule: 'paper' } })], [tinyRun({ epochs: 3 })]), 'paper');
+    expect((await runCli(['train', spec, '--out', 'paper', '--quiet'], dir)).code).toBe(0);
+    const logged = allocations('paper').slice(1).map((r) => r.step - 1);
+    expect(logged.length).toBeGreaterThan(2);
+    for (const step of logged) expect([0, 4, 6, 10, 12, 16]).toContain(step);
+    // At least one re-allocation that only epoch timing makes (6 or 10 is no multiple of the window).
+    expect(logged.some((step) => step % 4 !== 0)).toBe(true);
+  });
+
   it('log a KDGQA layer whenever a batch changes its allocation', async () => {
     const spec = writeSpec(dir, irDocument([keyNormModel({ track: null })], [tinyRun({ epochs: 2 })]), 'kdgqa');
     expect((await runCli(['train', spec, '--out', 'kdgqa', '--quiet'], dir)).code).toBe(0);
