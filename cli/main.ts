@@ -5,6 +5,7 @@ import { compileCommand } from './commands/compile.js';
 import { convertCommand } from './commands/convert.js';
 import { doctorCommand } from './commands/doctor.js';
 import { evalCommand } from './commands/eval.js';
+import { experimentCommand } from './commands/experiment.js';
 import { fmtCommand } from './commands/fmt.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, processIo, UserError, type Command, type Io } from './io.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   fmt: { run: fmtCommand, summary: 'print a spec in canonical form (--write to rewrite it)' },
   alloc: { run: allocCommand, summary: 'share query heads among K/V groups, as every backend does' },
   train: { run: trainCommand, summary: 'train a run of a spec (TensorFlow.js: wasm, or tfjs-node when installed)' },
+  experiment: { run: experimentCommand, summary: 'train every run of an experiment grid, then compare them (summary.json, report.html)' },
   eval: { run: evalCommand, summary: 'evaluate a checkpoint: accuracy, loss, confusion, allocation of query heads' },
   convert: { run: convertCommand, summary: 'convert an MHA checkpoint (attnc or timm) to GQA by mean-pooling K/V heads' },
   doctor: { run: doctorCommand, summary: 'report Node, platform, TensorFlow.js backends, WebGPU, PyTorch and data sets' },

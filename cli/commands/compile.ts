@@ -1,6 +1,6 @@
-// `attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch] [--model NAME] [--run NAME]`:
-// the IR of a spec, its analysis, a TensorFlow.js module of one of its models (./compile-tfjs.ts), or a
-// PyTorch package of a model and its run (./compile-pytorch.ts).
+// `attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch|webgpu] [--model NAME] [--run NAME] [--batch N]`:
+// the IR of a spec, its analysis, a TensorFlow.js module of one of its models (./compile-tfjs.ts), a
+// PyTorch package of a model and its run (./compile-pytorch.ts), or a WebGPU plan (./compile-webgpu.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -9,8 +9,9 @@ import { EXIT_OK, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { writePytorchTarget } from './compile-pytorch.js';
 import { writeTfjsTarget } from './compile-tfjs.js';
+import { writeWebGpuTarget } from './compile-webgpu.js';
 
-export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch] [--model NAME] [--run NAME]
+export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch|webgpu] [--model NAME] [--run NAME] [--batch N]
 
 FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is validated again).
   -o, --out DIR   write DIR/NAME.ir.json (NAME: the spec's file name) instead of printing the IR
@@ -23,23 +24,28 @@ FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is 
   --target pytorch
                   a model and its run as a Python package for PyTorch (needs -o): DIR/MODEL/ with
                   model.py, checkpoint.py, data.py, train.py (one process or torchrun), ir.json
-  --model NAME    with --target tfjs or pytorch: the model to emit when the spec declares several
-  --run NAME      with --target pytorch: the run to emit (and so its model) when there are several`;
+  --target webgpu
+                  the WebGPU execution plan of a model and its run (needs -o): DIR/plan.json (buffers
+                  and dispatches of a training step and an eval pass) and DIR/kernels/*.wgsl
+  --model NAME    with --target tfjs, pytorch or webgpu: the model to emit when the spec declares several
+  --run NAME      with --target pytorch or webgpu: the run to emit (and so its model) when there are several
+  --batch N       with --target webgpu: images per pass (default: the run's micro_batch)`;
 
 export async function compileCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
     options: {
       out: { type: 'string', short: 'o' }, summary: { type: 'boolean' }, json: { type: 'boolean' },
-      target: { type: 'string', default: 'ir' }, model: { type: 'string' }, run: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      target: { type: 'string', default: 'ir' }, model: { type: 'string' }, run: { type: 'string' }, batch: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(COMPILE_USAGE), EXIT_OK;
   if (positionals.length !== 1) throw new UserError(`attnc compile: give exactly one file\n\n${COMPILE_USAGE}`);
-  if (values.target !== 'ir' && values.target !== 'tfjs' && values.target !== 'pytorch') throw new UserError(`attnc compile: unknown --target '${values.target}'; the targets are ir, tfjs and pytorch`);
-  if (values.model !== undefined && values.target !== 'tfjs' && values.target !== 'pytorch') throw new UserError('attnc compile: --model goes with --target tfjs or --target pytorch');
-  if (values.run !== undefined && values.target !== 'pytorch') throw new UserError('attnc compile: --run goes with --target pytorch');
-  if ((values.target === 'tfjs' || values.target === 'pytorch') && !values.out) throw new UserError(`attnc compile: --target ${values.target} writes files: give -o DIR`);
+  if (!['ir', 'tfjs', 'pytorch', 'webgpu'].includes(values.target!)) throw new UserError(`attnc compile: unknown --target '${values.target}'; the targets are ir, tfjs, pytorch and webgpu`);
+  if (values.model !== undefined && values.target === 'ir') throw new UserError('attnc compile: --model goes with --target tfjs, pytorch or webgpu');
+  if (values.run !== undefined && values.target !== 'pytorch' && values.target !== 'webgpu') throw new UserError('attnc compile: --run goes with --target pytorch or --target webgpu');
+  if (values.batch !== undefined && values.target !== 'webgpu') throw new UserError('attnc compile: --batch goes with --target webgpu');
+  if (values.target !== 'ir' && !values.out) throw new UserError(`attnc compile: --target ${values.target} writes files: give -o DIR`);
   if (values.json && !values.summary) throw new UserError('attnc compile: --json goes with --summary (the IR itself is JSON already)');
   const file = positionals[0]!;
   const ir = loadSpec(file, io);
@@ -49,6 +55,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   }
   if (values.target === 'tfjs') return writeTfjsTarget(ir, { out: values.out!, model: values.model }, io);
   if (values.target === 'pytorch') return writePytorchTarget(ir, { out: values.out!, model: values.model, run: values.run }, io);
+  if (values.target === 'webgpu') return writeWebGpuTarget(ir, { out: values.out!, model: values.model, run: values.run, batch: values.batch }, io);
   const text = JSON.stringify(ir, null, 2) + '\n';
   if (!values.out) {
     io.out(text);

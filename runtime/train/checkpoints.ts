@@ -2,10 +2,11 @@
 // The format is runtime/checkpoint's (docs/checkpoints.md); this file decides the training state that
 // goes in its metadata and the checks a resume or a fine-tuning start makes.
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
-import { parameterSpecs, stateSpecs, writeCheckpoint, type Checkpoint, type TrainState } from '../checkpoint/names.js';
+import { parameterSpecs, stateSpecs, writeCheckpoint, type Checkpoint, type OptimizerState, type TrainState } from '../checkpoint/names.js';
 import { formatShape, type Tensor } from '../checkpoint/safetensors.js';
 import { loadCheckpointTensors, toCheckpointTensors } from '../tfjs/params.js';
 import type { VitModel } from '../tfjs/vit.js';
+import type { TrainingEngine } from './engine.js';
 import { TrainError } from './errors.js';
 import type { Optimizer } from './optimizer.js';
 
@@ -48,18 +49,30 @@ export interface SaveInput {
 
 /** Writes a checkpoint atomically; refuses (NonFiniteWeightsError) rather than save NaN or Inf weights. */
 export async function saveTrainingCheckpoint(path: string, s: SaveInput): Promise<void> {
-  const params = toCheckpointTensors(s.model.params);
-  for (const [name, t] of Object.entries(params)) {
-    if (!t.data.every(Number.isFinite)) throw new NonFiniteWeightsError(`${name} holds NaN or Inf values`);
-  }
-  await writeCheckpoint(path, {
-    model: s.model.model,
-    run: s.run,
-    params,
+  await writeTrainingTensors(path, s.model.model, s.run, {
+    params: toCheckpointTensors(s.model.params),
     state: s.model.stateTensors(),
-    ...(s.optimizer ? { optimizer: s.optimizer.stateTensors() } : {}),
-    trainState: s.state,
-  });
+    optimizer: s.optimizer ? s.optimizer.stateTensors() : null,
+  }, s.state);
+}
+
+/** saveTrainingCheckpoint for any backend: the engine's tensors, with its optimizer slots or without. */
+export async function saveEngineCheckpoint(path: string, engine: TrainingEngine, run: RunIR, withOptimizer: boolean, state: TrainerState): Promise<void> {
+  const t = await engine.checkpoint({ optimizer: withOptimizer });
+  await writeTrainingTensors(path, engine.model, run, { ...t, optimizer: withOptimizer ? t.optimizer : null }, state);
+}
+
+async function writeTrainingTensors(
+  path: string,
+  model: ModelIR,
+  run: RunIR,
+  t: { params: Record<string, Tensor>; state: Record<string, Tensor>; optimizer: OptimizerState | null },
+  state: TrainerState,
+): Promise<void> {
+  for (const [name, tensor] of Object.entries(t.params)) {
+    if (!(tensor.data as Float32Array).every(Number.isFinite)) throw new NonFiniteWeightsError(`${name} holds NaN or Inf values`);
+  }
+  await writeCheckpoint(path, { model, run, params: t.params, state: t.state, ...(t.optimizer ? { optimizer: t.optimizer } : {}), trainState: state });
 }
 
 /** Puts weights, allocation state and optimizer slots back from a checkpoint of the same model. */
@@ -84,29 +97,42 @@ export function trainerStateOf(c: Checkpoint, file: string): TrainerState {
  * every key_norm layer of this model. Returns a line describing what was loaded.
  */
 export function initFromCheckpoint(model: VitModel, c: Checkpoint, file: string): string {
+  const init = initTensors(model.model, toCheckpointTensors(model.params), c, file);
+  loadCheckpointTensors(model.tf, model.params, init.params);
+  if (init.state) model.loadStateTensors(init.state);
+  return init.line;
+}
+
+/** initFromCheckpoint for any backend. */
+export async function initEngineFromCheckpoint(engine: TrainingEngine, c: Checkpoint, file: string): Promise<string> {
+  const fresh = (await engine.checkpoint({ optimizer: false })).params;
+  const init = initTensors(engine.model, fresh, c, file);
+  await engine.load({ params: init.params, ...(init.state ? { state: init.state } : {}) });
+  return init.line;
+}
+
+/** The tensors a fine-tuning start loads: the file's, the head from `fresh`; TrainError when they do not fit. */
+function initTensors(model: ModelIR, fresh: Record<string, Tensor>, c: Checkpoint, file: string): { params: Record<string, Tensor>; state: Record<string, Tensor> | null; line: string } {
   const isHead = (name: string) => name.startsWith('head.');
-  const needed = parameterSpecs(model.model).filter((s) => !isHead(s.name));
+  const needed = parameterSpecs(model).filter((s) => !isHead(s.name));
   const problems: string[] = [];
   for (const spec of needed) {
     const t = c.params[spec.name];
     if (!t) problems.push(`missing ${spec.name}`);
-    else if (formatShape(t.shape) !== formatShape(spec.shape)) problems.push(`${spec.name} is ${formatShape(t.shape)} in the file, the model '${model.model.name}' needs ${formatShape(spec.shape)}`);
+    else if (formatShape(t.shape) !== formatShape(spec.shape)) problems.push(`${spec.name} is ${formatShape(t.shape)} in the file, the model '${model.name}' needs ${formatShape(spec.shape)}`);
   }
   const wanted = new Set(needed.map((s) => s.name));
   const extra = Object.keys(c.params).filter((n) => !isHead(n) && !wanted.has(n));
   if (extra.length) problems.push(`the file has parameters the model does not: ${extra.slice(0, 6).join(', ')}${extra.length > 6 ? ` and ${extra.length - 6} more` : ''}`);
   if (problems.length) {
-    throw new TrainError(`${file}: cannot initialise model '${model.model.name}' from this checkpoint (model '${c.meta.model.name}'):\n  ${problems.slice(0, 12).join('\n  ')}`);
+    throw new TrainError(`${file}: cannot initialise model '${model.name}' from this checkpoint (model '${c.meta.model.name}'):\n  ${problems.slice(0, 12).join('\n  ')}`);
   }
-  const fresh = toCheckpointTensors(model.params);
-  const tensors: Record<string, Tensor> = {};
-  for (const spec of parameterSpecs(model.model)) tensors[spec.name] = isHead(spec.name) ? fresh[spec.name]! : c.params[spec.name]!;
-  loadCheckpointTensors(model.tf, model.params, tensors);
-  const states = stateSpecs(model.model);
+  const params: Record<string, Tensor> = {};
+  for (const spec of parameterSpecs(model)) params[spec.name] = isHead(spec.name) ? fresh[spec.name]! : c.params[spec.name]!;
+  const states = stateSpecs(model);
   const stateFits = states.length > 0 && states.every((s) => c.state[s.name] && formatShape(c.state[s.name]!.shape) === formatShape(s.shape));
-  if (stateFits) model.loadStateTensors(c.state);
   const stateNote = states.length === 0 ? '' : stateFits ? '; allocation state loaded' : '; allocation state starts fresh (the file has none for these layers)';
-  return `init: ${needed.length} tensors from ${file} (model '${c.meta.model.name}'), head freshly initialised${stateNote}`;
+  return { params, state: stateFits ? c.state : null, line: `init: ${needed.length} tensors from ${file} (model '${c.meta.model.name}'), head freshly initialised${stateNote}` };
 }
 
 /**

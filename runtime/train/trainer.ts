@@ -1,5 +1,7 @@
-// The training loop of the TensorFlow.js backend: batches in the seeded order, gradients over
-// micro-batches, clipping, the optimizer, metrics, evaluation and checkpoints (docs/training.md).
+// The training loop: batches in the seeded order, the learning-rate schedule, metrics, progress,
+// evaluation, checkpoints, resume and the NaN stop (docs/training.md). The step itself (gradients
+// over micro-batches, clipping, the optimizer) is a TrainingEngine's (engine.ts): TensorFlow.js by
+// default (tfjs-engine.ts), or any other backend given as `engine` (runtime/webgpu/engine.ts).
 //
 // Everything that decides a number is a function of (spec, seed, backend, step): the data order is
 // keyed by (seed, epoch), every random mask by (seed, step, micro-batch), the learning rate by the
@@ -10,19 +12,21 @@ import type { Checkpoint } from '../checkpoint/names.js';
 import { BatchIterator, stepsPerEpoch } from '../data/batcher.js';
 import type { Dataset } from '../data/types.js';
 import type { Tf } from '../tfjs/backend.js';
-import { VitModel } from '../tfjs/vit.js';
 import { AllocationLog } from './allocation-log.js';
-import { initFromCheckpoint, NonFiniteWeightsError, restoreTraining, saveTrainingCheckpoint, type TrainerState } from './checkpoints.js';
+import { initEngineFromCheckpoint, NonFiniteWeightsError, saveEngineCheckpoint, type TrainerState } from './checkpoints.js';
+import type { EngineFactory, TrainingEngine } from './engine.js';
 import { TrainError } from './errors.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { MetricsLog } from './metrics.js';
-import { createOptimizer, type Optimizer } from './optimizer.js';
 import { RecentPace, type Progress } from './progress.js';
 import { learningRate } from './schedule.js';
-import { batchGradients, clipByGlobalNorm } from './step.js';
+import { TfjsEngine } from './tfjs-engine.js';
 
 export interface TrainerOptions {
-  tf: Tf;
+  /** The TensorFlow.js engine to train with, unless `engine` is given. */
+  tf?: Tf;
+  /** Creates the engine of another backend (train() disposes it). */
+  engine?: EngineFactory;
   /** The backend's name, recorded in checkpoints. */
   backend: string;
   model: ModelIR;
@@ -31,7 +35,7 @@ export interface TrainerOptions {
   train: Dataset;
   test: Dataset;
   outDir: string;
-  /** From memory.ts planMemory. */
+  /** Images per forward/backward pass (memory.ts planMemory for tfjs). */
   microBatch: number;
   evalChunk: number;
   /** Also write last.safetensors every this many steps (besides every epoch end). */
@@ -69,14 +73,16 @@ export interface TrainResult {
 }
 
 export async function train(o: TrainerOptions): Promise<TrainResult> {
-  const { tf, run } = o;
-  const model = new VitModel(tf, o.model, { seed: run.seed });
-  const optimizer = createOptimizer(tf, model.params.list, run.optimizer);
+  const { run } = o;
+  const options = { model: o.model, run, seed: run.seed, microBatch: o.microBatch };
+  let engine: TrainingEngine;
+  if (o.engine) engine = await o.engine(options);
+  else if (o.tf) engine = new TfjsEngine(o.tf, o.backend, options);
+  else throw new Error('train: give `tf` (TensorFlow.js) or an `engine` factory');
   try {
-    return await new Loop(o, model, optimizer).run();
+    return await new Loop(o, engine).run();
   } finally {
-    optimizer.dispose();
-    model.dispose();
+    engine.dispose();
   }
 }
 
@@ -101,8 +107,7 @@ class Loop {
 
   constructor(
     private readonly o: TrainerOptions,
-    private readonly model: VitModel,
-    private readonly optimizer: Optimizer,
+    private readonly engine: TrainingEngine,
   ) {
     const { run } = o;
     this.spe = stepsPerEpoch(o.train.count, run.batch, true);
@@ -112,7 +117,7 @@ class Loop {
     this.metrics = new MetricsLog(join(o.outDir, 'metrics.jsonl'));
     this.lastPath = join(o.outDir, 'last.safetensors');
     this.bestPath = join(o.outDir, 'best.safetensors');
-    this.allocation = new AllocationLog(model, this.metrics);
+    this.allocation = new AllocationLog(engine, this.metrics);
     this.state = {
       step: 0, epoch: 0, position: 0,
       rngState: { generator: 'counter', seed: run.seed },
@@ -151,7 +156,7 @@ class Loop {
   }
 
   private async start(): Promise<void> {
-    const { o, model } = this;
+    const { o, engine } = this;
     if (o.resume) {
       const saved = o.resume.state;
       if (Math.floor(saved.step / this.spe) !== saved.epoch || saved.step % this.spe !== saved.position) {
@@ -160,42 +165,34 @@ class Loop {
             `${this.spe} steps per epoch: the training data changed size since; resume with the same data, or start a new run`,
         );
       }
-      restoreTraining(model, this.optimizer, o.resume.checkpoint);
+      const c = o.resume.checkpoint;
+      await engine.load({ params: c.params, state: c.state, optimizer: c.optimizer });
       this.state = { ...saved, microBatch: o.microBatch, backend: o.backend };
       this.lastSaved = this.state.step;
       await this.metrics.truncateAfter(this.state.step);
       o.info(`resume: ${o.resume.file} at step ${this.state.step} of ${this.totalSteps} (epoch ${this.state.epoch + 1}, batch ${this.state.position + 1} of ${this.spe})`);
-      this.allocation.readState(this.state.step, this.epochOfStep(this.state.step), false);
+      await this.allocation.readState(this.state.step, this.epochOfStep(this.state.step), false);
       return;
     }
     this.metrics.reset();
-    if (o.init) o.info(initFromCheckpoint(model, o.init.checkpoint, o.init.file));
-    this.allocation.readState(0, 1, true);
+    if (o.init) o.info(await initEngineFromCheckpoint(engine, o.init.checkpoint, o.init.file));
+    await this.allocation.readState(0, 1, true);
   }
 
   /** One optimizer step; a result when training must end here (divergence). */
   private async step(): Promise<TrainResult | null> {
-    const { o, model, state } = this;
-    const { tf, run } = o;
+    const { o, state } = this;
+    const { run } = o;
     const epochIndex = Math.floor(state.step / this.spe);
     const position = state.step % this.spe;
     const started = performance.now();
     const batch = this.batches(epochIndex).batchAt(position);
     const lr = learningRate(run.schedule, run.optimizer.lr, state.step, this.totalSteps);
-    const g = batchGradients(model, batch, { microBatch: o.microBatch, step: state.step, epochStep: position, seed: run.seed, labelSmoothing: run.labelSmoothing });
-    const clipped = clipByGlobalNorm(model, g.grads, run.clipGrad);
-    // One download per step: the loss (for the NaN check and the log), the hits, the gradient norm and
-    // the allocation of every key_norm layer (allocation-log.ts).
-    const packed = tf.tidy(() => tf.concat([tf.stack([g.loss, g.correct, clipped.norm]), ...this.allocation.countTensors()]));
-    const stats = await packed.data();
-    tf.dispose([packed, g.loss, g.correct, clipped.norm]);
-    const [loss, correct, gradNorm] = [stats[0]!, stats[1]!, stats[2]!];
-    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-      tf.dispose(clipped.grads);
-      return this.diverged(Number.isFinite(loss) ? `the gradient norm is ${gradNorm}` : `the loss is ${loss}`, lr, 1);
-    }
-    this.optimizer.apply(clipped.grads, lr, state.step + 1);
-    tf.dispose(clipped.grads);
+    // The engine reads back the loss (for the NaN check and the log), the hits, the gradient norm and
+    // the allocation of every key_norm layer in one download, and skips the update when they are not finite.
+    const r = await this.engine.step(batch, { step: state.step, epochStep: position, lr });
+    const { loss, correct, gradNorm } = r;
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return this.diverged(Number.isFinite(loss) ? `the gradient norm is ${gradNorm}` : `the loss is ${loss}`, lr, 1);
     const seconds = (performance.now() - started) / 1000;
 
     state.step += 1;
@@ -212,7 +209,7 @@ class Loop {
     this.pace.add(seconds);
     const acc = correct / batch.size;
     this.metrics.append({ kind: 'step', step: state.step, epoch: epochIndex + 1, loss, acc, lr, gradNorm, imagesPerSec: batch.size / seconds });
-    this.allocation.record(stats, 3, state.step, epochIndex + 1);
+    this.allocation.record(r.counts, state.step, epochIndex + 1);
     const perStep = this.pace.secondsPerStep();
     o.progress.step({
       step: state.step, totalSteps: this.totalSteps, epoch: epochIndex + 1, totalEpochs: this.totalEpochs,
@@ -249,7 +246,7 @@ class Loop {
 
   private async evaluateNow(): Promise<void> {
     const { o, state } = this;
-    const r = await evaluate(this.model, o.test, o.run, o.evalChunk, { step: state.step });
+    const r = await evaluate(this.engine, o.test, o.run, o.evalChunk, { step: state.step });
     this.lastEval = r;
     this.lastEvalStep = state.step;
     this.metrics.append({ kind: 'eval', step: state.step, epoch: state.epoch, loss: r.loss, acc: r.acc, images: r.images, imagesPerSec: r.images / r.seconds });
@@ -257,17 +254,17 @@ class Loop {
     o.progress.line(`eval at step ${state.step}: test top-1 ${pct(r.acc)}, loss ${r.loss.toFixed(4)} (${r.images} images)${better ? ', best so far' : ''}`);
     if (better) {
       state.bestMetric = r.acc;
-      await this.save(this.bestPath, null);
+      await this.save(this.bestPath, false);
     }
   }
 
   private async saveLast(): Promise<void> {
-    await this.save(this.lastPath, this.optimizer);
+    await this.save(this.lastPath, true);
     this.lastSaved = this.state.step;
   }
 
-  private async save(path: string, optimizer: Optimizer | null): Promise<void> {
-    await saveTrainingCheckpoint(path, { model: this.model, run: this.o.run, optimizer, state: structuredClone(this.state) });
+  private async save(path: string, withOptimizer: boolean): Promise<void> {
+    await saveEngineCheckpoint(path, this.engine, this.o.run, withOptimizer, structuredClone(this.state));
   }
 
   private batchCache: { epoch: number; it: BatchIterator } | null = null;

@@ -110,16 +110,19 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<WebGpu> 
   return { device, adapter, backend, description: describeAdapter(adapter, device, backend), envSet, gpu };
 }
 
-/** e.g. "llvmpipe (OpenGL ES 3.2 Mesa 22.3.6) via Dawn opengles, compatibility mode; 128 invocations ..." */
+/** e.g. "llvmpipe-... / OpenGL version OpenGL ES 3.2 Mesa 22.3.6 via Dawn OpenGL ES backend, compatibility mode; 128 invocations ..." */
 export function describeAdapter(adapter: GPUAdapter, device: GPUDevice, backend: WebGpu['backend']): string {
   // `info` is newer than the @webgpu/types this project resolves; Dawn has it.
   const info = (adapter as unknown as { info?: Partial<GPUAdapterInfo> }).info ?? {};
+  return formatAdapter(info, device.limits as unknown as Record<string, number>, backend);
+}
+
+function formatAdapter(info: Partial<Record<'vendor' | 'architecture' | 'device' | 'description', string>>, l: Record<string, number>, backend: WebGpu['backend']): string {
   const names = [info.vendor, info.architecture, info.device, info.description].filter((s): s is string => !!s && !!s.trim()).map((s) => s.trim());
   const mode = backend === 'opengles' ? 'Dawn OpenGL ES backend, compatibility mode' : "Dawn's default backend";
-  const l = device.limits;
   return `${names.join(' / ') || 'unnamed adapter'} via ${mode}; ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup, ` +
     `${l.maxStorageBuffersPerShaderStage} storage buffers per stage, ${l.maxComputeWorkgroupStorageSize} B workgroup memory, ` +
-    `${l.maxStorageBufferBindingSize / 2 ** 20} MiB per binding`;
+    `${l.maxStorageBufferBindingSize! / 2 ** 20} MiB per binding`;
 }
 
 /** The limits a plan can be generated for on this device (compiler/targets/webgpu/kernel.ts). */
@@ -130,23 +133,50 @@ export function deviceLimits(device: GPUDevice): KernelLimits {
   return out;
 }
 
+// The probe of probeWebGpuIsolated: plain JavaScript (it must run from the sources and from dist/
+// alike), the same order of adapters as acquireDevice. __WEBGPU__ is the package's resolved URL.
+const PROBE_SCRIPT = `
+import * as fs from 'node:fs'; import * as os from 'node:os'; import * as path from 'node:path';
+const envSet = [];
+if (!process.env.EGL_PLATFORM) { process.env.EGL_PLATFORM = 'surfaceless'; envSet.push('EGL_PLATFORM=surfaceless'); }
+if (!process.env.XDG_RUNTIME_DIR) { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'attnc-xdg-')); fs.chmodSync(d, 0o700); process.env.XDG_RUNTIME_DIR = d; envSet.push('XDG_RUNTIME_DIR=' + d); }
+const say = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
+let mod;
+try { mod = await import(__WEBGPU__); } catch (e) { say({ ok: false, detail: 'the webgpu package failed to load: ' + String(e.message).split('\\n')[0] }); }
+Object.assign(globalThis, mod.globals);
+let backend = 'default';
+let adapter = await mod.create([]).requestAdapter();
+if (!adapter) { backend = 'opengles'; adapter = await mod.create(['backend=opengles']).requestAdapter({ featureLevel: 'compatibility' }); }
+if (!adapter) say({ ok: false, detail: 'no WebGPU adapter: neither Dawn\\'s default adapter nor OpenGL ES (Mesa: libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri) answered' });
+const device = await adapter.requestDevice();
+const limits = {}; for (const k of ['maxComputeInvocationsPerWorkgroup', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize']) limits[k] = device.limits[k];
+const i = adapter.info ?? {};
+say({ ok: true, backend, info: { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description }, limits, envSet });
+`;
+
 /**
- * The adapter as one line, probed in a child Node process: requesting an adapter loads native
- * drivers, and a crash there must not take the caller (`attnc doctor`) down with it.
+ * The adapter as one line, probed in a child Node process (for `attnc doctor`): requesting an adapter
+ * loads native drivers, and a crash there must not take the caller down with it.
  */
 export async function probeWebGpuIsolated(timeoutMs = 30_000): Promise<{ ok: boolean; detail: string }> {
   const { execFile } = await import('node:child_process');
-  const self = new URL(import.meta.url);
-  const script = `import { acquireDevice } from ${JSON.stringify(self.href)};
-try { const g = await acquireDevice(); console.log(JSON.stringify({ ok: true, detail: g.description + (g.envSet.length ? ' (set ' + g.envSet.join(', ') + ')' : '') })); g.device.destroy(); }
-catch (e) { console.log(JSON.stringify({ ok: false, detail: String(e.message) })); }
-process.exit(0);`;
-  if (self.pathname.endsWith('.ts')) return { ok: false, detail: 'probe needs the compiled runtime (dist/)' };
+  const { createRequire } = await import('node:module');
+  const { pathToFileURL } = await import('node:url');
+  let url: string;
+  try {
+    url = pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href;
+  } catch {
+    return { ok: false, detail: "the npm package 'webgpu' (Dawn for Node) is not installed" };
+  }
+  const script = PROBE_SCRIPT.replace('__WEBGPU__', JSON.stringify(url));
   return new Promise((done) => {
     execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: timeoutMs }, (err, stdout) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       try {
-        done(JSON.parse(line) as { ok: boolean; detail: string });
+        const r = JSON.parse(line) as { ok: boolean; detail?: string; backend?: WebGpu['backend']; info?: Record<string, string>; limits?: Record<string, number>; envSet?: string[] };
+        if (!r.ok) return done({ ok: false, detail: r.detail ?? 'no adapter' });
+        const set = r.envSet?.length ? ` (set ${r.envSet.join(', ')})` : '';
+        done({ ok: true, detail: formatAdapter(r.info ?? {}, r.limits ?? {}, r.backend ?? 'default') + set });
       } catch {
         done({ ok: false, detail: `the probe failed: ${err ? err.message.split('\n')[0] : 'no answer'}` });
       }

@@ -19,7 +19,7 @@ const bitsOf = (xs: number[]) => new Uint32Array(Float32Array.from(xs).buffer);
 const floatsOf = (bits: ArrayLike<number>) => Array.from(new Float32Array(Uint32Array.from(bits as ArrayLike<number>).buffer));
 
 describe.skipIf(!gpu)(`allocation on the device ${skipReason ?? ''}`, () => {
-  const device = gpu!.device;
+  const device = gpu?.device!; // undefined only when the describe is skipped
 
   /** Device counts and tables for rows of f32 scores, one allocation per row. */
   async function deviceAllocate(rows: number[][], opts: KeyNormOptions): Promise<{ counts: number[][]; tables: number[][] }> {

@@ -21,7 +21,7 @@ const { gpu, skipReason } = await gpuForTests();
 const ROOT = path.join(import.meta.dirname, '..', 'golden-targets', 'webgpu');
 
 /** The IR of a golden case (paths relative to the cases' folder, as the golden test compiles them). */
-export function compileCase(name: string): IRDocument {
+function compileCase(name: string): IRDocument {
   const result = compileFile(`${name}.attn`, { displayBase: ROOT });
   if (!result.ir) throw new Error(result.diagnostics.map((d) => d.message).join('; '));
   return result.ir;

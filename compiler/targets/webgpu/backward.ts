@@ -122,8 +122,8 @@ function blockBackward(c: ForwardContext, layer: LayerIR, dres: string): void {
   }
   const dqkv = scratch('dqkv', [rows, W]);
   b.dispatch('backward', instantiate('attn_dq', { ...shape, dropout: false }, b.limits), `${pre}.attn.dq`, withTable({ ds, qkv, dqkv }));
-  b.dispatch('backward', instantiate('attn_dkv', { ...shape, dropout: false, which: 'k' }, b.limits), `${pre}.attn.dk`, withTable({ ds, qkv, dqkv }));
-  b.dispatch('backward', instantiate('attn_dkv', { ...shape, dropout: attnDrop, which: 'v' }, b.limits), `${pre}.attn.dv`, withTable({ p: probs, dout: dO, qkv, dqkv }), dropUniforms);
+  b.dispatch('backward', instantiate('attn_dk', { ...shape, dropout: false }, b.limits), `${pre}.attn.dk`, withTable({ ds, qkv, dqkv }));
+  b.dispatch('backward', instantiate('attn_dv', { ...shape, dropout: attnDrop }, b.limits), `${pre}.attn.dv`, withTable({ p: probs, dout: dO, qkv, dqkv }), dropUniforms);
   const dn1 = scratch('dnorm', [rows, D]);
   linearBackward(c, act(`${pre}.norm1`), dqkv, `${pre}.attn.qkv`, rows, D, W, dn1, m.qkvBias);
   layerNormBackward(c, input, `${pre}.norm1`, act(`${pre}.norm1.stats`), dn1, dres, true);

@@ -7,6 +7,7 @@
 //                            in training the state keeps the score and (scope batch, or eval
 //                            'frozen') the batch's counts
 import type { LayerIR } from '../../ir/types.js';
+import { equalShareCounts } from '../../../runtime/tfjs/allocation.js';
 import { phaseOf, STEP, type ForwardContext } from './context.js';
 import { allocationStateWords } from './templates/allocation.js';
 import { instantiate } from './templates/index.js';
@@ -19,16 +20,11 @@ export function grouping(c: ForwardContext, layer: LayerIR): 'uniform' | 'table'
   return al.scope === 'sample' ? 'table-per-sample' : 'table';
 }
 
-/** Counts of the equal share: the allocation before any training (runtime/tfjs/allocation.ts equalShareCounts). */
-export function equalShare(heads: number, groups: number): number[] {
-  const base = Math.floor(heads / groups);
-  return Array.from({ length: groups }, (_, g) => base + (g < heads % groups ? 1 : 0));
-}
-
 export function stateBuffer(c: ForwardContext, layer: LayerIR): string {
   const G = layer.attention.kvHeads;
   const values = new Array<number>(allocationStateWords(G)).fill(0);
-  equalShare(layer.attention.heads, G).forEach((n, g) => (values[g] = n));
+  // Before any allocation: the equal share, as the tfjs backend starts (runtime/tfjs/attention.ts).
+  equalShareCounts(layer.attention.heads, G).forEach((n, g) => (values[g] = n));
   return c.b.buffer(`state:blocks.${layer.index}.attn.alloc`, { kind: 'state', dtype: 'u32', shape: [allocationStateWords(G)], init: { kind: 'u32', values } });
 }
 

@@ -18,7 +18,7 @@ export interface PlanOptions {
   model?: string;
   /** The run whose training step to plan (default: the only run of the model; none: eval only). */
   run?: string;
-  /** Images per pass (default: the run's micro-batch, or its eval batch without a run... 1). */
+  /** Images per pass (default: the run's micro-batch; 1 without a run). */
   batch?: number;
   limits?: KernelLimits;
 }

@@ -146,6 +146,11 @@ export interface PlanParam {
   weightDecay: boolean;
 }
 
+/**
+ * Checkpoints hold blocks.<layer>.attn.alloc.{counts (I32), cache, score (F32)}: the slices of the
+ * state buffer. Loading one: write the three, initialised = 1 (a checkpoint comes from training, as
+ * runtime/tfjs/attention.ts loadAttentionState assumes) and last step + 1 = 0.
+ */
 export interface PlanAllocationState {
   layer: number;
   /** u32 words: [0, G) counts | [G, 2G) cache (f32 bits) | [2G, 3G) score (f32 bits) | [3G] initialised | [3G + 1] last step + 1. */

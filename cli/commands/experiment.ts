@@ -1,0 +1,161 @@
+// `attnc experiment SPEC`: trains every run of an experiment grid and compares them (docs/experiments.md).
+import { mkdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
+import { DataError } from '../../runtime/data/types.js';
+import { buildReport, writeReport, type BuildInput } from '../../runtime/experiment/build.js';
+import { runGrid, type PlannedRun } from '../../runtime/experiment/grid.js';
+import { baseLength, ExperimentError, gridRuns, onlyModels, runState, selectExperiment, trainedRun, type Length } from '../../runtime/experiment/plan.js';
+import { IR_FILE, readRecord, writeIrCopy, writeRecord, type ExperimentRecord } from '../../runtime/experiment/record.js';
+import { lengthText } from '../../runtime/experiment/format.js';
+import { TrainError } from '../../runtime/train/index.js';
+import { EXIT_OK, EXIT_USER, UserError, type Io } from '../io.js';
+import { loadSpec } from '../load.js';
+import { trainCommand } from './train.js';
+
+export const EXPERIMENT_USAGE = `Usage: attnc experiment SPEC [--name NAME] [--out DIR] [--backend B] [--epochs N | --steps N]
+                        [--resume] [--only MODEL] [--quiet]
+       attnc experiment --report-only DIR
+
+Trains every run of an experiment (each model x each seed) one after another with attnc train, each
+into DIR/MODEL/seedN/, then writes DIR/summary.json and DIR/report.html and prints the comparison.
+  --name NAME       the experiment (needed when the spec has several)
+  --out DIR         where the runs and the report go (default runs/NAME)
+  --backend B       passed to attnc train (auto by default)
+  --epochs N        every run trains N epochs instead of the base run's length
+  --steps N         every run trains N optimizer steps instead
+  --resume          continue runs that were stopped part way (finished runs are always skipped)
+  --only MODEL      train only this model's runs (repeatable, or comma-separated); the report covers the grid
+  --quiet           only one line per run and the table
+  --report-only DIR rebuild summary.json and report.html from the runs in DIR, training nothing
+Ctrl-C stops the run in progress after saving it; attnc experiment ... --resume continues the grid.`;
+
+function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UserError(`attnc experiment: ${flag} needs a whole number >= 1, got '${value}'`);
+  return n;
+}
+
+/** Runs fn, turning the runtime's user-facing errors into UserError (printed as is, exit 1). */
+async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ExperimentError || e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError) {
+      throw new UserError(`attnc experiment: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+export async function experimentCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      name: { type: 'string' }, out: { type: 'string', short: 'o' }, backend: { type: 'string', default: 'auto' },
+      epochs: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean' }, only: { type: 'string', multiple: true },
+      quiet: { type: 'boolean', short: 'q' }, 'report-only': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return io.out(EXPERIMENT_USAGE), EXIT_OK;
+  const shown = (p: string) => relative(io.cwd, p) || '.';
+  if (values['report-only'] !== undefined) {
+    if (positionals.length) throw new UserError(`attnc experiment: --report-only takes the experiment's folder and no spec (the folder holds the spec it was run with)\n\n${EXPERIMENT_USAGE}`);
+    return userFacing(() => reportOnly(resolve(io.cwd, values['report-only']!), io, shown));
+  }
+  if (positionals.length !== 1) throw new UserError(`attnc experiment: give exactly one spec file\n\n${EXPERIMENT_USAGE}`);
+  if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc experiment: give --epochs or --steps, not both');
+  const epochs = positiveInt('--epochs', values.epochs);
+  const steps = positiveInt('--steps', values.steps);
+  const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+
+  const file = positionals[0]!;
+  const doc = loadSpec(file, io);
+  return userFacing(async () => {
+    const exp = selectExperiment(doc, values.name, file);
+    const length: Length = epochs !== undefined ? { epochs } : steps !== undefined ? { steps } : baseLength(doc, exp, file);
+    const outDir = resolve(io.cwd, values.out ?? join('runs', exp.name));
+    const previous = readRecord(outDir);
+    if (previous && previous.experiment !== exp.name) {
+      throw new ExperimentError(`${shown(outDir)} holds experiment '${previous.experiment}', not '${exp.name}': choose another folder with --out`);
+    }
+
+    // Every run of the grid is looked at first, so a folder that does not fit stops us before any training.
+    const all = gridRuns(exp);
+    const selected = new Set(onlyModels(all, only, exp.name).map((r) => r.name));
+    const planned: PlannedRun[] = [];
+    for (const run of all) {
+      const absDir = join(outDir, run.dir);
+      const state = await runState(absDir, trainedRun(doc, run, length, file), shown(absDir));
+      if (selected.has(run.name)) planned.push({ ...run, absDir, shown: shown(absDir), state });
+    }
+    const partial = planned.filter((r) => r.state.kind === 'partial');
+    if (partial.length && !values.resume) {
+      const list = partial.map((r) => `${r.shown} (step ${r.state.kind === 'partial' ? r.state.step : 0})`).join(', ');
+      throw new ExperimentError(`${partial.length} run(s) were stopped part way: ${list} — continue them with --resume (or delete their folders to start them afresh)`);
+    }
+
+    mkdirSync(outDir, { recursive: true });
+    const irFile = writeIrCopy(outDir, doc, file, io.cwd);
+    const record: ExperimentRecord = { format: 'attnc-experiment', experiment: exp.name, spec: file, length, wallSeconds: previous?.wallSeconds ?? {} };
+    writeRecord(outDir, record);
+    const models = new Set(all.map((r) => r.model)).size;
+    io.out(`experiment ${exp.name}: ${planned.length} of ${all.length} runs (${models} model(s) x ${all.length / models} seed(s)), ${lengthText(length)} each; writing ${shown(outDir)}/`);
+
+    // attnc train's own output (backend, progress, result) goes to the terminal unless --quiet; its errors always do.
+    const trainIo: Io = values.quiet ? { out: () => {}, err: (t) => io.err(t), cwd: io.cwd } : io;
+    const lengthArgs = length.epochs !== undefined ? ['--epochs', String(length.epochs)] : ['--steps', String(length.steps)];
+    const outcome = await runGrid(planned, {
+      say: (line) => io.out(line),
+      train: (run, resume) =>
+        callTrain(
+          [irFile, '--run', run.name, '--out', run.absDir, '--backend', values.backend!, ...lengthArgs, ...(resume ? ['--resume'] : []), ...(values.quiet ? ['--quiet'] : [])],
+          trainIo,
+        ),
+      recordWall: (run, seconds, fresh) => {
+        record.wallSeconds[run.dir] = (fresh ? 0 : (record.wallSeconds[run.dir] ?? 0)) + seconds;
+        writeRecord(outDir, record);
+      },
+    });
+
+    await report({ outDir, doc, experiment: exp, record, file: irFile, show: shown }, io);
+    if (outcome.stoppedAt) return outcome.stoppedAt.code;
+    if (outcome.failed.length) {
+      io.err(`attnc experiment: ${outcome.failed.length} run(s) failed: ${outcome.failed.join(', ')}; the report covers the others`);
+      return EXIT_USER;
+    }
+    return EXIT_OK;
+  });
+}
+
+/** attnc train in-process; its user errors print as they would on their own and give exit 1. */
+async function callTrain(args: string[], io: Io): Promise<number> {
+  try {
+    return await trainCommand(args, io);
+  } catch (e) {
+    if (e instanceof UserError) {
+      if (e.message) io.err(e.message);
+      return EXIT_USER;
+    }
+    throw e;
+  }
+}
+
+async function reportOnly(outDir: string, io: Io, shown: (p: string) => string): Promise<number> {
+  const record = readRecord(outDir);
+  if (!record) throw new ExperimentError(`${shown(outDir)} has no experiment.json: give the folder that attnc experiment wrote (its --out)`);
+  const irFile = join(outDir, IR_FILE);
+  const doc = loadSpec(irFile, io);
+  const exp = selectExperiment(doc, record.experiment, shown(irFile));
+  await report({ outDir, doc, experiment: exp, record, file: irFile, show: shown }, io);
+  return EXIT_OK;
+}
+
+async function report(input: BuildInput, io: Io): Promise<void> {
+  const built = await buildReport(input);
+  const files = await writeReport(input.outDir, built);
+  io.out(`\n${built.table}`);
+  io.out(`wrote ${input.show(files.summary)}, ${input.show(files.report)}`);
+}

@@ -1,0 +1,80 @@
+// Which experiment of a spec to run, the runs of its grid, where each goes, and how far each got.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ExperimentIR, IRDocument, ModelIR, RunIR } from '../../compiler/ir/types.js';
+import { applyOverrides, checkResumable, modelOf, selectRun } from '../train/index.js';
+import { metaAsCheckpoint, readCheckpointMeta } from './checkpoint-meta.js';
+
+/** A mistake in what the user asked for: printed as is, exit 1. */
+export class ExperimentError extends Error {}
+
+/** How long every run of the grid trains: the command line's --epochs/--steps, else the base run's. */
+export type Length = { epochs: number; steps?: undefined } | { steps: number; epochs?: undefined };
+
+export interface GridRun {
+  /** The experiment run's name, 'exp/model/seedN': what `attnc train --run` takes. */
+  name: string;
+  model: string;
+  seed: number;
+  /** The run's folder relative to the experiment's: MODEL/seedN. */
+  dir: string;
+}
+
+/** How far a run's folder got: nothing yet, stopped part way (resumable), or trained to its length. */
+export type RunState = { kind: 'new' } | { kind: 'partial'; step: number } | { kind: 'complete'; step: number };
+
+export function selectExperiment(doc: IRDocument, name: string | undefined, file: string): ExperimentIR {
+  const names = doc.experiments.map((e) => e.name);
+  if (doc.experiments.length === 0) {
+    throw new ExperimentError(`${file} has no experiment block; add one (docs/language.md, "Experiments"): experiment NAME { train RUN  models A, B  seeds 0, 1 }`);
+  }
+  if (name === undefined) {
+    if (doc.experiments.length === 1) return doc.experiments[0]!;
+    throw new ExperimentError(`${file} has ${names.length} experiments: ${names.join(', ')} — choose one with --name NAME`);
+  }
+  const hit = doc.experiments.find((e) => e.name === name);
+  if (!hit) throw new ExperimentError(`${file} has no experiment '${name}'; its experiments: ${names.join(', ')}`);
+  return hit;
+}
+
+export function gridRuns(exp: ExperimentIR): GridRun[] {
+  return exp.runs.map((r) => ({ name: r.name, model: r.model, seed: r.seed, dir: join(r.model, `seed${r.seed}`) }));
+}
+
+/** The runs of the models named by --only (all without it); an unknown name lists the experiment's models. */
+export function onlyModels(runs: GridRun[], only: string[], experiment: string): GridRun[] {
+  if (only.length === 0) return runs;
+  const models = [...new Set(runs.map((r) => r.model))];
+  const unknown = only.filter((m) => !models.includes(m));
+  if (unknown.length) throw new ExperimentError(`experiment '${experiment}' has no model ${unknown.map((m) => `'${m}'`).join(', ')}; its models: ${models.join(', ')}`);
+  return runs.filter((r) => only.includes(r.model));
+}
+
+export function baseLength(doc: IRDocument, exp: ExperimentIR, file: string): Length {
+  const base = doc.runs.find((r) => r.name === exp.base);
+  if (!base) throw new ExperimentError(`${file}: experiment '${exp.name}' names base run '${exp.base}', which does not exist`);
+  return base.steps !== null ? { steps: base.steps } : { epochs: base.epochs! };
+}
+
+/** The run and model exactly as `attnc train --run NAME` with this length trains them. */
+export function trainedRun(doc: IRDocument, run: GridRun, length: Length, file: string): { run: RunIR; model: ModelIR } {
+  const specRun = selectRun(doc, run.name, file);
+  return { run: applyOverrides(specRun, length), model: modelOf(doc, specRun, file) };
+}
+
+/**
+ * Reads DIR/last.safetensors's metadata. A folder holding a checkpoint of another model or run (the
+ * spec changed since, or --out points at another experiment) is refused, rather than reported as if
+ * it belonged to this grid.
+ */
+export async function runState(dir: string, trained: { run: RunIR; model: ModelIR }, shown: string): Promise<RunState> {
+  const last = join(dir, 'last.safetensors');
+  if (!existsSync(last)) return { kind: 'new' };
+  const meta = await readCheckpointMeta(last);
+  const state = meta.trainState;
+  if (!state) throw new ExperimentError(`${shown}/last.safetensors has no training state: it was not written by attnc train; move it away or choose another --out`);
+  checkResumable(metaAsCheckpoint(meta), `${shown}/last.safetensors`, trained.model, trained.run);
+  const { steps, epochs } = trained.run;
+  const done = steps !== null ? state.step >= steps : state.epoch >= epochs!;
+  return done ? { kind: 'complete', step: state.step } : { kind: 'partial', step: state.step };
+}

@@ -1,0 +1,152 @@
+// OUT/report.html: one self-contained page (inline CSS and SVG, no scripts, nothing fetched) with the
+// comparison table, test top-1 and training loss of every run, and the allocation of query heads of
+// every key_norm layer over training.
+import type { ModelIR } from '../../compiler/ir/types.js';
+import type { RunCurves } from './curves.js';
+import { bytes, count, DASH, delta, lengthText, numStat, pct, pctStat, seconds } from './format.js';
+import { describeVariants, type ExperimentSummary, type RunSummary } from './summary.js';
+import { escapeXml as esc, lineChart, stackedStepChart, type Series } from './svg.js';
+
+export interface ReportInput {
+  summary: ExperimentSummary;
+  /** By run name. */
+  curves: Map<string, RunCurves>;
+  /** The experiment's models, in its order (which fixes their colours). */
+  models: ModelIR[];
+  /** The experiment's seeds, in its order (which fixes their dashes). */
+  seeds: number[];
+  /** When the report was made (ISO 8601). */
+  generated: string;
+}
+
+/** Tableau 10: distinguishable, and readable by most colour-blind readers. */
+const MODEL_COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+const SEED_DASHES = ['', '7 4', '2 3', '10 3 2 3', '14 5', '4 2 1 2'];
+const GROUP_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#9c755f', '#ff9da7', '#bab0ac'];
+
+const CSS = `
+body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1140px; color: #222; padding: 0 12px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+h3 { font-size: 14px; margin: 14px 0 4px; }
+.meta, .note { color: #555; font-size: 13px; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; } td.l, th.l { text-align: left; }
+tr.baseline td { background: #f3f7fc; }
+.badge { font-size: 11px; background: #dde8f5; color: #234; border-radius: 3px; padding: 1px 4px; margin-left: 6px; }
+.status-incomplete { color: #b25d00; } .status-not-run { color: #999; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 13px; margin: 6px 0; align-items: center; }
+.legend span { display: inline-flex; align-items: center; gap: 5px; }
+.multiples { display: flex; flex-wrap: wrap; gap: 4px 10px; align-items: flex-end; }
+.seed-label { font-size: 12px; color: #555; width: 56px; align-self: center; }
+`;
+
+export function reportHtml(input: ReportInput): string {
+  const { summary: s } = input;
+  const colorOf = new Map(input.models.map((m, i) => [m.name, MODEL_COLORS[i % MODEL_COLORS.length]!]));
+  const dashOf = new Map(input.seeds.map((seed, i) => [seed, SEED_DASHES[i % SEED_DASHES.length]!]));
+  const body = [
+    `<h1>Experiment ${esc(s.experiment)}</h1>`,
+    `<p class="meta">${esc(`spec ${s.spec} · base run ${s.base} · ${lengthText(s.length)} per run · ${input.models.length} model(s) × ${input.seeds.length} seed(s) · ${s.attnc} · ${input.generated}`)}</p>`,
+    '<h2>Comparison</h2>',
+    comparisonTable(s, colorOf),
+    `<p class="note">Test top-1 after the last step: mean ± sample standard deviation over the seeds of complete runs (seeds column: complete / in the grid). ` +
+      `${s.reference ? `Δ: mean top-1 minus ${esc(s.reference)}'s, in percentage points.` : 'Δ: no MHA or GQA baseline with results.'} ` +
+      'Train loss: the mean over the last epoch trained. K/V per token: the cache of keys and values summed over layers (float32).</p>',
+    '<h2>Test top-1 over training</h2>',
+    legend(input, colorOf, dashOf),
+    lineChart(runSeries(input, colorOf, dashOf, (c) => c.top1, true), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'test top-1 (%)', formatY: (v) => (v * 100).toFixed(0) }),
+    '<h2>Training loss</h2>',
+    legend(input, colorOf, dashOf),
+    lineChart(runSeries(input, colorOf, dashOf, (c) => c.loss, false), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'training loss (batch mean)' }),
+    allocationSection(input),
+    '<h2>Runs</h2>',
+    runsTable(s.runs, colorOf),
+  ];
+  return `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>${esc(`attnc experiment ${s.experiment}`)}</title>\n<style>${CSS}</style>\n</head>\n<body>\n${body.join('\n')}\n</body>\n</html>\n`;
+}
+
+function swatch(color: string, dash = ''): string {
+  return `<svg width="30" height="10" viewBox="0 0 30 10"><line x1="1" x2="29" y1="5" y2="5" stroke="${color}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/></svg>`;
+}
+
+function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): string {
+  const head = ['model', 'layers', 'seeds', 'test top-1 %', 'Δ pts', 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token', 'img/s', 'wall / run'];
+  const best = s.models.find((m) => m.top1);
+  const rows = s.models.map((m) => {
+    const cells = [
+      `${swatch(colorOf.get(m.model) ?? '#000')} ${esc(m.model)}${m.baseline ? `<span class="badge">${m.baseline.toUpperCase()} baseline</span>` : ''}`,
+      esc(describeVariants(m.variants)),
+      `${m.seeds.length}/${m.gridRuns}`,
+      m === best ? `<b>${pctStat(m.top1)}</b>` : pctStat(m.top1),
+      delta(m, s.reference),
+      pctStat(m.bestTop1),
+      numStat(m.finalTestLoss),
+      numStat(m.finalTrainLoss),
+      count(m.params),
+      `${bytes(m.kvBytesPerToken)} (${Number((m.kvRatioToMha * 100).toFixed(1))}% of MHA)`,
+      m.imagesPerSec ? m.imagesPerSec.mean.toFixed(0) : DASH,
+      seconds(m.wallSeconds?.mean),
+    ];
+    return `<tr${m.baseline ? ' class="baseline"' : ''}>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
+  });
+  return `<table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+}
+
+function legend(input: ReportInput, colorOf: Map<string, string>, dashOf: Map<number, string>): string {
+  const models = input.models.map((m) => `<span>${swatch(colorOf.get(m.name)!)}${esc(m.name)}</span>`);
+  const seeds = input.seeds.map((seed) => `<span>${swatch('#555', dashOf.get(seed))}seed ${seed}</span>`);
+  return `<div class="legend">${models.join('')}</div><div class="legend">${seeds.join('')}</div>`;
+}
+
+function runSeries(input: ReportInput, colorOf: Map<string, string>, dashOf: Map<number, string>, pick: (c: RunCurves) => [number, number][], markers: boolean): Series[] {
+  return input.summary.runs.flatMap((r) => {
+    const c = input.curves.get(r.run);
+    if (!c) return [];
+    const points = pick(c);
+    // Dots only where the line is sparse (a few evaluations); on a dense line they would blur it.
+    return [{ label: `${r.model} seed ${r.seed}${r.status === 'complete' ? '' : ` (${r.status})`}`, color: colorOf.get(r.model)!, dash: dashOf.get(r.seed) ?? '', points, markers: markers && points.length <= 60 }];
+  });
+}
+
+function allocationSection(input: ReportInput): string {
+  const keyNorm = input.models.filter((m) => m.layers.some((l) => l.attention.allocation.policy === 'key_norm'));
+  if (!keyNorm.length) return '';
+  const out = ['<h2>Allocation of query heads (key_norm layers)</h2>', '<p class="note">Query heads per K/V group of each key_norm layer over training steps, stacked (group 0 at the bottom), from the allocation records of metrics.jsonl.</p>'];
+  const maxGroups = Math.max(...keyNorm.flatMap((m) => m.layers.map((l) => l.attention.kvHeads)));
+  out.push(`<div class="legend">${Array.from({ length: maxGroups }, (_, g) => `<span><svg width="14" height="10"><rect width="14" height="10" fill="${GROUP_COLORS[g % GROUP_COLORS.length]}"/></svg>group ${g}</span>`).join('')}</div>`);
+  for (const m of keyNorm) {
+    out.push(`<h3>${esc(m.name)}</h3>`);
+    for (const r of input.summary.runs.filter((x) => x.model === m.name)) {
+      const c = input.curves.get(r.run);
+      const charts = m.layers
+        .filter((l) => l.attention.allocation.policy === 'key_norm')
+        .map((l) => {
+          const changes = c?.allocation.get(l.index) ?? [];
+          if (!changes.length) return `<svg width="170" height="96"><text x="22" y="11" font-size="9" font-family="system-ui, sans-serif" font-weight="600">layer ${l.index}</text><text x="22" y="50" font-size="9" font-family="system-ui, sans-serif" fill="#999">no records</text></svg>`;
+          return stackedStepChart(changes, { width: 170, height: 96, title: `layer ${l.index} (${l.attention.variant})`, total: l.attention.heads, xMax: c!.lastStep, colors: GROUP_COLORS });
+        });
+      out.push(`<div class="multiples"><span class="seed-label">seed ${r.seed}</span>${charts.join('')}</div>`);
+    }
+  }
+  return out.join('\n');
+}
+
+function runsTable(runs: RunSummary[], colorOf: Map<string, string>): string {
+  const head = ['run', 'status', 'steps', 'test top-1 %', 'best top-1 % (step)', 'test loss', 'train loss', 'img/s', 'wall'];
+  const rows = runs.map((r) => {
+    const cells = [
+      `${swatch(colorOf.get(r.model) ?? '#000')} ${esc(r.dir)}`,
+      `<span class="status-${r.status.replace(' ', '-')}">${r.status}</span>`,
+      r.steps === null ? DASH : String(r.steps),
+      pct(r.finalTop1),
+      r.bestTop1 === null ? DASH : `${pct(r.bestTop1)} (${r.bestStep})`,
+      r.finalTestLoss === null ? DASH : r.finalTestLoss.toFixed(4),
+      r.finalTrainLoss === null ? DASH : r.finalTrainLoss.toFixed(4),
+      r.imagesPerSec === null ? DASH : r.imagesPerSec.toFixed(0),
+      seconds(r.wallSeconds),
+    ];
+    return `<tr>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
+  });
+  return `<table class="runs"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+}
