@@ -10,6 +10,7 @@ import { ATTNC_VERSION } from '../../compiler/version.js';
 import { findIdxFiles } from '../../runtime/data/idx.js';
 import { FASHION_MNIST_DIR, mnistPackageDir } from '../../runtime/data/mnist.js';
 import { describeBackends, selectBackend, type BackendDescription } from '../../runtime/tfjs/backend.js';
+import { probeWebGpuIsolated } from '../../runtime/webgpu/device.js';
 import { EXIT_OK, type Io } from '../io.js';
 
 export const DOCTOR_USAGE = `Usage: attnc doctor [--json]
@@ -58,10 +59,11 @@ async function checkWebGpu(): Promise<Check> {
   } catch {
     // A package may not export its package.json; the version is informative only.
   }
-  // Loading is all that is checked: requesting an adapter may need system libraries (Mesa EGL on
-  // machines without a GPU), and a crash in native code would take the doctor down with it.
-  const api = typeof mod.create === 'function' ? 'Dawn for Node' : 'but exports no create()';
-  return { ok: typeof mod.create === 'function', detail: `webgpu ${version} loads (${api}); no adapter requested` };
+  if (typeof mod.create !== 'function') return { ok: false, detail: `webgpu ${version} loads but exports no create()` };
+  // The adapter is requested in a child process (device.ts): it loads native drivers (Mesa EGL on
+  // machines without a GPU), and a crash there must not take the doctor down with it.
+  const adapter = await probeWebGpuIsolated();
+  return { ok: adapter.ok, detail: `webgpu ${version}: ${adapter.detail}` };
 }
 
 function checkTorch(): Promise<Check> {

@@ -1,5 +1,5 @@
 // `attnc eval CHECKPOINT`: accuracy, loss, confusion and the allocation of query heads of a checkpoint
-// on its run's test data or on other data (docs/evaluation.md).
+// on its run's test data or on other data (docs/evaluation.md), with TensorFlow.js or WebGPU.
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DataIR, RunIR } from '../../compiler/ir/types.js';
@@ -8,7 +8,7 @@ import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import type { Normalization } from '../../runtime/data/normalize.js';
-import { DataError } from '../../runtime/data/types.js';
+import { DataError, type Dataset } from '../../runtime/data/types.js';
 import { parseDataOption, runDataBaseDir } from '../../runtime/eval/data-spec.js';
 import { EvalError } from '../../runtime/eval/errors.js';
 import { evaluateModel, fitEvalBatch, type EvalReport } from '../../runtime/eval/evaluate.js';
@@ -16,10 +16,14 @@ import { renderHtmlReport } from '../../runtime/eval/html-report.js';
 import { modelFromCheckpoint } from '../../runtime/eval/load-model.js';
 import { formatTextReport, type ReportContext } from '../../runtime/eval/text-report.js';
 import { selectBackend, type BackendPreference } from '../../runtime/tfjs/backend.js';
+import { WebGpuUnavailableError } from '../../runtime/webgpu/device.js';
+import { evaluateOnWebGpu } from '../../runtime/webgpu/evaluate.js';
+import { fitEvalBatch as fitWebGpuEvalBatch, WebGpuFitError } from '../../runtime/webgpu/plans.js';
+import { openWebGpuSession } from '../../runtime/webgpu/session.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 
 export const EVAL_USAGE = `Usage: attnc eval CHECKPOINT [--data DATA] [--split test|train] [--batch N]
-                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu] [--json]
+                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu] [--json]
 
 Evaluates an attnc checkpoint: top-1 and top-5 accuracy, mean loss, per-class accuracy, the confusion
 matrix and the mean number of query heads per K/V group in each layer.
@@ -29,11 +33,12 @@ matrix and the mean number of query heads per K/V group in each layer.
   --split S       test (default) or train
   --batch N       images per forward pass (default: the run's eval batch, else 128); key_norm layers
                   with eval: recompute allocate once per batch, so N can change their results
-  --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads)
+  --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
+                  webgpu evaluates with the WebGPU plan of the model
   --json          print the results as JSON (accuracies as fractions)
 Also writes eval-<split>.html next to the checkpoint.`;
 
-const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu'];
+const BACKENDS: readonly (BackendPreference | 'webgpu')[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu', 'webgpu'];
 const DEFAULT_BATCH = 128;
 
 /** A checkpoint error names the absolute path it was given; show the path as the user typed it. */
@@ -45,7 +50,8 @@ async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof EvalError || e instanceof DataError) throw new UserError(`attnc eval: ${e.message}`);
+    if (e instanceof EvalError || e instanceof DataError || e instanceof WebGpuFitError) throw new UserError(`attnc eval: ${e.message}`);
+    if (e instanceof WebGpuUnavailableError) throw new UserError(`attnc eval: --backend webgpu: ${e.message} (attnc doctor shows what this machine has)`);
     throw e;
   }
 }
@@ -95,7 +101,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UserError(`attnc eval: give exactly one checkpoint\n\n${EVAL_USAGE}`);
   const split = values.split;
   if (split !== 'test' && split !== 'train') throw new UserError(`attnc eval: --split must be test or train, got '${split}'`);
-  const backendName = values.backend as BackendPreference;
+  const backendName = values.backend as BackendPreference | 'webgpu';
   if (!BACKENDS.includes(backendName)) throw new UserError(`attnc eval: unknown --backend '${values.backend}'; use one of ${BACKENDS.join(', ')}`);
   let wantedBatch: number | undefined;
   if (values.batch !== undefined) {
@@ -119,29 +125,43 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     const plan = planData(values.data, checkpoint, path, io.cwd, shown);
     for (const w of plan.warnings) io.err(w);
 
-    let backend;
-    try {
-      backend = await selectBackend(backendName);
-    } catch (e) {
-      throw new EvalError(`${(e as Error).message} — install it, or use --backend auto`);
-    }
-    say(`backend: ${backend.why}`);
-    const fitted = fitEvalBatch(model, wantedBatch ?? checkpoint.meta.run?.eval.batch ?? DEFAULT_BATCH, backend.name);
-    if (fitted.note) say(fitted.note);
-
-    const dims = { height: model.image.height, width: model.image.width, channels: model.image.channels };
-    const data = await loadDataset(plan.data, split, { baseDir: plan.baseDir, ...dims, classes: model.classes });
-    const loaded = modelFromCheckpoint(backend.tf, checkpoint);
+    const gpu = backendName === 'webgpu' ? await openWebGpuSession() : null;
     let report: EvalReport;
+    let fitted: { batch: number; note: string | null };
+    let data: Dataset;
     try {
-      report = await evaluateModel(loaded, data, {
+      let backend;
+      if (!gpu) {
+        try {
+          backend = await selectBackend(backendName as BackendPreference);
+        } catch (e) {
+          throw new EvalError(`${(e as Error).message} — install it, or use --backend auto`);
+        }
+      }
+      say(`backend: ${gpu ? gpu.why : backend!.why}`);
+      const wanted = wantedBatch ?? checkpoint.meta.run?.eval.batch ?? DEFAULT_BATCH;
+      fitted = gpu ? fitWebGpuEvalBatch(model, wanted, gpu.limits) : fitEvalBatch(model, wanted, backend!.name);
+      if (fitted.note) say(fitted.note);
+
+      const dims = { height: model.image.height, width: model.image.width, channels: model.image.channels };
+      data = await loadDataset(plan.data, split, { baseDir: plan.baseDir, ...dims, classes: model.classes });
+      const options = {
         batch: fitted.batch,
         normalize: plan.normalize,
         step: checkpoint.meta.trainState?.step ?? 0,
         seed: checkpoint.meta.run?.seed ?? 0,
-      });
+      };
+      if (gpu) report = await evaluateOnWebGpu(gpu, checkpoint, data, options);
+      else {
+        const loaded = modelFromCheckpoint(backend!.tf, checkpoint);
+        try {
+          report = await evaluateModel(loaded, data, options);
+        } finally {
+          loaded.model.dispose();
+        }
+      }
     } finally {
-      loaded.model.dispose();
+      gpu?.close();
     }
 
     const ctx: ReportContext = {

@@ -1,4 +1,5 @@
-// `attnc train SPEC`: trains a run of a spec with the TensorFlow.js backend (docs/training.md).
+// `attnc train SPEC`: trains a run of a spec with the TensorFlow.js backend, or with WebGPU
+// (--backend webgpu: docs/webgpu-runtime.md); docs/training.md.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,16 +15,20 @@ import { planMemory } from '../../runtime/train/memory.js';
 import { createProgress, type ProgressMode } from '../../runtime/train/progress.js';
 import { applyOverrides, dataBaseDir, modelOf, selectRun } from '../../runtime/train/runs.js';
 import { train, type TrainResult } from '../../runtime/train/trainer.js';
+import { WebGpuUnavailableError } from '../../runtime/webgpu/device.js';
+import { WebGpuFitError } from '../../runtime/webgpu/plans.js';
+import { openWebGpuSession, planWebGpuTraining, type WebGpuSession } from '../../runtime/webgpu/session.js';
 import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 
-export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu]
+export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
                    [--seed N] [--save-every N] [--quiet]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
-  --backend B       auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads)
+  --backend B       auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
+                    webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one)
   --epochs N        train N epochs instead of the run's length
   --steps N         train N optimizer steps instead
   --out DIR         where checkpoints and metrics go (default runs/NAME)
@@ -35,7 +40,7 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
 Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1).
 Ctrl-C finishes the step, saves last.safetensors and exits (130); --resume continues it.`;
 
-const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu'];
+const BACKENDS: readonly (BackendPreference | 'webgpu')[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu', 'webgpu'];
 
 function positiveInt(flag: string, value: string | undefined, min = 1): number | undefined {
   if (value === undefined) return undefined;
@@ -49,7 +54,7 @@ async function userFacing<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError) throw new UserError(`attnc train: ${e.message}`);
+    if (e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError || e instanceof WebGpuFitError) throw new UserError(`attnc train: ${e.message}`);
     throw e;
   }
 }
@@ -67,7 +72,7 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UserError(`attnc train: give exactly one spec file\n\n${TRAIN_USAGE}`);
   if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc train: give --epochs or --steps, not both (--epochs N trains N epochs, --steps N that many optimizer steps)');
   if (values.resume && values.init) throw new UserError('attnc train: --resume continues a run, --init starts a new one from other weights: give one of them');
-  const backendName = values.backend as BackendPreference;
+  const backendName = values.backend as BackendPreference | 'webgpu';
   if (!BACKENDS.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKENDS.join(', ')}`);
   const overrides = { epochs: positiveInt('--epochs', values.epochs), steps: positiveInt('--steps', values.steps), seed: positiveInt('--seed', values.seed, 0) };
   const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
@@ -101,33 +106,47 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
     }
     const init = values.init ? { file: values.init, checkpoint: await readCheckpoint(resolve(io.cwd, values.init)) } : null;
 
-    const backend = await pickBackend(backendName);
-    io.out(`backend: ${backend.why}`);
-    const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
-    const plan = planMemory(model, run, backend.name);
-    for (const note of plan.notes) io.out(note);
-    // A resumed run keeps the micro-batches it had: they key the dropout masks.
-    const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
-    io.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
-      `${microBatch < run.batch ? ` in micro-batches of ${microBatch}` : ''}, ${run.epochs !== null ? `${run.epochs} epoch(s)` : `${run.steps} steps`}, seed ${run.seed}; writing ${shown(outDir)}/`);
-    mkdirSync(outDir, { recursive: true });
-
-    const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && process.stdout.isTTY ? 'tty' : 'plain';
-    const write = mode === 'tty' ? (t: string) => void process.stdout.write(t) : (t: string) => io.out(t);
-    const progress = createProgress({ mode, write, plainEvery: Math.max(1, Math.ceil(Math.floor(trainSet.count / run.batch) / 10)) });
-    const signals = catchSignals();
-    let result: TrainResult;
+    const gpu = backendName === 'webgpu' ? await openWebGpu() : null;
     try {
-      result = await train({
-        tf: backend.tf, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
-        saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
-      });
+      const backend = gpu ? { name: 'webgpu', why: gpu.why, tf: undefined } : await pickBackend(backendName as BackendPreference);
+      io.out(`backend: ${backend.why}`);
+      const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
+      const plan = gpu ? planWebGpuTraining(gpu, model, run) : planMemory(model, run, backend.name as SelectedBackend['name']);
+      for (const note of plan.notes) io.out(note);
+      // A resumed run keeps the micro-batches it had: they key the dropout masks.
+      const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
+      io.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
+        `${microBatch < run.batch ? ` in micro-batches of ${microBatch}` : ''}, ${run.epochs !== null ? `${run.epochs} epoch(s)` : `${run.steps} steps`}, seed ${run.seed}; writing ${shown(outDir)}/`);
+      mkdirSync(outDir, { recursive: true });
+
+      const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && process.stdout.isTTY ? 'tty' : 'plain';
+      const write = mode === 'tty' ? (t: string) => void process.stdout.write(t) : (t: string) => io.out(t);
+      const progress = createProgress({ mode, write, plainEvery: Math.max(1, Math.ceil(Math.floor(trainSet.count / run.batch) / 10)) });
+      const signals = catchSignals();
+      let result: TrainResult;
+      try {
+        result = await train({
+          tf: backend.tf, engine: gpu?.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
+          saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
+        });
+      } finally {
+        signals.release();
+        progress.finish();
+      }
+      return report(result, outDir, shown, io, signals.requested());
     } finally {
-      signals.release();
-      progress.finish();
+      gpu?.close();
     }
-    return report(result, outDir, shown, io, signals.requested());
   });
+}
+
+async function openWebGpu(): Promise<WebGpuSession> {
+  try {
+    return await openWebGpuSession();
+  } catch (e) {
+    if (e instanceof WebGpuUnavailableError) throw new TrainError(`--backend webgpu: ${e.message} (attnc doctor shows what this machine has)`);
+    throw e;
+  }
 }
 
 async function pickBackend(preference: BackendPreference): Promise<SelectedBackend> {

@@ -25,12 +25,13 @@ const SEED_DASHES = ['', '7 4', '2 3', '10 3 2 3', '14 5', '4 2 1 2'];
 const GROUP_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#9c755f', '#ff9da7', '#bab0ac'];
 
 const CSS = `
-body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1140px; color: #222; padding: 0 12px; }
+body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1160px; color: #222; padding: 0 12px; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 h3 { font-size: 14px; margin: 14px 0 4px; }
 .meta, .note { color: #555; font-size: 13px; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 4px 8px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 12.5px; }
+.wide { overflow-x: auto; }
+th, td { padding: 4px 6px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
 th { background: #f4f4f4; } td.l, th.l { text-align: left; }
 tr.baseline td { background: #f3f7fc; }
 .badge { font-size: 11px; background: #dde8f5; color: #234; border-radius: 3px; padding: 1px 4px; margin-left: 6px; }
@@ -66,31 +67,31 @@ export function reportHtml(input: ReportInput): string {
   return `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>${esc(`attnc experiment ${s.experiment}`)}</title>\n<style>${CSS}</style>\n</head>\n<body>\n${body.join('\n')}\n</body>\n</html>\n`;
 }
 
-function swatch(color: string, dash = ''): string {
-  return `<svg width="30" height="10" viewBox="0 0 30 10"><line x1="1" x2="29" y1="5" y2="5" stroke="${color}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/></svg>`;
+function swatch(color: string, dash = '', width = 30): string {
+  return `<svg width="${width}" height="10" viewBox="0 0 ${width} 10"><line x1="1" x2="${width - 1}" y1="5" y2="5" stroke="${color}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/></svg>`;
 }
 
 function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): string {
-  const head = ['model', 'layers', 'seeds', 'test top-1 %', 'Δ pts', 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token', 'img/s', 'wall / run'];
+  const head = ['model', 'layers', 'seeds', 'test top-1 %', 'Δ pts', 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token (vs MHA)', 'img/s', 'wall / run'];
   const best = s.models.find((m) => m.top1);
   const rows = s.models.map((m) => {
     const cells = [
-      `${swatch(colorOf.get(m.model) ?? '#000')} ${esc(m.model)}${m.baseline ? `<span class="badge">${m.baseline.toUpperCase()} baseline</span>` : ''}`,
+      `${swatch(colorOf.get(m.model) ?? '#000', '', 18)} ${esc(m.model)}${m.baseline ? `<span class="badge">${m.baseline.toUpperCase()} baseline</span>` : ''}`,
       esc(describeVariants(m.variants)),
       `${m.seeds.length}/${m.gridRuns}`,
       m === best ? `<b>${pctStat(m.top1)}</b>` : pctStat(m.top1),
       delta(m, s.reference),
       pctStat(m.bestTop1),
-      numStat(m.finalTestLoss),
-      numStat(m.finalTrainLoss),
+      numStat(m.finalTestLoss, 3),
+      numStat(m.finalTrainLoss, 3),
       count(m.params),
-      `${bytes(m.kvBytesPerToken)} (${Number((m.kvRatioToMha * 100).toFixed(1))}% of MHA)`,
+      `${bytes(m.kvBytesPerToken)} (${Number((m.kvRatioToMha * 100).toFixed(1))}%)`,
       m.imagesPerSec ? m.imagesPerSec.mean.toFixed(0) : DASH,
       seconds(m.wallSeconds?.mean),
     ];
     return `<tr${m.baseline ? ' class="baseline"' : ''}>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
   });
-  return `<table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return `<div class="wide"><table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
 }
 
 function legend(input: ReportInput, colorOf: Map<string, string>, dashOf: Map<number, string>): string {
@@ -118,12 +119,16 @@ function allocationSection(input: ReportInput): string {
   for (const m of keyNorm) {
     out.push(`<h3>${esc(m.name)}</h3>`);
     for (const r of input.summary.runs.filter((x) => x.model === m.name)) {
+      if (r.status === 'not run') {
+        out.push(`<div class="multiples"><span class="seed-label">seed ${r.seed}</span><span class="note">not run</span></div>`);
+        continue;
+      }
       const c = input.curves.get(r.run);
       const charts = m.layers
         .filter((l) => l.attention.allocation.policy === 'key_norm')
         .map((l) => {
           const changes = c?.allocation.get(l.index) ?? [];
-          if (!changes.length) return `<svg width="170" height="96"><text x="22" y="11" font-size="9" font-family="system-ui, sans-serif" font-weight="600">layer ${l.index}</text><text x="22" y="50" font-size="9" font-family="system-ui, sans-serif" fill="#999">no records</text></svg>`;
+          if (!changes.length) return `<svg class="allocation" width="170" height="96"><text x="22" y="11" font-size="9" font-family="system-ui, sans-serif" font-weight="600">layer ${l.index}</text><text x="22" y="50" font-size="9" font-family="system-ui, sans-serif" fill="#999">no records</text></svg>`;
           return stackedStepChart(changes, { width: 170, height: 96, title: `layer ${l.index} (${l.attention.variant})`, total: l.attention.heads, xMax: c!.lastStep, colors: GROUP_COLORS });
         });
       out.push(`<div class="multiples"><span class="seed-label">seed ${r.seed}</span>${charts.join('')}</div>`);
@@ -136,7 +141,7 @@ function runsTable(runs: RunSummary[], colorOf: Map<string, string>): string {
   const head = ['run', 'status', 'steps', 'test top-1 %', 'best top-1 % (step)', 'test loss', 'train loss', 'img/s', 'wall'];
   const rows = runs.map((r) => {
     const cells = [
-      `${swatch(colorOf.get(r.model) ?? '#000')} ${esc(r.dir)}`,
+      `${swatch(colorOf.get(r.model) ?? '#000', '', 18)} ${esc(r.dir)}`,
       `<span class="status-${r.status.replace(' ', '-')}">${r.status}</span>`,
       r.steps === null ? DASH : String(r.steps),
       pct(r.finalTop1),
@@ -148,5 +153,5 @@ function runsTable(runs: RunSummary[], colorOf: Map<string, string>): string {
     ];
     return `<tr>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
   });
-  return `<table class="runs"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return `<div class="wide"><table class="runs"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
 }

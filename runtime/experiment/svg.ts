@@ -47,10 +47,11 @@ export function niceTicks(min: number, max: number, count: number, integer = fal
   if (integer) step = Math.max(1, Math.round(step));
   const ticks: number[] = [];
   // Rounding each tick keeps 0.30000000000000004 out of the labels.
-  const round = (v: number) => Number(v.toPrecision(12));
-  for (let v = Math.ceil(min / step - 1e-9) * step; v <= max + step * 1e-9; v += step) ticks.push(round(v));
+  for (let v = Math.ceil(min / step - 1e-9) * step; v <= max + step * 1e-9; v += step) ticks.push(roundTick(v));
   return ticks;
 }
+
+const roundTick = (v: number) => Number(v.toPrecision(12));
 
 /** A short label for a number: 1200 -> 1.2k; keeps a few significant digits otherwise. */
 export function shortNumber(v: number): string {
@@ -74,17 +75,25 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   let yMin = o.yMin ?? (ys.length ? Math.min(...ys) : 0);
   let yMax = o.yMax ?? (ys.length ? Math.max(...ys) : 1);
   if (yMax === yMin) [yMin, yMax] = [yMin - (o.integerY ? 1 : 0.5), yMax + (o.integerY ? 1 : 0.5)];
-  const yTicks = niceTicks(yMin, yMax, o.compact ? 3 : 5, o.integerY);
-  // Widen the range to the outer ticks unless it was fixed, so the lines never touch the frame unlabelled.
-  if (o.yMin === undefined) yMin = Math.min(yMin, yTicks[0]!);
-  if (o.yMax === undefined) yMax = Math.max(yMax, yTicks.at(-1)!);
+  let yTicks = niceTicks(yMin, yMax, o.compact ? 3 : 5, o.integerY);
+  // Widen a range that was not fixed out to the next round tick at each end, so both ends are labelled.
+  const yStep = yTicks.length > 1 ? yTicks[1]! - yTicks[0]! : 0;
+  if (yStep > 0) {
+    // At the bottom also when the lowest value is a round tick, so its dots do not sit on the frame (not below zero).
+    const lowest = yTicks[0]!;
+    if (o.yMin === undefined && (lowest > yMin || (lowest === yMin && yMin > 0))) yMin = yMin >= 0 ? Math.max(0, lowest - yStep) : lowest - yStep;
+    if (o.yMax === undefined && yTicks.at(-1)! < yMax) yMax = yTicks.at(-1)! + yStep;
+    // 1.35 - 0.05 is 1.3000000000000003: without rounding, the end ticks would fall just outside.
+    [yMin, yMax] = [roundTick(yMin), roundTick(yMax)];
+    yTicks = niceTicks(yMin, yMax, o.compact ? 3 : 5, o.integerY);
+  }
   const xTicks = niceTicks(xMin, xMax, o.compact ? 3 : 8, true);
   const px = (x: number) => m.left + ((x - xMin) / (xMax - xMin)) * plotW;
   const py = (y: number) => m.top + (1 - (y - yMin) / (yMax - yMin)) * plotH;
   const formatY = o.formatY ?? shortNumber;
 
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${o.height}" viewBox="0 0 ${o.width} ${o.height}" font-family="system-ui, sans-serif" font-size="${font}">`);
+  parts.push(`<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${o.height}" viewBox="0 0 ${o.width} ${o.height}" font-family="system-ui, sans-serif" font-size="${font}">`);
   if (o.title) parts.push(`<text x="${m.left}" y="${o.compact ? 11 : 18}" font-weight="600">${escapeXml(o.title)}</text>`);
   for (const t of yTicks) {
     if (t < yMin || t > yMax) continue;
@@ -142,7 +151,7 @@ export function stackedStepChart(changes: readonly { step: number; counts: reado
   const px = (x: number) => fmt(m.left + (x / xMax) * plotW);
   const py = (y: number) => fmt(m.top + (1 - y / o.total) * plotH);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${o.height}" viewBox="0 0 ${o.width} ${o.height}" font-family="system-ui, sans-serif" font-size="9">`);
+  parts.push(`<svg class="allocation" xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${o.height}" viewBox="0 0 ${o.width} ${o.height}" font-family="system-ui, sans-serif" font-size="9">`);
   parts.push(`<text x="${m.left}" y="11" font-weight="600">${escapeXml(o.title)}</text>`);
   const groups = Math.max(0, ...changes.map((c) => c.counts.length));
   for (let g = 0; g < groups; g++) {
@@ -160,8 +169,10 @@ export function stackedStepChart(changes: readonly { step: number; counts: reado
     parts.push(`<polygon fill="${o.colors[g % o.colors.length]}" fill-opacity="0.85" stroke="#fff" stroke-width="0.5" points="${[...upper, ...lower].join(' ')}"><title>${escapeXml(title)}</title></polygon>`);
   }
   parts.push(`<rect x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
-  for (const t of niceTicks(0, o.total, 2, true)) parts.push(`<text x="${m.left - 3}" y="${fmt(Number(py(t)) + 3)}" text-anchor="end" fill="#555">${t}</text>`);
-  for (const t of niceTicks(0, xMax, 2, true)) parts.push(`<text x="${px(t)}" y="${m.top + plotH + 11}" text-anchor="middle" fill="#555">${escapeXml(shortNumber(t))}</text>`);
+  // Only the ends: 0 and all heads up the side, the first and the last step along the bottom.
+  for (const t of [0, o.total]) parts.push(`<text x="${m.left - 3}" y="${fmt(Number(py(t)) + 3)}" text-anchor="end" fill="#555">${t}</text>`);
+  parts.push(`<text x="${m.left}" y="${m.top + plotH + 11}" fill="#555">0</text>`);
+  parts.push(`<text x="${m.left + plotW}" y="${m.top + plotH + 11}" text-anchor="end" fill="#555">step ${escapeXml(shortNumber(xMax))}</text>`);
   parts.push('</svg>');
   return parts.join('');
 }
