@@ -33,9 +33,9 @@ export async function loadMnist(dir: string | null, split: 'train' | 'test'): Pr
   return loadIdxPair(files.images, files.labels, { name: 'mnist', source: root, classes: 10, classNames: MNIST_CLASS_NAMES });
 }
 
-/** Load Fashion-MNIST from `dir`, or from the Debian package's directory when null. */
-export async function loadFashionMnist(dir: string | null, split: 'train' | 'test'): Promise<Dataset> {
-  const root = dir ?? FASHION_MNIST_DIR;
+/** Load Fashion-MNIST from `dir`, or from the Debian package's directory (`defaultDir`) when null. */
+export async function loadFashionMnist(dir: string | null, split: 'train' | 'test', defaultDir = FASHION_MNIST_DIR): Promise<Dataset> {
+  const root = dir ?? defaultDir;
   if (dir === null && !existsSync(root)) {
     throw new DataError(root, 'Fashion-MNIST is not installed', 'install the Debian package (apt-get install dataset-fashion-mnist), or give the run\'s data a directory of Fashion-MNIST IDX files');
   }

@@ -35,11 +35,14 @@ describe('Fashion-MNIST', () => {
     await expect(loadFashionMnist(dir, 'train')).rejects.toThrow(/no train images file/);
   });
 
-  it.runIf(!existsSync(FASHION_MNIST_DIR))('names the Debian package when the default is absent', async () => {
-    await expect(loadFashionMnist(null, 'train')).rejects.toThrow(/fashion-mnist: Fashion-MNIST is not installed — install the Debian package \(apt-get install dataset-fashion-mnist\)/);
+  it('names the Debian package when the default is absent', async () => {
+    await expect(loadFashionMnist(null, 'train', '/nonexistent/fashion-mnist')).rejects.toThrow(/fashion-mnist: Fashion-MNIST is not installed — install the Debian package \(apt-get install dataset-fashion-mnist\)/);
   });
 
-  it.runIf(existsSync(FASHION_MNIST_DIR))('loads the Debian package: 60000 images', async () => {
+  // CI installs the package (.ci/run); elsewhere the test says why it does not run.
+  const installed = existsSync(FASHION_MNIST_DIR);
+  if (!installed && !process.env.CI) console.warn(`skipping 'loads the Debian package': ${FASHION_MNIST_DIR} is absent (apt-get install dataset-fashion-mnist)`);
+  it.runIf(installed || process.env.CI)('loads the Debian package: 60000 images', async () => {
     const ds = await loadFashionMnist(null, 'train');
     expect([ds.count, ds.height, ds.width, ds.channels]).toEqual([60000, 28, 28, 1]);
   });
