@@ -13,7 +13,7 @@ import { ATTNC_VERSION } from '../compiler/version.js';
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   check: { run: checkCommand, summary: 'check .attn files and print diagnostics' },
-  compile: { run: compileCommand, summary: 'compile a spec to the IR, or print its analysis (--summary)' },
+  compile: { run: compileCommand, summary: 'compile a spec to the IR or a target (--target tfjs|pytorch|webgpu), or analyse it (--summary)' },
   fmt: { run: fmtCommand, summary: 'print a spec in canonical form (--write to rewrite it)' },
   alloc: { run: allocCommand, summary: 'share query heads among K/V groups, as every backend does' },
   train: { run: trainCommand, summary: 'train a run of a spec (TensorFlow.js: wasm, or tfjs-node when installed)' },
