@@ -35,12 +35,7 @@ export interface EvalReport extends ClassificationMetrics {
 export async function evaluateModel({ model, tap }: LoadedModel, data: Dataset, o: EvalOptions): Promise<EvalReport> {
   const m = model.model;
   const tf = model.tf;
-  if (data.height !== m.image.height || data.width !== m.image.width || data.channels !== m.image.channels) {
-    throw new EvalError(`${data.source}: images are ${data.height}x${data.width}x${data.channels}, the model '${m.name}' takes ${m.image.height}x${m.image.width}x${m.image.channels}`);
-  }
-  if (data.classes !== m.classes) {
-    throw new EvalError(`${data.source}: ${data.name} has ${data.classes} classes, the model '${m.name}' classifies ${m.classes}; evaluate it on data with ${m.classes} classes`);
-  }
+  checkEvalData(m, data);
   const started = performance.now();
   const metrics = new MetricsAccumulator(m.classes);
   const allocation = new AllocationMeans(m);
@@ -66,6 +61,16 @@ export async function evaluateModel({ model, tap }: LoadedModel, data: Dataset, 
     batches++;
   }
   return { ...metrics.result(), allocation: allocation.result(), batches, seconds: (performance.now() - started) / 1000 };
+}
+
+/** EvalError unless the data's images and classes are the model's. */
+export function checkEvalData(m: ModelIR, data: Dataset): void {
+  if (data.height !== m.image.height || data.width !== m.image.width || data.channels !== m.image.channels) {
+    throw new EvalError(`${data.source}: images are ${data.height}x${data.width}x${data.channels}, the model '${m.name}' takes ${m.image.height}x${m.image.width}x${m.image.channels}`);
+  }
+  if (data.classes !== m.classes) {
+    throw new EvalError(`${data.source}: ${data.name} has ${data.classes} classes, the model '${m.name}' classifies ${m.classes}; evaluate it on data with ${m.classes} classes`);
+  }
 }
 
 /**

@@ -84,6 +84,16 @@ export class WebGpuEngine implements TrainingEngine {
     return this.home.plan;
   }
 
+  /** The executor of that plan (the benchmark submits parts of its phases). */
+  get executor(): PlanExecutor {
+    return this.home.exec;
+  }
+
+  /** The runtime values of that plan for a pass. */
+  runtimeValues(at: StepPosition & { microBatch: number }): Record<RuntimeValue, number> {
+    return this.values(this.home.plan, at);
+  }
+
   async step(batch: Batch, at: StepPosition): Promise<StepResult> {
     this.accumulate(batch, at);
     this.update(at);

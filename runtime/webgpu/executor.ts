@@ -8,7 +8,7 @@
 // Nothing waits for the device except `read` and `settle`: the queue orders writes and submissions,
 // so the passes of a training step go out back to back and the host reads once, at the end.
 /// <reference types="@webgpu/types" />
-import type { Dispatch, PlanBuffer, RuntimeValue, WebGpuPlan } from '../../compiler/targets/webgpu/plan.js';
+import type { Dispatch, PlanBuffer, PlanKernel, RuntimeValue, WebGpuPlan } from '../../compiler/targets/webgpu/plan.js';
 import { cachedKernelPipeline } from './run-kernel.js';
 
 export type Phase = keyof WebGpuPlan['phases'];
@@ -78,38 +78,38 @@ export class PlanExecutor {
   private async createBuffers(o: ExecutorOptions): Promise<void> {
     const train = o.phases.some((p) => TRAIN_PHASES.includes(p));
     const evaluates = o.phases.includes('eval');
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
-    for (const b of this.plan.buffers) {
-      const shared = o.shared?.get(b.name);
-      if (shared) {
-        if (shared.size < b.bytes) throw new Error(`shared buffer ${b.name} has ${shared.size} bytes, the plan needs ${b.bytes}`);
-        this.buffers.set(b.name, shared);
-        continue;
-      }
-      const used = LASTING.has(b.kind) || (train && b.lifetime.train !== null) || (evaluates && b.lifetime.eval !== null);
-      if (!used) continue;
-      let usage = GPUBufferUsage.STORAGE;
-      if (b.usage.includes('copy-dst')) usage |= GPUBufferUsage.COPY_DST;
-      if (b.usage.includes('copy-src')) usage |= GPUBufferUsage.COPY_SRC;
-      // An initial value is written by the host, whatever the plan's usage says.
-      if (b.init) usage |= GPUBufferUsage.COPY_DST;
-      const buffer = this.device.createBuffer({ label: b.name, size: b.bytes, usage });
-      this.buffers.set(b.name, buffer);
-      this.owned.push(buffer);
-      if (b.init?.kind === 'u32') this.device.queue.writeBuffer(buffer, 0, Uint32Array.from(b.init.values));
-      else if (b.init?.kind === 'param') {
-        if (!o.initialParam) throw new Error(`buffer ${b.name} needs the initial value of ${b.init.param}`);
-        this.write(b.name, o.initialParam(b.init.param));
-      }
-    }
-    const invalid = await this.device.popErrorScope();
-    const oom = await this.device.popErrorScope();
+    const [oom, invalid] = await inErrorScopes(this.device, ['out-of-memory', 'validation'], () => {
+      for (const b of this.plan.buffers) this.createBuffer(b, o, train, evaluates);
+    });
     if (oom) {
       const mib = (this.ownBytes / 2 ** 20).toFixed(1);
       throw new Error(`the device could not allocate the ${mib} MiB of buffers of plan ${this.plan.model} at batch ${this.plan.batch}: ${oom.message}; train with a smaller micro_batch`);
     }
     if (invalid) throw new Error(`creating the buffers of plan ${this.plan.model}: ${invalid.message}`);
+  }
+
+  private createBuffer(b: PlanBuffer, o: ExecutorOptions, train: boolean, evaluates: boolean): void {
+    const shared = o.shared?.get(b.name);
+    if (shared) {
+      if (shared.size < b.bytes) throw new Error(`shared buffer ${b.name} has ${shared.size} bytes, the plan needs ${b.bytes}`);
+      this.buffers.set(b.name, shared);
+      return;
+    }
+    const used = LASTING.has(b.kind) || (train && b.lifetime.train !== null) || (evaluates && b.lifetime.eval !== null);
+    if (!used) return;
+    let usage = GPUBufferUsage.STORAGE;
+    if (b.usage.includes('copy-dst')) usage |= GPUBufferUsage.COPY_DST;
+    if (b.usage.includes('copy-src')) usage |= GPUBufferUsage.COPY_SRC;
+    // An initial value is written by the host, whatever the plan's usage says.
+    if (b.init) usage |= GPUBufferUsage.COPY_DST;
+    const buffer = this.device.createBuffer({ label: b.name, size: b.bytes, usage });
+    this.buffers.set(b.name, buffer);
+    this.owned.push(buffer);
+    if (b.init?.kind === 'u32') this.device.queue.writeBuffer(buffer, 0, Uint32Array.from(b.init.values));
+    else if (b.init?.kind === 'param') {
+      if (!o.initialParam) throw new Error(`buffer ${b.name} needs the initial value of ${b.init.param}`);
+      this.write(b.name, o.initialParam(b.init.param));
+    }
   }
 
   private async compile(wgsl: Record<string, string>, phases: readonly Phase[]): Promise<void> {
@@ -122,42 +122,45 @@ export class PlanExecutor {
       return cachedKernelPipeline(this.device, { name: k.name, template: k.template, wgsl: text, workgroupSize: k.workgroupSize, bindings: k.bindings, uniforms: k.uniforms, workgroupBytes: 0 });
     }));
     const byName = new Map(kernels.map((k, i) => [k.name, { kernel: k, ...compiled[i]! }]));
-    const align = this.device.limits.minUniformBufferOffsetAlignment;
-    this.device.pushErrorScope('validation');
-    for (const phase of phases) {
-      const list = this.plan.phases[phase];
-      const stride = Math.max(align, ...list.map((d) => Math.ceil(byName.get(d.kernel)!.kernel.uniformBytes / align) * align));
-      const block = new ArrayBuffer(Math.max(16, stride * list.length));
-      const view = new DataView(block);
-      const uniforms = list.some((d) => byName.get(d.kernel)!.kernel.uniforms.length)
-        ? this.device.createBuffer({ label: `uniforms:${phase}`, size: block.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST })
-        : null;
-      if (uniforms) this.owned.push(uniforms);
-      const program: PhaseProgram = { encoded: [], block, uniforms, patches: [] };
-      list.forEach((d, slot) => {
-        const { kernel, pipeline, layout } = byName.get(d.kernel)!;
-        const entries: GPUBindGroupEntry[] = kernel.bindings.map((b, i) => {
-          const buffer = this.buffers.get(d.bindings[b.name]!);
-          if (!buffer) throw new Error(`${d.label}: buffer ${d.bindings[b.name]} was not created`);
-          return { binding: i, resource: { buffer } };
-        });
-        if (kernel.uniforms.length) {
-          entries.push({ binding: kernel.bindings.length, resource: { buffer: uniforms!, offset: slot * stride, size: kernel.uniformBytes } });
-          kernel.uniforms.forEach((f, i) => {
-            const offset = slot * stride + i * 4;
-            const v = d.uniforms[f.name];
-            if (v === undefined) throw new Error(`${d.label}: no value for uniform ${f.name}`);
-            if (typeof v === 'number') setField(view, offset, f.type, v, `${d.label} ${f.name}`);
-            else program.patches.push({ offset, type: f.type, value: v.runtime, label: `${d.label} ${f.name}` });
-          });
-        }
-        const bindGroup = this.device.createBindGroup({ label: d.label, layout, entries });
-        program.encoded.push({ pipeline, bindGroup, workgroups: d.workgroups, dispatch: d, template: kernel.template });
-      });
-      this.programs.set(phase, program);
-    }
-    const error = await this.device.popErrorScope();
+    const [error] = await inErrorScopes(this.device, ['validation'], () => {
+      for (const phase of phases) this.prepare(phase, byName);
+    });
     if (error) throw new Error(`preparing the dispatches of plan ${this.plan.model}: ${error.message}`);
+  }
+
+  /** The bind groups and the uniform block of one phase. */
+  private prepare(phase: Phase, byName: Map<string, { kernel: PlanKernel; pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>): void {
+    const align = this.device.limits.minUniformBufferOffsetAlignment;
+    const list = this.plan.phases[phase];
+    const stride = Math.max(align, ...list.map((d) => Math.ceil(byName.get(d.kernel)!.kernel.uniformBytes / align) * align));
+    const block = new ArrayBuffer(Math.max(16, stride * list.length));
+    const view = new DataView(block);
+    const uniforms = list.some((d) => byName.get(d.kernel)!.kernel.uniforms.length)
+      ? this.device.createBuffer({ label: `uniforms:${phase}`, size: block.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST })
+      : null;
+    if (uniforms) this.owned.push(uniforms);
+    const program: PhaseProgram = { encoded: [], block, uniforms, patches: [] };
+    list.forEach((d, slot) => {
+      const { kernel, pipeline, layout } = byName.get(d.kernel)!;
+      const entries: GPUBindGroupEntry[] = kernel.bindings.map((b, i) => {
+        const buffer = this.buffers.get(d.bindings[b.name]!);
+        if (!buffer) throw new Error(`${d.label}: buffer ${d.bindings[b.name]} was not created`);
+        return { binding: i, resource: { buffer } };
+      });
+      if (kernel.uniforms.length) {
+        entries.push({ binding: kernel.bindings.length, resource: { buffer: uniforms!, offset: slot * stride, size: kernel.uniformBytes } });
+        kernel.uniforms.forEach((f, i) => {
+          const offset = slot * stride + i * 4;
+          const v = d.uniforms[f.name];
+          if (v === undefined) throw new Error(`${d.label}: no value for uniform ${f.name}`);
+          if (typeof v === 'number') setField(view, offset, f.type, v, `${d.label} ${f.name}`);
+          else program.patches.push({ offset, type: f.type, value: v.runtime, label: `${d.label} ${f.name}` });
+        });
+      }
+      const bindGroup = this.device.createBindGroup({ label: d.label, layout, entries });
+      program.encoded.push({ pipeline, bindGroup, workgroups: d.workgroups, dispatch: d, template: kernel.template });
+    });
+    this.programs.set(phase, program);
   }
 
   /** Writes host data into a buffer (queued: it lands before anything submitted later). */
@@ -247,6 +250,21 @@ export class PlanExecutor {
     this.owned.length = 0;
     this.buffers.clear();
   }
+}
+
+/** Runs `body` inside error scopes (outermost first) and returns their errors in that order; pops them even when it throws. */
+async function inErrorScopes(device: GPUDevice, filters: GPUErrorFilter[], body: () => void): Promise<(GPUError | null)[]> {
+  for (const f of filters) device.pushErrorScope(f);
+  let failure: { error: unknown } | null = null;
+  try {
+    body();
+  } catch (error) {
+    failure = { error };
+  }
+  const errors: (GPUError | null)[] = [];
+  for (let i = 0; i < filters.length; i++) errors.unshift(await device.popErrorScope());
+  if (failure) throw failure.error;
+  return errors;
 }
 
 function setField(view: DataView, offset: number, type: 'u32' | 'f32', v: number, what: string): void {

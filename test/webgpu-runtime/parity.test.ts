@@ -2,15 +2,15 @@
 // same seeded weights, the same batch, the same counter-based dropout, drop-path and PGQA noise; two
 // optimizer steps, each compared on the loss, the hits, the gradient norm, every parameter gradient
 // (read from the grad buffers before the optimizer phase), the allocation counts, and every updated
-// parameter. Errors are relative to each tensor's largest value and must stay below 1e-4.
+// parameter; then the eval logits and allocations of a full and a short batch. Errors are relative to
+// each tensor's largest value and must stay below 1e-4.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { selectModelAndRun } from '../../compiler/targets/webgpu/lower.js';
-import { toCheckpointTensors } from '../../runtime/tfjs/params.js';
+import { toCheckpointData, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
 import { createOptimizer } from '../../runtime/train/optimizer.js';
 import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
-import { toCheckpointData } from '../../runtime/tfjs/params.js';
 import { WebGpuEngine } from '../../runtime/webgpu/engine.js';
 import { gpuForTests } from '../helpers/webgpu.js';
 import { compileText, randomBatch, relativeError } from './helpers.js';
@@ -77,7 +77,7 @@ const VARIANTS = ['mha', 'mqa', 'gqa', 'kdgqa', 'dgqa_ema', 'dgqa_diff', 'pgqa']
 describe.skipIf(!gpu)(`the WebGPU engine against tfjs, one variant at a time ${skipReason ?? ''}`, () => {
   const ir = compileText(SPEC);
   for (const variant of VARIANTS) {
-    it(`${variant}: two training steps from identical weights`, async () => {
+    it(`${variant}: two training steps from identical weights, then evaluation`, async () => {
       const { model, run } = selectModelAndRun(ir, { run: `${variant}_run` });
       const vit = new VitModel(tf, model, { seed: run!.seed });
       const opt = createOptimizer(tf, vit.params.list, run!.optimizer);
@@ -87,15 +87,16 @@ describe.skipIf(!gpu)(`the WebGPU engine against tfjs, one variant at a time ${s
         opt.dispose();
         vit.dispose();
       });
-      const worst = { loss: 0, grad: 0, weight: 0 };
+      const worst = { loss: 0, grad: 0, weight: 0, logits: 0 };
       const perImage = model.image.height * model.image.width * model.image.channels;
       for (const step of [0, 1]) {
         const batch = randomBatch(run!.batch, perImage, model.classes, 100 + step);
         const at = { step, epochStep: step, lr: run!.optimizer.lr };
         // tfjs: the trainer's step, op for op (runtime/train/tfjs-engine.ts).
         const g = batchGradients(vit, batch, { microBatch: run!.microBatch, step, epochStep: step, seed: run!.seed, labelSmoothing: run!.labelSmoothing });
-        const clipped = clipByGlobalNorm(vit, g.grads, run!.clipGrad);
+        // Before clipping, which disposes the gradients it scales: the grad buffers hold them unclipped.
         const gradsWant = new Map(vit.params.list.map((p, i) => [p.name, toCheckpointData(p, g.grads[i]!.dataSync() as Float32Array)]));
+        const clipped = clipByGlobalNorm(vit, g.grads, run!.clipGrad);
         const [lossWant, correctWant, normWant] = [g.loss.dataSync()[0]!, g.correct.dataSync()[0]!, clipped.norm.dataSync()[0]!];
         opt.apply(clipped.grads, at.lr, step + 1);
         tf.dispose([...clipped.grads, g.loss, g.correct, clipped.norm]);
@@ -125,7 +126,20 @@ describe.skipIf(!gpu)(`the WebGPU engine against tfjs, one variant at a time ${s
         const countsWant = vit.state.flatMap((s) => (s ? [Array.from(s.counts.dataSync(), Math.round)] : []));
         expect(stats.counts, `step ${step} allocation`).toEqual(countsWant);
       }
-      console.log(`${variant}: worst relative error over 2 steps: loss ${worst.loss.toExponential(2)}, gradients ${worst.grad.toExponential(2)}, updated weights ${worst.weight.toExponential(2)}`);
+      // Evaluation after the steps: a batch of 5 and a short one of 2 (each has its own eval plan).
+      for (const size of [5, 2]) {
+        const batch = randomBatch(size, perImage, model.classes, 200 + size);
+        const got = await engine.evaluate(batch, { step: 2, logits: true });
+        const counts: tf.Tensor[] = [];
+        const x = tf.tensor4d(batch.x, [size, model.image.height, model.image.width, model.image.channels]);
+        const logits = vit.forward(x, { training: false, step: 2, seed: run!.seed, onCounts: (_l, c) => void counts.push(c) });
+        const e = relativeError(got.logits!, logits.dataSync());
+        worst.logits = Math.max(worst.logits, e);
+        expect(e, `eval logits of ${size} images`).toBeLessThan(TOLERANCE);
+        expect(got.counts, `eval allocation of ${size} images`).toEqual(counts.map((c) => Array.from(c.dataSync(), Math.round)));
+        tf.dispose([x, logits, ...counts]);
+      }
+      console.log(`${variant}: worst relative error over 2 steps: loss ${worst.loss.toExponential(2)}, gradients ${worst.grad.toExponential(2)}, updated weights ${worst.weight.toExponential(2)}, eval logits ${worst.logits.toExponential(2)}`);
     }, 120_000);
   }
 });
