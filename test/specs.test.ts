@@ -60,3 +60,14 @@ describe('specs/', () => {
     expect(new Set(e.runs.map((r) => r.seed))).toEqual(new Set([0, 1]));
   });
 });
+
+describe('examples/', () => {
+  const EXAMPLES = path.join(import.meta.dirname, '..', 'examples');
+  const examples = fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.attn')).sort();
+  it('has examples', () => expect(examples.length).toBeGreaterThanOrEqual(2));
+  it.each(examples)('%s compiles cleanly (imports of shipped specs resolve from anywhere)', (file) => {
+    const r = compileFile(path.join('examples', file), { displayBase: path.dirname(EXAMPLES) });
+    expect(r.diagnostics.map((d) => formatDiagnostic(d, (f) => r.program.sources.get(f))).join('\n')).toBe('');
+    expect(r.ir!.runs.length).toBeGreaterThan(0);
+  });
+});
