@@ -7,6 +7,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { evalCommand } from './commands/eval.js';
 import { experimentCommand } from './commands/experiment.js';
 import { fmtCommand } from './commands/fmt.js';
+import { reportCommand } from './commands/report.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, processIo, UserError, type Command, type Io } from './io.js';
 import { ATTNC_VERSION } from '../compiler/version.js';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   alloc: { run: allocCommand, summary: 'share query heads among K/V groups, as every backend does' },
   train: { run: trainCommand, summary: 'train a run of a spec (TensorFlow.js: wasm, or tfjs-node when installed)' },
   experiment: { run: experimentCommand, summary: 'train every run of an experiment grid, then compare them (summary.json, report.html)' },
+  report: { run: reportCommand, summary: 'rebuild a run\'s report.html (curves, allocation) from its metrics.jsonl' },
   eval: { run: evalCommand, summary: 'evaluate a checkpoint: accuracy, loss, confusion, allocation of query heads' },
   convert: { run: convertCommand, summary: 'convert an MHA checkpoint (attnc or timm) to GQA by mean-pooling K/V heads' },
   doctor: { run: doctorCommand, summary: 'report Node, platform, TensorFlow.js backends, WebGPU, PyTorch and data sets' },

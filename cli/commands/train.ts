@@ -20,6 +20,7 @@ import { WebGpuFitError } from '../../runtime/webgpu/plans.js';
 import { openWebGpuSession, planWebGpuTraining, type WebGpuSession } from '../../runtime/webgpu/session.js';
 import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
+import { writeRunReportAfterTraining } from './report.js';
 
 export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
@@ -133,7 +134,9 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
         signals.release();
         progress.finish();
       }
-      return report(result, outDir, shown, io, signals.requested());
+      const code = report(result, outDir, shown, io, signals.requested());
+      await writeRunReportAfterTraining(outDir, shown, io);
+      return code;
     } finally {
       gpu?.close();
     }

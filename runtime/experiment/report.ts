@@ -67,7 +67,7 @@ export function reportHtml(input: ReportInput): string {
   return `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>${esc(`attnc experiment ${s.experiment}`)}</title>\n<style>${CSS}</style>\n</head>\n<body>\n${body.join('\n')}\n</body>\n</html>\n`;
 }
 
-function swatch(color: string, dash = '', width = 30): string {
+export function swatch(color: string, dash = '', width = 30): string {
   return `<svg width="${width}" height="10" viewBox="0 0 ${width} 10"><line x1="1" x2="${width - 1}" y1="5" y2="5" stroke="${color}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/></svg>`;
 }
 

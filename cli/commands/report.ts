@@ -1,0 +1,44 @@
+// `attnc report RUN_DIR`: rebuilds a run's report.html from its metrics.jsonl and checkpoint header
+// (docs/training.md); attnc train writes the same page when a run ends.
+import { existsSync, statSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
+import { RunReportError, writeRunReport } from '../../runtime/report/write.js';
+import { EXIT_OK, UserError, type Io } from '../io.js';
+
+export const REPORT_USAGE = `Usage: attnc report RUN_DIR
+
+Writes RUN_DIR/report.html: one self-contained page (no scripts, nothing fetched) with the run's
+model, data, seed, backend and test top-1, its training loss, accuracy, learning rate, test top-1
+and images/s over the steps, and the allocation of query heads of its key_norm layers. Made from
+RUN_DIR/metrics.jsonl and the header of RUN_DIR/last.safetensors; attnc train writes it at the end.`;
+
+export async function reportCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return io.out(REPORT_USAGE), EXIT_OK;
+  if (positionals.length !== 1) throw new UserError(`attnc report: give exactly one run folder\n\n${REPORT_USAGE}`);
+  const dir = resolve(io.cwd, positionals[0]!);
+  const shown = relative(io.cwd, dir) || '.';
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`attnc report: ${shown} is not a folder: give the folder of a run (runs/NAME, or attnc train's --out)`);
+  try {
+    const file = await writeRunReport(dir, shown);
+    io.out(`wrote ${relative(io.cwd, file)}`);
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof RunReportError || e instanceof CheckpointError) throw new UserError(`attnc report: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * For attnc train at the end of a run: the page is a convenience, so failing to write it warns and
+ * leaves the run's outcome (and exit code) alone.
+ */
+export async function writeRunReportAfterTraining(dir: string, shown: (p: string) => string, io: Io): Promise<void> {
+  try {
+    io.out(`wrote ${shown(await writeRunReport(dir, shown(dir)))}`);
+  } catch (e) {
+    io.err(`attnc train: warning: could not write ${shown(resolve(dir, 'report.html'))}: ${(e as Error).message} (attnc report ${shown(dir)} retries)`);
+  }
+}

@@ -1,0 +1,76 @@
+// What the per-run page (runs/NAME/report.html) shows, gathered from the run's metrics.jsonl records
+// and its checkpoint's metadata. Kept apart from the HTML so the figures can be tested as numbers.
+import type { DataIR, ModelIR, RunIR } from '../../compiler/ir/types.js';
+import { bucketMeans, MAX_LOSS_POINTS, runCurves } from '../experiment/curves.js';
+import type { CheckpointMetaOnly } from '../experiment/checkpoint-meta.js';
+import type { EvalRecord, MetricsRecord, StepRecord } from '../train/metrics.js';
+
+export interface RunReportData {
+  /** The run's folder as the user gave it (the page's title). */
+  name: string;
+  /** null when the run has no checkpoint yet (it diverged or stopped before the first save). */
+  model: ModelIR | null;
+  run: RunIR | null;
+  backend: string | null;
+  /** Steps and epochs trained, from the records (the checkpoint may lag behind a diverged run). */
+  steps: number;
+  epochs: number;
+  finalEval: EvalRecord | null;
+  bestEval: EvalRecord | null;
+  /** [step, value] per chart, thinned like the experiment report's loss lines. */
+  trainLoss: [number, number][];
+  trainAcc: [number, number][];
+  lr: [number, number][];
+  imagesPerSec: [number, number][];
+  testLoss: [number, number][];
+  testTop1: [number, number][];
+  /** Key_norm layers: heads (the top of the stack) and the allocation changes over training. */
+  allocation: { layer: number; variant: string; heads: number; changes: { step: number; counts: number[] }[] }[];
+}
+
+export function runReportData(name: string, records: MetricsRecord[], meta: CheckpointMetaOnly | null): RunReportData {
+  const steps = records.filter((r): r is StepRecord => r.kind === 'step');
+  const evals = records.filter((r): r is EvalRecord => r.kind === 'eval');
+  const curves = runCurves(records);
+  const perStep = (pick: (s: StepRecord) => number) => bucketMeans(steps.map((s) => [s.step, pick(s)]), MAX_LOSS_POINTS);
+  // The first best wins a tie, as best.safetensors keeps the first evaluation that reached it.
+  const bestEval = evals.reduce<EvalRecord | null>((best, e) => (best === null || e.acc > best.acc ? e : best), null);
+  const lastEpoch = records.reduce((n, r) => Math.max(n, r.kind === 'epoch' ? r.epoch : 0), 0);
+  return {
+    name,
+    model: meta?.model ?? null,
+    run: meta?.run ?? null,
+    backend: typeof meta?.trainState?.backend === 'string' ? meta.trainState.backend : null,
+    steps: curves.lastStep,
+    epochs: lastEpoch,
+    finalEval: evals.at(-1) ?? null,
+    bestEval,
+    trainLoss: curves.loss,
+    trainAcc: perStep((s) => s.acc),
+    lr: perStep((s) => s.lr),
+    imagesPerSec: perStep((s) => s.imagesPerSec),
+    testLoss: evals.map((e) => [e.step, e.loss]),
+    testTop1: curves.top1,
+    allocation: allocationLayers(meta?.model ?? null, curves.allocation),
+  };
+}
+
+/**
+ * The key_norm layers of the model with their allocation records. Without a checkpoint the model is
+ * unknown: then the layers that have records, the stack's top being the heads their counts sum to.
+ */
+function allocationLayers(model: ModelIR | null, changes: Map<number, { step: number; counts: number[] }[]>): RunReportData['allocation'] {
+  if (model) {
+    return model.layers
+      .filter((l) => l.attention.allocation.policy === 'key_norm')
+      .map((l) => ({ layer: l.index, variant: l.attention.variant, heads: l.attention.heads, changes: changes.get(l.index) ?? [] }));
+  }
+  return [...changes.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([layer, list]) => ({ layer, variant: 'key_norm', heads: list[0]!.counts.reduce((a, b) => a + b, 0), changes: list }));
+}
+
+export function dataText(data: DataIR): string {
+  if (data.kind === 'synthetic') return `synthetic (${data.train} train / ${data.test} test images)`;
+  return data.path === null ? data.kind : `${data.kind} ${data.path}`;
+}

@@ -1,0 +1,104 @@
+// The per-run page: written by attnc train at the end of a run, rebuilt by attnc report, and
+// checked against the run's own metrics.jsonl.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMetrics, type EvalRecord } from '../../runtime/train/metrics.js';
+import { runCli } from '../helpers/cli.js';
+import { irDocument, keyNormModel, tempDir, tinyModel, tinyRun, writeSpec } from '../train/fixtures.js';
+
+const { dir, cleanup } = tempDir('attnc-report-');
+afterAll(cleanup);
+
+const count = (html: string, needle: string) => html.split(needle).length - 1;
+/** The text of the header row `label` of the figures table. */
+const figure = (html: string, label: string) => html.match(new RegExp(`<tr><th>${label}</th><td class="n">([^<]*)</td>`))?.[1];
+
+describe('report.html of a run', () => {
+  let plainHtml = '';
+  let plainEvals: EvalRecord[] = [];
+
+  beforeAll(async () => {
+    const spec = writeSpec(dir, irDocument([tinyModel()], [tinyRun({ epochs: 3 })]), 'plain');
+    const r = await runCli(['train', spec, '--out', 'plain', '--quiet'], dir);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^wrote plain\/report\.html$/m);
+    plainHtml = fs.readFileSync(path.join(dir, 'plain', 'report.html'), 'utf8');
+    plainEvals = readMetrics(path.join(dir, 'plain', 'metrics.jsonl')).filter((x): x is EvalRecord => x.kind === 'eval');
+  });
+
+  it('attnc train writes a self-contained page with one chart per curve', () => {
+    // Training loss, training top-1, test top-1, learning rate, images/s; no allocation for uniform GQA.
+    expect(count(plainHtml, '<svg class="chart"')).toBe(5);
+    expect(plainHtml).not.toContain('<svg class="allocation"');
+    expect(plainHtml).not.toMatch(/<script|<link|src=|href=|@import|url\(/i);
+    for (const title of ['training top-1 per step', 'test top-1 per evaluation', 'learning rate per step', 'training images/s']) expect(plainHtml).toContain(title);
+  });
+
+  it('the header gives the model, data, seed, backend and the last evaluation of metrics.jsonl', () => {
+    expect(plainEvals.map((e) => e.step)).toEqual([6, 12, 18]);
+    const last = plainEvals.at(-1)!;
+    const best = plainEvals.reduce((a, b) => (b.acc > a.acc ? b : a));
+    expect(figure(plainHtml, 'final test top-1 %')).toBe((last.acc * 100).toFixed(2));
+    expect(figure(plainHtml, 'final test loss')).toBe(last.loss.toFixed(4));
+    expect(figure(plainHtml, 'evaluated at step')).toBe('18');
+    expect(figure(plainHtml, 'best test top-1 %')).toBe(`${(best.acc * 100).toFixed(2)} (step ${best.step})`);
+    expect(plainHtml).toContain('<tr><th>model</th><td>tiny: 1 layer(s)');
+    expect(plainHtml).toContain('<tr><th>attention</th><td>mqa (2 query / 1 K/V heads)</td>');
+    expect(plainHtml).toContain('<tr><th>data</th><td>synthetic (96 train / 40 test images), batch 16</td>');
+    expect(plainHtml).toContain('<tr><th>seed</th><td>7</td>');
+    expect(plainHtml).toContain('<tr><th>backend</th><td>wasm</td>');
+    expect(plainHtml).toContain('<tr><th>trained</th><td>18 step(s), 3 epoch(s) completed of 3 epoch(s)</td>');
+  });
+
+  it('attnc report rebuilds the same page from the folder', async () => {
+    const file = path.join(dir, 'plain', 'report.html');
+    fs.rmSync(file);
+    const r = await runCli(['report', 'plain'], dir);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('wrote plain/report.html\n');
+    // Only the generation time differs.
+    const stamp = /\d{4}-\d\d-\d\dT[\d:.]+Z/g;
+    expect(fs.readFileSync(file, 'utf8').replace(stamp, 'T')).toBe(plainHtml.replace(stamp, 'T'));
+  });
+
+  it('attnc report on a folder without metrics.jsonl exits 1 naming the file', async () => {
+    fs.mkdirSync(path.join(dir, 'empty'));
+    const r = await runCli(['report', 'empty'], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('attnc report: empty/metrics.jsonl does not exist');
+    expect(fs.existsSync(path.join(dir, 'empty', 'report.html'))).toBe(false);
+    const missing = await runCli(['report', 'nowhere'], dir);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nowhere is not a folder/);
+  });
+
+  it('draws the allocation of a key_norm layer over the steps', async () => {
+    const model = keyNormModel({ window: 3 });
+    const spec = writeSpec(dir, irDocument([model], [tinyRun({ epochs: 2 })]), 'keynorm');
+    const r = await runCli(['train', spec, '--out', 'keynorm', '--quiet'], dir);
+    expect(r.code).toBe(0);
+    const html = fs.readFileSync(path.join(dir, 'keynorm', 'report.html'), 'utf8');
+    expect(count(html, '<svg class="chart"')).toBe(5);
+    expect(count(html, '<svg class="allocation"')).toBe(1);
+    expect(html).toContain('layer 0 (dgqa, 8 query heads)');
+    // One band per K/V group, whose tooltip starts with the first allocation record's count.
+    const first = readMetrics(path.join(dir, 'keynorm', 'metrics.jsonl')).find((x) => x.kind === 'allocation');
+    expect(first).toBeDefined();
+    const counts = (first as { counts: number[] }).counts;
+    expect(counts).toHaveLength(3);
+    counts.forEach((c, g) => expect(html).toContain(`<title>group ${g}: ${c} from step ${first!.step}`));
+  });
+
+  it('a failure to write the page warns and keeps the exit code', async () => {
+    // A folder where report.html should go: the atomic rename onto it fails.
+    const spec = writeSpec(dir, irDocument([tinyModel()], [tinyRun({ steps: 2, epochs: null })]), 'blocked');
+    fs.mkdirSync(path.join(dir, 'blocked', 'report.html', 'x'), { recursive: true });
+    const r = await runCli(['train', spec, '--out', 'blocked', '--quiet'], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^done: 2 steps/m);
+    expect(r.stderr).toMatch(/^attnc train: warning: could not write blocked\/report\.html: .*\(attnc report blocked retries\)$/m);
+  });
+});
