@@ -1,5 +1,6 @@
 // `attnc eval CHECKPOINT`: accuracy, loss, confusion and the allocation of query heads of a checkpoint
 // on its run's test data or on other data (docs/evaluation.md), with TensorFlow.js or WebGPU.
+import { dataSpecText } from '../../compiler/ir/describe.js';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DataIR, RunIR } from '../../compiler/ir/types.js';
@@ -54,11 +55,6 @@ async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
     if (e instanceof WebGpuUnavailableError) throw new UserError(`attnc eval: --backend webgpu: ${e.message} (attnc doctor shows what this machine has)`);
     throw e;
   }
-}
-
-function describeData(data: DataIR): string {
-  if (data.kind === 'synthetic') return `synthetic(train: ${data.train}, test: ${data.test})`;
-  return data.path === null ? data.kind : `${data.kind} "${data.path}"`;
 }
 
 /** A path under the current folder relative to it, anything else as it is ("synthetic" is no path). */
@@ -166,7 +162,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
 
     const ctx: ReportContext = {
       checkpoint: shown, model, step: checkpoint.meta.trainState?.step ?? null,
-      dataName: describeData(plan.data), dataSource: showPath(data.source, io.cwd), split,
+      dataName: dataSpecText(plan.data), dataSource: showPath(data.source, io.cwd), split,
       classNames: Array.from({ length: model.classes }, (_, c) => data.classNames?.[c] ?? String(c)), batch: fitted.batch,
     };
     // Named after the checkpoint, so evaluating best and last from one run folder keeps both reports.

@@ -1,6 +1,6 @@
 // What the per-run page (runs/NAME/report.html) shows, gathered from the run's metrics.jsonl records
 // and its checkpoint's metadata. Kept apart from the HTML so the figures can be tested as numbers.
-import type { DataIR, ModelIR, RunIR } from '../../compiler/ir/types.js';
+import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { bucketMeans, MAX_LOSS_POINTS, runCurves } from '../experiment/curves.js';
 import type { CheckpointMetaOnly } from '../experiment/checkpoint-meta.js';
 import type { EvalRecord, MetricsRecord, StepRecord } from '../train/metrics.js';
@@ -70,7 +70,4 @@ function allocationLayers(model: ModelIR | null, changes: Map<number, { step: nu
     .map(([layer, list]) => ({ layer, variant: 'key_norm', heads: list[0]!.counts.reduce((a, b) => a + b, 0), changes: list }));
 }
 
-export function dataText(data: DataIR): string {
-  if (data.kind === 'synthetic') return `synthetic (${data.train} train / ${data.test} test images)`;
-  return data.path === null ? data.kind : `${data.kind} ${data.path}`;
-}
+export { dataSpecText as dataText } from '../../compiler/ir/describe.js';

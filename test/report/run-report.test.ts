@@ -46,7 +46,7 @@ describe('report.html of a run', () => {
     expect(figure(plainHtml, 'best test top-1 %')).toBe(`${(best.acc * 100).toFixed(2)} (step ${best.step})`);
     expect(plainHtml).toContain('<tr><th>model</th><td>tiny: 1 layer(s)');
     expect(plainHtml).toContain('<tr><th>attention</th><td>mqa (2 query / 1 K/V heads)</td>');
-    expect(plainHtml).toContain('<tr><th>data</th><td>synthetic (96 train / 40 test images), batch 16</td>');
+    expect(plainHtml).toContain('<tr><th>data</th><td>synthetic(train: 96, test: 40), batch 16</td>');
     expect(plainHtml).toContain('<tr><th>seed</th><td>7</td>');
     expect(plainHtml).toContain('<tr><th>backend</th><td>wasm</td>');
     expect(plainHtml).toContain('<tr><th>trained</th><td>18 step(s), 3 epoch(s) completed of 3 epoch(s)</td>');
