@@ -6,7 +6,7 @@
 // each tensor's largest value and must stay below 1e-4.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { selectModelAndRun } from '../../compiler/targets/webgpu/lower.js';
+import { selectModelAndRun } from '../../compiler/graph/lower.js';
 import { toCheckpointData, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
 import { createOptimizer } from '../../runtime/train/optimizer.js';
