@@ -1,0 +1,382 @@
+// Runs an op graph (compiler/graph) on the CPU: every tensor is a Float32Array or Uint32Array that JS
+// owns, the memory plan's shared gradient buffers included; each node becomes, once, a closure that
+// calls one native kernel (native/attnc_native.cc) on those arrays, zero-copy. `allocate` runs here in
+// JS on the same memory: its counts come from compiler/alloc.ts itself, so they equal every other
+// backend's, and the DGQA tracker follows the WebGPU tracker kernel (templates/allocation.ts) step for
+// step in f32.
+import { allocateFromScores } from '../../compiler/alloc.js';
+import type { Graph, GraphNode, GraphTensor, Phase, RuntimeValue } from '../../compiler/graph/types.js';
+import type { NativeAddon } from './addon.js';
+
+export type Values = Record<RuntimeValue, number>;
+export type Buffer = Float32Array | Uint32Array;
+
+export interface NativeExecutorOptions {
+  phases: readonly Phase[];
+  /** Arrays made by another executor, by tensor name (parameters and state shared with an eval graph). */
+  shared?: ReadonlyMap<string, Buffer>;
+  /** A parameter's initial value in the graph's layout. */
+  initialParam?: (name: string) => Float32Array;
+}
+
+type Attrs = Record<string, any>;
+type Step = (v: Values) => void;
+
+const LASTING = new Set<GraphTensor['kind']>(['param', 'grad', 'optimizer-state', 'state']);
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+export class NativeExecutor {
+  readonly tensors = new Map<string, Buffer>();
+  private readonly programs = new Map<Phase, { label: string; op: string; run: Step }[]>();
+  private readonly specs: Map<string, GraphTensor>;
+  /** Seconds spent per op while profiling (null: not profiling). */
+  profile: Map<string, number> | null = null;
+
+  constructor(
+    readonly addon: NativeAddon,
+    readonly graph: Graph,
+    o: NativeExecutorOptions,
+  ) {
+    this.specs = new Map(graph.tensors.map((t) => [t.name, t]));
+    const used = new Set<string>();
+    for (const p of o.phases) for (const n of graph.phases[p]) for (const t of [...Object.values(n.inputs), ...Object.values(n.outputs)]) used.add(t);
+    const shared = new Map<string, Buffer>();
+    for (const b of graph.memory.buffers) shared.set(b.name, b.dtype === 'u32' ? new Uint32Array(b.elements) : new Float32Array(b.elements));
+    for (const t of graph.tensors) {
+      if (!LASTING.has(t.kind) && !used.has(t.name)) continue;
+      const have = o.shared?.get(t.name);
+      if (have) {
+        if (have.length < size(t.shape)) throw new Error(`shared tensor ${t.name} has ${have.length} values, the graph needs ${size(t.shape)}`);
+        this.tensors.set(t.name, have);
+        continue;
+      }
+      const home = graph.memory.assignment[t.name];
+      if (home) {
+        this.tensors.set(t.name, shared.get(home)!.subarray(0, size(t.shape)));
+        continue;
+      }
+      const n = size(t.shape);
+      const arr = t.dtype === 'u32' ? new Uint32Array(n) : new Float32Array(n);
+      if (t.init?.kind === 'u32') arr.set(t.init.values);
+      else if (t.init?.kind === 'param') {
+        if (!o.initialParam) throw new Error(`tensor ${t.name} needs the initial value of ${t.init.param}`);
+        arr.set(o.initialParam(t.init.param));
+      }
+      this.tensors.set(t.name, arr);
+    }
+    for (const p of o.phases) this.programs.set(p, graph.phases[p].map((n) => ({ label: n.label, op: n.op, run: this.compile(n) })));
+  }
+
+  f(name: string): Float32Array {
+    const t = this.tensors.get(name);
+    if (!(t instanceof Float32Array)) throw new Error(`native: no f32 tensor ${name}`);
+    return t;
+  }
+
+  u(name: string): Uint32Array {
+    const t = this.tensors.get(name);
+    if (!(t instanceof Uint32Array)) throw new Error(`native: no u32 tensor ${name}`);
+    return t;
+  }
+
+  spec(name: string): GraphTensor {
+    return this.specs.get(name)!;
+  }
+
+  run(phase: Phase, values: Values): void {
+    const program = this.programs.get(phase);
+    if (!program) throw new Error(`this executor was not made for phase ${phase}`);
+    if (!this.profile) {
+      for (const s of program) s.run(values);
+      return;
+    }
+    for (const s of program) {
+      const t0 = performance.now();
+      s.run(values);
+      this.profile.set(s.op, (this.profile.get(s.op) ?? 0) + (performance.now() - t0) / 1000);
+    }
+  }
+
+  /** One node as a closure over its arrays and attributes. */
+  private compile(n: GraphNode): Step {
+    const A = this.addon;
+    const a = n.attrs as Attrs;
+    const i = (role: string) => this.f(n.inputs[role]!);
+    const o = (role: string) => this.f(n.outputs[role]!);
+    switch (n.op) {
+      case 'patchify': {
+        const [x, y] = [i('images'), o('patches')];
+        return () => A.patchify(x, y, a.batch, a.height, a.width, a.channels, a.patch);
+      }
+      case 'linear': {
+        const [x, w, y] = [i('x'), i('weight'), o('y')];
+        const b = a.bias ? i('bias') : null;
+        return () => A.matmul(x, w, y, a.rows, a.in, a.out, false, false, false, b);
+      }
+      case 'matmul': {
+        const [x, w, y] = [i('a'), i('b'), o('c')];
+        return () => A.matmul(x, w, y, a.M, a.K, a.N, a.transA, a.transB, a.accumulate, null);
+      }
+      case 'embed': {
+        const [p, pos, h] = [i('patches'), i('pos'), o('h')];
+        const cls = a.cls ? i('cls') : null;
+        return () => A.embed(p, cls, pos, h, a.batch, a.patches, a.dim);
+      }
+      case 'embed_bwd': {
+        const [dh, dp, dpos] = [i('dh'), o('dpatches'), o('dpos')];
+        const dcls = a.cls ? o('dcls') : null;
+        return () => A.embedBwd(dh, dp, dpos, dcls, a.batch, a.patches, a.dim);
+      }
+      case 'layernorm': {
+        const [x, g, b, y, s] = [i('x'), i('gamma'), i('beta'), o('y'), o('stats')];
+        return () => A.layernorm(x, g, b, y, s, a.rows, a.dim, a.eps);
+      }
+      case 'layernorm_bwd': {
+        const [x, g, s, dy, dx] = [i('x'), i('gamma'), i('stats'), i('dy'), o('dx')];
+        return () => A.layernormBwd(x, g, s, dy, dx, a.rows, a.dim, a.accumulate);
+      }
+      case 'layernorm_bwd_params': {
+        const [x, s, dy, dg, db] = [i('x'), i('stats'), i('dy'), o('dgamma'), o('dbeta')];
+        return () => A.layernormBwdParams(x, s, dy, dg, db, a.rows, a.dim);
+      }
+      case 'gelu': {
+        const [x, y] = [i('x'), o('y')];
+        return (v) => A.gelu(x, y, a.count, v.seed, v.step, v.microBatch, a.layer, a.site, a.dropout);
+      }
+      case 'gelu_bwd': {
+        const [x, dy, dx] = [i('x'), i('dy'), o('dx')];
+        return (v) => A.geluBwd(x, dy, dx, a.count, v.seed, v.step, v.microBatch, a.layer, a.site, a.dropout);
+      }
+      case 'residual': {
+        const [h, y, out] = [i('h'), i('y'), o('out')];
+        return (v) => A.residual(h, y, out, a.rows, a.dim, a.tokens, v.seed, v.step, v.microBatch, a.layer, a.dropSite, a.dropout, a.pathSite, a.dropPath);
+      }
+      case 'residual_bwd': {
+        const [dout, dy] = [i('dout'), o('dy')];
+        return (v) => A.residual(null, dout, dy, a.rows, a.dim, a.tokens, v.seed, v.step, v.microBatch, a.layer, a.dropSite, a.dropout, a.pathSite, a.dropPath);
+      }
+      case 'pool': {
+        const [x, y] = [i('x'), o('pooled')];
+        return () => A.pool(x, y, a.batch, a.tokens, a.dim, a.pool === 'mean');
+      }
+      case 'pool_bwd': {
+        const [dy, dx] = [i('dpooled'), o('dx')];
+        return () => A.poolBwd(dy, dx, a.batch, a.tokens, a.dim, a.pool === 'mean');
+      }
+      case 'bias_grad': {
+        const [dy, db] = [i('dy'), o('db')];
+        return () => A.biasGrad(dy, db, a.rows, a.cols);
+      }
+      case 'cross_entropy': {
+        const [logits, labels, stats] = [i('logits'), this.u(n.inputs.labels!), o('stats')];
+        const dl = n.outputs.dlogits ? o('dlogits') : null;
+        const scale = a.gradScale === null ? NaN : a.gradScale;
+        return (v) => A.crossEntropy(logits, labels, stats, dl, a.batch, a.classes, a.smoothing, scale, v.microBatch);
+      }
+      case 'key_stat': {
+        if (a.score.kind !== 'key_norm') throw new Error(`native: no kernel for the statistic '${a.score.kind}'`);
+        const [qkv, stats] = [i('qkv'), o('stats')];
+        return () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, a.score.norm === 'l1');
+      }
+      case 'noise': {
+        const z = o('z');
+        return (v) => A.noise(z, a.batch, a.tokens, a.heads, a.groups, a.headDim, a.at === 'output', a.paper, a.distribution === 'gaussian', v.seed, v.step, v.microBatch, a.layer);
+      }
+      case 'attention':
+        return this.attention(n, a);
+      case 'attention_bwd':
+        return this.attentionBackward(n, a);
+      case 'allocate':
+        return allocateStep(this, n, a);
+      case 'grad_sumsq': {
+        const [g, partial] = [i('grad'), o('partial')];
+        return () => A.gradSumsq(g, partial, a.count, a.index);
+      }
+      case 'grad_norm': {
+        const [partial, stats] = [i('partial'), o('stats')];
+        const clip = a.clip === null || a.clip === undefined ? NaN : a.clip;
+        return () => A.gradNorm(partial, stats, a.params, clip);
+      }
+      case 'adamw': {
+        const [stats, p, g, m, vv] = [i('stats'), o('p'), o('grad'), o('m'), o('v')];
+        return (v) => A.adamw(p, g, m, vv, stats, a.count, a.beta1, a.beta2, a.eps, v.adamStepSize, v.adamBias2Sqrt, a.decay ? v.decayFactor : 1);
+      }
+      case 'sgd': {
+        const [stats, p, g] = [i('stats'), o('p'), o('grad')];
+        const buf = a.momentum > 0 ? o('buf') : null;
+        return (v) => A.sgd(p, g, buf, stats, a.count, v.lr, a.weightDecay, a.momentum);
+      }
+      default:
+        throw new Error(`native: no kernel for op '${n.op}' (${n.label})`);
+    }
+  }
+
+  /** scores (-> perturb at the scores) -> softmax in place -> probabilities x V (-> perturb at the output), as render.ts. */
+  private attention(n: GraphNode, a: Attrs): Step {
+    const A = this.addon;
+    const qkv = this.f(n.inputs.qkv!);
+    const table = n.inputs.table ? this.u(n.inputs.table) : null;
+    const z = n.inputs.z ? this.f(n.inputs.z) : null;
+    const p = this.f(n.outputs.p!);
+    const s = n.outputs.s ? this.f(n.outputs.s) : null;
+    const oPre = n.outputs.o ? this.f(n.outputs.o) : null;
+    const out = this.f(n.outputs.out!);
+    const { batch: B, tokens: T, heads: H, groups: G, headDim: hd } = a;
+    const perSample = a.grouping === 'table-per-sample';
+    const pt = a.perturb as Attrs | null;
+    return (v) => {
+      A.attnScores(qkv, table, s ?? p, B, T, H, G, hd, perSample);
+      if (pt?.at === 'scores') A.perturb(s!, z!, p, B, T, H, G, hd, false, pt.paper, pt.scale);
+      A.softmax(p, B * H * T, T);
+      const av = pt?.at === 'output' ? oPre! : out;
+      A.attnAv(p, qkv, table, av, B, T, H, G, hd, perSample, v.seed, v.step, v.microBatch, a.layer, a.dropout);
+      if (pt?.at === 'output') A.perturb(oPre!, z!, out, B, T, H, G, hd, true, pt.paper, pt.scale);
+    };
+  }
+
+  private attentionBackward(n: GraphNode, a: Attrs): Step {
+    const A = this.addon;
+    const { batch: B, tokens: T, heads: H, groups: G, headDim: hd } = a;
+    const qkv = this.f(n.inputs.qkv!);
+    const table = n.inputs.table ? this.u(n.inputs.table) : null;
+    const p = this.f(n.inputs.p!);
+    const z = n.inputs.z ? this.f(n.inputs.z) : null;
+    const s = n.inputs.s ? this.f(n.inputs.s) : null;
+    const oPre = n.inputs.o ? this.f(n.inputs.o) : null;
+    const dout = this.f(n.inputs.dout!);
+    const dqkv = this.f(n.outputs.dqkv!);
+    const perSample = a.grouping === 'table-per-sample';
+    const pt = a.perturb as Attrs | null;
+    const dp = new Float32Array(B * H * T * T);
+    const ds = pt?.at === 'scores' ? new Float32Array(B * H * T * T) : dp;
+    const dPre = pt?.at === 'output' ? new Float32Array(B * T * H * hd) : null;
+    return (v) => {
+      let dO = dout;
+      if (pt?.at === 'output') {
+        A.perturbBwd(oPre!, z!, dout, dPre!, B, T, H, G, hd, true, pt.paper, pt.scale);
+        dO = dPre!;
+      }
+      A.attnDp(dO, qkv, table, dp, B, T, H, G, hd, perSample, v.seed, v.step, v.microBatch, a.layer, a.dropout);
+      A.softmaxBwd(p, dp, B * H * T, T);
+      if (pt?.at === 'scores') A.perturbBwd(s!, z!, dp, ds, B, T, H, G, hd, false, pt.paper, pt.scale);
+      A.attnDqkv(ds, p, dO, qkv, table, dqkv, B, T, H, G, hd, perSample, v.seed, v.step, v.microBatch, a.layer, a.dropout);
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// allocate: the WebGPU renderAllocate and its kernels (templates/allocation.ts), on the host.
+
+const f32 = Math.fround;
+
+/** Contiguous runs of heads in group order (groupOfHeadFromCounts), capped at H. */
+function writeTable(table: Uint32Array, base: number, counts: ArrayLike<number>, heads: number): void {
+  let h = 0;
+  for (let g = 0; g < counts.length; g++) {
+    for (let c = 0; c < counts[g]!; c++) {
+      if (h < heads) table[base + h] = g;
+      h++;
+    }
+  }
+}
+
+function allocateStep(x: NativeExecutor, n: GraphNode, a: Attrs): Step {
+  const al = a.policy as Attrs;
+  const H: number = a.heads;
+  const G: number = a.groups;
+  const state = x.u(n.outputs.state!);
+  const floats = new Float32Array(state.buffer, state.byteOffset, state.length);
+  const table = x.u(n.outputs.table!);
+  const opts = { heads: H, scale: al.scale, rounding: al.rounding, minPerGroup: al.minPerGroup };
+  const alloc = (scores: number[]) => allocateFromScores(scores, opts).counts;
+  if (a.frozen) return () => writeTable(table, 0, state.subarray(0, G), H);
+  const stats = x.f(n.inputs.stats!);
+  const B: number = a.batch;
+  const sumsOf = (): number[] => {
+    const sums: number[] = [];
+    for (let g = 0; g < G; g++) {
+      let s = 0;
+      for (let b = 0; b < B; b++) s = f32(s + stats[b * G + g]!);
+      sums.push(s);
+    }
+    return sums;
+  };
+  if (al.track) {
+    const t = al.track as Attrs;
+    const decay: number = t.kind === 'ema' ? t.decay : 0;
+    const window: number = al.window ?? 1;
+    const [d, od] = [f32(decay), f32(1 - decay)];
+    const scoreOf = (cache: number, norm: number) => {
+      if (t.kind === 'diff') return f32(Math.abs(f32(cache - norm)));
+      return t.rule === 'attnc' ? f32(f32(cache * d) + f32(norm * od)) : f32(f32(norm * d) + f32(cache * od));
+    };
+    const nextCacheOf = (cache: number, norm: number, sc: number) => {
+      if (t.rule === 'attnc') return t.kind === 'diff' ? norm : sc;
+      return a.mode === 'train' ? f32(f32(cache + norm) / f32(window)) : norm;
+    };
+    return (v) => {
+      const sums = sumsOf();
+      const scores: number[] = [];
+      const next: number[] = [];
+      const scoreAndCache = () => {
+        for (let g = 0; g < G; g++) {
+          const cache = floats[G + g]!;
+          const sc = scoreOf(cache, sums[g]!);
+          scores[g] = sc;
+          next[g] = nextCacheOf(cache, sums[g]!, sc);
+        }
+      };
+      const storeCacheAndScore = () => {
+        for (let g = 0; g < G; g++) {
+          floats[G + g] = next[g]!;
+          floats[2 * G + g] = scores[g]!;
+        }
+      };
+      const storeCounts = (c: number[]) => state.set(c, 0);
+      let counts: ArrayLike<number>;
+      if (a.mode === 'eval') {
+        scoreAndCache();
+        const c = alloc(scores);
+        if (t.rule !== 'attnc') {
+          storeCounts(c);
+          storeCacheAndScore();
+        }
+        counts = c;
+      } else {
+        if (state[3 * G + 1] !== v.step + 1) {
+          const firstBatch = al.init === 'first_batch' && state[3 * G] === 0;
+          const due = t.rule === 'attnc' ? firstBatch || (v.step > 0 && v.step % window === 0) : v.epochStep % window === 0 || firstBatch;
+          state[3 * G] = 1;
+          state[3 * G + 1] = v.step + 1;
+          if (t.rule === 'attnc') {
+            scoreAndCache();
+            storeCacheAndScore();
+            if (due) storeCounts(alloc(scores));
+          } else if (due) {
+            scoreAndCache();
+            storeCounts(alloc(scores));
+            storeCacheAndScore();
+          }
+        }
+        counts = Array.from(state.subarray(0, G));
+      }
+      writeTable(table, 0, counts, H);
+    };
+  }
+  const perSample = a.grouping === 'table-per-sample';
+  return () => {
+    const sums = sumsOf();
+    let batchCounts: number[] | null = null;
+    if (perSample) {
+      for (let b = 0; b < B; b++) writeTable(table, b * H, alloc(Array.from(stats.subarray(b * G, (b + 1) * G))), H);
+      if (a.mode !== 'eval' && al.eval === 'frozen') batchCounts = alloc(sums);
+    } else {
+      batchCounts = alloc(sums);
+      writeTable(table, 0, batchCounts, H);
+    }
+    if (a.mode === 'eval') return;
+    for (let g = 0; g < G; g++) floats[2 * G + g] = sums[g]!;
+    if (batchCounts) state.set(batchCounts, 0);
+    state[3 * G] = 1;
+  };
+}
