@@ -75,6 +75,9 @@ struct Args {
   }
 };
 
+/** Parallel regions cost a wake-up of the other threads: only loops with enough items get one. */
+inline bool worthThreads(int64_t items) { return items >= 64; }
+
 napi_value undefined(napi_env env) {
   napi_value u;
   napi_get_undefined(env, &u);
@@ -276,7 +279,7 @@ napi_value LayerNorm(napi_env env, napi_callback_info info) {
   float *y = a.f(3), *stats = a.f(4);
   int64_t rows = a.i(5), D = a.i(6);
   float eps = static_cast<float>(a.d(7));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(rows))
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * D;
     float s = 0;
@@ -300,7 +303,7 @@ napi_value LayerNormBwd(napi_env env, napi_callback_info info) {
   float* dx = a.f(4);
   int64_t rows = a.i(5), D = a.i(6);
   bool acc = a.b(7);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(rows))
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * D, *gr = dy + r * D;
     float mean = stats[2 * r], rstd = stats[2 * r + 1];
@@ -324,7 +327,7 @@ napi_value LayerNormBwd(napi_env env, napi_callback_info info) {
 template <typename F>
 void columnSums(int64_t rows, int64_t cols, F value, float* out, float* out2 = nullptr) {
   int threads = omp_get_max_threads();
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (rows * cols >= 65536)
   {
     int t = omp_get_thread_num(), n = omp_get_num_threads();
     int64_t lo = cols * t / n, hi = cols * (t + 1) / n;
@@ -369,7 +372,7 @@ napi_value BiasGrad(napi_env env, napi_callback_info info) {
 
 // softmax(x, rows, cols): in place
 void softmaxRows(float* x, int64_t rows, int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(rows))
   for (int64_t r = 0; r < rows; r++) {
     float* row = x + r * C;
     float m = -3.4028234663852886e38f;
@@ -388,7 +391,7 @@ napi_value Softmax(napi_env env, napi_callback_info info) {
 
 // softmaxBwd(p, d, rows, cols): d <- p * (d - sum d p), in place
 void softmaxBwdRows(const float* p, float* d, int64_t rows, int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(rows))
   for (int64_t r = 0; r < rows; r++) {
     const float* pr = p + r * C;
     float* dr = d + r * C;
@@ -406,8 +409,28 @@ napi_value SoftmaxBwd(napi_env env, napi_callback_info info) {
 // ---------------------------------------------------------------------------------------------
 // Elementwise (elementwise.ts). Stream arguments: seed, step, micro, layer.
 
-inline float normalCdf(float x) { return 0.5f * std::erfc(-0.7071067811865476f * x); }
-inline float normalPdf(float x) { return 0.3989422804014327f * std::exp(-0.5f * x * x); }
+
+// GELU through oneDNN's eltwise gelu_erf (forward and backward), with the dropout mask applied here.
+struct GeluPlan {
+  dnnl::eltwise_forward fwd;
+  dnnl::eltwise_backward bwd;
+  dnnl::memory::desc md;
+};
+std::map<int64_t, std::unique_ptr<GeluPlan>> geluPlans;
+
+GeluPlan& planGelu(int64_t n) {
+  auto it = geluPlans.find(n);
+  if (it != geluPlans.end()) return *it->second;
+  using namespace dnnl;
+  auto p = std::make_unique<GeluPlan>();
+  p->md = memory::desc({n}, memory::data_type::f32, memory::format_tag::a);
+  auto fpd = eltwise_forward::primitive_desc(eltwise_forward::desc(prop_kind::forward_training, algorithm::eltwise_gelu_erf, p->md, 0.f, 0.f), cpuEngine());
+  p->fwd = eltwise_forward(fpd);
+  p->bwd = eltwise_backward(eltwise_backward::primitive_desc(eltwise_backward::desc(algorithm::eltwise_gelu_erf, p->md, p->md, 0.f, 0.f), cpuEngine(), fpd));
+  auto& ref = *p;
+  geluPlans.emplace(n, std::move(p));
+  return ref;
+}
 
 // gelu(x, y, count, seed, step, micro, layer, site, rate)
 napi_value Gelu(napi_env env, napi_callback_info info) {
@@ -416,26 +439,36 @@ napi_value Gelu(napi_env env, napi_callback_info info) {
   float* y = a.f(1);
   int64_t n = a.i(2);
   Mask m = dropoutMask(a.u32(3), a.u32(7), a.u32(6), a.u32(4), a.u32(5), a.d(8));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float v = x[i];
-    y[i] = v * normalCdf(v) * m.at(static_cast<uint32_t>(i));
+  GeluPlan& p = planGelu(n);
+  p.fwd.execute(cpuStream(), {{DNNL_ARG_SRC, dnnl::memory(p.md, cpuEngine(), const_cast<float*>(x))}, {DNNL_ARG_DST, dnnl::memory(p.md, cpuEngine(), y)}});
+  cpuStream().wait();
+  if (m.on) {
+#pragma omp parallel for schedule(static) if (worthThreads(n / 1024))
+    for (int64_t i = 0; i < n; i++) y[i] *= m.at(static_cast<uint32_t>(i));
   }
   return undefined(env);
 }
 
-// geluBwd(x, dy, dx, count, seed, step, micro, layer, site, rate)
+// geluBwd(x, dy, dx, count, seed, step, micro, layer, site, rate): dx = (dy * mask) * gelu'(x)
 napi_value GeluBwd(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float *x = a.f(0), *dy = a.f(1);
   float* dx = a.f(2);
   int64_t n = a.i(3);
   Mask m = dropoutMask(a.u32(4), a.u32(8), a.u32(7), a.u32(5), a.u32(6), a.d(9));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float v = x[i];
-    dx[i] = (dy[i] * m.at(static_cast<uint32_t>(i))) * (normalCdf(v) + v * normalPdf(v));
+  GeluPlan& p = planGelu(n);
+  std::vector<float> masked;
+  const float* g = dy;
+  if (m.on) {
+    masked.resize(n);
+#pragma omp parallel for schedule(static) if (worthThreads(n / 1024))
+    for (int64_t i = 0; i < n; i++) masked[i] = dy[i] * m.at(static_cast<uint32_t>(i));
+    g = masked.data();
   }
+  p.bwd.execute(cpuStream(), {{DNNL_ARG_SRC, dnnl::memory(p.md, cpuEngine(), const_cast<float*>(x))},
+                              {DNNL_ARG_DIFF_DST, dnnl::memory(p.md, cpuEngine(), const_cast<float*>(g))},
+                              {DNNL_ARG_DIFF_SRC, dnnl::memory(p.md, cpuEngine(), dx)}});
+  cpuStream().wait();
   return undefined(env);
 }
 
@@ -451,7 +484,7 @@ napi_value Residual(napi_env env, napi_callback_info info) {
   Mask path = dropoutMask(seed, a.u32(12), layer, step, micro, a.d(13));
   int64_t n = rows * D, perSample = D * T;
   // With h: out = h + branch(y); without: out = branch(y) (the backward: dy = branch(dout)).
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(n / 1024))
   for (int64_t i = 0; i < n; i++) {
     float v = y[i];
     if (drop.on) v = v * drop.at(static_cast<uint32_t>(i));
@@ -471,7 +504,7 @@ napi_value Patchify(napi_env env, napi_callback_info info) {
   float* out = a.f(1);
   int64_t B = a.i(2), Hh = a.i(3), Ww = a.i(4), C = a.i(5), p = a.i(6);
   int64_t gw = Ww / p, n = (Hh / p) * gw, rowLen = C * p * p;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(B * n))
   for (int64_t row = 0; row < B * n; row++) {
     int64_t b = row / n, cell = row % n;
     float* o = out + row * rowLen;
@@ -492,7 +525,7 @@ napi_value Embed(napi_env env, napi_callback_info info) {
   float* h = a.f(3);
   int64_t B = a.i(4), P = a.i(5), D = a.i(6);
   int64_t first = cls ? 1 : 0, T = P + first;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(B * T))
   for (int64_t bt = 0; bt < B * T; bt++) {
     int64_t b = bt / T, t = bt % T;
     const float* src = (cls && t == 0) ? cls : patches + (b * P + t - first) * D;
@@ -509,7 +542,7 @@ napi_value EmbedBwd(napi_env env, napi_callback_info info) {
   float *dpatches = a.f(1), *dpos = a.f(2), *dcls = a.f(3);
   int64_t B = a.i(4), P = a.i(5), D = a.i(6);
   int64_t first = dcls ? 1 : 0, T = P + first;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(T * D))
   for (int64_t i = 0; i < T * D; i++) {
     int64_t t = i / D, d = i % D;
     float s = 0;
@@ -548,7 +581,7 @@ napi_value PoolBwd(napi_env env, napi_callback_info info) {
   float* dx = a.f(1);
   int64_t B = a.i(2), T = a.i(3), D = a.i(4);
   bool mean = a.b(5);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(B * T))
   for (int64_t bt = 0; bt < B * T; bt++) {
     int64_t b = bt / T, t = bt % T;
     for (int64_t d = 0; d < D; d++)
@@ -587,32 +620,39 @@ Attn attnOf(const Args& a, size_t k, const uint32_t* table) {
   return o;
 }
 
-// attnScores(qkv, table?, s, B, T, H, G, hd, perSample)
+// The per-head products are small strided matrix products (T x T x hd): one single-threaded sgemm
+// each, the threads taking (image, head) pairs. Q, K and V are read in place from qkv through their
+// leading dimensions; nothing is transposed or copied except P * mask when attention dropout is on.
+inline void sg(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+               int64_t ldb, float beta, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/** P * mask of one head into buf (or P itself without dropout). */
+inline const float* maskedP(const Attn& o, const Mask& m, const float* p, int64_t b, int64_t h, std::vector<float>& buf) {
+  const float* src = p + o.pIndex(b, h, 0, 0);
+  if (!m.on) return src;
+  buf.resize(o.T * o.T);
+  uint32_t base = static_cast<uint32_t>(o.pIndex(b, h, 0, 0));
+  for (int64_t e = 0; e < o.T * o.T; e++) buf[e] = src[e] * m.at(base + static_cast<uint32_t>(e));
+  return buf.data();
+}
+
+// attnScores(qkv, table?, s, B, T, H, G, hd, perSample): S = (Q_h scale) K_g^T
 napi_value AttnScores(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* qkv = a.f(0);
   Attn o = attnOf(a, 3, a.u(1));
   float* s = a.f(2);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(o.B * o.H))
   for (int64_t bh = 0; bh < o.B * o.H; bh++) {
     int64_t b = bh / o.H, h = bh % o.H, g = o.group(b, h);
-    std::vector<float> qs(o.hd);
-    for (int64_t i = 0; i < o.T; i++) {
-      const float* q = o.q(qkv, b, i, h);
-      for (int64_t d = 0; d < o.hd; d++) qs[d] = q[d] * o.scale;
-      float* row = s + o.pIndex(b, h, i, 0);
-      for (int64_t j = 0; j < o.T; j++) {
-        const float* k = o.k(qkv, b, j, g);
-        float acc = 0;
-        for (int64_t d = 0; d < o.hd; d++) acc += qs[d] * k[d];
-        row[j] = acc;
-      }
-    }
+    sg(false, true, o.T, o.T, o.hd, o.scale, o.q(qkv, b, 0, h), o.W, o.k(qkv, b, 0, g), o.W, 0.0f, s + o.pIndex(b, h, 0, 0), o.T);
   }
   return undefined(env);
 }
 
-// attnAv(p, qkv, table?, out, B, T, H, G, hd, perSample, seed, step, micro, layer, rate)
+// attnAv(p, qkv, table?, out, B, T, H, G, hd, perSample, seed, step, micro, layer, rate): O_h = (P * mask) V_g
 napi_value AttnAv(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float *p = a.f(0), *qkv = a.f(1);
@@ -620,24 +660,17 @@ napi_value AttnAv(napi_env env, napi_callback_info info) {
   Attn o = attnOf(a, 4, a.u(2));
   Mask m = attentionMask(a.u32(10), a.u32(13), a.u32(11), a.u32(12), a.d(14));
   int64_t HD = o.H * o.hd;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(o.B * o.H))
   for (int64_t bh = 0; bh < o.B * o.H; bh++) {
     int64_t b = bh / o.H, h = bh % o.H, g = o.group(b, h);
-    for (int64_t i = 0; i < o.T; i++) {
-      float* dst = out + (b * o.T + i) * HD + h * o.hd;
-      for (int64_t d = 0; d < o.hd; d++) dst[d] = 0;
-      for (int64_t j = 0; j < o.T; j++) {
-        int64_t pi = o.pIndex(b, h, i, j);
-        float w = p[pi] * m.at(static_cast<uint32_t>(pi));
-        const float* v = o.v(qkv, b, j, g);
-        for (int64_t d = 0; d < o.hd; d++) dst[d] += w * v[d];
-      }
-    }
+    std::vector<float> buf;
+    const float* pm = maskedP(o, m, p, b, h, buf);
+    sg(false, false, o.T, o.hd, o.T, 1.0f, pm, o.T, o.v(qkv, b, 0, g), o.W, 0.0f, out + b * o.T * HD + h * o.hd, HD);
   }
   return undefined(env);
 }
 
-// attnDp(dout, qkv, table?, dp, B, T, H, G, hd, perSample, seed, step, micro, layer, rate)
+// attnDp(dout, qkv, table?, dp, B, T, H, G, hd, perSample, seed, step, micro, layer, rate): dP = (dO_h V_g^T) * mask
 napi_value AttnDp(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float *dout = a.f(0), *qkv = a.f(1);
@@ -645,25 +678,22 @@ napi_value AttnDp(napi_env env, napi_callback_info info) {
   Attn o = attnOf(a, 4, a.u(2));
   Mask m = attentionMask(a.u32(10), a.u32(13), a.u32(11), a.u32(12), a.d(14));
   int64_t HD = o.H * o.hd;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(o.B * o.H))
   for (int64_t bh = 0; bh < o.B * o.H; bh++) {
     int64_t b = bh / o.H, h = bh % o.H, g = o.group(b, h);
-    for (int64_t i = 0; i < o.T; i++) {
-      const float* go = dout + (b * o.T + i) * HD + h * o.hd;
-      for (int64_t j = 0; j < o.T; j++) {
-        const float* v = o.v(qkv, b, j, g);
-        float acc = 0;
-        for (int64_t d = 0; d < o.hd; d++) acc += go[d] * v[d];
-        int64_t pi = o.pIndex(b, h, i, j);
-        dp[pi] = acc * m.at(static_cast<uint32_t>(pi));
-      }
+    float* dst = dp + o.pIndex(b, h, 0, 0);
+    sg(false, true, o.T, o.T, o.hd, 1.0f, dout + b * o.T * HD + h * o.hd, HD, o.v(qkv, b, 0, g), o.W, 0.0f, dst, o.T);
+    if (m.on) {
+      uint32_t base = static_cast<uint32_t>(o.pIndex(b, h, 0, 0));
+      for (int64_t e = 0; e < o.T * o.T; e++) dst[e] *= m.at(base + static_cast<uint32_t>(e));
     }
   }
   return undefined(env);
 }
 
 // attnDqkv(ds, p, dout, qkv, table?, dqkv, B, T, H, G, hd, perSample, seed, step, micro, layer, rate):
-// dQ, dK and dV into the fused gradient (every column written).
+// dQ_h = scale dS_h K_g; dK_g = sum_{h in g} scale dS_h^T Q_h; dV_g = sum_{h in g} (P_h * mask)^T dO_h
+// (heads in order; a group without heads gets zeros). Every column of dqkv is written.
 napi_value AttnDqkv(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float *ds = a.f(0), *p = a.f(1), *dout = a.f(2), *qkv = a.f(3);
@@ -671,48 +701,31 @@ napi_value AttnDqkv(napi_env env, napi_callback_info info) {
   Attn o = attnOf(a, 6, a.u(4));
   Mask m = attentionMask(a.u32(12), a.u32(15), a.u32(13), a.u32(14), a.d(16));
   int64_t HD = o.H * o.hd;
-  // dQ[b, i, h] = scale * sum_j dS[b, h, i, j] K[b, j, g(h)]
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(o.B * o.H))
   for (int64_t bh = 0; bh < o.B * o.H; bh++) {
     int64_t b = bh / o.H, h = bh % o.H, g = o.group(b, h);
-    for (int64_t i = 0; i < o.T; i++) {
-      float* dst = dqkv + (b * o.T + i) * o.W + h * o.hd;
-      for (int64_t d = 0; d < o.hd; d++) dst[d] = 0;
-      const float* row = ds + o.pIndex(b, h, i, 0);
-      for (int64_t j = 0; j < o.T; j++) {
-        const float* k = o.k(qkv, b, j, g);
-        float w = row[j];
-        for (int64_t d = 0; d < o.hd; d++) dst[d] += w * k[d];
-      }
-      for (int64_t d = 0; d < o.hd; d++) dst[d] *= o.scale;
-    }
+    sg(false, false, o.T, o.hd, o.T, o.scale, ds + o.pIndex(b, h, 0, 0), o.T, o.k(qkv, b, 0, g), o.W, 0.0f,
+       dqkv + b * o.T * o.W + h * o.hd, o.W);
   }
-  // dK[b, j, g] = sum_{h in g} sum_i dS[b, h, i, j] (Q[b, i, h] * scale); dV likewise with P * mask and dO.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(o.B * o.G))
   for (int64_t bg = 0; bg < o.B * o.G; bg++) {
     int64_t b = bg / o.G, g = bg % o.G;
-    std::vector<float> qs(o.hd);
-    for (int64_t j = 0; j < o.T; j++) {
-      float* dk = dqkv + (b * o.T + j) * o.W + (o.H + g) * o.hd;
-      float* dv = dqkv + (b * o.T + j) * o.W + (o.H + o.G + g) * o.hd;
-      for (int64_t d = 0; d < o.hd; d++) dk[d] = dv[d] = 0;
-    }
+    float* dk = dqkv + b * o.T * o.W + (o.H + g) * o.hd;
+    float* dv = dqkv + b * o.T * o.W + (o.H + o.G + g) * o.hd;
+    bool first = true;
+    std::vector<float> buf;
     for (int64_t h = 0; h < o.H; h++) {
       if (o.group(b, h) != g) continue;
-      for (int64_t i = 0; i < o.T; i++) {
-        const float* q = o.q(qkv, b, i, h);
-        for (int64_t d = 0; d < o.hd; d++) qs[d] = q[d] * o.scale;
-        const float* go = dout + (b * o.T + i) * HD + h * o.hd;
-        for (int64_t j = 0; j < o.T; j++) {
-          int64_t pi = o.pIndex(b, h, i, j);
-          float ws = ds[pi], wp = p[pi] * m.at(static_cast<uint32_t>(pi));
-          float* dk = dqkv + (b * o.T + j) * o.W + (o.H + g) * o.hd;
-          float* dv = dqkv + (b * o.T + j) * o.W + (o.H + o.G + g) * o.hd;
-          for (int64_t d = 0; d < o.hd; d++) {
-            dk[d] += ws * qs[d];
-            dv[d] += wp * go[d];
-          }
-        }
+      float beta = first ? 0.0f : 1.0f;
+      sg(true, false, o.T, o.hd, o.T, o.scale, ds + o.pIndex(b, h, 0, 0), o.T, o.q(qkv, b, 0, h), o.W, beta, dk, o.W);
+      const float* pm = maskedP(o, m, p, b, h, buf);
+      sg(true, false, o.T, o.hd, o.T, 1.0f, pm, o.T, dout + b * o.T * HD + h * o.hd, HD, beta, dv, o.W);
+      first = false;
+    }
+    if (first) {
+      for (int64_t j = 0; j < o.T; j++) {
+        std::memset(dk + j * o.W, 0, sizeof(float) * o.hd);
+        std::memset(dv + j * o.W, 0, sizeof(float) * o.hd);
       }
     }
   }
@@ -776,7 +789,7 @@ napi_value Noise(napi_env env, napi_callback_info info) {
   uint32_t key = stream_key(seed, stream);
   int64_t hpg = std::max<int64_t>(1, o.H / o.G);
   const double two24 = 16777216.0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(o.noiseRows))
   for (int64_t row = 0; row < o.noiseRows; row++) {
     float* zr = z + row * o.n;
     uint32_t base = static_cast<uint32_t>(row * o.n);
@@ -812,7 +825,7 @@ napi_value PerturbFwd(napi_env env, napi_callback_info info) {
   float* out = a.f(2);
   Perturb o = perturbOf(a, 3);
   float scale = static_cast<float>(a.d(10));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(o.rows))
   for (int64_t row = 0; row < o.rows; row++) {
     float s = 0;
     for (int64_t j = 0; j < o.n; j++) s += x[o.xIndex(row, j)];
@@ -835,7 +848,7 @@ napi_value PerturbBwd(napi_env env, napi_callback_info info) {
   float* dx = a.f(3);
   Perturb o = perturbOf(a, 4);
   float scale = static_cast<float>(a.d(11));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(o.rows))
   for (int64_t row = 0; row < o.rows; row++) {
     float s = 0;
     for (int64_t j = 0; j < o.n; j++) s += x[o.xIndex(row, j)];
@@ -907,7 +920,7 @@ napi_value GradSumsq(napi_env env, napi_callback_info info) {
   float* partial = a.f(1);
   int64_t n = a.i(2);
   double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
+#pragma omp parallel for reduction(+ : s) schedule(static) if (worthThreads(n / 64))
   for (int64_t i = 0; i < n; i++) s += static_cast<double>(g[i]) * g[i];
   partial[a.i(3)] = static_cast<float>(s);
   return undefined(env);
@@ -942,7 +955,7 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
         bias2 = static_cast<float>(a.d(10)), decay = static_cast<float>(a.d(11));
   bool ok = finite(stats[2]);
   float coef = stats[3];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(n / 1024))
   for (int64_t i = 0; i < n; i++) {
     if (ok) {
       float g = grad[i] * coef;
@@ -967,7 +980,7 @@ napi_value Sgd(napi_env env, napi_callback_info info) {
   float lr = static_cast<float>(a.d(5)), wd = static_cast<float>(a.d(6)), mom = static_cast<float>(a.d(7));
   bool ok = finite(stats[2]);
   float coef = stats[3];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worthThreads(n / 1024))
   for (int64_t i = 0; i < n; i++) {
     if (ok) {
       float d = grad[i] * coef + p[i] * wd;

@@ -48,12 +48,12 @@ export class NativeUnavailableError extends Error {}
 
 export const BUILD_HINT = 'build it with `npm run build:native` (needs g++, libdnnl-dev and libopenblas-dev: apt-get install -y libdnnl-dev libopenblas-dev)';
 
-/** The package root: the nearest folder above this file whose package.json is attnc's. */
+/** The package root: the nearest folder above this file with attnc's package.json and native/ (dist/ has a copy of the first only). */
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
+    if (existsSync(pj) && existsSync(join(dir, 'native', 'binding.gyp'))) {
       try {
         if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'attnc') return dir;
       } catch { /* keep looking */ }
@@ -80,6 +80,9 @@ export function loadNativeAddon(): NativeAddon {
   try {
     path = addonPath();
     if (!existsSync(path)) throw new Error(`${path} does not exist`);
+    // Idle OpenMP threads sleep instead of spinning: on 2 cores shared with OpenBLAS's threads (and other
+    // processes) spinning made a training step 10-20x slower. libgomp reads this when it loads.
+    process.env.OMP_WAIT_POLICY ??= 'passive';
     loaded = createRequire(import.meta.url)(path) as NativeAddon;
     return loaded;
   } catch (e) {
