@@ -161,7 +161,7 @@ struct GemmPlan {
 };
 
 std::map<GemmKey, std::unique_ptr<GemmPlan>> gemmPlans;
-/** -1: measure each shape; 0: always oneDNN; 1: always OpenBLAS (ATTNC_NATIVE_GEMM=dnnl|blas). */
+/** -1: measure each shape; 0: always oneDNN; 1: always OpenBLAS (configure()). */
 int forcedGemm = -1;
 
 void runDnnl(GemmPlan& p, const GemmKey& k, const float* a, const float* b, float* c, const float* bias) {

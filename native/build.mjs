@@ -16,7 +16,8 @@ const fail = (why) => {
 
 const prefix = dirname(dirname(process.execPath));
 const nodedir = existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
-for (const header of ['/usr/include/oneapi/dnnl/dnnl.hpp', '/usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h']) {
+if (!['/usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h', '/usr/include/x86_64-linux-gnu/cblas.h'].some(existsSync)) fail('cblas.h is missing (apt-get install -y libopenblas-dev)');
+for (const header of ['/usr/include/oneapi/dnnl/dnnl.hpp']) {
   if (!existsSync(header)) fail(`${header} is missing (apt-get install -y libdnnl-dev libopenblas-dev)`);
 }
 const candidates = [
