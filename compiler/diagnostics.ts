@@ -39,6 +39,8 @@ export const Diagnostics = {
   ExtendsCycle: { code: 'AT2006', severity: 'error', message: 'models extend each other in a cycle: {0}' },
   NoRuns: { code: 'AT2007', severity: 'error', message: "'{0}' defines no train run{1}", hint: 'add a train NAME { model ... data ... } block, or pass --run' },
   ImportNotAtTop: { code: 'AT2008', severity: 'warning', message: 'imports should come before other declarations' },
+  EmptyImport: { code: 'AT2009', severity: 'error', message: 'the import path is empty', hint: 'name the file to import, as in import "vit.attn"' },
+  TooManyDiagnostics: { code: 'AT2010', severity: 'error', message: '{0} more diagnostics in this file are not shown (at most {1} per file)', hint: 'fix the ones above and check again' },
 
   // --- AT3xxx: fields and values ---
   UnknownField: { code: 'AT3001', severity: 'error', message: "unknown field '{0}' in {1}{2}" },
@@ -70,15 +72,24 @@ export const Diagnostics = {
   BatchNotDivisible: { code: 'AT4009', severity: 'error', message: 'micro_batch ({0}) must divide batch ({1})' },
   MlpTooSmall: { code: 'AT4010', severity: 'error', message: 'the MLP hidden width must be at least 1, got {0}' },
   TrackedScopeSample: { code: 'AT4012', severity: 'warning', message: "scope: sample has no effect on a tracked allocation, which keeps one score per group", hint: 'drop scope: sample, or drop track for a per-image allocation' },
-  DataClassesMismatch: { code: 'AT4011', severity: 'error', message: "model '{0}' has {1} classes but {2} has {3}", hint: 'set classes {3} in the model, or derive a model for this data: model NAME extends {0} {{ classes {3} }' },
+  DataClassesMismatch: { code: 'AT4011', severity: 'error', message: "model '{0}' has {1} classes but {2} has {3}", hint: 'set classes {3} in the model, or derive a model for this data: model NAME extends {0} {{ classes {3} }}' },
+  DuplicateGridEntry: { code: 'AT4013', severity: 'warning', message: "{0} '{1}' is listed twice in this experiment (first at {2})", hint: 'the grid would train the same run twice; remove one' },
+  WarmupTooLong: { code: 'AT4014', severity: 'warning', message: 'warmup ({0} steps) is not shorter than the run ({1} steps)', hint: 'the learning rate never gets past warmup; shorten warmup or train longer' },
 
   // --- AT5xxx: IR documents ---
   IrNotJson: { code: 'AT5001', severity: 'error', message: 'not valid JSON: {0}' },
   IrVersion: { code: 'AT5002', severity: 'error', message: 'IR version {0} is not supported (this attnc reads version {1})', hint: 'recompile the .attn file with this attnc' },
   IrSchema: { code: 'AT5003', severity: 'error', message: 'IR does not match its schema at {0}: {1}' },
+  IrInconsistent: { code: 'AT5004', severity: 'error', message: 'IR is inconsistent at {0}: {1}', hint: 'IR documents are written by attnc compile; recompile the .attn file rather than editing the IR' },
 } as const satisfies Record<string, DiagnosticDef>;
 
 export type DiagnosticName = keyof typeof Diagnostics;
+
+/** Another place that explains a diagnostic (the parent's field a child's value conflicts with). */
+export interface RelatedInformation {
+  span: Span;
+  message: string;
+}
 
 export interface Diagnostic {
   code: string;
@@ -88,10 +99,12 @@ export interface Diagnostic {
   span?: Span;
   /** A file the diagnostic is about when no span applies (a missing file, a JSON document). */
   file?: string;
+  related?: RelatedInformation[];
 }
 
+/** Fills `{0}`, `{1}`, ... in one pass; `{{` and `}}` stand for literal braces. Arguments are never re-read. */
 function fill(template: string, args: readonly (string | number)[]): string {
-  return template.replace(/\{(\d+)\}/g, (_, i) => String(args[Number(i)] ?? '')).replace(/\{\{/g, '{');
+  return template.replace(/\{\{|\}\}|\{(\d+)\}/g, (m, i: string | undefined) => (i === undefined ? m[0]! : String(args[Number(i)] ?? '')));
 }
 
 /** Builds a diagnostic from the catalogue. Pass `hint` to replace the catalogue's hint. */
@@ -118,45 +131,149 @@ export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
   });
 }
 
-/** `file(line,col): error CODE: message`, then the source line with the span underlined, then the hint. */
+/** The most diagnostics kept per file; the rest are counted in one AT2010. */
+export const MAX_DIAGNOSTICS_PER_FILE = 100;
+
+/** Drops repeats, keeps the first MAX_DIAGNOSTICS_PER_FILE diagnostics of each file (sorted), then says how many more there were. */
+export function capDiagnostics(sorted: readonly Diagnostic[], max = MAX_DIAGNOSTICS_PER_FILE): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const kept = new Map<string, number>();
+  const dropped = new Map<string, { count: number; errors: boolean; after: Diagnostic }>();
+  const seen = new Set<string>();
+  for (const d of sorted) {
+    const file = d.span?.file ?? d.file ?? '';
+    // The same problem found twice (a parent's field, checked with the parent and with its child) prints once.
+    const key = `${d.code}\u0000${file}\u0000${d.span?.offset ?? -1}\u0000${d.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const n = kept.get(file) ?? 0;
+    if (n < max) {
+      kept.set(file, n + 1);
+      out.push(d);
+      continue;
+    }
+    const entry = dropped.get(file);
+    if (entry) { entry.count++; entry.errors ||= d.severity === 'error'; }
+    else dropped.set(file, { count: 1, errors: d.severity === 'error', after: out[out.length - 1]! });
+  }
+  for (const { count, errors, after } of dropped.values()) {
+    const d = diag('TooManyDiagnostics', undefined, [count, max]);
+    // A warning when only warnings were left out, so that leaving them out never hides an error.
+    if (!errors) d.severity = 'warning';
+    d.file = after.span?.file ?? after.file;
+    out.splice(out.indexOf(after) + 1, 0, d);
+  }
+  return out;
+}
+
+/** Start offsets of the lines of a text; a line ends at \n, \r\n or a lone \r, as the lexer counts them. */
+export function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) starts.push(i + 1);
+  }
+  return starts;
+}
+
+// Printing many diagnostics of one file indexes its lines once (a few texts are remembered).
+const lineIndexCache = new Map<string, number[]>();
+function lineOf(text: string, line: number): string {
+  let starts = lineIndexCache.get(text);
+  if (!starts) {
+    if (lineIndexCache.size >= 4) lineIndexCache.delete(lineIndexCache.keys().next().value!);
+    starts = lineStarts(text);
+    lineIndexCache.set(text, starts);
+  }
+  const from = starts[line - 1];
+  if (from === undefined) return '';
+  const to = starts[line] ?? text.length;
+  return text.slice(from, to).replace(/\r?\n$|\r$/, '');
+}
+
+/** The widest source excerpt printed: longer lines are clipped around the span, with '...' marking the cut. */
+export const EXCERPT_WIDTH = 120;
+
+/** The part of `line` shown for a span from column `col` (1-based) `width` characters wide, and where the span starts in it. */
+export function clipExcerpt(line: string, col: number, width: number): { text: string; col: number; width: number } {
+  if (line.length <= EXCERPT_WIDTH) return { text: line, col, width };
+  const shownWidth = Math.min(width, EXCERPT_WIDTH - 40);
+  const from = Math.max(0, Math.min(col - 1 - 30, line.length - (EXCERPT_WIDTH - 6)));
+  const to = Math.min(line.length, from + EXCERPT_WIDTH - 6);
+  const head = from > 0 ? '...' : '';
+  const tail = to < line.length ? '...' : '';
+  return { text: head + line.slice(from, to) + tail, col: col - from + head.length, width: shownWidth };
+}
+
+function where(span: Span | undefined, file: string | undefined): string {
+  return span ? `${span.file}(${span.line},${span.col})` : (file ?? 'attnc');
+}
+
+/** `file(line,col): error CODE: message`, then the source line with the span underlined, then related places and the hint. */
 export function formatDiagnostic(d: Diagnostic, sourceOf: (file: string) => string | undefined): string {
-  const where = d.span ? `${d.span.file}(${d.span.line},${d.span.col})` : (d.file ?? 'attnc');
-  const lines = [`${where}: ${d.severity} ${d.code}: ${d.message}`];
+  const lines = [`${where(d.span, d.file)}: ${d.severity} ${d.code}: ${d.message}`];
   const text = d.span ? sourceOf(d.span.file) : undefined;
   if (d.span && text !== undefined) {
-    const srcLine = text.split(/\r?\n/)[d.span.line - 1] ?? '';
+    const srcLine = lineOf(text, d.span.line);
     const end = d.span.endLine === d.span.line ? d.span.endCol : srcLine.length + 1;
-    const width = Math.max(1, end - d.span.col);
+    const shown = clipExcerpt(srcLine, d.span.col, Math.max(1, end - d.span.col));
     const gutter = String(d.span.line).padStart(4);
-    lines.push(`${gutter} | ${srcLine}`);
-    lines.push(`${' '.repeat(gutter.length)} | ${' '.repeat(d.span.col - 1)}${'~'.repeat(width)}`);
+    lines.push(`${gutter} | ${shown.text}`);
+    lines.push(`${' '.repeat(gutter.length)} | ${' '.repeat(Math.max(0, shown.col - 1))}${'~'.repeat(shown.width)}`);
   }
+  for (const r of d.related ?? []) lines.push(`  related: ${where(r.span, undefined)}: ${r.message}`);
   if (d.hint) lines.push(`  hint: ${d.hint}`);
   return lines.join('\n');
 }
 
+/** Words longer than this get no "did you mean": no field, option or name a user misspells is this long. */
+export const MAX_SUGGESTION_LENGTH = 64;
+
+/** Work done by editDistance (cells of the band computed), for tests that check it stays linear. */
+export const distanceWork = { cells: 0 };
+
 /** "did you mean" for a misspelt word, by edit distance; '' when nothing is close. */
 export function didYouMean(word: string, candidates: Iterable<string>): string {
+  if (word.length > MAX_SUGGESTION_LENGTH) return '';
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  const lower = word.toLowerCase();
   let best = '';
-  let bestDist = Infinity;
+  let bestDist = limit + 1;
   for (const c of candidates) {
-    const dist = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (Math.abs(c.length - word.length) > limit) continue;
+    const dist = editDistance(lower, c.toLowerCase(), bestDist - 1);
     if (dist < bestDist) { best = c; bestDist = dist; }
   }
-  const limit = Math.max(1, Math.floor(word.length / 3));
   return bestDist <= limit ? `; did you mean '${best}'?` : '';
 }
 
-/** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+/**
+ * Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment).
+ * With `max`, only the band of cells within `max` of the diagonal is computed and any distance above
+ * `max` is returned as max + 1: O(length x max) time, three rows of memory.
+ */
+export function editDistance(a: string, b: string, max = Math.max(a.length, b.length)): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  const big = max + 1;
+  let prev2: number[] = [];
+  let prev: number[] = Array.from({ length: b.length + 1 }, (_, j) => (j <= max ? j : big));
   for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
+    const row: number[] = new Array<number>(b.length + 1).fill(big);
+    if (i <= max) row[0] = i;
+    const lo = Math.max(1, i - max);
+    const hi = Math.min(b.length, i + max);
+    let rowMin = row[0]!;
+    for (let j = lo; j <= hi; j++) {
+      distanceWork.cells++;
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = best;
+      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2]! + 1);
+      row[j] = Math.min(d, big);
+      rowMin = Math.min(rowMin, row[j]!);
     }
+    if (rowMin > max) return big;
+    prev2 = prev;
+    prev = row;
   }
-  return d[a.length]![b.length]!;
+  return Math.min(prev[b.length]!, big);
 }

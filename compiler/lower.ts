@@ -127,7 +127,8 @@ function lowerNormalize(c: Choice | undefined, data: DataIR, channels: number): 
   switch (c?.option ?? 'dataset') {
     case 'none': return { mean: all(0), std: all(1) };
     case 'imagenet': return fitNormalization(IMAGENET_NORMALIZATION, channels);
-    case 'mean_std': return { mean: all(arg(c, 'mean', 0.5)), std: all(arg(c, 'std', 0.5)) };
+    // mean and std are required arguments (schema.ts): the checker has seen both.
+    case 'mean_std': return { mean: all(c!.args.mean as number), std: all(c!.args.std as number) };
     default: return datasetNormalization(data.kind, channels);
   }
 }

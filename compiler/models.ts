@@ -20,6 +20,8 @@ export interface LayerOverride {
 export interface ResolvedModel {
   name: string;
   decl: ModelDecl;
+  /** The declarations of the model and its ancestors, the model first. */
+  lineage: ModelDecl[];
   /** Ancestors, nearest first. */
   chain: string[];
   fields: Map<string, CheckedField>;
@@ -99,7 +101,7 @@ export class ModelResolver {
 
   private merge(lineage: ModelDecl[]): ResolvedModel {
     const model: ResolvedModel = {
-      name: lineage[0]!.name, decl: lineage[0]!, chain: lineage.slice(1).map((d) => d.name),
+      name: lineage[0]!.name, decl: lineage[0]!, lineage, chain: lineage.slice(1).map((d) => d.name),
       fields: new Map(), attention: new Map(), overrides: [], hasFieldErrors: false,
     };
     for (const decl of [...lineage].reverse()) {
@@ -163,6 +165,11 @@ export function effectiveLayers(model: ResolvedModel, depth: number): EffectiveL
     });
   }
   return layers;
+}
+
+/** The declaration (of the model or an ancestor) in which a span was written, or undefined. */
+export function declaringModel(model: ResolvedModel, span: Span): ModelDecl | undefined {
+  return model.lineage.find((d) => d.span.file === span.file && d.span.offset <= span.offset && span.offset < d.span.endOffset);
 }
 
 /** The first checked value of a model-level field, with its span. */

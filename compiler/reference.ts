@@ -34,7 +34,7 @@ function optionTable(field: string, options: Readonly<Record<string, OptionSpec>
     const syntax = opt.path ? `${name} "path"` : opt.args ? `${name}(...)` : name;
     lines.push(`- \`${field} ${syntax}\`: ${opt.doc}${opt.path === 'optional' ? ' (path optional)' : ''}`);
     for (const [argName, a] of Object.entries(opt.args ?? {})) {
-      const def = a.default !== undefined ? `; default ${a.default}` : '';
+      const def = a.required ? '; **required**' : a.default !== undefined ? `; default ${a.default}` : '';
       const pos = opt.positional === argName ? ' (may be given positionally)' : '';
       lines.push(`  - \`${argName}:\` ${describeSpec(a.spec)}: ${a.doc}${def}${pos}`);
       if (a.spec.t === 'choice') lines.push(...optionTable(`${argName}:`, a.spec.options).map((l) => `    ${l}`));
@@ -60,7 +60,8 @@ export function renderReference(): string {
   }
   out.push('### Diagnostics', '', '| code | severity | message | hint |', '|---|---|---|---|');
   for (const d of Object.values(Diagnostics)) {
-    const esc = (s: string) => s.replace(/\|/g, '\\|');
+    // Templates as printed: {0}... stay as placeholders, {{ and }} are the braces they stand for.
+    const esc = (s: string) => s.replace(/\{\{/g, '{').replace(/\}\}/g, '}').replace(/\|/g, '\\|');
     out.push(`| ${d.code} | ${d.severity} | ${esc(d.message)} | ${'hint' in d ? esc(d.hint as string) : ''} |`);
   }
   return out.join('\n') + '\n';

@@ -63,6 +63,8 @@ export interface RangeValue {
 export interface StringValue {
   kind: 'string';
   value: string;
+  /** The literal as written, quotes and escapes included (absent in ASTs built by hand). */
+  text?: string;
   span: Span;
 }
 
@@ -124,6 +126,8 @@ export type DeclKind = 'import' | 'model' | 'train' | 'experiment';
 export interface ImportDecl {
   kind: 'import';
   path: string;
+  /** The path's literal as written (absent in ASTs built by hand). */
+  pathText?: string;
   pathSpan: Span;
   span: Span;
   leadingComments?: Comment[];
@@ -160,4 +164,9 @@ export interface SourceFile {
   decls: Decl[];
   /** Comments after the last declaration. */
   danglingComments?: Comment[];
+}
+
+/** The value of a string literal's text between its quotes: `\"` and `\\` are escapes; any other backslash is kept as written. */
+export function unescapeString(inner: string): string {
+  return inner.replace(/\\(["\\])/g, '$1');
 }
