@@ -14,6 +14,7 @@ import { checkBlock, type CheckedBlock } from './check.js';
 import { capDiagnostics, diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import type { IRDocument, ModelIR, RunIR } from './ir/types.js';
 import { IR_VERSION } from './ir/types.js';
+import { checkIrDocument } from './ir/check.js';
 import { validateIrDocument } from './ir/validate.js';
 import { lowerExperiment, lowerModel, lowerRun } from './lower.js';
 import { effectiveLayers, ModelResolver, modelSetting, type ResolvedModel } from './models.js';
@@ -82,6 +83,7 @@ class Compilation {
       experiments: experiments.filter((e) => e !== null),
     };
     const schemaErrors = validateIrDocument(doc, this.program.root);
+    if (!schemaErrors.length) schemaErrors.push(...checkIrDocument(doc, this.program.root));
     if (schemaErrors.length) {
       // The checks above should make this impossible: a schema failure here is a compiler bug.
       this.diags.push(...schemaErrors.map((d) => ({ ...d, message: `internal error: ${d.message}` })));

@@ -47,7 +47,8 @@ function lowerPerturb(choice: Choice | undefined, paper: boolean): PerturbIR | n
   };
 }
 
-function variantOf(heads: number, kvHeads: number, allocation: AllocationIR, perturb: PerturbIR | null): AttentionVariant {
+/** The report label of an attention, from what decides its behaviour (the IR checks use it too). */
+export function variantOf(heads: number, kvHeads: number, allocation: AllocationIR, perturb: PerturbIR | null): AttentionVariant {
   if (perturb) return 'pgqa';
   if (allocation.policy === 'key_norm') return allocation.track ? 'dgqa' : 'kdgqa';
   return kvHeads === heads ? 'mha' : kvHeads === 1 ? 'mqa' : 'gqa';

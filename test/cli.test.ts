@@ -99,6 +99,17 @@ describe('attnc CLI', () => {
     expect((await runCli(['compile', 'junk.ir.json'], dir)).stderr).toContain('error AT5001: not valid JSON');
   });
 
+  it('compile: an IR document that passes the schema but breaks a rule reaches no target', async () => {
+    const doc = 'test/golden/ir-documents/kv_heads_above_heads.input.json';
+    for (const args of [['--summary'], ['--target', 'tfjs', '-o', tmp()], ['--target', 'pytorch', '-o', tmp()]]) {
+      const r = await runCli(['compile', doc, ...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain('error AT5004: IR is inconsistent at /models/0/layers/0/attention/kvHeads: kv_heads (9) must be between 1 and heads (6)');
+      expect(r.stdout).toBe('');
+      if (args[3]) expect(fs.readdirSync(args[3])).toEqual([]);
+    }
+  });
+
   it('compile --summary: a table, and JSON with params.total equal to timm for ViT-S/16', async () => {
     const table = await runCli(['compile', 'specs/vit_s16.attn', '--summary']);
     expect(table.code).toBe(0);
