@@ -3,7 +3,7 @@
 // The parser stops at the first top-level token that cannot start a declaration. Here that junk is
 // reported (AT1004) and skipped, a brace-balanced stretch at a time so the fields inside a stray
 // block are not mistaken for declarations, and parsing resumes at the next declaration word.
-import { EOF, type CstNode, type IRecognitionException, type IToken } from 'chevrotain';
+import { EOF, type CstNode, type IRecognitionException, type IToken } from './chevrotain.js';
 import type { Block, Comment, Decl, Field, SourceFile, Span } from './ast.js';
 import { DECLARATION_WORDS } from './keywords.js';
 import { diag, sortDiagnostics, type Diagnostic } from '../compiler/diagnostics.js';

@@ -8,7 +8,7 @@
 // Error recovery is Chevrotain's (single-token insertion and deletion, re-synchronisation, and
 // recovery inside repetitions). Top-level junk is not left to it: the file rule only parses
 // declarations and stops at anything else, and grammar/index.ts skips the junk and parses on.
-import { CstParser, EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import { CstParser, EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from './chevrotain.js';
 import { DECLARATION_WORDS, FIELD_WORDS, UNIT_WORDS } from './keywords.js';
 import {
   allTokens, Colon, Comma, DimsLiteral, describeToken, describeTokenType, Identifier, LBrace, LParen, NumberLiteral,

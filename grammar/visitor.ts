@@ -5,7 +5,7 @@
 // from real tokens, skips values that never parsed, and reports here the errors that are easiest to
 // see on the tree: a name left out after `model`/`train`/`extends`, a '{' never closed, and
 // dimensions that are not whole numbers.
-import type { CstElement, CstNode, IToken } from 'chevrotain';
+import type { CstElement, CstNode, IToken } from './chevrotain.js';
 import {
   unescapeString, type Arg, type Block, type CallValue, type Decl, type Field, type ImportDecl, type ModelDecl, type RunDecl, type Span, type Value,
 } from './ast.js';

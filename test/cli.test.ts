@@ -18,6 +18,13 @@ describe('attnc CLI', () => {
     expect(bad.stderr).toContain("cannot read 'does-not-exist.attn'");
   });
 
+  it('ends quietly, with exit 0, when its output is closed early (attnc alloc ... | head)', () => {
+    const script = `"${process.execPath}" bin/attnc.js alloc --policy uniform --heads 1048576 --kv-heads 1024 | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}`;
+    const r = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('prints usage with --help and lists every command', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
