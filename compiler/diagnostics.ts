@@ -102,16 +102,24 @@ export interface Diagnostic {
   related?: RelatedInformation[];
 }
 
+/** The longest argument shown in full in a message; a longer one (a 1 MB identifier) is cut, saying so. */
+export const MAX_ARGUMENT_LENGTH = 100;
+
+function clipArgument(text: string): string {
+  return text.length <= MAX_ARGUMENT_LENGTH ? text : `${text.slice(0, MAX_ARGUMENT_LENGTH - 20)}... (${text.length} characters)`;
+}
+
 /** Fills `{0}`, `{1}`, ... in one pass; `{{` and `}}` stand for literal braces. Arguments are never re-read. */
 function fill(template: string, args: readonly (string | number)[]): string {
-  return template.replace(/\{\{|\}\}|\{(\d+)\}/g, (m, i: string | undefined) => (i === undefined ? m[0]! : String(args[Number(i)] ?? '')));
+  return template.replace(/\{\{|\}\}|\{(\d+)\}/g, (m, i: string | undefined) => (i === undefined ? m[0]! : clipArgument(String(args[Number(i)] ?? ''))));
 }
 
 /** Builds a diagnostic from the catalogue. Pass `hint` to replace the catalogue's hint. */
 export function diag(name: DiagnosticName, span: Span | undefined, args: readonly (string | number)[] = [], hint?: string): Diagnostic {
   const def: DiagnosticDef = Diagnostics[name];
   const d: Diagnostic = { code: def.code, severity: def.severity, message: fill(def.message, args) };
-  const h = hint ?? (def.hint ? fill(def.hint, args) : undefined);
+  // A hint written by the caller may quote the input too: cut it at a few lines' worth.
+  const h = hint !== undefined ? (hint.length > 3 * MAX_ARGUMENT_LENGTH ? `${hint.slice(0, 3 * MAX_ARGUMENT_LENGTH - 3)}...` : hint) : def.hint ? fill(def.hint, args) : undefined;
   if (h) d.hint = h;
   if (span) d.span = span;
   return d;
@@ -250,30 +258,35 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
 /**
  * Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment).
  * With `max`, only the band of cells within `max` of the diagonal is computed and any distance above
- * `max` is returned as max + 1: O(length x max) time, three rows of memory.
+ * `max` is returned as max + 1: O(length x max) time, three rows of memory reused between calls.
  */
 export function editDistance(a: string, b: string, max = Math.max(a.length, b.length)): number {
   if (Math.abs(a.length - b.length) > max) return max + 1;
   const big = max + 1;
-  let prev2: number[] = [];
-  let prev: number[] = Array.from({ length: b.length + 1 }, (_, j) => (j <= max ? j : big));
+  const width = b.length + 1;
+  if (rows[0]!.length < width) rows = [0, 1, 2].map(() => new Int32Array(width * 2));
+  let [prev2, prev, row] = rows as [Int32Array, Int32Array, Int32Array];
+  for (let j = 0; j < width; j++) prev[j] = j <= max ? j : big;
   for (let i = 1; i <= a.length; i++) {
-    const row: number[] = new Array<number>(b.length + 1).fill(big);
-    if (i <= max) row[0] = i;
     const lo = Math.max(1, i - max);
     const hi = Math.min(b.length, i + max);
-    let rowMin = row[0]!;
+    // Cells just outside the band read as "too far"; the first column is i while i is within reach.
+    row[lo - 1] = lo === 1 && i <= max ? i : big;
+    if (hi < b.length) row[hi + 1] = big;
+    let rowMin = row[lo - 1]!;
+    const ai = a.charCodeAt(i - 1);
     for (let j = lo; j <= hi; j++) {
-      distanceWork.cells++;
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2]! + 1);
-      row[j] = Math.min(d, big);
-      rowMin = Math.min(rowMin, row[j]!);
+      const bj = b.charCodeAt(j - 1);
+      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (ai === bj ? 0 : 1));
+      if (i > 1 && j > 1 && ai === b.charCodeAt(j - 2) && a.charCodeAt(i - 2) === bj) d = Math.min(d, prev2[j - 2]! + 1);
+      row[j] = d < big ? d : big;
+      if (d < rowMin) rowMin = d;
     }
+    distanceWork.cells += hi - lo + 1;
     if (rowMin > max) return big;
-    prev2 = prev;
-    prev = row;
+    [prev2, prev, row] = [prev, row, prev2];
   }
   return Math.min(prev[b.length]!, big);
 }
+
+let rows: Int32Array[] = [new Int32Array(64), new Int32Array(64), new Int32Array(64)];

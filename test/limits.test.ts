@@ -39,6 +39,16 @@ describe('did you mean', () => {
     }
   });
 
+  it('agrees with the full-matrix distance on random words of a small alphabet, banded or not', () => {
+    let seed = 7;
+    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const word = () => Array.from({ length: rand(12) }, () => 'abc'[rand(3)]).join('');
+    for (let k = 0; k < 3000; k++) {
+      const [a, b, max] = [word(), word(), rand(6)];
+      expect(editDistance(a, b, max), `${a} ${b} ${max}`).toBe(Math.min(fullDistance(a, b), max + 1));
+    }
+  });
+
   it('compares no word longer than the cap, and no candidate whose length is out of reach', () => {
     distanceWork.cells = 0;
     expect(didYouMean('k'.repeat(1_000_000), FIELD_WORDS)).toBe('');
