@@ -99,7 +99,7 @@ describe('attnc CLI', () => {
     fs.writeFileSync(path.join(dir, 'bad.ir.json'), JSON.stringify(ir));
     const bad = await runCli(['compile', 'bad.ir.json'], dir);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('bad.ir.json: error AT5003: IR does not match its schema at /models/0/layers/0/attention/kvHeads: must be >= 1');
+    expect(bad.stderr).toContain('bad.ir.json: error AT5003: IR does not match its schema at /models/0/layers/0/attention/kvHeads: kvHeads must be at least 1');
     fs.writeFileSync(path.join(dir, 'old.ir.json'), JSON.stringify({ ...ir, irVersion: 99 }));
     expect((await runCli(['compile', 'old.ir.json'], dir)).stderr).toContain('error AT5002: IR version 99 is not supported');
     fs.writeFileSync(path.join(dir, 'junk.ir.json'), '{"irVersion": 1,');

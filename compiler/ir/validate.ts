@@ -12,9 +12,18 @@ export { schema as IR_SCHEMA };
 
 const validateIr = validateGenerated as ((doc: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
+/** ajv's message in words, naming the property: "window must be at least 1" rather than "must be >= 1". */
 function describeError(e: ErrorObject): string {
-  const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : '';
-  return `${e.message ?? e.keyword}${extra}`;
+  const property = e.instancePath.slice(e.instancePath.lastIndexOf('/') + 1);
+  const params = e.params as { additionalProperty?: string; limit?: number; allowedValues?: unknown[] };
+  const subject = property && !/^\d+$/.test(property) ? `${property} ` : '';
+  switch (e.keyword) {
+    case 'additionalProperties': return `${e.message} '${params.additionalProperty}'`;
+    case 'minimum': return `${subject}must be at least ${params.limit}`;
+    case 'maximum': return `${subject}must be at most ${params.limit}`;
+    case 'enum': return `${subject}must be one of ${(params.allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
+    default: return `${subject}${e.message ?? e.keyword}`;
+  }
 }
 
 /**
