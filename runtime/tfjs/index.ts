@@ -15,5 +15,5 @@ export {
   toCheckpointTensors,
 } from './params.js';
 export type { Layout, Param, VitParams } from './params.js';
-export { DROPOUT_PURPOSE, Site, VitModel } from './vit.js';
+export { VitModel } from './vit.js';
 export type { ForwardContext, VitOptions } from './vit.js';

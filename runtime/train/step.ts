@@ -1,12 +1,15 @@
-// One optimizer step's gradients: the batch split into micro-batches whose gradients are summed
-// (gradient accumulation), then global-norm clipping. Nothing here reads a value back to the host;
-// the trainer reads the step's statistics in one download (see trainer.ts).
-import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
+// One optimizer step's gradients: the batch split into micro-batches, each a pass of the model's
+// graph (forward, loss, backward; compiler/graph) whose parameter gradients add up (gradient
+// accumulation), then global-norm clipping. Nothing here reads a value back to the host; the trainer
+// reads the step's statistics in one download (see trainer.ts).
+import type { Scalar, Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
+import type { RunIR } from '../../compiler/ir/types.js';
 import type { Batch } from '../data/types.js';
-import { crossEntropy } from '../tfjs/ops.js';
 import type { VitModel } from '../tfjs/vit.js';
 
 export interface StepOptions {
+  /** The run: its label smoothing and batch (the loss gradient is that of the mean over the batch). */
+  run: RunIR;
   /** Images per forward/backward pass; must divide the batch. */
   microBatch: number;
   /** The optimizer step (0-based): keys the dropout, drop-path and noise streams. */
@@ -14,7 +17,6 @@ export interface StepOptions {
   /** The batch index within the epoch (0-based): times DGQA re-allocations under rule 'paper'; default `step`. */
   epochStep?: number;
   seed: number;
-  labelSmoothing: number;
 }
 
 export interface StepGradients {
@@ -27,10 +29,10 @@ export interface StepGradients {
 }
 
 /**
- * Gradients of the batch's mean loss. Micro-batch i's loss is its mean scaled by (its size / batch
- * size), so the summed gradients are those of one pass over the whole batch up to float rounding.
- * Each micro-batch draws its own dropout masks (ForwardContext.microBatch = i), so changing the
- * micro-batch size changes the masks, not their distribution.
+ * Gradients of the batch's mean loss. Each pass's loss gradient is scaled by 1 / the batch size, so
+ * the summed gradients are those of one pass over the whole batch up to float rounding. Each
+ * micro-batch draws its own dropout masks (microBatch = i), so changing the micro-batch size changes
+ * the masks, not their distribution.
  */
 export function batchGradients(model: VitModel, batch: Batch, o: StepOptions): StepGradients {
   const { tf, model: m } = model;
@@ -38,44 +40,21 @@ export function batchGradients(model: VitModel, batch: Batch, o: StepOptions): S
   if (!Number.isInteger(o.microBatch) || o.microBatch < 1 || size % o.microBatch !== 0) {
     throw new Error(`micro-batch ${o.microBatch} does not divide the batch of ${size}`);
   }
-  const passes = size / o.microBatch;
+  if (size !== o.run.batch) throw new Error(`run '${o.run.name}' trains batches of ${o.run.batch}, given ${size} images`);
   const perImage = m.image.height * m.image.width * m.image.channels;
-  const variables = model.variables;
-  let sums: Tensor[] | null = null;
-  let loss: Tensor | null = null;
-  let correct: Tensor | null = null;
-  for (let i = 0; i < passes; i++) {
+  const grads = new Map<string, Tensor>();
+  let stats: Tensor | null = null;
+  for (let i = 0; i < size / o.microBatch; i++) {
     const from = i * o.microBatch;
     const x = tf.tensor4d(batch.x.subarray(from * perImage, (from + o.microBatch) * perImage), [o.microBatch, m.image.height, m.image.width, m.image.channels]) as Tensor4D;
     const y = tf.tensor1d(batch.y.subarray(from, from + o.microBatch), 'int32') as Tensor1D;
-    // variableGrads disposes what f creates but its result; the logits are kept for the accuracy.
-    const kept: { logits?: Tensor2D } = {};
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = tf.keep(model.forward(x, { training: true, step: o.step, epochStep: o.epochStep, seed: o.seed, microBatch: i }));
-      kept.logits = logits;
-      return tf.mul(crossEntropy(tf, logits, y, o.labelSmoothing), o.microBatch / size) as Scalar;
-    }, variables);
-    const logits = kept.logits!;
-    const hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
-    tf.dispose([x, y, logits]);
-    const ordered = variables.map((v) => grads[v.name]!);
-    if (sums === null) sums = ordered;
-    else {
-      const old: Tensor[] = sums;
-      sums = old.map((s, j) => tf.add(s, ordered[j]!));
-      tf.dispose([...old, ...ordered]);
-    }
-    loss = accumulate(model, loss, value);
-    correct = accumulate(model, correct, hits);
+    stats = model.gradients(x, y, o.run, { training: true, step: o.step, epochStep: o.epochStep, seed: o.seed, microBatch: i }, grads, stats);
+    tf.dispose([x, y]);
   }
-  return { grads: sums!, loss: loss as Scalar, correct: correct as Scalar };
-}
-
-function accumulate(model: VitModel, total: Tensor | null, next: Tensor): Tensor {
-  if (total === null) return next;
-  const sum = model.tf.add(total, next);
-  model.tf.dispose([total, next]);
-  return sum;
+  const ordered = model.params.list.map((p) => grads.get(p.name) ?? tf.zerosLike(p.variable));
+  const [loss, correct] = tf.unstack(stats!) as [Scalar, Scalar];
+  stats!.dispose();
+  return { grads: ordered, loss, correct };
 }
 
 /**

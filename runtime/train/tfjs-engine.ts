@@ -43,7 +43,7 @@ export class TfjsEngine implements TrainingEngine {
   async step(batch: Batch, at: StepPosition): Promise<StepResult> {
     const { tf, vit } = this;
     const run = this.needRun();
-    const g = batchGradients(vit, batch, { microBatch: this.microBatch, step: at.step, epochStep: at.epochStep, seed: this.seed, labelSmoothing: run.labelSmoothing });
+    const g = batchGradients(vit, batch, { run, microBatch: this.microBatch, step: at.step, epochStep: at.epochStep, seed: this.seed });
     const clipped = clipByGlobalNorm(vit, g.grads, run.clipGrad);
     // One download per step: the loss (for the NaN check and the log), the hits, the gradient norm and
     // the allocation of every key_norm layer.

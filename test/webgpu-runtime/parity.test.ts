@@ -93,7 +93,7 @@ describe.skipIf(!gpu)(`the WebGPU engine against tfjs, one variant at a time ${s
         const batch = randomBatch(run!.batch, perImage, model.classes, 100 + step);
         const at = { step, epochStep: step, lr: run!.optimizer.lr };
         // tfjs: the trainer's step, op for op (runtime/train/tfjs-engine.ts).
-        const g = batchGradients(vit, batch, { microBatch: run!.microBatch, step, epochStep: step, seed: run!.seed, labelSmoothing: run!.labelSmoothing });
+        const g = batchGradients(vit, batch, { run: run!, microBatch: run!.microBatch, step, epochStep: step, seed: run!.seed });
         // Before clipping, which disposes the gradients it scales: the grad buffers hold them unclipped.
         const gradsWant = new Map(vit.params.list.map((p, i) => [p.name, toCheckpointData(p, g.grads[i]!.dataSync() as Float32Array)]));
         const clipped = clipByGlobalNorm(vit, g.grads, run!.clipGrad);

@@ -72,7 +72,7 @@ describe.skipIf(!gpu)(`plans on the device against tfjs ${skipReason ?? ''}`, ()
             await runner.run('forward', values);
             await runner.run('backward', values);
           }
-          const g = batchGradients(vit, { x, y, size: images }, { microBatch: plan.batch, step, seed: run.seed, labelSmoothing: run.labelSmoothing });
+          const g = batchGradients(vit, { x, y, size: images }, { run, microBatch: plan.batch, step, seed: run.seed });
           const problems: string[] = [];
           for (const [j, p] of plan.params.entries()) {
             try {
