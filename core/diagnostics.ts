@@ -6,7 +6,7 @@
 //   AT4xxx  shapes and model consistency
 //   AT5xxx  IR documents (loading JSON back)
 // Templates use {0}, {1}, ... for arguments. docs/language.md lists the catalogue (a test keeps it in sync).
-import type { Span } from '../grammar/ast.js';
+import type { Span } from './span.js';
 
 export type Severity = 'error' | 'warning';
 
