@@ -15,7 +15,7 @@ import { ALLOCATION_CODE } from '../compiler/targets/tfjs/allocation-code.js';
 import { emitTfjs, emitTfjsModule, selectModel } from '../compiler/targets/tfjs/emit.js';
 import { jsValue } from '../compiler/targets/tfjs/model-table.js';
 import { NOISE_CODE } from '../compiler/targets/tfjs/noise-code.js';
-import { gaussianFloats, seed32, streamId, uniformFloats } from '../runtime/random.js';
+import { gaussianFloats, seed32, streamId, uniformFloats } from '../core/random.js';
 import { perturbNoise } from '../runtime/tfjs/perturb.js';
 import { runCli } from './helpers/cli.js';
 import { compileCase, TFJS_GOLDEN_ROOT } from './helpers/tfjs-target.js';

@@ -7,7 +7,7 @@
 // tensor per key_norm layer per batch, read back with the logits.
 import type { Tensor } from '@tensorflow/tfjs';
 import type { LayerIR, ModelIR } from '../../compiler/ir/types.js';
-import { equalShareCounts } from '../tfjs/allocation.js';
+import { equalShareCounts } from '../../compiler/alloc.js';
 
 /** Collects what ForwardContext.onCounts reports during one forward pass, in layer order. */
 export class AllocationTap {

@@ -2,7 +2,7 @@
 // restoreTraining, which also needs an optimizer, and initFromCheckpoint, which re-initialises the
 // head; evaluation wants every tensor as it was saved.)
 import type { Checkpoint } from '../checkpoint/names.js';
-import { stateSpecs } from '../checkpoint/names.js';
+import { stateSpecs } from '../../compiler/ir/params.js';
 import type { Tf } from '../tfjs/backend.js';
 import { loadCheckpointTensors } from '../tfjs/params.js';
 import { VitModel } from '../tfjs/vit.js';

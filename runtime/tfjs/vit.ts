@@ -12,9 +12,9 @@
 
 import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import type { ModelIR } from '../../compiler/ir/types.js';
-import { stateSpecs } from '../checkpoint/names.js';
+import { stateSpecs } from '../../compiler/ir/params.js';
 import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/safetensors.js';
-import { Purpose, seed32, streamId, uniformFloats } from '../random.js';
+import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
 import { attentionCore, attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
 import { dropPath, dropout, gelu, layerNorm, linear, patchify, type UniformSource } from './ops.js';
@@ -38,7 +38,7 @@ export interface ForwardContext {
   onCounts?: (layer: number, counts: Tensor) => void;
 }
 
-/** Random-stream purpose of this module's masks: runtime/random.ts is the registry of purposes. */
+/** Random-stream purpose of this module's masks: core/random.ts is the registry of purposes. */
 export const DROPOUT_PURPOSE = Purpose.dropout;
 
 /** Where in a block a mask is drawn: part of the stream key. */

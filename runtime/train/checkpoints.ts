@@ -2,7 +2,8 @@
 // The format is runtime/checkpoint's (docs/checkpoints.md); this file decides the training state that
 // goes in its metadata and the checks a resume or a fine-tuning start makes.
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
-import { parameterSpecs, stateSpecs, writeCheckpoint, type Checkpoint, type OptimizerState, type TrainState } from '../checkpoint/names.js';
+import { writeCheckpoint, type Checkpoint, type OptimizerState, type TrainState } from '../checkpoint/names.js';
+import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import { formatShape, type Tensor } from '../checkpoint/safetensors.js';
 import { loadCheckpointTensors, toCheckpointTensors } from '../tfjs/params.js';
 import type { VitModel } from '../tfjs/vit.js';

@@ -12,7 +12,7 @@ export interface EngineOptions {
   model: ModelIR;
   /** The run as trained (overrides applied); null: evaluation only (no optimizer, no gradients). */
   run: RunIR | null;
-  /** Initialises the weights (runtime/tfjs/params.ts initialTensors) and keys every random stream. */
+  /** Initialises the weights (compiler/ir/init.ts initialTensors) and keys every random stream. */
   seed: number;
   /** Images per forward/backward pass; divides run.batch (the passes of a step accumulate gradients). */
   microBatch: number;

@@ -4,7 +4,8 @@
 // the update unless something was not finite. So checkpoints stay byte-identical across the change.
 import type { Tensor as TfTensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
-import { stateSpecs, type OptimizerState } from '../checkpoint/names.js';
+import { type OptimizerState } from '../checkpoint/names.js';
+import { stateSpecs } from '../../compiler/ir/params.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
 import type { Tf } from '../tfjs/backend.js';

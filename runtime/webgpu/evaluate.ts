@@ -1,7 +1,8 @@
 // `attnc eval --backend webgpu`: a checkpoint evaluated by the WebGPU engine, with the report of
 // runtime/eval/evaluate.ts evaluateModel (accuracy, loss, confusion, the allocation each key_norm
 // layer served). Each batch's logits and head -> group tables come back in one read.
-import { stateSpecs, type Checkpoint } from '../checkpoint/names.js';
+import { type Checkpoint } from '../checkpoint/names.js';
+import { stateSpecs } from '../../compiler/ir/params.js';
 import { BatchIterator } from '../data/batcher.js';
 import type { Dataset } from '../data/types.js';
 import { AllocationMeans } from '../eval/allocation-tap.js';

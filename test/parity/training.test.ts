@@ -20,7 +20,7 @@ import type { Tensor4D } from '@tensorflow/tfjs';
 import type { IRDocument, ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { encodeCheckpoint } from '../../runtime/checkpoint/names.js';
 import { decodeSafetensors } from '../../runtime/checkpoint/safetensors.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { loadCheckpointTensors, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';

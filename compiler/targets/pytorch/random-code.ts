@@ -1,4 +1,4 @@
-// model.py's port of runtime/random.ts (docs/attention.md, "The random generator"): the counter-based
+// model.py's port of core/random.ts (docs/attention.md, "The random generator"): the counter-based
 // generator of dropout masks, PGQA noise and the initial weights, bit for bit. It runs on the
 // tensor's device in int64; every product is split into 16-bit halves, so no intermediate leaves the
 // int64 range (signed overflow is not defined) and the bits are the same on every device.

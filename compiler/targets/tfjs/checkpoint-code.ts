@@ -1,5 +1,5 @@
 // The emitted module's checkpoint reader: a small safetensors parser, the parameter list of
-// runtime/checkpoint/names.ts (parameterSpecs), the allocation state of key_norm layers, and a check
+// compiler/ir/params.ts (parameterSpecs), the allocation state of key_norm layers, and a check
 // that the checkpoint is of the model the module was generated for. JavaScript text, emitted verbatim
 // except for the parts a model does not need.
 import type { Features } from './model-table.js';

@@ -1,8 +1,8 @@
-// PGQA noise at inference as emitted JavaScript: attnc's counter-based generator (runtime/random.ts,
+// PGQA noise at inference as emitted JavaScript: attnc's counter-based generator (core/random.ts,
 // specified with test vectors in docs/attention.md) and the perturbation of runtime/tfjs/perturb.ts,
 // so a module draws exactly attnc's noise for the same (seed, step). Emitted only for models with a
 // block whose perturbation runs at inference (during 'always'). test/targets-tfjs.test.ts runs this
-// text against runtime/random.ts and perturb.ts.
+// text against core/random.ts and perturb.ts.
 
 export const NOISE_CODE = String.raw`// ---------------------------------------------------------------------------------------------
 // PGQA noise at inference (perturb ... during: always)

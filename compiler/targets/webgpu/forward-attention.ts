@@ -7,7 +7,7 @@
 //                            in training the state keeps the score and (scope batch, or eval
 //                            'frozen') the batch's counts
 import type { LayerIR } from '../../ir/types.js';
-import { equalShareCounts } from '../../../runtime/tfjs/allocation.js';
+import { equalShareCounts } from '../../alloc.js';
 import { phaseOf, STEP, type ForwardContext } from './context.js';
 import { allocationStateWords } from './templates/allocation.js';
 import { instantiate } from './templates/index.js';

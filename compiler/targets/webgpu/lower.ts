@@ -2,8 +2,7 @@
 // phases, and the eval forward (plan.ts is the format).
 import type { IRDocument, ModelIR, RunIR } from '../../ir/types.js';
 import { COMPILER_ID } from '../../version.js';
-import { parameterSpecs } from '../../../runtime/checkpoint/names.js';
-import { layoutOf, variableShape } from '../../../runtime/tfjs/params.js';
+import { layoutOf, parameterSpecs, variableShape } from '../../ir/params.js';
 import { emitBackward, grad } from './backward.js';
 import { PlanBuilder } from './builder.js';
 import { param, type ForwardContext } from './context.js';
@@ -100,7 +99,7 @@ function declareParams(b: PlanBuilder, m: ModelIR, run: RunIR | null): PlanParam
       gradBuffer = b.buffer(grad(spec.name), { kind: 'grad', shape });
       for (const s of slots) slotBuffers[s] = b.buffer(`opt.${s}:${spec.name}`, { kind: 'optimizer-state', shape });
     }
-    // timm's rule (runtime/tfjs/params.ts): no decay for tensors of rank <= 1, pos_embed and cls_token.
+    // timm's rule (runtime/tfjs/params.ts decays): no decay for tensors of rank <= 1, pos_embed and cls_token.
     const weightDecay = spec.shape.length > 1 && spec.name !== 'pos_embed' && spec.name !== 'cls_token';
     return { name: spec.name, buffer, grad: gradBuffer, slots: slotBuffers, checkpointShape: spec.shape, shape, layout: layoutOf(spec), weightDecay };
   });
