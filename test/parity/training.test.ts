@@ -24,9 +24,9 @@ import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { loadCheckpointTensors, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { createOptimizer } from '../../runtime/train/optimizer.js';
+import { createOptimizer } from '../../runtime/tfjs/optimizer.js';
 import { learningRate } from '../../runtime/train/schedule.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { compileSpec, ErrorLog, freshState, hasTorch, randomImages, randomTensors, relError, runDriver, tempDir, torchGate, writeF32, writePackage } from './helpers.js';
 
 const RUNS = ['dgqa_run', 'kdgqa_run', 'dgqa_paper_run'];

@@ -5,7 +5,7 @@ import type { Batch } from '../../runtime/data/types.js';
 import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { tinyModel } from './fixtures.js';
 
 let tf: Tf;

@@ -3,8 +3,8 @@
 // the trainer reads the step's statistics in one download (see trainer.ts).
 import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import type { Batch } from '../data/types.js';
-import { crossEntropy } from '../tfjs/ops.js';
-import type { VitModel } from '../tfjs/vit.js';
+import { crossEntropy } from './ops.js';
+import type { VitModel } from './vit.js';
 
 export interface StepOptions {
   /** Images per forward/backward pass; must divide the batch. */

@@ -4,15 +4,15 @@
 // the update unless something was not finite. So checkpoints stay byte-identical across the change.
 import type { Tensor as TfTensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
-import { type OptimizerState } from '../checkpoint/names.js';
 import { stateSpecs } from '../../compiler/ir/params.js';
+import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
-import type { Tf } from '../tfjs/backend.js';
-import { crossEntropy } from '../tfjs/ops.js';
-import { loadCheckpointTensors, toCheckpointTensors } from '../tfjs/params.js';
-import { VitModel } from '../tfjs/vit.js';
-import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from './engine.js';
+import type { Tf } from './backend.js';
+import { crossEntropy } from './ops.js';
+import { loadCheckpointTensors, toCheckpointTensors } from './params.js';
+import { VitModel } from './vit.js';
+import type { EngineFactory, EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { createOptimizer, type Optimizer } from './optimizer.js';
 import { batchGradients, clipByGlobalNorm } from './step.js';
 
@@ -133,4 +133,9 @@ export class TfjsEngine implements TrainingEngine {
     if (!this.optimizer) throw new Error('this engine was created without a run: it has no optimizer state');
     return this.optimizer;
   }
+}
+
+/** The engine factory of TensorFlow.js on `tf` (the backend named `backend`, recorded in checkpoints). */
+export function tfjsEngineFactory(tf: Tf, backend: string): EngineFactory {
+  return async (o) => new TfjsEngine(tf, backend, o);
 }

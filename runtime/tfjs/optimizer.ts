@@ -13,8 +13,8 @@ import type { Tensor, Variable } from '@tensorflow/tfjs';
 import type { RunIR } from '../../compiler/ir/types.js';
 import type { OptimizerState } from '../checkpoint/names.js';
 import { formatShape, toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/safetensors.js';
-import type { Tf } from '../tfjs/backend.js';
-import { fromCheckpointData, toCheckpointData, type Param } from '../tfjs/params.js';
+import type { Tf } from './backend.js';
+import { fromCheckpointData, toCheckpointData, type Param } from './params.js';
 
 export type OptimizerConfig = RunIR['optimizer'];
 

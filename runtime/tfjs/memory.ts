@@ -12,8 +12,8 @@
 // add 2x (AdamW). The factors below round those up.
 import { analyzeModel } from '../../compiler/analyze.js';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
-import type { BackendCandidate } from '../tfjs/backend.js';
-import { TrainError } from './errors.js';
+import type { BackendCandidate } from './backend.js';
+import { TrainError } from '../train/errors.js';
 
 /** The wasm backend's memory cannot grow beyond 4 GiB (32-bit WebAssembly). */
 export const WASM_HEAP_BYTES = 4 * 2 ** 30;

@@ -1,11 +1,11 @@
-// A VitModel with a checkpoint's weights and allocation state, ready to evaluate. (runtime/train has
+// A VitModel with a checkpoint's weights and allocation state, ready to evaluate. (runtime/tfjs/checkpoints.ts has
 // restoreTraining, which also needs an optimizer, and initFromCheckpoint, which re-initialises the
 // head; evaluation wants every tensor as it was saved.)
 import type { Checkpoint } from '../checkpoint/names.js';
 import { stateSpecs } from '../../compiler/ir/params.js';
-import type { Tf } from '../tfjs/backend.js';
-import { loadCheckpointTensors } from '../tfjs/params.js';
-import { VitModel } from '../tfjs/vit.js';
+import type { Tf } from './backend.js';
+import { loadCheckpointTensors } from './params.js';
+import { VitModel } from './vit.js';
 import { AllocationTap } from './allocation-tap.js';
 
 export interface LoadedModel {
