@@ -23,7 +23,7 @@ export interface TrainerState extends TrainState {
   rngState: { generator: 'counter'; seed: number };
   /** The best evaluation top-1 so far (null before the first evaluation). */
   bestMetric: number | null;
-  /** Images per forward/backward pass actually used (memory.ts may lower the run's). */
+  /** Images per forward/backward pass actually used (the backend's memory plan may lower the run's). */
   microBatch: number;
   /** The backend that wrote it: results replay bit for bit on the same backend only. */
   backend: string;

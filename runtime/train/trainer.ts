@@ -31,7 +31,7 @@ export interface TrainerOptions {
   train: Dataset;
   test: Dataset;
   outDir: string;
-  /** Images per forward/backward pass (memory.ts planMemory for tfjs). */
+  /** Images per forward/backward pass (the backend's planTraining, runtime/backends.ts). */
   microBatch: number;
   evalChunk: number;
   /** Also write last.safetensors every this many steps (besides every epoch end). */
