@@ -12,6 +12,7 @@ import { applyDirectives, assetsDir, directiveNames } from '../compiler/targets/
 const PYTHON = process.env.PYTHON ?? 'python3';
 const TARGETS = [
   { target: 'pytorch', ext: '.py', emitter: 'compiler/targets/pytorch/emit.ts' },
+  { target: 'tfjs', ext: '.js', emitter: 'compiler/targets/tfjs/emit.ts' },
 ] as const;
 
 /** Every distinct text of an asset over all combinations of its switches (an @insert becomes a comment). */
@@ -68,6 +69,9 @@ describe('emitter assets', () => {
     const py = fs.readFileSync(path.join(assetsDir('pytorch'), 'random.py'), 'utf8');
     expect(check('.py', { good: py })).toBe('');
     expect(check('.py', { bad: py.replace('def ', 'def def ') })).toMatch(/SyntaxError/);
+    const js = fs.readFileSync(path.join(assetsDir('tfjs'), fs.readdirSync(assetsDir('tfjs'))[0]!), 'utf8');
+    expect(check('.js', { good: js })).toBe('');
+    expect(check('.js', { bad: js.replace('function ', 'function function ') })).toMatch(/SyntaxError/);
   }, 30_000);
 });
 
