@@ -1,13 +1,16 @@
 // The assets of the emitters (compiler/targets/*/assets, compiler/targets/assets.ts): every Python asset
 // compiles with `python3 -m py_compile` and every JavaScript asset parses with `node --check` (as an ES
-// module), in every combination of its @if switches; the directives themselves; and that every asset
-// is read by its emitter.
+// module), in every combination of its @if switches; the directives themselves; that every asset is
+// read by its emitter; and that the built CLI (bin/attnc.js over dist/) finds them.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { compileFile } from '../compiler/compile.js';
 import { applyDirectives, assetsDir, directiveNames } from '../compiler/targets/assets.js';
+import { emitPytorch } from '../compiler/targets/pytorch/emit.js';
+import { emitTfjs } from '../compiler/targets/tfjs/emit.js';
 
 const PYTHON = process.env.PYTHON ?? 'python3';
 const TARGETS = [
@@ -72,6 +75,23 @@ describe('emitter assets', () => {
     const js = fs.readFileSync(path.join(assetsDir('tfjs'), fs.readdirSync(assetsDir('tfjs'))[0]!), 'utf8');
     expect(check('.js', { good: js })).toBe('');
     expect(check('.js', { bad: js.replace('function ', 'function function ') })).toMatch(/SyntaxError/);
+  }, 30_000);
+});
+
+describe('the built CLI', () => {
+  it('reads the assets from the sources (dist/ has none): its packages equal the emitters\'', () => {
+    expect(fs.existsSync('dist/cli/main.js'), 'dist/ is missing: npm run build').toBe(true);
+    const ir = compileFile('specs/quickstart.attn').ir!;
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'attnc-assets-cli-'));
+    try {
+      for (const [target, files, sub] of [['pytorch', emitPytorch(ir).files, emitPytorch(ir).name], ['tfjs', emitTfjs(ir).files, '']] as const) {
+        const run = spawnSync(process.execPath, ['bin/attnc.js', 'compile', 'specs/quickstart.attn', '--target', target, '-o', path.join(out, target)], { encoding: 'utf8' });
+        expect(run.status, run.stderr).toBe(0);
+        for (const [name, text] of Object.entries(files)) expect(fs.readFileSync(path.join(out, target, sub, name), 'utf8'), `${target} ${name}`).toBe(text);
+      }
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   }, 30_000);
 });
 
