@@ -1,10 +1,4 @@
-// PGQA noise at inference as emitted JavaScript: attnc's counter-based generator (core/random.ts,
-// specified with test vectors in docs/attention.md) and the perturbation of runtime/tfjs/perturb.ts,
-// so a module draws exactly attnc's noise for the same (seed, step). Emitted only for models with a
-// block whose perturbation runs at inference (during 'always'). test/targets-tfjs.test.ts runs this
-// text against core/random.ts and perturb.ts.
-
-export const NOISE_CODE = String.raw`// ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // PGQA noise at inference (perturb ... during: always)
 //
 // attnc's counter-based generator (runtime/random.ts, docs/attention.md): every draw is a pure
@@ -106,4 +100,4 @@ function perturb(tf, x, layer, noise) {
   const mean = tf.mean(x, 3, true);
   const std = tf.sqrt(tf.maximum(tf.mean(tf.square(tf.sub(x, mean)), 3, true), 1e-20));
   return tf.sub(x, tf.mul(tf.add(tf.mul(z, std), mean), layer.perturb.scale));
-}`;
+}

@@ -1,37 +1,4 @@
-// The emitted module's public function, loadModel: it reads a checkpoint and returns predict,
-// classify, normalize and dispose. JavaScript text with optional parts.
-import type { Features } from './model-table.js';
-
-/** Lines that read the allocation state (before the weights: a bad file then makes no tensor at all). */
-function readStateLines(f: Features): string {
-  if (!f.keyNorm) return `  const state = LAYERS.map(() => null); // no block keeps allocation state`;
-  return `  const ${f.tracked ? 'allocation' : 'state'} = readAllocationState(file);`;
-}
-
-/** The tracker caches become tensors once the weights have loaded. */
-function stateTensorLines(f: Features): string {
-  if (!f.tracked) return '';
-  return `\n  const state = allocation.map((s) => (s?.cache ? { cache: tf.tensor1d(s.cache) } : s));`;
-}
-
-function predictCode(f: Features): string {
-  if (!f.noise) {
-    return `  /** Logits [B, classes] of normalised NHWC images; dispose() them when done. */
-  const predict = (images) => tf.tidy(() => forward(tf, weights, state, imagesTensor(tf, images)));`;
-  }
-  return `  // PGQA noise is keyed by (seed, step): by default the checkpoint's run seed and training step (0
-  // without them), as \`attnc eval\` keys it for that checkpoint. The same call gives the same logits.
-  const noiseDefaults = { seed: meta.run?.seed ?? 0, step: meta.trainState?.step ?? 0 };
-
-  /** Logits [B, classes] of normalised NHWC images; dispose() them when done. options: { seed, step } of the noise. */
-  const predict = (images, options = {}) => tf.tidy(() => forward(tf, weights, state, imagesTensor(tf, images), { ...noiseDefaults, ...options }));`;
-}
-
-export function apiSection(f: Features): string {
-  const cacheDispose = f.tracked ? `\n      for (const s of state) if (s?.cache) s.cache.dispose();` : '';
-  const classifyArgs = f.noise ? 'images, k = 5, options = {}' : 'images, k = 5';
-  const predictArgs = f.noise ? 'images, options' : 'images';
-  return `// ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // The interface
 
 /** Images as a float32 tensor [B, H, W, C]: a Tensor4D as it is, or a Float32Array of B whole images. */
@@ -69,17 +36,43 @@ export async function loadModel(checkpointBytes, options = {}) {
   const file = readSafetensors(checkpointBytes);
   const meta = checkpointMetadata(file.metadata);
   checkSameModel(meta.model);
-${readStateLines(f)}
-  const weights = loadParameters(tf, file);${stateTensorLines(f)}
+  // @if tracked
+  const allocation = readAllocationState(file);
+  // @else
+  // @if keyNorm
+  const state = readAllocationState(file);
+  // @else
+  const state = LAYERS.map(() => null); // no block keeps allocation state
+  // @end
+  // @end
+  const weights = loadParameters(tf, file);
+  // @if tracked
+  const state = allocation.map((s) => (s?.cache ? { cache: tf.tensor1d(s.cache) } : s));
+  // @end
   // The run that trained the checkpoint knows its normalisation; the spec's run is the fallback.
   const run = meta.run ?? RUN;
   const normalization = channelNormalization(run);
 
-${predictCode(f)}
+  // @if noise
+  // PGQA noise is keyed by (seed, step): by default the checkpoint's run seed and training step (0
+  // without them), as `attnc eval` keys it for that checkpoint. The same call gives the same logits.
+  const noiseDefaults = { seed: meta.run?.seed ?? 0, step: meta.trainState?.step ?? 0 };
+
+  /** Logits [B, classes] of normalised NHWC images; dispose() them when done. options: { seed, step } of the noise. */
+  const predict = (images, options = {}) => tf.tidy(() => forward(tf, weights, state, imagesTensor(tf, images), { ...noiseDefaults, ...options }));
+  // @else
+  /** Logits [B, classes] of normalised NHWC images; dispose() them when done. */
+  const predict = (images) => tf.tidy(() => forward(tf, weights, state, imagesTensor(tf, images)));
+  // @end
 
   /** The k most probable classes of each image, most probable first: [[{ index, probability }, ...], ...]. */
-  const classify = async (${classifyArgs}) => {
-    const probabilities = tf.tidy(() => tf.softmax(predict(${predictArgs})));
+  // @if noise
+  const classify = async (images, k = 5, options = {}) => {
+    const probabilities = tf.tidy(() => tf.softmax(predict(images, options)));
+  // @else
+  const classify = async (images, k = 5) => {
+    const probabilities = tf.tidy(() => tf.softmax(predict(images)));
+  // @end
     const top = tf.topk(probabilities, Math.min(k, CLASSES));
     const [indices, values] = await Promise.all([top.indices.data(), top.values.data()]);
     const [batch, kept] = top.indices.shape;
@@ -115,8 +108,10 @@ ${predictCode(f)}
     normalize,
     /** Frees the model's tensors. */
     dispose() {
-      tf.dispose(Object.values(weights));${cacheDispose}
+      tf.dispose(Object.values(weights));
+      // @if tracked
+      for (const s of state) if (s?.cache) s.cache.dispose();
+      // @end
     },
   };
-}`;
 }

@@ -1,7 +1,4 @@
-// model.py's port of compiler/alloc.ts (docs/allocation.md): the counts of a key-norm allocation in
-// exact rational arithmetic on the host (fractions.Fraction), and the head -> group table.
-
-export const ALLOCATION_CODE = String.raw`# ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
 # The allocation function (attnc's compiler/alloc.ts, docs/allocation.md)
 #
 # How many query heads each K/V group gets, decided in exact rational arithmetic on the scores as
@@ -71,4 +68,4 @@ def allocate_from_scores(scores, heads, scale, rounding, min_per_group):
         if counts[poorest] >= min_per_group:
             return counts
         counts[_first_index(counts, 'max')] -= 1
-        counts[poorest] += 1`;
+        counts[poorest] += 1

@@ -1,8 +1,4 @@
-// model.py's PGQA: runtime/tfjs/perturb.ts in PyTorch. The raw noise comes from the generator
-// (random-code.ts) with the same counters, and is standardised per row in float64 as attnc does on
-// the host; the rows are rescaled to each row's own mean and std in the model's dtype.
-
-export const NOISE_CODE = String.raw`# ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
 # PGQA noise (attnc's runtime/tfjs/perturb.ts)
 #
 # x = [B, H, R, n]: R rows of n values per image and head ('output': R = 1, n = tokens * head_dim;
@@ -37,4 +33,4 @@ def subtract_noise(x, noise, scale):
     mean = x.mean(-1, keepdim=True)
     variance = (x - mean).square().mean(-1, keepdim=True)
     std = variance.clamp(min=1e-20).sqrt()
-    return x - (noise.to(x.dtype) * std + mean) * scale`;
+    return x - (noise.to(x.dtype) * std + mean) * scale

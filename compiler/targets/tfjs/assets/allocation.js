@@ -1,10 +1,4 @@
-// compiler/alloc.ts allocateFromScores as emitted JavaScript, for modules with key_norm blocks that
-// recompute their allocation at inference. It decides on the host in exact rational arithmetic
-// (BigInt), as alloc.ts does, so the module's counts are the compiler's for the same float32 scores
-// (runtime/tfjs/allocation.ts agrees with both except within a few ulps of a rounding boundary,
-// docs/attention.md "Exactness"). test/targets-tfjs.test.ts runs this text against alloc.ts.
-
-export const ALLOCATION_CODE = String.raw`// ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Sharing query heads among K/V groups by score: allocateFromScores of compiler/alloc.ts, specified in
 // docs/allocation.md, in exact rational arithmetic (BigInt): the counts depend only on the scores'
 // values, as in every attnc backend.
@@ -92,4 +86,4 @@ function firstIndexOf(values, which) {
     if (which === 'max' ? values[i] > values[best] : values[i] < values[best]) best = i;
   }
   return best;
-}`;
+}

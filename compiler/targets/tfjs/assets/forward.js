@@ -1,10 +1,4 @@
-// The emitted module's forward pass: the operations of runtime/tfjs (ops.ts, attention.ts, vit.ts) at
-// evaluation, in the same order, so that the module's logits equal attnc's own evaluation up to
-// float32 rounding (the end-to-end test holds them to 1e-5). Training-only parts (dropout, stochastic
-// depth, allocation updates, gradients) are not emitted. JavaScript text with optional parts.
-import type { Features } from './model-table.js';
-
-const OPS = String.raw`// ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Layers: the operations of attnc's runtime/tfjs/ops.ts at inference, in the same order.
 
 /** x [N, in] @ w [in, out] + b [out]. */
@@ -34,27 +28,9 @@ function patchify(tf, x) {
   const p = MODEL.patch;
   const grid = tf.reshape(x, [b, h / p, p, w / p, p, c]); // (b, gy, i, gx, j, c)
   return tf.reshape(tf.transpose(grid, [0, 1, 3, 5, 2, 4]), [b * (h / p) * (w / p), c * p * p]); // (b, gy, gx, c, i, j)
-}`;
+}
 
-function attention(f: Features): string {
-  const noiseArg = f.noise ? ', noise' : '';
-  const binding = f.noise ? 'let' : 'const';
-  const groupsLine = f.keyNorm
-    ? 'const groups = headGroups(tf, k, layer, layerState);'
-    : 'const groups = layer.groupOfHead; // every block of this model has a fixed grouping';
-  const scoresNoise = f.noise
-    ? `
-  if (perturbsAtInference(layer) && layer.perturb.at === 'scores') {
-    scores = perturb(tf, tf.reshape(scores, [batch, H, tokens, tokens]), layer, noise); // each query's T logits
-  }`
-    : '';
-  const outputNoise = f.noise
-    ? `
-  if (perturbsAtInference(layer) && layer.perturb.at === 'output') {
-    out = perturb(tf, tf.reshape(out, [batch, H, 1, tokens * hd]), layer, noise); // each head's whole output per image
-  }`
-    : '';
-  return `// ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Grouped attention (docs/attention.md): query head h attends with the keys and values of K/V head
 // group(h). All query heads run as one batched matMul; each one's K/V rows are gathered from the G.
 
@@ -62,25 +38,44 @@ function attention(f: Features): string {
  * qkv [B, T, (H + 2G) * hd] (the H query heads, then the G key heads, then the G value heads, hd
  * columns each) -> [B, T, H * hd].
  */
-function groupedAttention(tf, qkv, layer, layerState${noiseArg}) {
+// @if noise
+function groupedAttention(tf, qkv, layer, layerState, noise) {
+// @else
+function groupedAttention(tf, qkv, layer, layerState) {
+// @end
   const [batch, tokens] = qkv.shape;
   const { heads: H, kvHeads: G, headDim: hd } = layer;
   const headsFrom = (first, count) => tf.reshape(tf.slice(qkv, [0, 0, first * hd], [batch, tokens, count * hd]), [batch, tokens, count, hd]);
   const q = headsFrom(0, H);
   const k = headsFrom(H, G);
   const v = headsFrom(H + G, G);
-  ${groupsLine}
+  // @if keyNorm
+  const groups = headGroups(tf, k, layer, layerState);
+  // @else
+  const groups = layer.groupOfHead; // every block of this model has a fixed grouping
+  // @end
   const qh = tf.reshape(tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(hd)), [batch * H, tokens, hd]);
   const kh = expandGroups(tf, k, groups, H);
   const vh = expandGroups(tf, v, groups, H);
-  ${binding} scores = tf.matMul(qh, kh, false, true); // [B*H, T, T]${scoresNoise}
-  ${binding} out = tf.matMul(tf.softmax(tf.reshape(scores, [batch * H, tokens, tokens])), vh); // [B*H, T, hd]${outputNoise}
+  // @if noise
+  let scores = tf.matMul(qh, kh, false, true); // [B*H, T, T]
+  if (perturbsAtInference(layer) && layer.perturb.at === 'scores') {
+    scores = perturb(tf, tf.reshape(scores, [batch, H, tokens, tokens]), layer, noise); // each query's T logits
+  }
+  let out = tf.matMul(tf.softmax(tf.reshape(scores, [batch * H, tokens, tokens])), vh); // [B*H, T, hd]
+  if (perturbsAtInference(layer) && layer.perturb.at === 'output') {
+    out = perturb(tf, tf.reshape(out, [batch, H, 1, tokens * hd]), layer, noise); // each head's whole output per image
+  }
+  // @else
+  const scores = tf.matMul(qh, kh, false, true); // [B*H, T, T]
+  const out = tf.matMul(tf.softmax(tf.reshape(scores, [batch * H, tokens, tokens])), vh); // [B*H, T, hd]
+  // @end
   return tf.reshape(tf.transpose(tf.reshape(out, [batch, H, tokens, hd]), [0, 2, 1, 3]), [batch, tokens, H * hd]);
 }
 
 /**
  * k or v [B, T, G, hd] -> [B*H, T, hd], query head h's rows being K/V head group(h)'s: a gather of
- * the rows of [B*G, T*hd]. \`groups\` is one table [H] for the batch, or one per image. MHA's identity
+ * the rows of [B*G, T*hd]. `groups` is one table [H] for the batch, or one per image. MHA's identity
  * grouping is only a transpose.
  */
 function expandGroups(tf, x, groups, H) {
@@ -95,41 +90,62 @@ function expandGroups(tf, x, groups, H) {
   }
   const gathered = tf.gather(tf.reshape(byHead, [batch * G, tokens * hd]), tf.tensor1d(rows, 'int32'));
   return tf.reshape(gathered, [batch * H, tokens, hd]);
-}${f.keyNorm ? '\n\n' + headGroups(f) : ''}`;
 }
+// @if keyNorm
 
-function headGroups(f: Features): string {
-  const recompute = f.recompute ? `\n  return keyNormGroups(tf, k, layer, layerState); // eval 'recompute'` : '';
-  const frozen = f.recompute ? `  if (layer.allocation.eval === 'frozen') return layerState.groupOfHead;` : `  return layerState.groupOfHead; // eval 'frozen': every key_norm block of this model`;
-  return `/** Which K/V head each query head reads: one table [H] for the batch, or one per image. */
+/** Which K/V head each query head reads: one table [H] for the batch, or one per image. */
 function headGroups(tf, k, layer, layerState) {
   if (layer.groupOfHead) return layer.groupOfHead; // uniform grouping: fixed
-  // key_norm allocation${f.recompute ? ", eval 'frozen': the allocation of the checkpoint (made in training)" : ''}
-${frozen}${recompute}
-}${f.recompute ? '\n\n' + keyNormGroups(f) : ''}`;
+  // @if recompute
+  // key_norm allocation, eval 'frozen': the allocation of the checkpoint (made in training)
+  if (layer.allocation.eval === 'frozen') return layerState.groupOfHead;
+  return keyNormGroups(tf, k, layer, layerState); // eval 'recompute'
+  // @else
+  // key_norm allocation
+  return layerState.groupOfHead; // eval 'frozen': every key_norm block of this model
+  // @end
 }
+// @if recompute
 
-function keyNormGroups(f: Features): string {
-  const paperUpdate = f.stateful
-    ? `
+/**
+ * key_norm allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
+ * head's key norm per image (l2: Frobenius over tokens and head_dim; l1: sum of |k|), summed over the
+ * batch (scope 'batch') or not ('sample'); then allocateFromScores. The result depends on the batch.
+ * The G (or B x G) scores are read back to decide the counts exactly: one small sync per block.
+ */
+function keyNormGroups(tf, k, layer, layerState) {
+  const a = layer.allocation;
+  const perImage = a.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3]); // [B, G]
+  // @if tracked
+  let scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);
+  if (a.track) {
+    // Tracked (DGQA): the score of one tracker step from this batch's norms and the cache.
+    const summed = scores;
+    scores = trackedScore(tf, a.track, layerState.cache, summed);
+    // @if stateful
     // Rule 'paper' evaluates as the reference code: each batch then sets cache <- its norms, so the
     // next batch's allocation depends on this one. (Rule 'attnc' leaves the cache as it is.)
     if (a.track.rule === 'paper') {
       const previous = layerState.cache;
       layerState.cache = tf.keep(tf.clone(summed));
       previous.dispose();
-    }`
-    : '';
-  const track = f.tracked
-    ? `
-  if (a.track) {
-    // Tracked (DGQA): the score of one tracker step from this batch's norms and the cache.
-    const summed = scores;
-    scores = trackedScore(tf, a.track, layerState.cache, summed);${paperUpdate}
-  }`
-    : '';
-  const tracker = f.tracked
-    ? `
+    }
+    // @end
+  }
+  // @else
+  const scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);
+  // @end
+  const values = scores.dataSync();
+  const G = layer.kvHeads;
+  const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.minPerGroup };
+  const tables = [];
+  for (let row = 0; row < values.length / G; row++) {
+    const rowScores = Array.from(values.subarray(row * G, (row + 1) * G));
+    tables.push(groupOfHeadFromCounts(allocateFromScores(rowScores, options)));
+  }
+  return scores.rank === 1 ? tables[0] : tables;
+}
+// @if tracked
 
 /**
  * The score of one DGQA tracker step (runtime/tfjs/allocation.ts trackerStep and paperTrackerUpdate,
@@ -141,73 +157,73 @@ function trackedScore(tf, track, cache, norms) {
   return track.rule === 'attnc'
     ? tf.add(tf.mul(cache, track.decay), tf.mul(norms, rest)) // decay * cache + (1 - decay) * norm
     : tf.add(tf.mul(norms, track.decay), tf.mul(cache, rest)); // rule 'paper': decay * norm + (1 - decay) * cache
-}`
-    : '';
-  return `/**
- * key_norm allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
- * head's key norm per image (l2: Frobenius over tokens and head_dim; l1: sum of |k|), summed over the
- * batch (scope 'batch') or not ('sample'); then allocateFromScores. The result depends on the batch.
- * The G (or B x G) scores are read back to decide the counts exactly: one small sync per block.
- */
-function keyNormGroups(tf, k, layer, layerState) {
-  const a = layer.allocation;
-  const perImage = a.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3]); // [B, G]
-  ${f.tracked ? 'let' : 'const'} scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);${track}
-  const values = scores.dataSync();
-  const G = layer.kvHeads;
-  const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.minPerGroup };
-  const tables = [];
-  for (let row = 0; row < values.length / G; row++) {
-    const rowScores = Array.from(values.subarray(row * G, (row + 1) * G));
-    tables.push(groupOfHeadFromCounts(allocateFromScores(rowScores, options)));
-  }
-  return scores.rank === 1 ? tables[0] : tables;
-}${tracker}`;
 }
+// @end
+// @end
+// @end
 
-function forward(f: Features): string {
-  const noiseArg = f.noise ? ', noise' : '';
-  const prepend = f.pool === 'cls'
-    ? `\n  seq = tf.concat([tf.tile(weights.cls_token, [batch, 1, 1]), seq], 1); // the class token first`
-    : '';
-  const pool = f.pool === 'cls'
-    ? `const pooled = tf.reshape(tf.slice(tokens, [0, 0, 0], [batch, 1, D]), [batch, D]); // pool 'cls': the class token`
-    : `const pooled = tf.mean(tokens, 1); // pool 'mean': the mean of the tokens`;
-  return `// ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // The forward pass (docs/tfjs-backend.md): tokens travel as a [B*T, D] matrix.
 //
-//   patchify -> linear (the patch convolution)${f.pool === 'cls' ? ' -> [class token, patches]' : ''} -> + pos_embed
+// @if cls
+//   patchify -> linear (the patch convolution) -> [class token, patches] -> + pos_embed
+// @else
+//   patchify -> linear (the patch convolution) -> + pos_embed
+// @end
 //   each block:  h = h + proj(attention(norm1(h)));  h = h + fc2(gelu(fc1(norm2(h))))
-//   norm -> ${f.pool === 'cls' ? 'the class token' : 'the mean of the tokens'} -> head
+// @if cls
+//   norm -> the class token -> head
+// @else
+//   norm -> the mean of the tokens -> head
+// @end
 
-/** Block \`layer\` on the token rows h [B*T, D]. */
-function block(tf, weights, h, batch, layer, layerState${noiseArg}) {
+/** Block `layer` on the token rows h [B*T, D]. */
+// @if noise
+function block(tf, weights, h, batch, layer, layerState, noise) {
+// @else
+function block(tf, weights, h, batch, layer, layerState) {
+// @end
   const w = (name) => weights['blocks.' + layer.index + '.' + name];
   const rows = h.shape[0];
   const qkv = linear(tf, layerNorm(tf, h, w('norm1.weight'), w('norm1.bias')), w('attn.qkv.weight'), w('attn.qkv.bias'));
-  const attended = groupedAttention(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]), layer, layerState${noiseArg});
+  // @if noise
+  const attended = groupedAttention(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]), layer, layerState, noise);
+  // @else
+  const attended = groupedAttention(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]), layer, layerState);
+  // @end
   h = tf.add(h, linear(tf, tf.reshape(attended, [rows, layer.heads * layer.headDim]), w('attn.proj.weight'), w('attn.proj.bias')));
   const hidden = gelu(tf, linear(tf, layerNorm(tf, h, w('norm2.weight'), w('norm2.bias')), w('mlp.fc1.weight'), w('mlp.fc1.bias')));
   return tf.add(h, linear(tf, hidden, w('mlp.fc2.weight'), w('mlp.fc2.bias')));
 }
 
 /** Logits [B, classes] of normalised NHWC images [B, H, W, C]. */
-function forward(tf, weights, state, images${noiseArg}) {
+// @if noise
+function forward(tf, weights, state, images, noise) {
+// @else
+function forward(tf, weights, state, images) {
+// @end
   const batch = images.shape[0];
   const { patches, tokens: T, dim: D } = MODEL;
   const embedded = linear(tf, patchify(tf, images), weights['patch_embed.proj.weight'], weights['patch_embed.proj.bias']);
-  ${f.pool === 'cls' ? 'let' : 'const'} seq = tf.reshape(embedded, [batch, patches, D]);${prepend}
+  // @if cls
+  let seq = tf.reshape(embedded, [batch, patches, D]);
+  seq = tf.concat([tf.tile(weights.cls_token, [batch, 1, 1]), seq], 1); // the class token first
+  // @else
+  const seq = tf.reshape(embedded, [batch, patches, D]);
+  // @end
   let h = tf.reshape(tf.add(seq, weights.pos_embed), [batch * T, D]);
   LAYERS.forEach((layer, i) => {
-    h = block(tf, weights, h, batch, layer, state[i]${noiseArg});
+    // @if noise
+    h = block(tf, weights, h, batch, layer, state[i], noise);
+    // @else
+    h = block(tf, weights, h, batch, layer, state[i]);
+    // @end
   });
   const tokens = tf.reshape(layerNorm(tf, h, weights['norm.weight'], weights['norm.bias']), [batch, T, D]);
-  ${pool}
+  // @if cls
+  const pooled = tf.reshape(tf.slice(tokens, [0, 0, 0], [batch, 1, D]), [batch, D]); // pool 'cls': the class token
+  // @else
+  const pooled = tf.mean(tokens, 1); // pool 'mean': the mean of the tokens
+  // @end
   return linear(tf, pooled, weights['head.weight'], weights['head.bias']);
-}`;
-}
-
-/** The forward section of the module. */
-export function forwardSection(f: Features): string {
-  return [OPS, attention(f), forward(f)].join('\n\n');
 }

@@ -1,10 +1,4 @@
-// The emitted module's checkpoint reader: a small safetensors parser, the parameter list of
-// compiler/ir/params.ts (parameterSpecs), the allocation state of key_norm layers, and a check
-// that the checkpoint is of the model the module was generated for. JavaScript text, emitted verbatim
-// except for the parts a model does not need.
-import type { Features } from './model-table.js';
-
-const SAFETENSORS = String.raw`// ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Reading the checkpoint
 //
 // An attnc checkpoint is a safetensors file (docs/checkpoints.md): a u64 little-endian header length N,
@@ -117,14 +111,15 @@ function checkSameModel(m) {
 /** JSON with object keys sorted, so that equal values compare equal as text. */
 function canonicalJson(x) {
   return JSON.stringify(x, (_, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
-}`;
+}
 
-function parameterList(f: Features): string {
-  const cls = f.pool === 'cls' ? `\n  shapes.push(['cls_token', [1, 1, D]]);` : '';
-  return `/** Every parameter, [timm name, PyTorch shape], in timm's state_dict order (docs/checkpoints.md). */
+/** Every parameter, [timm name, PyTorch shape], in timm's state_dict order (docs/checkpoints.md). */
 function parameterShapes() {
   const { dim: D, patch: p, image, tokens, classes } = MODEL;
-  const shapes = [['patch_embed.proj.weight', [D, image.channels, p, p]], ['patch_embed.proj.bias', [D]]];${cls}
+  const shapes = [['patch_embed.proj.weight', [D, image.channels, p, p]], ['patch_embed.proj.bias', [D]]];
+  // @if cls
+  shapes.push(['cls_token', [1, 1, D]]);
+  // @end
   shapes.push(['pos_embed', [1, tokens, D]]);
   for (const layer of LAYERS) {
     const b = 'blocks.' + layer.index + '.';
@@ -168,26 +163,22 @@ function loadParameters(tf, file) {
       : tf.tensor(values, shape, 'float32');
   }
   return weights;
-}`;
 }
 
-function allocationState(f: Features): string {
-  const names = `/** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
+/** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
 function allocationStateNames() {
   return LAYERS.filter((l) => l.allocation.policy === 'key_norm').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
-}`;
-  if (!f.keyNorm) return names;
-  const tracked = f.tracked
-    ? `
-    // Recomputed and tracked (DGQA): the score is one tracker step from the cache, which stays as it is.
-    else if (layer.allocation.track) state[i] = { cache: read('cache') };`
-    : '';
-  return `${names}
+}
+// @if keyNorm
 
 /**
  * What key_norm blocks need from the checkpoint, per block (null for the others): with eval 'frozen'
  * the allocation made in training, blocks.<i>.attn.alloc.counts (query heads per K/V group), as a
- * head -> group table${f.tracked ? "; a tracked block that recomputes needs the tracker's cache" : ''}.
+ // @if tracked
+ * head -> group table; a tracked block that recomputes needs the tracker's cache.
+ // @else
+ * head -> group table.
+ // @end
  */
 function readAllocationState(file) {
   const state = LAYERS.map(() => null);
@@ -206,7 +197,11 @@ function readAllocationState(file) {
         throw new Error('checkpoint: block ' + layer.index + ' allocation counts [' + counts + '] are not ' + layer.heads + ' query heads');
       }
       state[i] = { groupOfHead: groupOfHeadFromCounts(counts) };
-    }${tracked}
+    }
+    // @if tracked
+    // Recomputed and tracked (DGQA): the score is one tracker step from the cache, which stays as it is.
+    else if (layer.allocation.track) state[i] = { cache: read('cache') };
+    // @end
   });
   return state;
 }
@@ -218,10 +213,5 @@ function groupOfHeadFromCounts(counts) {
     for (let i = 0; i < count; i++) table.push(g);
   });
   return table;
-}`;
 }
-
-/** The checkpoint section of the module. */
-export function checkpointSection(f: Features): string {
-  return [SAFETENSORS, parameterList(f), allocationState(f)].join('\n\n');
-}
+// @end

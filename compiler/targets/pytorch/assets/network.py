@@ -1,11 +1,4 @@
-// model.py's network: timm's VisionTransformer, block for block as runtime/tfjs/vit.ts computes it,
-// with the grouped attention of runtime/tfjs/attention.ts (docs/attention.md) for every variant.
-// Parameter names and layouts are timm's (the checkpoints' names, docs/checkpoints.md), so a
-// state_dict loads an attnc checkpoint directly; the allocation state of key-norm blocks is buffers
-// named blocks.<i>.attn.alloc.{counts,cache,score}.
-import type { Features } from './model-table.js';
-
-const CONTEXT = String.raw`# ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
 # The network
 
 # PyTorch 2 has a fused attention kernel; it is used when no mask or noise touches the scores.
@@ -55,9 +48,8 @@ def expand_groups(x, groups):
     if groups.dim() == 1:
         return x.index_select(1, groups)
     batch, _, tokens, head_dim = x.shape
-    return x.gather(1, groups[:, :, None, None].expand(batch, groups.shape[1], tokens, head_dim))`;
-
-const KEY_NORM_STATE = (f: Features): string => String.raw`
+    return x.gather(1, groups[:, :, None, None].expand(batch, groups.shape[1], tokens, head_dim))
+# @if keyNorm
 
 
 def key_norms(k, norm):
@@ -104,7 +96,18 @@ class KeyNormAllocation(nn.Module):
             summed = ctx.reduce_norms(summed)  # data parallel: the norms of the whole micro-batch
         track = p['track']
         if track is None:
-            return self.untracked(per_image, summed, ctx)@@DISPATCH@@
+            return self.untracked(per_image, summed, ctx)
+        # @if paperRule
+        # @if attncRule
+        if track['rule'] == 'paper':
+            return self.paper_rule(track, summed, ctx)
+        # @else
+        return self.paper_rule(track, summed, ctx)
+        # @end
+        # @end
+        # @if attncRule
+        return self.attnc_rule(track, summed, ctx)
+        # @end
 
     def untracked(self, per_image, summed, ctx):
         """KDGQA: every pass allocates from its own norms; training keeps the batch's for eval 'frozen'."""
@@ -120,17 +123,8 @@ class KeyNormAllocation(nn.Module):
             elif p['eval'] == 'frozen':
                 self.store(self.allocate(summed.tolist()))
             self.initialised = True
-        return counts`.replace('@@DISPATCH@@', dispatch(f));
-
-/** counts_for's last lines: the tracker rules this model has. */
-function dispatch(f: Features): string {
-  const lines: string[] = [];
-  if (f.paperRule) lines.push(f.attncRule ? "if track['rule'] == 'paper':\n            return self.paper_rule(track, summed, ctx)" : 'return self.paper_rule(track, summed, ctx)');
-  if (f.attncRule) lines.push('return self.attnc_rule(track, summed, ctx)');
-  return lines.map((l) => `\n        ${l}`).join('');
-}
-
-const ATTNC_RULE = String.raw`
+        return counts
+    # @if attncRule
 
     def attnc_rule(self, track, summed, ctx):
         """DGQA, TrackIR rule 'attnc': the tracker sees every training step once (its first micro-batch);
@@ -149,9 +143,9 @@ const ATTNC_RULE = String.raw`
         if due:
             self.store(self.allocate(score.tolist()))
         self.initialised, self.last_step = True, ctx.step
-        return self.counts.tolist()`;
-
-const PAPER_RULE = String.raw`
+        return self.counts.tolist()
+    # @end
+    # @if paperRule
 
     def paper_rule(self, track, summed, ctx):
         """DGQA, TrackIR rule 'paper' (the reference's dgqa.py): only at training steps whose index within
@@ -172,9 +166,9 @@ const PAPER_RULE = String.raw`
         self.store(counts)
         self.cache.copy_((self.cache + summed) / window if ctx.training else summed)
         self.score.copy_(score)
-        return counts`;
-
-const TRACKER = String.raw`
+        return counts
+    # @end
+# @if attncRule
 
 
 def tracker_step(track, cache, norms):
@@ -184,9 +178,9 @@ def tracker_step(track, cache, norms):
         return norms.clone(), (cache - norms).abs()
     d = track['decay']
     new = cache * d + norms * (1 - d)
-    return new, new.clone()`;
-
-const PAPER_SCORE = String.raw`
+    return new, new.clone()
+# @end
+# @if paperRule
 
 
 def paper_score(track, cache, norms):
@@ -194,46 +188,9 @@ def paper_score(track, cache, norms):
     if track['kind'] == 'diff':
         return (cache - norms).abs()
     d = track['decay']
-    return norms * d + cache * (1 - d)`;
-
-function attentionClass(f: Features): string {
-  const allocationInit = f.keyNorm
-    ? String.raw`
-        self.alloc = KeyNormAllocation(heads, groups, policy) if policy['policy'] == 'key_norm' else None
-        if self.alloc is None and groups != heads:`
-    : String.raw`
-        if groups != heads:`;
-  const groupsBody = f.keyNorm
-    ? String.raw`
-        if self.alloc is None:
-            self.last_counts = self.uniform_counts
-            return self.uniform_groups
-        counts = self.alloc.counts_for(k.detach(), ctx)
-        self.last_counts = counts
-        table = [group_of_head(c) for c in counts] if counts and isinstance(counts[0], list) else group_of_head(counts)
-        return torch.tensor(table, dtype=torch.int64, device=k.device)`
-    : String.raw`
-        self.last_counts = self.uniform_counts
-        return self.uniform_groups`;
-  const perturbing = f.perturb
-    ? String.raw`
-        p = self.layer['perturb']
-        perturbing = p is not None and p['scale'] != 0 and (ctx.training or p['during'] == 'always')`
-    : String.raw`
-        perturbing = False`;
-  const perturbAt = (at: 'scores' | 'output', expr: string, target: string) =>
-    f.perturb ? `\n        if perturbing and p['at'] == '${at}':\n            ${target} = ${expr}` : '';
-  const perturbMethod = f.perturb
-    ? String.raw`
-
-    def perturb(self, x, p, ctx):
-        """PGQA on rows x [B, H, R, n]; compat paper at 'output' draws the reference's noise."""
-        paper = self.layer['compat'] == 'paper' and p['at'] == 'output'
-        noise = perturb_noise(p['distribution'], tuple(x.shape), ctx.seed, self.index, ctx.step, ctx.micro_batch,
-                              ctx.first_image, paper, max(1, self.heads // self.groups), x.device)
-        return subtract_noise(x, noise, p['scale'])`
-    : '';
-  return String.raw`
+    return norms * d + cache * (1 - d)
+# @end
+# @end
 
 
 class Attention(nn.Module):
@@ -253,7 +210,13 @@ class Attention(nn.Module):
         policy = layer['allocation']
         # Uniform grouping: query head h reads K/V head h // (H / G); nothing to look up with G = H (MHA).
         self.uniform_counts = [heads // groups] * groups if heads % groups == 0 else None
-        self.register_buffer('uniform_groups', None, persistent=False)${allocationInit}
+        self.register_buffer('uniform_groups', None, persistent=False)
+        # @if keyNorm
+        self.alloc = KeyNormAllocation(heads, groups, policy) if policy['policy'] == 'key_norm' else None
+        if self.alloc is None and groups != heads:
+        # @else
+        if groups != heads:
+        # @end
             self.uniform_groups = torch.tensor([h // (heads // groups) for h in range(heads)], dtype=torch.int64)
         self.last_counts = None  # the counts the last forward pass used: [G], or [B] lists of [G]
 
@@ -269,27 +232,57 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, heads * head_dim))
 
     def group_of_head(self, k, ctx):
-        """None (MHA), or the K/V head of every query head: [H], or [B, H] per image."""${groupsBody}
+        """None (MHA), or the K/V head of every query head: [H], or [B, H] per image."""
+        # @if keyNorm
+        if self.alloc is None:
+            self.last_counts = self.uniform_counts
+            return self.uniform_groups
+        counts = self.alloc.counts_for(k.detach(), ctx)
+        self.last_counts = counts
+        table = [group_of_head(c) for c in counts] if counts and isinstance(counts[0], list) else group_of_head(counts)
+        return torch.tensor(table, dtype=torch.int64, device=k.device)
+        # @else
+        self.last_counts = self.uniform_counts
+        return self.uniform_groups
+        # @end
 
     def attend(self, q, k, v, ctx):
-        """softmax(q k^T / sqrt(hd)) v for q, k, v [B, H, T, hd], with dropout and PGQA as the model says."""${perturbing}
+        """softmax(q k^T / sqrt(hd)) v for q, k, v [B, H, T, hd], with dropout and PGQA as the model says."""
+        # @if perturb
+        p = self.layer['perturb']
+        perturbing = p is not None and p['scale'] != 0 and (ctx.training or p['during'] == 'always')
+        # @else
+        perturbing = False
+        # @end
         dropping = ctx.training and MODEL['attn_dropout'] > 0
         if HAS_SDPA and not perturbing and not dropping:
             return F.scaled_dot_product_attention(q, k, v)
         batch, heads, tokens, head_dim = q.shape
-        scores = (q * self.scale) @ k.transpose(-2, -1)${perturbAt('scores', 'self.perturb(scores, p, ctx)', 'scores')}
+        scores = (q * self.scale) @ k.transpose(-2, -1)
+        # @if perturb
+        if perturbing and p['at'] == 'scores':
+            scores = self.perturb(scores, p, ctx)
+        # @end
         probs = scores.softmax(-1)
         if dropping:
             stream = stream_id(PURPOSE_ATTENTION_DROPOUT, self.index, ctx.step, ctx.micro_batch)
             u = ctx.uniforms(stream, probs.numel(), heads * tokens * tokens, probs.device)
             probs = probs * keep_mask(u, MODEL['attn_dropout']).reshape(probs.shape).to(probs.dtype)
-        out = probs @ v${perturbAt('output', 'self.perturb(out.reshape(batch, heads, 1, tokens * head_dim), p, ctx).reshape(batch, heads, tokens, head_dim)', 'out')}
-        return out${perturbMethod}`;
-}
+        out = probs @ v
+        # @if perturb
+        if perturbing and p['at'] == 'output':
+            out = self.perturb(out.reshape(batch, heads, 1, tokens * head_dim), p, ctx).reshape(batch, heads, tokens, head_dim)
+        # @end
+        return out
+        # @if perturb
 
-function vitClass(f: Features): string {
-  const cls = f.pool === 'cls';
-  return String.raw`
+    def perturb(self, x, p, ctx):
+        """PGQA on rows x [B, H, R, n]; compat paper at 'output' draws the reference's noise."""
+        paper = self.layer['compat'] == 'paper' and p['at'] == 'output'
+        noise = perturb_noise(p['distribution'], tuple(x.shape), ctx.seed, self.index, ctx.step, ctx.micro_batch,
+                              ctx.first_image, paper, max(1, self.heads // self.groups), x.device)
+        return subtract_noise(x, noise, p['scale'])
+        # @end
 
 
 class Mlp(nn.Module):
@@ -346,7 +339,10 @@ class VisionTransformer(nn.Module):
         dim = MODEL['dim']
         self.seed = seed  # keys the dropout and noise streams, as the run seed does in attnc
         self.patch_embed = PatchEmbed()
-${cls ? "        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))\n" : ''}        self.pos_embed = nn.Parameter(torch.zeros(1, MODEL['tokens'], dim))
+        # @if cls
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        # @end
+        self.pos_embed = nn.Parameter(torch.zeros(1, MODEL['tokens'], dim))
         self.blocks = nn.ModuleList([Block(layer) for layer in LAYERS])
         self.norm = nn.LayerNorm(dim, eps=MODEL['norm_eps'])
         self.head = nn.Linear(dim, MODEL['classes'])
@@ -371,27 +367,19 @@ ${cls ? "        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))\n" : ''} 
         ctx = ForwardContext(self.training, step, epoch_step, self.seed, micro_batch, first_image,
                              self.reduce_norms if self.training else None)
         x = self.patch_embed(x)
-${cls ? "        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)\n" : ''}        x = x + self.pos_embed
+        # @if cls
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        # @end
+        x = x + self.pos_embed
         for block in self.blocks:
             x = block(x, ctx)
         x = self.norm(x)
-        return self.head(${cls ? 'x[:, 0]' : 'x.mean(dim=1)'})
+        # @if cls
+        return self.head(x[:, 0])
+        # @else
+        return self.head(x.mean(dim=1))
+        # @end
 
     def allocations(self):
         """The counts each block's last forward pass used, by layer index ([G], or [B] lists of [G])."""
-        return {block.index: block.attn.last_counts for block in self.blocks}`;
-}
-
-/** The network's classes and helpers, with only the parts the model uses. */
-export function networkCode(f: Features): string {
-  const parts = [CONTEXT];
-  if (f.keyNorm) {
-    parts.push(KEY_NORM_STATE(f));
-    if (f.attncRule) parts.push(ATTNC_RULE);
-    if (f.paperRule) parts.push(PAPER_RULE);
-    if (f.attncRule) parts.push(TRACKER);
-    if (f.paperRule) parts.push(PAPER_SCORE);
-  }
-  parts.push(attentionClass(f), vitClass(f));
-  return parts.join('');
-}
+        return {block.index: block.attn.last_counts for block in self.blocks}
