@@ -6,10 +6,9 @@
 // see on the tree: a name left out after `model`/`train`/`extends`, a '{' never closed, and
 // dimensions that are not whole numbers.
 import type { CstElement, CstNode, IToken } from 'chevrotain';
-import type {
-  Arg, Block, CallValue, Decl, Field, ImportDecl, ModelDecl, RunDecl, Span, Value,
-} from './ast.js';
-import { diag, type Diagnostic } from '../compiler/diagnostics.js';
+import type { Arg, Block, CallValue, Decl, Field, ImportDecl, ModelDecl, RunDecl, Value } from './ast.js';
+import type { Span } from '../core/span.js';
+import { diag, type Diagnostic } from '../core/diagnostics.js';
 import { BadNumber, DimsLiteral, describeToken, isRealToken, spanAfter, StringLiteral, tokenSpan } from './lexer.js';
 import { parser } from './parser.js';
 

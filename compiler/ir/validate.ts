@@ -1,7 +1,7 @@
 // Pass 6: every IR document is checked against the JSON Schema, on every compile and on every load.
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import schema from './schema.json' with { type: 'json' };
-import { diag, type Diagnostic } from '../diagnostics.js';
+import { diag, type Diagnostic } from '../../core/diagnostics.js';
 import { IR_VERSION, type IRDocument } from './types.js';
 
 export { schema as IR_SCHEMA };

@@ -7,8 +7,9 @@
 // Batched matmuls always get equal batch dimensions (tfjs 4.22 mis-broadcasts them).
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import type { AttentionIR, KeyNormAllocationIR } from '../../compiler/ir/types.js';
-import { Purpose, seed32, streamId, uniformFloats } from '../random.js';
-import { allocateCounts, equalShareCounts, groupOfHeadOneHot, oneHotFromCountsHost, paperTrackerUpdate, trackerStep, type TensorAllocationOptions } from './allocation.js';
+import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
+import { allocateCounts, groupOfHeadOneHot, oneHotFromCountsHost, paperTrackerUpdate, trackerStep, type TensorAllocationOptions } from './allocation.js';
+import { equalShareCounts } from '../../compiler/alloc.js';
 import type { Tf } from './backend.js';
 import { applyPerturbation, perturbationActive, type PerturbDraw } from './perturb.js';
 

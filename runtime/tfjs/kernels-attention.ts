@@ -6,9 +6,10 @@
 // gradient on wasm) and no loop over groups. Batched matmuls get equal batch dimensions (tfjs 4.22
 // mis-broadcasts them). docs/attention.md gives the math of every variant.
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
-import { Purpose, seed32, streamId, uniformFloats } from '../random.js';
+import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
 import { countsFromStatistics, groupNorms } from './attention.js';
-import { equalShareCounts, groupOfHeadOneHot, oneHotFromCountsHost } from './allocation.js';
+import { equalShareCounts } from '../../compiler/alloc.js';
+import { groupOfHeadOneHot, oneHotFromCountsHost } from './allocation.js';
 import type { Tf } from './backend.js';
 import type { Kernel, KernelContext } from './executor.js';
 import { perturbNoise } from './perturb.js';

@@ -2,7 +2,7 @@
 // computes). Tensors keep the graph's shapes; every matmul is a plain 2-D one, transposing explicitly
 // first: wasm multiplies 10x slower with transposeA/transposeB (docs/tfjs-backend.md).
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
-import { Purpose, seed32, streamId, uniformFloats } from '../random.js';
+import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
 import type { Kernel, KernelContext } from './executor.js';
 import { patchify } from './ops.js';
 

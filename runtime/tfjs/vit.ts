@@ -12,7 +12,7 @@ import { lowerGraph } from '../../compiler/graph/lower.js';
 import type { Graph } from '../../compiler/graph/types.js';
 import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
-import { stateSpecs } from '../checkpoint/names.js';
+import { stateSpecs } from '../../compiler/ir/params.js';
 import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/safetensors.js';
 import { attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';

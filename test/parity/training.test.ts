@@ -20,13 +20,13 @@ import type { Tensor4D } from '@tensorflow/tfjs';
 import type { IRDocument, ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { encodeCheckpoint } from '../../runtime/checkpoint/names.js';
 import { decodeSafetensors } from '../../runtime/checkpoint/safetensors.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { loadCheckpointTensors, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { createOptimizer } from '../../runtime/train/optimizer.js';
+import { createOptimizer } from '../../runtime/tfjs/optimizer.js';
 import { learningRate } from '../../runtime/train/schedule.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { compileSpec, ErrorLog, freshState, hasTorch, randomImages, randomTensors, relError, runDriver, tempDir, torchGate, writeF32, writePackage } from './helpers.js';
 
 const RUNS = ['dgqa_run', 'kdgqa_run', 'dgqa_paper_run'];

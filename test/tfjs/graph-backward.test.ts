@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectModelAndRun } from '../../compiler/graph/lower.js';
 import { crossEntropy } from '../../runtime/tfjs/ops.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { batchGradients } from '../../runtime/train/step.js';
+import { batchGradients } from '../../runtime/tfjs/step.js';
 import { compileText, randomBatch, relativeError } from '../webgpu-runtime/helpers.js';
 
 const TOLERANCE = 2e-5;

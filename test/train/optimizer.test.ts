@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '@tensorflow/tfjs';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import type { Param } from '../../runtime/tfjs/params.js';
-import { createOptimizer, type OptimizerConfig } from '../../runtime/train/optimizer.js';
+import { createOptimizer, type OptimizerConfig } from '../../runtime/tfjs/optimizer.js';
 
 let tf: Tf;
 beforeAll(async () => {
@@ -160,7 +160,7 @@ describe('SGD', () => {
 describe('on a ViT', () => {
   it('AdamW without weight decay moves every parameter as tf.train.adam does', async () => {
     const { VitModel } = await import('../../runtime/tfjs/vit.js');
-    const { batchGradients } = await import('../../runtime/train/step.js');
+    const { batchGradients } = await import('../../runtime/tfjs/step.js');
     const { tinyModel, tinyRun } = await import('./fixtures.js');
     const run = tinyRun({ batch: 8, labelSmoothing: 0 });
     const ours = new VitModel(tf, tinyModel(), { seed: 4 });

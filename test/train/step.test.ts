@@ -2,10 +2,10 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '@tensorflow/tfjs';
 import type { Batch } from '../../runtime/data/types.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { tinyModel, tinyRun } from './fixtures.js';
 
 let tf: Tf;
