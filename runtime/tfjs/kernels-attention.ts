@@ -11,7 +11,7 @@ import { countsFromStatistics, groupNorms } from './attention.js';
 import { equalShareCounts } from '../../compiler/alloc.js';
 import { groupOfHeadOneHot, oneHotFromCountsHost } from './allocation.js';
 import type { Tf } from './backend.js';
-import type { Kernel, KernelContext } from './executor.js';
+import type { Kernel, KernelContext } from './environment.js';
 import { perturbNoise } from './perturb.js';
 
 type Attrs = Record<string, any>;

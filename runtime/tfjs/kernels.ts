@@ -3,7 +3,7 @@
 // first: wasm multiplies 10x slower with transposeA/transposeB (docs/tfjs-backend.md).
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
-import type { Kernel, KernelContext } from './executor.js';
+import type { Kernel, KernelContext } from './environment.js';
 import { patchify } from './ops.js';
 
 const inp = (k: KernelContext, node: { inputs: Record<string, string> }, role: string) => k.env.get(node.inputs[role]!);

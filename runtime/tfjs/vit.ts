@@ -16,7 +16,8 @@ import { stateSpecs } from '../../compiler/ir/params.js';
 import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/safetensors.js';
 import { attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
-import { Environment, runPhases, type KernelContext, type PassContext } from './executor.js';
+import { Environment, type KernelContext, type PassContext } from './environment.js';
+import { runPhases } from './executor.js';
 import { createParams, disposeParams, type VitParams } from './params.js';
 
 export interface ForwardContext {
