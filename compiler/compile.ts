@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import type { RunDecl } from '../grammar/ast.js';
 import { checkBlock, type CheckedBlock } from './check.js';
-import { capDiagnostics, diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
+import { capDiagnostics, diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
 import type { IRDocument, ModelIR, RunIR } from './ir/types.js';
 import { IR_VERSION } from './ir/types.js';
 import { checkIrDocument } from './ir/check.js';

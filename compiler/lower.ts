@@ -1,7 +1,7 @@
 // Pass 5: lower checked, resolved declarations to the IR, making every default explicit.
 // Defaults live here, next to the IR they fill; docs/language.md states the same values (schema.ts
 // carries their doc strings). `compat paper` changes the defaults, never an explicit setting.
-import type { Span } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 import type { CheckedBlock } from './check.js';
 import { datasetNormalization, fitNormalization, IMAGENET_NORMALIZATION } from './datasets.js';
 import type {

@@ -1,9 +1,10 @@
 // Pass 3: resolve `extends` and per-layer overrides into one effective configuration per layer.
 // A child model's fields replace its parent's field by field (an `attention { kv_heads 2 }` in the
 // child changes only kv_heads); `layers` overrides accumulate, parents' first, later ones winning.
-import type { ModelDecl, Span } from '../grammar/ast.js';
+import type { ModelDecl } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 import { checkBlock, type CheckedBlock, type CheckedField } from './check.js';
-import { diag, didYouMean, hasErrors, type Diagnostic } from './diagnostics.js';
+import { diag, didYouMean, hasErrors, type Diagnostic } from '../core/diagnostics.js';
 import type { Declared, Program } from './resolve.js';
 import type { Choice, LayerSelector, Width } from './values.js';
 

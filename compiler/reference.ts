@@ -1,7 +1,7 @@
 // Renders the language reference (every block, field, option and argument, and the diagnostic
 // catalogue) from schema.ts and diagnostics.ts, so docs/language.md cannot drift from the checker.
 // test/docs.test.ts compares docs/language.md with this; UPDATE_GOLDEN=1 rewrites it.
-import { Diagnostics } from './diagnostics.js';
+import { Diagnostics } from '../core/diagnostics.js';
 import { BLOCK_TITLES, SCHEMA, type BlockKind, type OptionSpec, type ValueSpec } from './schema.js';
 
 function describeSpec(spec: ValueSpec): string {

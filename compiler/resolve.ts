@@ -3,9 +3,10 @@
 // `import "vit.attn"` works anywhere). Cycles and duplicate names are reported, never followed.
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Decl, ModelDecl, RunDecl, SourceFile, Span } from '../grammar/ast.js';
+import type { Decl, ModelDecl, RunDecl, SourceFile } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 import { parse } from '../grammar/index.js';
-import { diag, type Diagnostic } from './diagnostics.js';
+import { diag, type Diagnostic } from '../core/diagnostics.js';
 
 export interface Host {
   /** Reads a file; throws (with a message such as ENOENT) when it cannot. */

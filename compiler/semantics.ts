@@ -1,10 +1,10 @@
 // Pass 4: rules that span several fields, registered per node kind and run on resolved models and runs.
 // Each rule reports at the span of the value that is wrong (often in a parent model or an override).
-import type { Span } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 import type { CheckedBlock } from './check.js';
 import { checkRequired } from './check.js';
 import { DATASETS } from './datasets.js';
-import { diag, type Diagnostic } from './diagnostics.js';
+import { diag, type Diagnostic } from '../core/diagnostics.js';
 import { covers, declaringModel, modelSetting, type EffectiveLayer, type ResolvedModel, type Setting } from './models.js';
 import type { Choice, LayerSelector } from './values.js';
 

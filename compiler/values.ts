@@ -1,8 +1,9 @@
 // Checks a field's values against its ValueSpec (schema.ts) and turns them into plain JS values.
 // Every way a value can be wrong gets its own precise diagnostic; a wrong value yields `undefined`
 // so that later checks skip it instead of reporting the same mistake again.
-import type { Field, Span, Value } from '../grammar/ast.js';
-import { diag, didYouMean, type Diagnostic } from './diagnostics.js';
+import type { Field, Value } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
+import { diag, didYouMean, type Diagnostic } from '../core/diagnostics.js';
 import type { FieldSpec, OptionSpec, ValueSpec } from './schema.js';
 import { FIELD_WORDS } from '../grammar/keywords.js';
 

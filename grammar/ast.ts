@@ -6,17 +6,7 @@
 // is not grammar: it lives in compiler/schema.ts, so the parser stays small and recovers well, and
 // "unknown field, did you mean ..." is a check, not a parse error.
 
-/** A region of a source file. Lines and columns are 1-based; endCol is exclusive. */
-export interface Span {
-  file: string;
-  line: number;
-  col: number;
-  endLine: number;
-  endCol: number;
-  /** 0-based character offsets into the file's text; endOffset is exclusive. */
-  offset: number;
-  endOffset: number;
-}
+import type { Span } from '../core/span.js';
 
 export type Value =
   | NumberValue

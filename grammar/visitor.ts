@@ -6,10 +6,9 @@
 // see on the tree: a name left out after `model`/`train`/`extends`, a '{' never closed, and
 // dimensions that are not whole numbers.
 import type { CstElement, CstNode, IToken } from './chevrotain.js';
-import {
-  unescapeString, type Arg, type Block, type CallValue, type Decl, type Field, type ImportDecl, type ModelDecl, type RunDecl, type Span, type Value,
-} from './ast.js';
-import { diag, type Diagnostic } from '../compiler/diagnostics.js';
+import { unescapeString, type Arg, type Block, type CallValue, type Decl, type Field, type ImportDecl, type ModelDecl, type RunDecl, type Value } from './ast.js';
+import type { Span } from '../core/span.js';
+import { diag, type Diagnostic } from '../core/diagnostics.js';
 import { BadNumber, DimsLiteral, describeToken, isRealToken, spanAfter, StringLiteral, tokenSpan } from './lexer.js';
 import { parser } from './parser.js';
 

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { format } from '../compiler/fmt.js';
 import { parse } from '../grammar/index.js';
-import type { Field, SourceFile, Span } from '../grammar/ast.js';
+import type { Field, SourceFile } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 
 function formatText(text: string): string {
   const { ast, diagnostics } = parse(text, 'test.attn');

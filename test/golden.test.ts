@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.js';
-import { formatDiagnostic } from '../compiler/diagnostics.js';
+import { formatDiagnostic } from '../core/diagnostics.js';
 import { loadIrDocument } from '../compiler/ir/validate.js';
 
 const ROOT = path.join(import.meta.dirname, 'golden');

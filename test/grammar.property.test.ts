@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { format } from '../compiler/fmt.js';
 import { parse } from '../grammar/index.js';
 import { DECLARATION_WORDS, FIELD_WORDS, UNIT_WORDS } from '../grammar/keywords.js';
-import type { Arg, Block, Comment, Decl, Field, SourceFile, Span, Value } from '../grammar/ast.js';
+import type { Arg, Block, Comment, Decl, Field, SourceFile, Value } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 
 const ZERO: Span = { file: 'gen.attn', line: 0, col: 0, endLine: 0, endCol: 0, offset: 0, endOffset: 0 };
 

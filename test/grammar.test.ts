@@ -1,7 +1,8 @@
 // The lexer, parser and AST builder on real inputs: structure, spans, comments, and error recovery.
 import { describe, expect, it } from 'vitest';
 import { parse } from '../grammar/index.js';
-import type { Block, CallValue, Decl, Field, ModelDecl, Span, Value } from '../grammar/ast.js';
+import type { Block, CallValue, Decl, Field, ModelDecl, Value } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 
 /** Parses text that must have no diagnostics. */
 function parseClean(text: string) {

@@ -6,7 +6,7 @@ import { compileFile } from '../compiler/compile.js';
 import {
   capDiagnostics, clipExcerpt, didYouMean, diag, distanceWork, editDistance, EXCERPT_WIDTH, formatDiagnostic, lineStarts,
   MAX_DIAGNOSTICS_PER_FILE, MAX_SUGGESTION_LENGTH, type Diagnostic,
-} from '../compiler/diagnostics.js';
+} from '../core/diagnostics.js';
 import type { Span } from '../grammar/ast.js';
 import { FIELD_WORDS } from '../grammar/keywords.js';
 

@@ -7,11 +7,7 @@ import { emitWebGpu } from '../../compiler/targets/webgpu/emit.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 
 export function writeWebGpuTarget(ir: IRDocument, opts: { out: string; model?: string; run?: string; batch?: string }, io: Io): number {
-  let batch: number | undefined;
-  if (opts.batch !== undefined) {
-    batch = Number(opts.batch);
-    if (!/^\d+$/.test(opts.batch) || batch < 1) throw new UserError(`attnc compile: --batch must be a whole number >= 1, got '${opts.batch}'`);
-  }
+  const batch = parseBatch(opts.batch);
   let files: Record<string, string>;
   try {
     files = emitWebGpu(ir, { model: opts.model, run: opts.run, batch });
@@ -26,4 +22,12 @@ export function writeWebGpuTarget(ir: IRDocument, opts: { out: string; model?: s
   const kernels = Object.keys(files).length - 1;
   io.err(`wrote ${path.relative(io.cwd, path.join(dir, 'plan.json')) || 'plan.json'} and ${kernels} kernels in ${path.relative(io.cwd, path.join(dir, 'kernels')) || 'kernels'}`);
   return EXIT_OK;
+}
+
+/** --batch N, checked. */
+export function parseBatch(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const batch = Number(text);
+  if (!/^\d+$/.test(text) || batch < 1) throw new UserError(`attnc compile: --batch must be a whole number >= 1, got '${text}'`);
+  return batch;
 }

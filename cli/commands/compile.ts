@@ -10,6 +10,7 @@ import { loadSpec } from '../load.js';
 import { writePytorchTarget } from './compile-pytorch.js';
 import { writeTfjsTarget } from './compile-tfjs.js';
 import { writeWebGpuTarget } from './compile-webgpu.js';
+import { emitGraph } from './compile-graph.js';
 
 export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch|webgpu] [--model NAME] [--run NAME] [--batch N]
 
@@ -29,19 +30,24 @@ FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is 
                   and dispatches of a training step and an eval pass) and DIR/kernels/*.wgsl
   --model NAME    with --target tfjs, pytorch or webgpu: the model to emit when the spec declares several
   --run NAME      with --target pytorch or webgpu: the run to emit (and so its model) when there are several
-  --batch N       with --target webgpu: images per pass (default: the run's micro_batch)`;
+  --batch N       with --target webgpu or --emit graph: images per pass (default: the run's micro_batch)
+  --emit graph    print the op graph of a model and its run instead (docs/graph.md): the tensors, the
+                  forward, backward, optimizer and eval phases node by node, and the memory plan;
+                  with --json the graph as JSON (compiler/graph/schema.json); with -o DIR, DIR/MODEL.graph.txt
+                  (or .graph.json)`;
 
 export async function compileCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
     options: {
       out: { type: 'string', short: 'o' }, summary: { type: 'boolean' }, json: { type: 'boolean' },
-      target: { type: 'string', default: 'ir' }, model: { type: 'string' }, run: { type: 'string' }, batch: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      target: { type: 'string', default: 'ir' }, emit: { type: 'string' }, model: { type: 'string' }, run: { type: 'string' }, batch: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(COMPILE_USAGE), EXIT_OK;
   if (positionals.length !== 1) throw new UserError(`attnc compile: give exactly one file\n\n${COMPILE_USAGE}`);
   if (!['ir', 'tfjs', 'pytorch', 'webgpu'].includes(values.target!)) throw new UserError(`attnc compile: unknown --target '${values.target}'; the targets are ir, tfjs, pytorch and webgpu`);
+  if (values.emit !== undefined) return emitGraph(positionals[0]!, { ...values, target: args.includes('--target') ? values.target : undefined }, io);
   if (values.model !== undefined && values.target === 'ir') throw new UserError('attnc compile: --model goes with --target tfjs, pytorch or webgpu');
   if (values.run !== undefined && values.target !== 'pytorch' && values.target !== 'webgpu') throw new UserError('attnc compile: --run goes with --target pytorch or --target webgpu');
   if (values.batch !== undefined && values.target !== 'webgpu') throw new UserError('attnc compile: --batch goes with --target webgpu');

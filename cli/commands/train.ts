@@ -4,20 +4,16 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { IRDocument, RunIR } from '../../compiler/ir/types.js';
+import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
 import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import { DataError, type Dataset } from '../../runtime/data/types.js';
-import { selectBackend, type BackendPreference, type SelectedBackend } from '../../runtime/tfjs/backend.js';
 import { checkResumable, trainerStateOf, type TrainerState } from '../../runtime/train/checkpoints.js';
 import { TrainError } from '../../runtime/train/errors.js';
-import { planMemory } from '../../runtime/train/memory.js';
 import { createProgress, type ProgressMode } from '../../runtime/train/progress.js';
 import { applyOverrides, dataBaseDir, modelOf, selectRun } from '../../runtime/train/runs.js';
 import { train, type TrainResult } from '../../runtime/train/trainer.js';
-import { WebGpuUnavailableError } from '../../runtime/webgpu/device.js';
-import { WebGpuFitError } from '../../runtime/webgpu/plans.js';
-import { openWebGpuSession, planWebGpuTraining, type WebGpuSession } from '../../runtime/webgpu/session.js';
 import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { writeRunReportAfterTraining } from './report.js';
@@ -41,8 +37,6 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
 Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1).
 Ctrl-C finishes the step, saves last.safetensors and exits (130); --resume continues it.`;
 
-const BACKENDS: readonly (BackendPreference | 'webgpu')[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu', 'webgpu'];
-
 function positiveInt(flag: string, value: string | undefined, min = 1): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -55,7 +49,7 @@ async function userFacing<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError || e instanceof WebGpuFitError) throw new UserError(`attnc train: ${e.message}`);
+    if (e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError || isBackendUserError(e)) throw new UserError(`attnc train: ${e.message}`);
     throw e;
   }
 }
@@ -73,8 +67,8 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UserError(`attnc train: give exactly one spec file\n\n${TRAIN_USAGE}`);
   if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc train: give --epochs or --steps, not both (--epochs N trains N epochs, --steps N that many optimizer steps)');
   if (values.resume && values.init) throw new UserError('attnc train: --resume continues a run, --init starts a new one from other weights: give one of them');
-  const backendName = values.backend as BackendPreference | 'webgpu';
-  if (!BACKENDS.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKENDS.join(', ')}`);
+  const backendName = values.backend as BackendName;
+  if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
   const overrides = { epochs: positiveInt('--epochs', values.epochs), steps: positiveInt('--steps', values.steps), seed: positiveInt('--seed', values.seed, 0) };
   const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
 
@@ -107,12 +101,11 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
     }
     const init = values.init ? { file: values.init, checkpoint: await readCheckpoint(resolve(io.cwd, values.init)) } : null;
 
-    const gpu = backendName === 'webgpu' ? await openWebGpu() : null;
+    const backend = await openBackend(backendName);
     try {
-      const backend = gpu ? { name: 'webgpu', why: gpu.why, tf: undefined } : await pickBackend(backendName as BackendPreference);
       io.out(`backend: ${backend.why}`);
       const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
-      const plan = gpu ? planWebGpuTraining(gpu, model, run) : planMemory(model, run, backend.name as SelectedBackend['name']);
+      const plan = backend.planTraining(model, run);
       for (const note of plan.notes) io.out(note);
       // A resumed run keeps the micro-batches it had: they key the dropout masks.
       const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
@@ -127,7 +120,7 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
       let result: TrainResult;
       try {
         result = await train({
-          tf: backend.tf, engine: gpu?.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
+          engine: backend.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
           saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
         });
       } finally {
@@ -138,26 +131,9 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
       await writeRunReportAfterTraining(outDir, shown, io);
       return code;
     } finally {
-      gpu?.close();
+      backend.close();
     }
   });
-}
-
-async function openWebGpu(): Promise<WebGpuSession> {
-  try {
-    return await openWebGpuSession();
-  } catch (e) {
-    if (e instanceof WebGpuUnavailableError) throw new TrainError(`--backend webgpu: ${e.message} (attnc doctor shows what this machine has)`);
-    throw e;
-  }
-}
-
-async function pickBackend(preference: BackendPreference): Promise<SelectedBackend> {
-  try {
-    return await selectBackend(preference);
-  } catch (e) {
-    throw new TrainError(`${(e as Error).message} — install it, or use --backend auto`);
-  }
 }
 
 async function loadData(doc: IRDocument, run: RunIR, file: string, cwd: string): Promise<{ train: Dataset; test: Dataset }> {

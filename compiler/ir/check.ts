@@ -4,7 +4,7 @@
 // x.ir.json`, `attnc train x.ir.json` and every other reader run these before a backend sees it.
 // Each problem names its JSON pointer; the wording of the spec rules comes from the catalogue.
 import { DATASETS } from '../datasets.js';
-import { diag, type Diagnostic, type DiagnosticName } from '../diagnostics.js';
+import { diag, type Diagnostic, type DiagnosticName } from '../../core/diagnostics.js';
 import { variantOf } from '../lower.js';
 import type { IRDocument, LayerIR, ModelIR, RunIR } from './types.js';
 

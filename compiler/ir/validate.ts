@@ -4,7 +4,7 @@
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import { validate as validateGenerated } from './schema-validator.generated.js';
 import schema from './schema.json' with { type: 'json' };
-import { diag, type Diagnostic } from '../diagnostics.js';
+import { diag, type Diagnostic } from '../../core/diagnostics.js';
 import { checkIrDocument } from './check.js';
 import { IR_VERSION, type IRDocument } from './types.js';
 

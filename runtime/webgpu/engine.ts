@@ -5,7 +5,7 @@
 // that last: parameters, gradients, optimizer slots, allocation state. Evaluation runs eval-only
 // plans, one per batch size met (the last batch of a test set is usually shorter, and KDGQA's batch
 // allocation must see exactly the batch), whose executors share those parameter and state buffers.
-// The weights start from runtime/tfjs/params.ts initialTensors(model, seed), so both backends start
+// The weights start from compiler/ir/init.ts initialTensors(model, seed), so both backends start
 // from identical values. A step reads the device once, at its end: loss, hits, gradient norm, and the
 // allocation counts.
 /// <reference types="@webgpu/types" />
@@ -15,8 +15,8 @@ import type { PlanParam, RuntimeValue, WebGpuPlan } from '../../compiler/targets
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
-import { seed32 } from '../random.js';
-import { initialTensors } from '../tfjs/params.js';
+import { seed32 } from '../../core/random.js';
+import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { acquireDevice, deviceLimits, type WebGpu } from './device.js';
 import { PlanExecutor } from './executor.js';

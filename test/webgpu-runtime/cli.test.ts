@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { selectModelAndRun } from '../../compiler/targets/webgpu/lower.js';
+import { selectModelAndRun } from '../../compiler/graph/lower.js';
 import { readCheckpoint } from '../../runtime/checkpoint/names.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import { readMetrics } from '../../runtime/train/metrics.js';

@@ -3,7 +3,7 @@
 // loss must fall well below where it started and test accuracy must clear chance by far.
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { selectModelAndRun } from '../../compiler/targets/webgpu/lower.js';
+import { selectModelAndRun } from '../../compiler/graph/lower.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import type { Dataset } from '../../runtime/data/types.js';
 import { readMetrics } from '../../runtime/train/metrics.js';

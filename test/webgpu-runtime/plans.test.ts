@@ -2,7 +2,7 @@
 // refuses a plan whose buffer exceeds maxStorageBufferBindingSize, and the fit lowers the batch.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../compiler/targets/webgpu/kernel.js';
-import { selectModelAndRun } from '../../compiler/targets/webgpu/lower.js';
+import { selectModelAndRun } from '../../compiler/graph/lower.js';
 import { fitEvalBatch, fitMicroBatch, planFor, WebGpuFitError } from '../../runtime/webgpu/plans.js';
 import { compileText } from './helpers.js';
 

@@ -1,0 +1,172 @@
+// The op catalogue: every op a graph may hold, the roles it reads, writes and updates in place, and,
+// for forward ops, the one vector-Jacobian rule from which compiler/graph/differentiate.ts builds the
+// backward. A backend supports the graph by implementing each op of this table (docs/graph.md);
+// nothing else describes the model.
+import type { GraphNode } from './types.js';
+
+export interface OpSpec {
+  /** Roles read; a trailing '?' marks a role that some nodes leave out. */
+  reads: readonly string[];
+  /** Roles written whole. */
+  writes: readonly string[];
+  /** Roles read and written in place (accumulated gradients, optimizer slots, allocation state). */
+  updates?: readonly string[];
+  /** One line for docs/graph.md and the printer. */
+  doc: string;
+  /** The vector-Jacobian rule of a forward op (absent: no gradient flows through it). */
+  vjp?: (node: GraphNode, d: VjpContext) => void;
+}
+
+/**
+ * What a vector-Jacobian rule may ask while the backward is built (differentiate.ts implements it).
+ * `grad(t)` is the gradient of forward tensor t, or null when no parameter depends on t through the
+ * op being differentiated; `into(t)` is where a contribution to t's gradient goes and whether it adds
+ * to what is there (parameters' gradients always add: they accumulate over the passes of a step).
+ */
+export interface VjpContext {
+  grad(tensor: string): string | null;
+  needs(tensor: string): boolean;
+  into(tensor: string): { tensor: string; accumulate: boolean };
+  /** The gradient of `tensor` is exactly that of `same` (an identity branch); no node is emitted. */
+  alias(tensor: string, same: string): void;
+  emit(node: GraphNode): void;
+  /** A backward-only tensor (e.g. a gradient that is not a forward tensor's), declared as scratch. */
+  scratch(name: string, shape: number[]): string;
+  shape(tensor: string): number[];
+}
+
+const at = (node: GraphNode) => node.attrs as Record<string, any>;
+
+/** Writes a contribution with an op that cannot add into its output: refuses to overwrite one. */
+function fresh(d: VjpContext, tensor: string, op: string): string {
+  const into = d.into(tensor);
+  if (into.accumulate) throw new Error(`graph: ${op} cannot add to the gradient of ${tensor}; it already has one`);
+  return into.tensor;
+}
+
+export const OPS: Record<string, OpSpec> = {
+  // Forward ---------------------------------------------------------------------------------------
+  patchify: {
+    reads: ['images'], writes: ['patches'],
+    doc: 'NHWC images [B, H, W, C] -> patch rows [B * P, C * p * p] (row-major patches, channels innermost, as timm\'s conv)',
+  },
+  linear: {
+    reads: ['x', 'weight', 'bias?'], writes: ['y'],
+    doc: 'y = x W (+ b): x [rows, in], W [in, out] (the checkpoint\'s weight transposed)',
+    vjp(node, d) {
+      const a = at(node);
+      const dy = d.grad(node.outputs.y!)!;
+      const { x, weight, bias } = node.inputs as Record<string, string>;
+      const dw = d.into(weight!);
+      d.emit({ op: 'matmul', label: `${node.label}.weight grad`, inputs: { a: x!, b: dy }, outputs: { c: dw.tensor }, attrs: { M: a.in, K: a.rows, N: a.out, transA: true, transB: false, accumulate: dw.accumulate } });
+      if (bias) d.emit({ op: 'bias_grad', label: `${node.label}.bias grad`, inputs: { dy }, outputs: { db: d.into(bias).tensor }, attrs: { rows: a.rows, cols: a.out } });
+      if (d.needs(x!)) {
+        const dx = d.into(x!);
+        d.emit({ op: 'matmul', label: `${node.label} input grad`, inputs: { a: dy, b: weight! }, outputs: { c: dx.tensor }, attrs: { M: a.rows, K: a.out, N: a.in, transA: false, transB: true, accumulate: dx.accumulate } });
+      }
+    },
+  },
+  embed: {
+    reads: ['patches', 'cls?', 'pos'], writes: ['h'],
+    doc: 'tokens = [cls token;] patch embeddings, + position embeddings, as [B * T, D] rows',
+    vjp(node, d) {
+      const { patches, cls, pos } = node.inputs as Record<string, string>;
+      const outputs: Record<string, string> = { dpatches: fresh(d, patches!, 'embed_bwd'), dpos: d.into(pos!).tensor };
+      if (cls) outputs.dcls = d.into(cls).tensor;
+      d.emit({ op: 'embed_bwd', label: `${node.label} backward`, inputs: { dh: d.grad(node.outputs.h!)! }, outputs, attrs: { ...at(node) } });
+    },
+  },
+  layernorm: {
+    reads: ['x', 'gamma', 'beta'], writes: ['y', 'stats'],
+    doc: 'y = (x - mean) / sqrt(var + eps) * gamma + beta per row; stats [rows, 2] = (mean, 1 / sqrt(var + eps)) for the backward',
+    vjp(node, d) {
+      const a = at(node);
+      const { x, gamma, beta } = node.inputs as Record<string, string>;
+      const { stats } = node.outputs as Record<string, string>;
+      const dy = d.grad(node.outputs.y!)!;
+      if (d.needs(x!)) {
+        const dx = d.into(x!);
+        d.emit({ op: 'layernorm_bwd', label: `${node.label} backward`, inputs: { x: x!, gamma: gamma!, stats: stats!, dy }, outputs: { dx: dx.tensor }, attrs: { rows: a.rows, dim: a.dim, accumulate: dx.accumulate } });
+      }
+      d.emit({ op: 'layernorm_bwd_params', label: `${node.label} parameter grads`, inputs: { x: x!, stats: stats!, dy }, outputs: { dgamma: d.into(gamma!).tensor, dbeta: d.into(beta!).tensor }, attrs: { rows: a.rows, dim: a.dim } });
+    },
+  },
+  gelu: {
+    reads: ['x'], writes: ['y'],
+    doc: 'y = dropout(gelu(x)) with the exact erf GELU; the mask is drawn from the (layer, site) stream',
+    vjp(node, d) {
+      const x = node.inputs.x!;
+      if (!d.needs(x)) return;
+      d.emit({ op: 'gelu_bwd', label: `${node.label} backward`, inputs: { x, dy: d.grad(node.outputs.y!)! }, outputs: { dx: fresh(d, x, 'gelu_bwd') }, attrs: { ...at(node) } });
+    },
+  },
+  key_stat: {
+    reads: ['qkv'], writes: ['stats'],
+    doc: 'an importance statistic [B, G] per image and K/V group, from the keys (the score registry, compiler/graph/scores.ts)',
+  },
+  allocate: {
+    reads: ['stats?'], writes: ['table'], updates: ['state'],
+    doc: 'query heads per K/V group from the statistics (compiler/alloc.ts rules), tracked and timed as the policy says; table: head -> group',
+  },
+  noise: {
+    reads: [], writes: ['z'],
+    doc: 'PGQA noise, standardised per row, from the (layer, step, micro-batch) stream',
+  },
+  attention: {
+    reads: ['qkv', 'table?', 'z?'], writes: ['out', 'p', 's?', 'o?'],
+    doc: 'grouped attention: query head h reads K/V group table[h] (h / (H / G) without a table); PGQA subtracts scaled noise at the scores or the output; dropout on the probabilities. Saves p (and s or o when perturbed) for the backward',
+    vjp(node, d) {
+      const qkv = node.inputs.qkv!;
+      const inputs: Record<string, string> = { dout: d.grad(node.outputs.out!)!, qkv, p: node.outputs.p! };
+      for (const r of ['table', 'z'] as const) if (node.inputs[r]) inputs[r] = node.inputs[r]!;
+      for (const r of ['s', 'o'] as const) if (node.outputs[r]) inputs[r] = node.outputs[r]!;
+      d.emit({ op: 'attention_bwd', label: `${node.label} backward`, inputs, outputs: { dqkv: fresh(d, qkv, 'attention_bwd') }, attrs: { ...at(node) } });
+    },
+  },
+  residual: {
+    reads: ['h', 'y'], writes: ['out'],
+    doc: 'out = h + dropPath(dropout(y)): the end of a residual branch',
+    vjp(node, d) {
+      const { h, y } = node.inputs as Record<string, string>;
+      const dout = d.grad(node.outputs.out!)!;
+      d.alias(h!, dout);
+      d.emit({ op: 'residual_bwd', label: `${node.label} branch backward`, inputs: { dout }, outputs: { dy: fresh(d, y!, 'residual_bwd') }, attrs: { ...at(node) } });
+    },
+  },
+  pool: {
+    reads: ['x'], writes: ['pooled'],
+    doc: 'the class token\'s row, or the mean of the tokens: [B * T, D] -> [B, D]',
+    vjp(node, d) {
+      const x = node.inputs.x!;
+      d.emit({ op: 'pool_bwd', label: `${node.label} backward`, inputs: { dpooled: d.grad(node.outputs.pooled!)! }, outputs: { dx: fresh(d, x, 'pool_bwd') }, attrs: { ...at(node) } });
+    },
+  },
+  cross_entropy: {
+    reads: ['logits', 'labels'], writes: ['stats', 'dlogits?'],
+    doc: 'label-smoothed cross-entropy; in training also its gradient at the logits, scaled by 1 / the images of a step (the seed of the backward)',
+  },
+  // Backward --------------------------------------------------------------------------------------
+  matmul: { reads: ['a', 'b'], writes: ['c'], doc: 'c (+)= op(a) op(b), op transposing where the attrs say' },
+  bias_grad: { reads: ['dy'], writes: [], updates: ['db'], doc: 'db += column sums of dy' },
+  embed_bwd: { reads: ['dh'], writes: ['dpatches'], updates: ['dpos', 'dcls?'], doc: 'gradients of the patch embeddings, position embeddings and class token' },
+  layernorm_bwd: { reads: ['x', 'gamma', 'stats', 'dy'], writes: ['dx'], doc: 'dx (+)= the layer norm\'s input gradient' },
+  layernorm_bwd_params: { reads: ['x', 'stats', 'dy'], writes: [], updates: ['dgamma', 'dbeta'], doc: 'dgamma, dbeta += the layer norm\'s parameter gradients' },
+  gelu_bwd: { reads: ['x', 'dy'], writes: ['dx'], doc: 'dx = gelu\'(x) * dy, through the same dropout mask' },
+  attention_bwd: { reads: ['dout', 'qkv', 'table?', 'p', 'z?', 's?', 'o?'], writes: ['dqkv'], doc: 'the gradient of the fused q, k, v columns (none flows through the allocation: counts are discrete)' },
+  residual_bwd: { reads: ['dout'], writes: ['dy'], doc: 'dy = dout through the same dropout and drop-path masks' },
+  pool_bwd: { reads: ['dpooled'], writes: ['dx'], doc: 'the pooled rows\' gradient spread back over the tokens' },
+  // Optimizer -------------------------------------------------------------------------------------
+  grad_sumsq: { reads: ['grad'], writes: [], updates: ['partial'], doc: 'partial[index] = sum of squares of one gradient' },
+  grad_norm: { reads: ['partial'], writes: [], updates: ['stats'], doc: 'the global gradient norm and the clip coefficient into the step statistics' },
+  adamw: { reads: ['stats'], writes: [], updates: ['p', 'grad', 'm', 'v'], doc: 'AdamW with decoupled decay; zeroes the gradient; skips a step whose gradient norm is not finite' },
+  sgd: { reads: ['stats'], writes: [], updates: ['p', 'grad', 'buf?'], doc: 'SGD with optional momentum and weight decay; zeroes the gradient' },
+};
+
+/** Every role of an op with whether it is optional, for checks. */
+export function rolesOf(op: string): { name: string; optional: boolean; access: 'read' | 'write' | 'update' }[] {
+  const spec = OPS[op];
+  if (!spec) throw new Error(`graph: unknown op '${op}'`);
+  const list = (roles: readonly string[] | undefined, access: 'read' | 'write' | 'update') =>
+    (roles ?? []).map((r) => ({ name: r.replace(/\?$/, ''), optional: r.endsWith('?'), access }));
+  return [...list(spec.reads, 'read'), ...list(spec.writes, 'write'), ...list(spec.updates, 'update')];
+}
