@@ -20,3 +20,16 @@ export const processIo: Io = {
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n'),
   cwd: process.cwd(),
 };
+
+/**
+ * Ends the process quietly when its output is closed (`attnc alloc ... | head`): a reader that has
+ * seen enough is not an error worth a stack trace.
+ */
+export function exitQuietlyOnClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_OK);
+      throw e;
+    });
+  }
+}

@@ -1,28 +1,22 @@
-// The attnc command line: one small module per command, dispatched by name.
-import { allocCommand } from './commands/alloc.js';
-import { checkCommand } from './commands/check.js';
-import { compileCommand } from './commands/compile.js';
-import { convertCommand } from './commands/convert.js';
-import { doctorCommand } from './commands/doctor.js';
-import { evalCommand } from './commands/eval.js';
-import { experimentCommand } from './commands/experiment.js';
-import { fmtCommand } from './commands/fmt.js';
-import { reportCommand } from './commands/report.js';
-import { trainCommand } from './commands/train.js';
+// The attnc command line: one small module per command, dispatched by name. A command's module is
+// loaded only when that command runs, so `attnc --version` and `attnc check` never load TensorFlow.js,
+// Dawn or the targets (start-up was 1.3 s before; bench/startup.js measures it).
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, processIo, UserError, type Command, type Io } from './io.js';
 import { ATTNC_VERSION } from '../compiler/version.js';
 
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  check: { run: checkCommand, summary: 'check .attn files and print diagnostics' },
-  compile: { run: compileCommand, summary: 'compile a spec to the IR or a target (--target tfjs|pytorch|webgpu), or analyse it (--summary)' },
-  fmt: { run: fmtCommand, summary: 'print a spec in canonical form (--write to rewrite it)' },
-  alloc: { run: allocCommand, summary: 'share query heads among K/V groups, as every backend does' },
-  train: { run: trainCommand, summary: 'train a run of a spec (TensorFlow.js: wasm, or tfjs-node when installed)' },
-  experiment: { run: experimentCommand, summary: 'train every run of an experiment grid, then compare them (summary.json, report.html)' },
-  report: { run: reportCommand, summary: 'rebuild a run\'s report.html (curves, allocation) from its metrics.jsonl' },
-  eval: { run: evalCommand, summary: 'evaluate a checkpoint: accuracy, loss, confusion, allocation of query heads' },
-  convert: { run: convertCommand, summary: 'convert an MHA checkpoint (attnc or timm) to GQA by mean-pooling K/V heads' },
-  doctor: { run: doctorCommand, summary: 'report Node, platform, TensorFlow.js backends, WebGPU, PyTorch and data sets' },
+type Loader = () => Promise<Command>;
+
+const COMMANDS: Record<string, { load: Loader; summary: string }> = {
+  check: { load: async () => (await import('./commands/check.js')).checkCommand, summary: 'check .attn files and print diagnostics' },
+  compile: { load: async () => (await import('./commands/compile.js')).compileCommand, summary: 'compile a spec to the IR or a target (--target tfjs|pytorch|webgpu), or analyse it (--summary)' },
+  fmt: { load: async () => (await import('./commands/fmt.js')).fmtCommand, summary: 'print a spec in canonical form (--write to rewrite it)' },
+  alloc: { load: async () => (await import('./commands/alloc.js')).allocCommand, summary: 'share query heads among K/V groups, as every backend does' },
+  train: { load: async () => (await import('./commands/train.js')).trainCommand, summary: 'train a run of a spec (TensorFlow.js: wasm, or tfjs-node when installed)' },
+  experiment: { load: async () => (await import('./commands/experiment.js')).experimentCommand, summary: 'train every run of an experiment grid, then compare them (summary.json, report.html)' },
+  report: { load: async () => (await import('./commands/report.js')).reportCommand, summary: 'rebuild a run\'s report.html (curves, allocation) from its metrics.jsonl' },
+  eval: { load: async () => (await import('./commands/eval.js')).evalCommand, summary: 'evaluate a checkpoint: accuracy, loss, confusion, allocation of query heads' },
+  convert: { load: async () => (await import('./commands/convert.js')).convertCommand, summary: 'convert an MHA checkpoint (attnc or timm) to GQA by mean-pooling K/V heads' },
+  doctor: { load: async () => (await import('./commands/doctor.js')).doctorCommand, summary: 'report Node, platform, TensorFlow.js backends, WebGPU, PyTorch and data sets' },
 };
 
 export function usage(): string {
@@ -44,7 +38,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.err(`attnc: unknown command '${name}'\n\n${usage()}`);
     return EXIT_USER;
   }
-  return runCommand(name, command.run, rest, io);
+  return runCommand(name, await command.load(), rest, io);
 }
 
 /** Runs one command, turning what it throws into an exit code and a message (never a bare stack for user errors). */

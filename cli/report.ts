@@ -1,5 +1,5 @@
 // Printing diagnostics the same way from every command.
-import { formatDiagnostic, hasErrors, type Diagnostic } from '../compiler/diagnostics.js';
+import { formatDiagnostic, hasErrors, type Diagnostic } from '../core/diagnostics.js';
 import type { Io } from './io.js';
 
 export function printDiagnostics(io: Io, diagnostics: readonly Diagnostic[], sources: ReadonlyMap<string, string>): void {

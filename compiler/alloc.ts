@@ -6,6 +6,15 @@
 // docs/allocation.md is the specification, with worked examples; keep the two in step.
 import type { TrackIR } from './ir/types.js';
 
+/**
+ * Counts of the equal share: floor(H / G) each, one more for the first H mod G groups. This is what
+ * allocateFromScores gives for equal scores, and the uniform grouping when G divides H.
+ */
+export function equalShareCounts(heads: number, groups: number): number[] {
+  const base = Math.floor(heads / groups);
+  return Array.from({ length: groups }, (_, g) => base + (g < heads % groups ? 1 : 0));
+}
+
 /** counts[g]: query heads of K/V group g. groupOfHead[h]: the group of query head h. */
 export interface AllocationResult {
   counts: number[];

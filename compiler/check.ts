@@ -1,7 +1,7 @@
 // Pass 2: check every field of a block against the schema: known names, values, nested blocks.
 // Cross-field rules (heads divide dim, ...) come later, on resolved models (semantics.ts).
 import type { Block, Field } from '../grammar/ast.js';
-import { diag, didYouMean, type Diagnostic } from './diagnostics.js';
+import { diag, didYouMean, type Diagnostic } from '../core/diagnostics.js';
 import { BLOCK_TITLES, SCHEMA, type BlockKind, type FieldSpec } from './schema.js';
 import { ValueChecker } from './values.js';
 

@@ -11,14 +11,15 @@
 import * as fs from 'node:fs';
 import type { RunDecl } from '../grammar/ast.js';
 import { checkBlock, type CheckedBlock } from './check.js';
-import { diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
+import { capDiagnostics, diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
 import type { IRDocument, ModelIR, RunIR } from './ir/types.js';
 import { IR_VERSION } from './ir/types.js';
+import { checkIrDocument } from './ir/check.js';
 import { validateIrDocument } from './ir/validate.js';
 import { lowerExperiment, lowerModel, lowerRun } from './lower.js';
 import { effectiveLayers, ModelResolver, modelSetting, type ResolvedModel } from './models.js';
 import { loadProgram, type Host, type Program } from './resolve.js';
-import { checkModel, checkRun } from './semantics.js';
+import { checkExperiment, checkModel, checkRun } from './semantics.js';
 import { COMPILER_ID } from './version.js';
 import type { NameRef } from './values.js';
 
@@ -45,9 +46,9 @@ export function compileFile(file: string, options: CompileOptions = {}): Compile
   const { program, diagnostics } = loadProgram(file, options.host ?? nodeHost, options.displayBase ?? process.cwd());
   // After a syntax error the recovered AST lacks what the parser skipped: checking it would only
   // report the consequences ("missing the field ..."), so stop at the syntax errors.
-  if (diagnostics.some((d) => d.code.startsWith('AT1') && d.severity === 'error')) return { diagnostics: sortDiagnostics(diagnostics), program };
+  if (diagnostics.some((d) => d.code.startsWith('AT1') && d.severity === 'error')) return { diagnostics: capDiagnostics(sortDiagnostics(diagnostics)), program };
   const ir = new Compilation(program, diagnostics).run();
-  return { ir, diagnostics: sortDiagnostics(diagnostics), program };
+  return { ir, diagnostics: capDiagnostics(sortDiagnostics(diagnostics)), program };
 }
 
 class Compilation {
@@ -67,22 +68,36 @@ class Compilation {
       else if (decl.kind === 'train') this.trainRun(decl.name);
       else if (decl.kind === 'experiment') experiments.push(this.experiment(decl));
     }
+    // The document holds what the root file declares and uses; what it imports is checked as well,
+    // used or not, so that a broken library file is reported wherever it is imported.
+    const models = [...this.models.values()];
+    const runs = [...this.runs.values()];
+    this.checkImported();
     if (hasErrors(this.diags)) return undefined;
     const doc: IRDocument = {
       irVersion: IR_VERSION,
       compiler: COMPILER_ID,
       source: this.program.root,
-      models: [...this.models.values()].filter((m): m is ModelIR => m !== null),
-      runs: [...this.runs.values()].filter((r): r is RunIR => r !== null),
+      models: models.filter((m): m is ModelIR => m !== null),
+      runs: runs.filter((r): r is RunIR => r !== null),
       experiments: experiments.filter((e) => e !== null),
     };
     const schemaErrors = validateIrDocument(doc, this.program.root);
+    if (!schemaErrors.length) schemaErrors.push(...checkIrDocument(doc, this.program.root));
     if (schemaErrors.length) {
       // The checks above should make this impossible: a schema failure here is a compiler bug.
       this.diags.push(...schemaErrors.map((d) => ({ ...d, message: `internal error: ${d.message}` })));
       return undefined;
     }
     return doc;
+  }
+
+  /** Checks every declaration of the imported files that the root file did not use. */
+  private checkImported(): void {
+    const rootDecls = new Set(this.program.rootDecls);
+    for (const [name, found] of this.program.models) if (!rootDecls.has(found.decl)) this.model(name);
+    for (const [name, found] of this.program.runs) if (!rootDecls.has(found.decl)) this.trainRun(name);
+    for (const found of this.program.experiments.values()) if (!rootDecls.has(found.decl)) this.experiment(found.decl);
   }
 
   /** Checks and lowers a model once, however many runs use it. */
@@ -137,6 +152,7 @@ class Compilation {
     if (!block.fields.has('train')) this.diags.push(diag('MissingField', decl.nameSpan, ['experiment', decl.name, 'train', 'add: train quickstart']));
     const base = baseRef ? this.trainRun(baseRef.name, baseRef) : null;
     for (const ref of (block.fields.get('models')?.values ?? []) as NameRef[]) this.model(ref.name, ref);
+    checkExperiment(block, this.diags);
     if (!base || hasErrors(this.diags.slice(before))) return null;
     return lowerExperiment(decl.name, decl.nameSpan, block, base);
   }

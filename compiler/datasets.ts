@@ -4,16 +4,18 @@
 
 export interface DatasetFacts {
   classes: number;
+  /** Images in the training split. */
+  trainImages: number;
   image: [height: number, width: number, channels: number];
   mean: number[];
   std: number[];
 }
 
 export const DATASETS: Record<string, DatasetFacts> = {
-  mnist: { classes: 10, image: [28, 28, 1], mean: [0.1307], std: [0.3081] },
-  fashion_mnist: { classes: 10, image: [28, 28, 1], mean: [0.286], std: [0.353] },
-  cifar10: { classes: 10, image: [32, 32, 3], mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
-  cifar100: { classes: 100, image: [32, 32, 3], mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] },
+  mnist: { classes: 10, trainImages: 60000, image: [28, 28, 1], mean: [0.1307], std: [0.3081] },
+  fashion_mnist: { classes: 10, trainImages: 60000, image: [28, 28, 1], mean: [0.286], std: [0.353] },
+  cifar10: { classes: 10, trainImages: 50000, image: [32, 32, 3], mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
+  cifar100: { classes: 100, trainImages: 50000, image: [32, 32, 3], mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] },
 };
 
 export const IMAGENET_NORMALIZATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };

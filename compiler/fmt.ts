@@ -5,7 +5,7 @@
 //     block's '{' on its field's line and '}' on a line of its own; an empty block is `{` then `}`.
 //   - Values are separated by one space, or by ', ' when the source separated them with commas.
 //     Literals print as written: numbers keep their text (`1e-3`, `1.0`), ratios `4x`, dimensions
-//     `28 x 28 x 1`, ranges `0..5`, calls `name(a: 1, b: 2)`; strings are re-escaped.
+//     `28 x 28 x 1`, ranges `0..5`, calls `name(a: 1, b: 2)`; strings keep their literal as written (`"\d"` stays `"\d"`).
 //   - The values of a block's fields start in one column, one space after the longest field name
 //     (gofmt-style), whatever the spacing was: `heads    4` under `kv_heads 2`. Fields that open
 //     a block (`attention {`, `layers 0..5 {`) take one space.
@@ -14,7 +14,7 @@
 //     comments and what they precede, where the source had one.
 // Printing reads the spans of the AST only for the blank lines and comments, so an AST built by hand
 // (spans all zero) prints without blank lines.
-import type { Block, Comment, Decl, Field, SourceFile, Value } from '../grammar/ast.js';
+import { unescapeString, type Block, type Comment, type Decl, type Field, type SourceFile, type Value } from '../grammar/ast.js';
 
 export function format(ast: SourceFile): string {
   const lines: string[] = [];
@@ -22,7 +22,7 @@ export function format(ast: SourceFile): string {
     const previous = ast.decls[i - 1];
     if (previous && !(previous.kind === 'import' && decl.kind === 'import')) lines.push('');
     writeComments(lines, decl.leadingComments ?? [], '', decl.span.line);
-    if (decl.kind === 'import') lines.push(`import ${quote(decl.path)}${trailing(decl.trailingComment)}`);
+    if (decl.kind === 'import') lines.push(`import ${literal(decl.path, decl.pathText)}${trailing(decl.trailingComment)}`);
     else writeBlock(lines, declarationHeader(decl), decl.body, '', decl.trailingComment);
   });
   const dangling = ast.danglingComments ?? [];
@@ -71,10 +71,15 @@ export function formatValue(value: Value): string {
     case 'ratio': return value.text;
     case 'dims': return value.values.join(' x ');
     case 'range': return `${value.from}..${value.to}`;
-    case 'string': return quote(value.value);
+    case 'string': return literal(value.value, value.text);
     case 'ident': return value.name;
     case 'call': return `${value.name}(${value.args.map((a) => (a.name ? `${a.name}: ` : '') + formatValue(a.value)).join(', ')})`;
   }
+}
+
+/** A string as written when its literal still decodes to it, else re-quoted. */
+function literal(value: string, written: string | undefined): string {
+  return written !== undefined && unescapeString(written.slice(1, -1)) === value ? written : quote(value);
 }
 
 /** A string literal for `text`: only '"' and '\' need escaping (strings cannot hold line breaks). */

@@ -1,7 +1,7 @@
 // Pass 5: lower checked, resolved declarations to the IR, making every default explicit.
 // Defaults live here, next to the IR they fill; docs/language.md states the same values (schema.ts
 // carries their doc strings). `compat paper` changes the defaults, never an explicit setting.
-import type { Span } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 import type { CheckedBlock } from './check.js';
 import { datasetNormalization, fitNormalization, IMAGENET_NORMALIZATION } from './datasets.js';
 import type {
@@ -47,7 +47,8 @@ function lowerPerturb(choice: Choice | undefined, paper: boolean): PerturbIR | n
   };
 }
 
-function variantOf(heads: number, kvHeads: number, allocation: AllocationIR, perturb: PerturbIR | null): AttentionVariant {
+/** The report label of an attention, from what decides its behaviour (the IR checks use it too). */
+export function variantOf(heads: number, kvHeads: number, allocation: AllocationIR, perturb: PerturbIR | null): AttentionVariant {
   if (perturb) return 'pgqa';
   if (allocation.policy === 'key_norm') return allocation.track ? 'dgqa' : 'kdgqa';
   return kvHeads === heads ? 'mha' : kvHeads === 1 ? 'mqa' : 'gqa';
@@ -127,7 +128,8 @@ function lowerNormalize(c: Choice | undefined, data: DataIR, channels: number): 
   switch (c?.option ?? 'dataset') {
     case 'none': return { mean: all(0), std: all(1) };
     case 'imagenet': return fitNormalization(IMAGENET_NORMALIZATION, channels);
-    case 'mean_std': return { mean: all(arg(c, 'mean', 0.5)), std: all(arg(c, 'std', 0.5)) };
+    // mean and std are required arguments (schema.ts): the checker has seen both.
+    case 'mean_std': return { mean: all(c!.args.mean as number), std: all(c!.args.std as number) };
     default: return datasetNormalization(data.kind, channels);
   }
 }

@@ -1,9 +1,10 @@
 // Pass 3: resolve `extends` and per-layer overrides into one effective configuration per layer.
 // A child model's fields replace its parent's field by field (an `attention { kv_heads 2 }` in the
 // child changes only kv_heads); `layers` overrides accumulate, parents' first, later ones winning.
-import type { ModelDecl, Span } from '../grammar/ast.js';
+import type { ModelDecl } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 import { checkBlock, type CheckedBlock, type CheckedField } from './check.js';
-import { diag, didYouMean, hasErrors, type Diagnostic } from './diagnostics.js';
+import { diag, didYouMean, hasErrors, type Diagnostic } from '../core/diagnostics.js';
 import type { Declared, Program } from './resolve.js';
 import type { Choice, LayerSelector, Width } from './values.js';
 
@@ -20,6 +21,8 @@ export interface LayerOverride {
 export interface ResolvedModel {
   name: string;
   decl: ModelDecl;
+  /** The declarations of the model and its ancestors, the model first. */
+  lineage: ModelDecl[];
   /** Ancestors, nearest first. */
   chain: string[];
   fields: Map<string, CheckedField>;
@@ -99,7 +102,7 @@ export class ModelResolver {
 
   private merge(lineage: ModelDecl[]): ResolvedModel {
     const model: ResolvedModel = {
-      name: lineage[0]!.name, decl: lineage[0]!, chain: lineage.slice(1).map((d) => d.name),
+      name: lineage[0]!.name, decl: lineage[0]!, lineage, chain: lineage.slice(1).map((d) => d.name),
       fields: new Map(), attention: new Map(), overrides: [], hasFieldErrors: false,
     };
     for (const decl of [...lineage].reverse()) {
@@ -163,6 +166,11 @@ export function effectiveLayers(model: ResolvedModel, depth: number): EffectiveL
     });
   }
   return layers;
+}
+
+/** The declaration (of the model or an ancestor) in which a span was written, or undefined. */
+export function declaringModel(model: ResolvedModel, span: Span): ModelDecl | undefined {
+  return model.lineage.find((d) => d.span.file === span.file && d.span.offset <= span.offset && span.offset < d.span.endOffset);
 }
 
 /** The first checked value of a model-level field, with its span. */

@@ -1,7 +1,7 @@
 // Renders the language reference (every block, field, option and argument, and the diagnostic
 // catalogue) from schema.ts and diagnostics.ts, so docs/language.md cannot drift from the checker.
 // test/docs.test.ts compares docs/language.md with this; UPDATE_GOLDEN=1 rewrites it.
-import { Diagnostics } from './diagnostics.js';
+import { Diagnostics } from '../core/diagnostics.js';
 import { BLOCK_TITLES, SCHEMA, type BlockKind, type OptionSpec, type ValueSpec } from './schema.js';
 
 function describeSpec(spec: ValueSpec): string {
@@ -34,7 +34,7 @@ function optionTable(field: string, options: Readonly<Record<string, OptionSpec>
     const syntax = opt.path ? `${name} "path"` : opt.args ? `${name}(...)` : name;
     lines.push(`- \`${field} ${syntax}\`: ${opt.doc}${opt.path === 'optional' ? ' (path optional)' : ''}`);
     for (const [argName, a] of Object.entries(opt.args ?? {})) {
-      const def = a.default !== undefined ? `; default ${a.default}` : '';
+      const def = a.required ? '; **required**' : a.default !== undefined ? `; default ${a.default}` : '';
       const pos = opt.positional === argName ? ' (may be given positionally)' : '';
       lines.push(`  - \`${argName}:\` ${describeSpec(a.spec)}: ${a.doc}${def}${pos}`);
       if (a.spec.t === 'choice') lines.push(...optionTable(`${argName}:`, a.spec.options).map((l) => `    ${l}`));
@@ -60,7 +60,8 @@ export function renderReference(): string {
   }
   out.push('### Diagnostics', '', '| code | severity | message | hint |', '|---|---|---|---|');
   for (const d of Object.values(Diagnostics)) {
-    const esc = (s: string) => s.replace(/\|/g, '\\|');
+    // Templates as printed: {0}... stay as placeholders, {{ and }} are the braces they stand for.
+    const esc = (s: string) => s.replace(/\{\{/g, '{').replace(/\}\}/g, '}').replace(/\|/g, '\\|');
     out.push(`| ${d.code} | ${d.severity} | ${esc(d.message)} | ${'hint' in d ? esc(d.hint as string) : ''} |`);
   }
   return out.join('\n') + '\n';

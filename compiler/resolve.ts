@@ -3,9 +3,10 @@
 // `import "vit.attn"` works anywhere). Cycles and duplicate names are reported, never followed.
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Decl, ModelDecl, RunDecl, SourceFile, Span } from '../grammar/ast.js';
+import type { Decl, ModelDecl, RunDecl, SourceFile } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 import { parse } from '../grammar/index.js';
-import { diag, type Diagnostic } from './diagnostics.js';
+import { diag, type Diagnostic } from '../core/diagnostics.js';
 
 export interface Host {
   /** Reads a file; throws (with a message such as ENOENT) when it cannot. */
@@ -30,6 +31,11 @@ export interface Program {
 
 /** attnc's shipped library of specs, the fallback for imports. */
 export const SPECS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'specs');
+
+/** Why a file could not be read, in words (Node's error codes otherwise). */
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file', EISDIR: 'it is a folder, not a file', EACCES: 'permission denied', ENOTDIR: 'a part of the path is not a folder',
+};
 
 function locate(d: Declared<{ nameSpan: Span }>): string {
   return `${d.file}(${d.decl.nameSpan.line},${d.decl.nameSpan.col})`;
@@ -58,7 +64,7 @@ export function loadProgram(rootPath: string, host: Host, displayBase: string): 
     try {
       text = host.readFile(abs);
     } catch (e) {
-      const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+      const reason = READ_ERRORS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message;
       const d = diag('FileNotFound', importedAt, [shown, reason]);
       if (!importedAt) d.file = shown;
       diagnostics.push(d);
@@ -75,7 +81,8 @@ export function loadProgram(rootPath: string, host: Host, displayBase: string): 
     for (const decl of ast.decls) {
       if (decl.kind === 'import') {
         if (seenOther) diagnostics.push(diag('ImportNotAtTop', decl.span));
-        visit(resolveImport(abs, decl.path, host), decl.pathSpan);
+        if (decl.path.trim() === '') diagnostics.push(diag('EmptyImport', decl.pathSpan));
+        else visit(resolveImport(abs, decl.path, host), decl.pathSpan);
         continue;
       }
       seenOther = true;

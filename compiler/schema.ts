@@ -134,7 +134,10 @@ const normalizeSpec: ValueSpec = {
     dataset: { doc: "the data set's own per-channel mean and std" },
     imagenet: { doc: 'ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)' },
     none: { doc: 'pixels in [0, 1]' },
-    mean_std: { doc: 'one mean and std for every channel', args: { mean: arg(num(), 'mean', undefined), std: arg(num(0, undefined, { minExclusive: true }), 'std', undefined) } },
+    mean_std: {
+      doc: 'one mean and std for every channel: mean_std(mean: 0.5, std: 0.25)',
+      args: { mean: { spec: num(), doc: 'mean', required: true }, std: { spec: num(0, undefined, { minExclusive: true }), doc: 'std', required: true } },
+    },
   },
 };
 

@@ -1,17 +1,37 @@
 // Pass 4: rules that span several fields, registered per node kind and run on resolved models and runs.
 // Each rule reports at the span of the value that is wrong (often in a parent model or an override).
-import type { Span } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 import type { CheckedBlock } from './check.js';
 import { checkRequired } from './check.js';
 import { DATASETS } from './datasets.js';
-import { diag, type Diagnostic } from './diagnostics.js';
-import { covers, modelSetting, type EffectiveLayer, type ResolvedModel } from './models.js';
+import { diag, type Diagnostic } from '../core/diagnostics.js';
+import { covers, declaringModel, modelSetting, type EffectiveLayer, type ResolvedModel, type Setting } from './models.js';
 import type { Choice, LayerSelector } from './values.js';
 
 type Report = (d: Diagnostic) => void;
 type ModelRule = (m: ResolvedModel, layers: EffectiveLayer[], report: Report) => void;
 
-const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+/** The divisors of n up to `upTo` (suggestions only: the loop stays short whatever n is). */
+const divisors = (n: number, upTo = 64) => Array.from({ length: Math.min(n, upTo) }, (_, i) => i + 1).filter((d) => n % d === 0);
+
+/**
+ * Where to report two settings that break a rule together: at the one written nearer the model (a
+ * child's value rather than the parent's it conflicts with), `first` when they are equally near.
+ * When they come from different declarations the message names the model and the other setting is
+ * related information.
+ */
+function conflict(m: ResolvedModel, first: [string, Setting<unknown>], second: [string, Setting<unknown>], d: (at: Span) => Diagnostic): Diagnostic {
+  const rank = (s: Setting<unknown>) => { const decl = declaringModel(m, s.span); return decl ? m.lineage.indexOf(decl) : Infinity; };
+  const [[, at], [otherName, other]] = rank(second[1]) < rank(first[1]) ? [second, first] : [first, second];
+  const out = d(at.span);
+  const atDecl = declaringModel(m, at.span);
+  const otherDecl = declaringModel(m, other.span);
+  if (atDecl !== otherDecl) {
+    out.message = `model '${m.name}': ${out.message}`;
+    out.related = [{ span: other.span, message: `${otherName} ${String(other.value)} is set here${otherDecl ? `, in model '${otherDecl.name}'` : ''}` }];
+  }
+  return out;
+}
 
 const requiredFields: ModelRule = (m, _layers, report) => {
   const diags: Diagnostic[] = [];
@@ -29,7 +49,7 @@ const patchDividesImage: ModelRule = (m, _layers, report) => {
     if (size % patch.value !== 0) {
       const near = divisors(size).filter((d) => d > 1 && d < size);
       const hint = near.length ? ` (patch sizes that divide ${size}: ${near.join(', ')})` : '';
-      report(diag('PatchDoesNotDivideImage', patch.span, [patch.value, side, size, hint]));
+      report(conflict(m, ['patch', patch], ['image', { value: image.value.join(' x '), span: image.span }], (at) => diag('PatchDoesNotDivideImage', at, [patch.value, side, size, hint])));
     }
   }
 };
@@ -71,18 +91,18 @@ function selectorText(s: LayerSelector[]): string {
 }
 
 const attentionShapes: ModelRule = (m, layers, report) => {
-  const dim = modelSetting<number>(m, 'dim')?.value;
+  const dim = modelSetting<number>(m, 'dim');
   for (const layer of layers) {
     const heads = layer.heads;
     if (!heads) continue;
-    if (dim !== undefined && dim % heads.value !== 0) {
-      const options = divisors(dim).filter((d) => d <= 64 && d > 1);
-      report(diag('HeadsDoNotDivideDim', heads.span, [heads.value, dim, ` (heads that divide ${dim}: ${options.join(', ')})`]));
+    if (dim !== undefined && dim.value % heads.value !== 0) {
+      const options = divisors(dim.value).filter((d) => d <= 64 && d > 1);
+      report(conflict(m, ['heads', heads], ['dim', dim], (at) => diag('HeadsDoNotDivideDim', at, [heads.value, dim.value, ` (heads that divide ${dim.value}: ${options.join(', ')})`])));
     }
     const kv = layer.kvHeads;
     if (!kv) continue;
     if (kv.value < 1 || kv.value > heads.value) {
-      report(diag('KvHeadsOutOfRange', kv.span, [kv.value, heads.value]));
+      report(conflict(m, ['kv_heads', kv], ['heads', heads], (at) => diag('KvHeadsOutOfRange', at, [kv.value, heads.value])));
       continue;
     }
     const policy = layer.allocate?.value.option ?? 'uniform';
@@ -172,7 +192,42 @@ const dataMatchesModel: RunRule = (r, report) => {
   }
 };
 
-export const RUN_RULES: readonly RunRule[] = [runRequired, epochsOrSteps, microBatch, dataMatchesModel];
+/** Optimizer steps of a run, when they are known before loading data (steps, or epochs of a known data set). */
+function runSteps(r: RunContext): number | undefined {
+  const one = <T>(f: string) => r.run.fields.get(f)?.values?.[0] as T | undefined;
+  const steps = one<number>('steps');
+  if (steps !== undefined) return steps;
+  const data = one<Choice>('data');
+  const images = data?.option === 'synthetic' ? ((data.args.train as number | undefined) ?? 2048) : DATASETS[data?.option ?? 'mnist']?.trainImages;
+  if (images === undefined) return undefined;
+  // The trainer drops the last partial batch (runtime/data/batcher.ts).
+  return (one<number>('epochs') ?? 1) * Math.max(1, Math.floor(images / (one<number>('batch') ?? 128)));
+}
+
+const warmupFits: RunRule = (r, report) => {
+  const schedule = r.run.fields.get('schedule')?.values?.[0] as Choice | undefined;
+  const warmup = schedule?.args.warmup as number | undefined;
+  const steps = warmup === undefined ? undefined : runSteps(r);
+  if (warmup !== undefined && steps !== undefined && warmup >= steps) report(diag('WarmupTooLong', schedule!.argSpans.warmup!, [warmup, steps]));
+};
+
+export const RUN_RULES: readonly RunRule[] = [runRequired, epochsOrSteps, microBatch, dataMatchesModel, warmupFits];
+
+/** An experiment's grid: a model or seed listed twice would train the same run twice. */
+export function checkExperiment(exp: CheckedBlock, diags: Diagnostic[]): void {
+  for (const field of ['models', 'seeds']) {
+    const f = exp.fields.get(field);
+    if (!f?.values) continue;
+    const first = new Map<string, Span>();
+    f.values.forEach((v, i) => {
+      const key = typeof v === 'number' ? String(v) : (v as { name: string }).name;
+      const span = f.field.values[i]!.span;
+      const seen = first.get(key);
+      if (seen) diags.push(diag('DuplicateGridEntry', span, [field === 'models' ? 'model' : 'seed', key, `line ${seen.line}, column ${seen.col}`]));
+      else first.set(key, span);
+    });
+  }
+}
 
 export function checkRun(r: RunContext, diags: Diagnostic[]): void {
   for (const rule of RUN_RULES) rule(r, (d) => diags.push(d));

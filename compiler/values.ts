@@ -1,8 +1,9 @@
 // Checks a field's values against its ValueSpec (schema.ts) and turns them into plain JS values.
 // Every way a value can be wrong gets its own precise diagnostic; a wrong value yields `undefined`
 // so that later checks skip it instead of reporting the same mistake again.
-import type { Field, Span, Value } from '../grammar/ast.js';
-import { diag, didYouMean, type Diagnostic } from './diagnostics.js';
+import type { Field, Value } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
+import { diag, didYouMean, type Diagnostic } from '../core/diagnostics.js';
 import type { FieldSpec, OptionSpec, ValueSpec } from './schema.js';
 import { FIELD_WORDS } from '../grammar/keywords.js';
 
@@ -80,7 +81,7 @@ export class ValueChecker {
       case 'dims': return this.dims(spec, v, what);
       case 'layers':
         if (v.kind === 'range') return { from: v.from, to: v.to, span: v.span } satisfies LayerSelector;
-        if (v.kind === 'number' && Number.isInteger(v.value) && !v.unit) return { from: v.value, to: v.value, span: v.span } satisfies LayerSelector;
+        if (v.kind === 'number' && Number.isSafeInteger(v.value) && !v.unit) return { from: v.value, to: v.value, span: v.span } satisfies LayerSelector;
         return this.wrong(what, spec, v);
       case 'width':
         if (v.kind === 'ratio') {
@@ -123,6 +124,11 @@ export class ValueChecker {
       this.diags.push(diag('NotAnInteger', v.span, [what, v.text]));
       return undefined;
     }
+    // Above 2^53 a double no longer holds every whole number: the value would be silently rounded.
+    if (spec.t === 'int' && !Number.isSafeInteger(v.value)) {
+      this.diags.push(diag('OutOfRange', v.span, [what, `at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`, v.text]));
+      return undefined;
+    }
     const s = spec as { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean };
     const tooLow = s.min !== undefined && (s.minExclusive ? v.value <= s.min : v.value < s.min);
     const tooHigh = s.max !== undefined && (s.maxExclusive ? v.value >= s.max : v.value > s.max);
@@ -160,10 +166,9 @@ export class ValueChecker {
       return undefined;
     }
     const result: Choice = { option: name, args: {}, argSpans: {}, span: v.span };
-    if (v.kind !== 'call') return result;
     const specs = option.args ?? {};
     let ok = true;
-    for (const a of v.args) {
+    for (const a of v.kind === 'call' ? v.args : []) {
       const argName = a.name ?? option.positional;
       if (argName === undefined) {
         this.diags.push(diag('WrongValueCount', a.span, [name, Object.keys(specs).length ? 'named arguments only' : 'no arguments', 'a positional argument'],
@@ -189,9 +194,10 @@ export class ValueChecker {
       if (checked === undefined) ok = false;
       else result.args[argName] = checked;
     }
-    for (const [argName, argSpec] of Object.entries(specs)) {
-      if (argSpec.required && !(argName in result.argSpans)) {
-        this.diags.push(diag('MissingArgument', v.span, [name, argName]));
+    const required = Object.keys(specs).filter((k) => specs[k]!.required);
+    for (const argName of required) {
+      if (!(argName in result.argSpans)) {
+        this.diags.push(diag('MissingArgument', v.span, [name, argName], `write ${name}(${required.map((k) => `${k}: ...`).join(', ')})`));
         ok = false;
       }
     }
@@ -207,16 +213,24 @@ export class ValueChecker {
       const choice = this.value(first, values[0]!, field.name) as Choice | undefined;
       const option = choice ? first.options[choice.option]! : undefined;
       const rest = values.slice(1);
-      if (choice && option?.path && rest.length === 1 && rest[0]!.kind === 'string') {
-        choice.path = rest[0]!.value;
-        return [choice];
-      }
-      if (choice && option?.path === 'required') {
-        this.diags.push(diag('MissingArgument', rest[0]?.span ?? values[0]!.span, [`${field.name} ${choice.option}`, 'path'], `write ${field.name} ${choice.option} "path/to/data"`));
+      if (!choice) return undefined;
+      const pathGiven = option?.path !== undefined && rest[0]?.kind === 'string';
+      if (pathGiven && rest[0]!.kind === 'string') choice.path = rest[0]!.value;
+      const extra = rest.slice(pathGiven ? 1 : 0);
+      if (extra.length > 0) {
+        // `data cifar10 "x" init "y"`: the path is there; what follows it is what is wrong.
+        const takes = option?.path ? `the option and a path string` : 'one value';
+        const got = `${extra.length} more value${extra.length > 1 ? 's' : ''}: ${extra.map(describe).join(', ')}`;
+        const word = extra.find((v) => v.kind === 'ident');
+        const hint = word?.kind === 'ident' ? `'${word.name}' is not a field here${didYouMean(word.name, FIELD_WORDS)}` : undefined;
+        this.diags.push(diag('WrongValueCount', spanOf(extra[0]!.span, extra[extra.length - 1]!.span), [field.name, takes, got], hint));
         return undefined;
       }
-      if (rest.length > 0) return this.count(field, spec), undefined;
-      return choice ? [choice] : undefined;
+      if (option?.path === 'required' && !pathGiven) {
+        this.diags.push(diag('MissingArgument', values[0]!.span, [`${field.name} ${choice.option}`, 'path'], `write ${field.name} ${choice.option} "path/to/data"`));
+        return undefined;
+      }
+      return [choice];
     }
     if (spec.repeat) {
       if (values.length === 0) return this.count(field, spec), undefined;

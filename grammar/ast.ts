@@ -6,17 +6,7 @@
 // is not grammar: it lives in compiler/schema.ts, so the parser stays small and recovers well, and
 // "unknown field, did you mean ..." is a check, not a parse error.
 
-/** A region of a source file. Lines and columns are 1-based; endCol is exclusive. */
-export interface Span {
-  file: string;
-  line: number;
-  col: number;
-  endLine: number;
-  endCol: number;
-  /** 0-based character offsets into the file's text; endOffset is exclusive. */
-  offset: number;
-  endOffset: number;
-}
+import type { Span } from '../core/span.js';
 
 export type Value =
   | NumberValue
@@ -63,6 +53,8 @@ export interface RangeValue {
 export interface StringValue {
   kind: 'string';
   value: string;
+  /** The literal as written, quotes and escapes included (absent in ASTs built by hand). */
+  text?: string;
   span: Span;
 }
 
@@ -124,6 +116,8 @@ export type DeclKind = 'import' | 'model' | 'train' | 'experiment';
 export interface ImportDecl {
   kind: 'import';
   path: string;
+  /** The path's literal as written (absent in ASTs built by hand). */
+  pathText?: string;
   pathSpan: Span;
   span: Span;
   leadingComments?: Comment[];
@@ -160,4 +154,9 @@ export interface SourceFile {
   decls: Decl[];
   /** Comments after the last declaration. */
   danglingComments?: Comment[];
+}
+
+/** The value of a string literal's text between its quotes: `\"` and `\\` are escapes; any other backslash is kept as written. */
+export function unescapeString(inner: string): string {
+  return inner.replace(/\\(["\\])/g, '$1');
 }

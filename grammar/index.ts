@@ -3,10 +3,11 @@
 // The parser stops at the first top-level token that cannot start a declaration. Here that junk is
 // reported (AT1004) and skipped, a brace-balanced stretch at a time so the fields inside a stray
 // block are not mistaken for declarations, and parsing resumes at the next declaration word.
-import { EOF, type CstNode, type IRecognitionException, type IToken } from 'chevrotain';
-import type { Block, Comment, Decl, Field, SourceFile, Span } from './ast.js';
+import { EOF, type CstNode, type IRecognitionException, type IToken } from './chevrotain.js';
+import type { Block, Comment, Decl, Field, SourceFile } from './ast.js';
+import type { Span } from '../core/span.js';
 import { DECLARATION_WORDS } from './keywords.js';
-import { diag, sortDiagnostics, type Diagnostic } from '../compiler/diagnostics.js';
+import { diag, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
 import { describeToken, Identifier, isRealToken, LBrace, LParen, lex, RBrace, RParen, spanAfter, tokenSpan } from './lexer.js';
 import { parser, type ParseErrorInfo } from './parser.js';
 import { buildDeclarations } from './visitor.js';

@@ -9,9 +9,10 @@
 // Numeric literals (`42`, `1e-3`, `4x`, `28x28x1`, `0..5`) are scanned as one run of characters and
 // then classified, so `0..5` never splits into `0.` and `.5`, and `300steps` is one bad number
 // rather than a number followed by a word.
-import { createToken, EOF, Lexer, type IToken, type TokenType } from 'chevrotain';
-import type { Comment, Span } from './ast.js';
-import { diag, type Diagnostic } from '../compiler/diagnostics.js';
+import { createToken, EOF, Lexer, type IToken, type TokenType } from './chevrotain.js';
+import type { Comment } from './ast.js';
+import type { Span } from '../core/span.js';
+import { diag, type Diagnostic } from '../core/diagnostics.js';
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n\f\v\uFEFF]+/, group: Lexer.SKIPPED, line_breaks: true });
 export const CommentToken = createToken({ name: 'Comment', pattern: /#[^\r\n]*/, group: 'comments' });

@@ -8,7 +8,7 @@
 // Error recovery is Chevrotain's (single-token insertion and deletion, re-synchronisation, and
 // recovery inside repetitions). Top-level junk is not left to it: the file rule only parses
 // declarations and stops at anything else, and grammar/index.ts skips the junk and parses on.
-import { CstParser, EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import { CstParser, EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from './chevrotain.js';
 import { DECLARATION_WORDS, FIELD_WORDS, UNIT_WORDS } from './keywords.js';
 import {
   allTokens, Colon, Comma, DimsLiteral, describeToken, describeTokenType, Identifier, LBrace, LParen, NumberLiteral,
@@ -99,10 +99,11 @@ export class AttnParser extends CstParser {
 
   // Names are optional in the grammar so that a missing one (`model {`, `model extends base {`) is
   // reported by the visitor at the right token without recovery inventing a token; `extends` right
-  // after `model` is always the keyword.
+  // after `model` is the keyword unless another `extends` follows it (`model extends extends base`
+  // names a model 'extends': it is an ordinary word).
   modelDecl = this.RULE('modelDecl', () => {
     this.CONSUME(Identifier, { LABEL: 'keyword' });
-    this.OPTION({ GATE: () => !this.nextIs('extends'), MAX_LOOKAHEAD: 1, DEF: () => this.CONSUME2(Identifier, { LABEL: 'name' }) });
+    this.OPTION({ GATE: () => !this.nextIs('extends') || this.nextIs('extends', 2), MAX_LOOKAHEAD: 1, DEF: () => this.CONSUME2(Identifier, { LABEL: 'name' }) });
     this.OPTION2({
       GATE: () => this.nextIs('extends'),
       MAX_LOOKAHEAD: 1,
@@ -212,8 +213,8 @@ export class AttnParser extends CstParser {
     return !tokenMatcher(this.LA(2), tokType);
   }
 
-  private nextIs(word: string): boolean {
-    const next = this.LA(1);
+  private nextIs(word: string, ahead = 1): boolean {
+    const next = this.LA(ahead);
     return next.tokenType === Identifier && next.image === word;
   }
 

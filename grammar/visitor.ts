@@ -5,11 +5,10 @@
 // from real tokens, skips values that never parsed, and reports here the errors that are easiest to
 // see on the tree: a name left out after `model`/`train`/`extends`, a '{' never closed, and
 // dimensions that are not whole numbers.
-import type { CstElement, CstNode, IToken } from 'chevrotain';
-import type {
-  Arg, Block, CallValue, Decl, Field, ImportDecl, ModelDecl, RunDecl, Span, Value,
-} from './ast.js';
-import { diag, type Diagnostic } from '../compiler/diagnostics.js';
+import type { CstElement, CstNode, IToken } from './chevrotain.js';
+import { unescapeString, type Arg, type Block, type CallValue, type Decl, type Field, type ImportDecl, type ModelDecl, type RunDecl, type Value } from './ast.js';
+import type { Span } from '../core/span.js';
+import { diag, type Diagnostic } from '../core/diagnostics.js';
 import { BadNumber, DimsLiteral, describeToken, isRealToken, spanAfter, StringLiteral, tokenSpan } from './lexer.js';
 import { parser } from './parser.js';
 
@@ -28,7 +27,12 @@ export function cover(from: Span, to: Span): Span {
 /** Decodes a string literal's text: `\"` and `\\` are escapes; any other backslash is kept as written. */
 export function decodeString(token: IToken): string {
   const inner = token.tokenType === StringLiteral ? token.image.slice(1, -1) : token.image.slice(1);
-  return inner.replace(/\\(["\\])/g, '$1');
+  return unescapeString(inner);
+}
+
+/** A terminated string literal's text as written (undefined for an unterminated one). */
+function literalText(token: IToken): string | undefined {
+  return token.tokenType === StringLiteral ? token.image : undefined;
 }
 
 interface BuildState {
@@ -74,7 +78,7 @@ class AstBuilder extends BaseVisitor {
     const path = tokenOf(ctx, 'path');
     if (!isRealToken(path)) return undefined;
     const pathSpan = this.span(path);
-    return { kind: 'import', path: decodeString(path), pathSpan, span: cover(this.span(keyword), pathSpan) };
+    return { kind: 'import', path: decodeString(path), pathText: literalText(path), pathSpan, span: cover(this.span(keyword), pathSpan) };
   }
 
   modelDecl(ctx: Children): ModelDecl | undefined {
@@ -144,7 +148,7 @@ class AstBuilder extends BaseVisitor {
       return { kind: 'range', from: from!, to: to!, span: this.span(range) };
     }
     const string = tokenOf(ctx, 'string');
-    if (string) return { kind: 'string', value: decodeString(string), span: this.span(string) };
+    if (string) return { kind: 'string', value: decodeString(string), text: literalText(string), span: this.span(string) };
     return undefined; // a value that failed to parse; the parser reported it
   }
 

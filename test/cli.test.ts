@@ -18,6 +18,13 @@ describe('attnc CLI', () => {
     expect(bad.stderr).toContain("cannot read 'does-not-exist.attn'");
   });
 
+  it('ends quietly, with exit 0, when its output is closed early (attnc alloc ... | head)', () => {
+    const script = `"${process.execPath}" bin/attnc.js alloc --policy uniform --heads 1048576 --kv-heads 1024 | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}`;
+    const r = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('prints usage with --help and lists every command', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
@@ -92,11 +99,22 @@ describe('attnc CLI', () => {
     fs.writeFileSync(path.join(dir, 'bad.ir.json'), JSON.stringify(ir));
     const bad = await runCli(['compile', 'bad.ir.json'], dir);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('bad.ir.json: error AT5003: IR does not match its schema at /models/0/layers/0/attention/kvHeads: must be >= 1');
+    expect(bad.stderr).toContain('bad.ir.json: error AT5003: IR does not match its schema at /models/0/layers/0/attention/kvHeads: kvHeads must be at least 1');
     fs.writeFileSync(path.join(dir, 'old.ir.json'), JSON.stringify({ ...ir, irVersion: 99 }));
     expect((await runCli(['compile', 'old.ir.json'], dir)).stderr).toContain('error AT5002: IR version 99 is not supported');
     fs.writeFileSync(path.join(dir, 'junk.ir.json'), '{"irVersion": 1,');
     expect((await runCli(['compile', 'junk.ir.json'], dir)).stderr).toContain('error AT5001: not valid JSON');
+  });
+
+  it('compile: an IR document that passes the schema but breaks a rule reaches no target', async () => {
+    const doc = 'test/golden/ir-documents/kv_heads_above_heads.input.json';
+    for (const args of [['--summary'], ['--target', 'tfjs', '-o', tmp()], ['--target', 'pytorch', '-o', tmp()]]) {
+      const r = await runCli(['compile', doc, ...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain('error AT5004: IR is inconsistent at /models/0/layers/0/attention/kvHeads: kv_heads (9) must be between 1 and heads (6)');
+      expect(r.stdout).toBe('');
+      if (args[3]) expect(fs.readdirSync(args[3])).toEqual([]);
+    }
   });
 
   it('compile --summary: a table, and JSON with params.total equal to timm for ViT-S/16', async () => {

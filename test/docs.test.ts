@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { renderReference } from '../compiler/reference.js';
 import { SCHEMA } from '../compiler/schema.js';
-import { Diagnostics } from '../compiler/diagnostics.js';
+import { Diagnostics } from '../core/diagnostics.js';
 import { FIELD_WORDS } from '../grammar/keywords.js';
 
 const START = '<!-- reference:start (generated from compiler/schema.ts; UPDATE_GOLDEN=1 npx vitest run test/docs.test.ts) -->';

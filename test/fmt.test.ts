@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { format } from '../compiler/fmt.js';
 import { parse } from '../grammar/index.js';
-import type { Field, SourceFile, Span } from '../grammar/ast.js';
+import type { Field, SourceFile } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 
 function formatText(text: string): string {
   const { ast, diagnostics } = parse(text, 'test.attn');
@@ -116,7 +117,7 @@ describe('format', () => {
     expect(formatText('experiment e {\n  seeds 1, 2 3\n  models a b\n}\n')).toBe('experiment e {\n  seeds  1, 2, 3\n  models a b\n}\n');
   });
 
-  it('prints every kind of value as written, strings re-escaped', () => {
+  it('prints every kind of value as written', () => {
     const text = 'model m {\n  f 1e-3 -0.50 .5 4x 0.5x 28x28 3 x 4 0..5 -2..-1 "a\\\\b\\"c" ident call() g(1, k: h(v: 2 steps),)\n}\n';
     expect(formatText(text)).toBe(
       'model m {\n  f 1e-3 -0.50 .5 4x 0.5x 28 x 28 3 x 4 0..5 -2..-1 "a\\\\b\\"c" ident call() g(1, k: h(v: 2 steps))\n}\n',
@@ -137,6 +138,18 @@ describe('format', () => {
   it('prints an empty file as nothing, and a file of comments as those comments', () => {
     expect(formatText('')).toBe('');
     expect(formatText('  # a\n\n\n# b  \n')).toBe('# a\n\n# b\n');
+  });
+
+  it('keeps string literals as written, escapes included: "\\d" stays "\\d", "\\\\d" stays "\\\\d"', () => {
+    const text = 'import "lib\\d.attn"\n\ntrain t {\n  data folder "a\\d" "b\\\\d" "c\\"q"\n}\n';
+    expect(formatText(text)).toBe(text);
+  });
+
+  it('quotes a hand-built string (no literal text) with only the escapes it needs', () => {
+    const zero: Span = { file: '', line: 0, col: 0, endLine: 0, endCol: 0, offset: 0, endOffset: 0 };
+    const data: Field = { kind: 'field', name: 'data', nameSpan: zero, span: zero, values: [{ kind: 'string', value: 'a\\b"c', span: zero }] };
+    const ast: SourceFile = { path: 'x.attn', text: '', decls: [{ kind: 'train', name: 't', nameSpan: zero, span: zero, body: { fields: [data], span: zero } }] };
+    expect(format(ast)).toBe('train t {\n  data "a\\\\b\\"c"\n}\n');
   });
 
   it('prints a hand-built AST (all spans zero) without alignment or blank lines', () => {

@@ -1,13 +1,16 @@
 // Golden tests, esbuild/TypeScript style: every test/golden/**/NAME.attn is compiled and compared with
 //   NAME.ir.json      the IR, when it compiles
 //   NAME.errors.txt   the diagnostics (errors and warnings) with the source and the spans underlined
-// Run with UPDATE_GOLDEN=1 to (re)write them. A golden file without its .attn fails, and so does a
+// and every NAME.input.json (an IR document, as `attnc compile NAME.input.json` reads one back) is
+// loaded and its diagnostics compared with NAME.errors.txt.
+// Run with UPDATE_GOLDEN=1 to (re)write them. A golden file without its input fails, and so does a
 // case with neither file. Files whose names start with '_' are only imported by cases.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.js';
-import { formatDiagnostic } from '../compiler/diagnostics.js';
+import { formatDiagnostic } from '../core/diagnostics.js';
+import { loadIrDocument } from '../compiler/ir/validate.js';
 
 const ROOT = path.join(import.meta.dirname, 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -17,9 +20,16 @@ function walk(dir: string): string[] {
 }
 
 const files = walk(ROOT);
-const cases = files.filter((f) => f.endsWith('.attn') && !path.basename(f).startsWith('_')).sort();
+const INPUT = /\.(attn|input\.json)$/;
+const cases = files.filter((f) => INPUT.test(f) && !path.basename(f).startsWith('_')).sort();
+const stem = (file: string) => file.replace(INPUT, '');
+const hasInput = (stemPath: string) => fs.existsSync(`${stemPath}.attn`) || fs.existsSync(`${stemPath}.input.json`);
 
 function outputs(file: string): { ir?: string; errors?: string } {
+  if (file.endsWith('.input.json')) {
+    const { diagnostics } = loadIrDocument(fs.readFileSync(file, 'utf8'), path.relative(ROOT, file));
+    return { errors: diagnostics.length ? diagnostics.map((d) => formatDiagnostic(d, () => undefined)).join('\n\n') + '\n' : undefined };
+  }
   const result = compileFile(path.relative(ROOT, file), { displayBase: ROOT });
   const errors = result.diagnostics.map((d) => formatDiagnostic(d, (f) => result.program.sources.get(f))).join('\n\n');
   return {
@@ -44,7 +54,7 @@ function compare(actual: string | undefined, expectedPath: string): void {
 
 describe('golden', () => {
   it('has at least 40 cases, a third of them errors', () => {
-    const errorCases = cases.filter((c) => fs.existsSync(c.replace(/\.attn$/, '.errors.txt')) && !fs.existsSync(c.replace(/\.attn$/, '.ir.json')));
+    const errorCases = cases.filter((c) => fs.existsSync(`${stem(c)}.errors.txt`) && !fs.existsSync(`${stem(c)}.ir.json`));
     expect(cases.length).toBeGreaterThanOrEqual(40);
     expect(errorCases.length * 3).toBeGreaterThanOrEqual(cases.length);
   });
@@ -52,15 +62,15 @@ describe('golden', () => {
   it('every golden file belongs to a case', () => {
     const orphans = files
       .filter((f) => f.endsWith('.ir.json') || f.endsWith('.errors.txt'))
-      .filter((f) => !fs.existsSync(f.replace(/\.(ir\.json|errors\.txt)$/, '.attn')));
+      .filter((f) => !hasInput(f.replace(/\.(ir\.json|errors\.txt)$/, '')));
     expect(orphans.map((f) => path.relative(ROOT, f))).toEqual([]);
   });
 
   for (const file of cases) {
     it(path.relative(ROOT, file), () => {
       const out = outputs(file);
-      compare(out.ir, file.replace(/\.attn$/, '.ir.json'));
-      compare(out.errors, file.replace(/\.attn$/, '.errors.txt'));
+      compare(out.ir, `${stem(file)}.ir.json`);
+      compare(out.errors, `${stem(file)}.errors.txt`);
     });
   }
 });

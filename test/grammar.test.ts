@@ -1,7 +1,8 @@
 // The lexer, parser and AST builder on real inputs: structure, spans, comments, and error recovery.
 import { describe, expect, it } from 'vitest';
 import { parse } from '../grammar/index.js';
-import type { Block, CallValue, Decl, Field, ModelDecl, Span, Value } from '../grammar/ast.js';
+import type { Block, CallValue, Decl, Field, ModelDecl, Value } from '../grammar/ast.js';
+import type { Span } from '../core/span.js';
 
 /** Parses text that must have no diagnostics. */
 function parseClean(text: string) {
@@ -134,7 +135,7 @@ describe('parse: the language sample', () => {
 
   it('reads strings and several values of different kinds', () => {
     const data = field(body(ast.decls[3]), 'data', 1);
-    expect(stripSpans(data.values)).toEqual([{ kind: 'ident', name: 'cifar10' }, { kind: 'string', value: 'data/cifar-10-batches-bin' }]);
+    expect(stripSpans(data.values)).toEqual([{ kind: 'ident', name: 'cifar10' }, { kind: 'string', value: 'data/cifar-10-batches-bin', text: '"data/cifar-10-batches-bin"' }]);
     const augment = field(body(ast.decls[3]), 'augment');
     expect(augment.values.map((v) => v.kind)).toEqual(['ident', 'call', 'call']);
   });
@@ -166,10 +167,10 @@ describe('parse: values', () => {
 
   it('decodes the two string escapes and keeps other backslashes', () => {
     expect(valuesOf(String.raw`"say \"hi\"" "a\\b" "c\d" "#not a comment"`)).toEqual([
-      { kind: 'string', value: 'say "hi"' },
-      { kind: 'string', value: 'a\\b' },
-      { kind: 'string', value: 'c\\d' },
-      { kind: 'string', value: '#not a comment' },
+      { kind: 'string', value: 'say "hi"', text: String.raw`"say \"hi\""` },
+      { kind: 'string', value: 'a\\b', text: String.raw`"a\\b"` },
+      { kind: 'string', value: 'c\\d', text: String.raw`"c\d"` },
+      { kind: 'string', value: '#not a comment', text: '"#not a comment"' },
     ]);
   });
 

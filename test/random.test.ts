@@ -2,7 +2,7 @@
 // docs/attention.md), an independent BigInt version of the hash, and the documented counter layout.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { gaussianFloats, lowbias32, randomBits, seed32, streamId, uniform, uniformFloats } from '../runtime/random.js';
+import { gaussianFloats, lowbias32, randomBits, seed32, streamId, uniform, uniformFloats } from '../core/random.js';
 
 /** lowbias32 in exact integer arithmetic, sharing nothing with the Math.imul version. */
 function lowbias32Big(x: number): number {

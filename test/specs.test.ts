@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.js';
-import { formatDiagnostic } from '../compiler/diagnostics.js';
+import { formatDiagnostic } from '../core/diagnostics.js';
 import { analyzeModel } from '../compiler/analyze.js';
 import type { IRDocument } from '../compiler/ir/types.js';
 

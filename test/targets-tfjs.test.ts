@@ -11,11 +11,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { allocateFromScores } from '../compiler/alloc.js';
 import type { PerturbIR } from '../compiler/ir/types.js';
-import { ALLOCATION_CODE } from '../compiler/targets/tfjs/allocation-code.js';
+import { asset } from '../compiler/targets/assets.js';
 import { emitTfjs, emitTfjsModule, selectModel } from '../compiler/targets/tfjs/emit.js';
 import { jsValue } from '../compiler/targets/tfjs/model-table.js';
-import { NOISE_CODE } from '../compiler/targets/tfjs/noise-code.js';
-import { gaussianFloats, seed32, streamId, uniformFloats } from '../runtime/random.js';
+import { gaussianFloats, seed32, streamId, uniformFloats } from '../core/random.js';
 import { perturbNoise } from '../runtime/tfjs/perturb.js';
 import { runCli } from './helpers/cli.js';
 import { compileCase, TFJS_GOLDEN_ROOT } from './helpers/tfjs-target.js';
@@ -91,7 +90,7 @@ describe('tfjs target: what a module contains', () => {
 
 describe('tfjs target: the emitted allocation is compiler/alloc.ts', () => {
   type Allocate = (scores: number[], opts: { heads: number; scale: string; rounding: string; minPerGroup: number }) => number[];
-  const allocate = new Function(`${ALLOCATION_CODE}\nreturn allocateFromScores;`)() as Allocate;
+  const allocate = new Function(`${asset('tfjs', 'allocation.js')}\nreturn allocateFromScores;`)() as Allocate;
   const special = fc.constantFrom(0, -0, 1, -1, 2 ** -1074, 1e300, -1e300, NaN, Infinity, 0.5, 1.5);
 
   it('gives the same counts on random, tied and degenerate scores', () => {
@@ -119,7 +118,7 @@ describe('tfjs target: the emitted allocation is compiler/alloc.ts', () => {
 });
 
 describe('tfjs target: the emitted noise is runtime/random.ts and perturb.ts', () => {
-  const api = new Function(`${NOISE_CODE}\nreturn { seed32, streamId, uniformFloats, gaussianFloats, perturbNoise };`)() as {
+  const api = new Function(`${asset('tfjs', 'noise.js')}\nreturn { seed32, streamId, uniformFloats, gaussianFloats, perturbNoise };`)() as {
     seed32: typeof seed32;
     streamId: typeof streamId;
     uniformFloats: (seed: number, stream: number, count: number) => Float32Array;

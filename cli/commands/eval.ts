@@ -4,6 +4,7 @@ import { dataSpecText } from '../../compiler/ir/describe.js';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DataIR, RunIR } from '../../compiler/ir/types.js';
+import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
 import { writeFileAtomic } from '../../runtime/checkpoint/atomic.js';
 import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
@@ -12,21 +13,13 @@ import type { Normalization } from '../../runtime/data/normalize.js';
 import { DataError, type Dataset } from '../../runtime/data/types.js';
 import { parseDataOption, runDataBaseDir } from '../../runtime/eval/data-spec.js';
 import { EvalError } from '../../runtime/eval/errors.js';
-import { evaluateModel, fitEvalBatch, type EvalReport } from '../../runtime/eval/evaluate.js';
+import type { EvalReport } from '../../runtime/eval/evaluate.js';
 import { renderHtmlReport } from '../../runtime/eval/html-report.js';
-import { modelFromCheckpoint } from '../../runtime/eval/load-model.js';
 import { formatTextReport, type ReportContext } from '../../runtime/eval/text-report.js';
-import { selectBackend, type BackendPreference } from '../../runtime/tfjs/backend.js';
-import { WebGpuUnavailableError } from '../../runtime/webgpu/device.js';
-import { evaluateOnWebGpu } from '../../runtime/webgpu/evaluate.js';
-import { fitEvalBatch as fitWebGpuEvalBatch, WebGpuFitError } from '../../runtime/webgpu/plans.js';
-import { openWebGpuSession } from '../../runtime/webgpu/session.js';
-import { NativeUnavailableError } from '../../runtime/native/addon.js';
-import { evaluateOnNative, openNativeSession, type NativeSession } from '../../runtime/native/session.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 
 export const EVAL_USAGE = `Usage: attnc eval CHECKPOINT [--data DATA] [--split test|train] [--batch N]
-                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native] [--json]
+                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu] [--json]
 
 Evaluates an attnc checkpoint: top-1 and top-5 accuracy, mean loss, per-class accuracy, the confusion
 matrix and the mean number of query heads per K/V group in each layer.
@@ -37,12 +30,10 @@ matrix and the mean number of query heads per K/V group in each layer.
   --batch N       images per forward pass (default: the run's eval batch, else 128); key_norm layers
                   with eval: recompute allocate once per batch, so N can change their results
   --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
-                  webgpu evaluates with the WebGPU plan of the model; native with the native
-                  CPU addon (npm run build:native)
+                  webgpu evaluates with the WebGPU plan of the model
   --json          print the results as JSON (accuracies as fractions)
 Also writes eval-<split>.html next to the checkpoint.`;
 
-const BACKENDS: readonly (BackendPreference | 'webgpu' | 'native')[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu', 'webgpu', 'native'];
 const DEFAULT_BATCH = 128;
 
 /** A checkpoint error names the absolute path it was given; show the path as the user typed it. */
@@ -54,8 +45,7 @@ async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof EvalError || e instanceof DataError || e instanceof WebGpuFitError) throw new UserError(`attnc eval: ${e.message}`);
-    if (e instanceof WebGpuUnavailableError) throw new UserError(`attnc eval: --backend webgpu: ${e.message} (attnc doctor shows what this machine has)`);
+    if (e instanceof EvalError || e instanceof DataError || isBackendUserError(e)) throw new UserError(`attnc eval: ${e.message}`);
     throw e;
   }
 }
@@ -100,8 +90,8 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UserError(`attnc eval: give exactly one checkpoint\n\n${EVAL_USAGE}`);
   const split = values.split;
   if (split !== 'test' && split !== 'train') throw new UserError(`attnc eval: --split must be test or train, got '${split}'`);
-  const backendName = values.backend as BackendPreference | 'webgpu' | 'native';
-  if (!BACKENDS.includes(backendName)) throw new UserError(`attnc eval: unknown --backend '${values.backend}'; use one of ${BACKENDS.join(', ')}`);
+  const backendName = values.backend as BackendName;
+  if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc eval: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
   let wantedBatch: number | undefined;
   if (values.batch !== undefined) {
     wantedBatch = Number(values.batch);
@@ -124,28 +114,14 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     const plan = planData(values.data, checkpoint, path, io.cwd, shown);
     for (const w of plan.warnings) io.err(w);
 
-    let native: NativeSession | null = null;
-    try {
-      native = backendName === 'native' ? openNativeSession() : null;
-    } catch (e) {
-      throw e instanceof NativeUnavailableError ? new EvalError(`--backend native: ${e.message}`) : e;
-    }
-    const gpu = backendName === 'webgpu' ? await openWebGpuSession() : null;
+    const backend = await openBackend(backendName);
     let report: EvalReport;
     let fitted: { batch: number; note: string | null };
     let data: Dataset;
     try {
-      let backend;
-      if (!gpu && !native) {
-        try {
-          backend = await selectBackend(backendName as BackendPreference);
-        } catch (e) {
-          throw new EvalError(`${(e as Error).message} — install it, or use --backend auto`);
-        }
-      }
-      say(`backend: ${native ? native.why : gpu ? gpu.why : backend!.why}`);
+      say(`backend: ${backend.why}`);
       const wanted = wantedBatch ?? checkpoint.meta.run?.eval.batch ?? DEFAULT_BATCH;
-      fitted = native ? { batch: wanted, note: null } : gpu ? fitWebGpuEvalBatch(model, wanted, gpu.limits) : fitEvalBatch(model, wanted, backend!.name);
+      fitted = backend.fitEvalBatch(model, wanted);
       if (fitted.note) say(fitted.note);
 
       const dims = { height: model.image.height, width: model.image.width, channels: model.image.channels };
@@ -156,18 +132,9 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
         step: checkpoint.meta.trainState?.step ?? 0,
         seed: checkpoint.meta.run?.seed ?? 0,
       };
-      if (native) report = await evaluateOnNative(native, checkpoint, data, options);
-      else if (gpu) report = await evaluateOnWebGpu(gpu, checkpoint, data, options);
-      else {
-        const loaded = modelFromCheckpoint(backend!.tf, checkpoint);
-        try {
-          report = await evaluateModel(loaded, data, options);
-        } finally {
-          loaded.model.dispose();
-        }
-      }
+      report = await backend.evaluate(checkpoint, data, options);
     } finally {
-      gpu?.close();
+      backend.close();
     }
 
     const ctx: ReportContext = {

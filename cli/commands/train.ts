@@ -4,35 +4,28 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { IRDocument, RunIR } from '../../compiler/ir/types.js';
+import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
 import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import { DataError, type Dataset } from '../../runtime/data/types.js';
-import { selectBackend, type BackendPreference, type SelectedBackend } from '../../runtime/tfjs/backend.js';
 import { checkResumable, trainerStateOf, type TrainerState } from '../../runtime/train/checkpoints.js';
 import { TrainError } from '../../runtime/train/errors.js';
-import { planMemory } from '../../runtime/train/memory.js';
 import { createProgress, type ProgressMode } from '../../runtime/train/progress.js';
 import { applyOverrides, dataBaseDir, modelOf, selectRun } from '../../runtime/train/runs.js';
 import { train, type TrainResult } from '../../runtime/train/trainer.js';
-import { WebGpuUnavailableError } from '../../runtime/webgpu/device.js';
-import { WebGpuFitError } from '../../runtime/webgpu/plans.js';
-import { openWebGpuSession, planWebGpuTraining, type WebGpuSession } from '../../runtime/webgpu/session.js';
-import { NativeUnavailableError } from '../../runtime/native/addon.js';
-import { openNativeSession, planNativeTraining } from '../../runtime/native/session.js';
 import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { writeRunReportAfterTraining } from './report.js';
 
-export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native]
+export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
                    [--seed N] [--save-every N] [--quiet]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
   --backend B       auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
-                    webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one);
-                    native runs the op graph on the CPU with the native addon (npm run build:native)
+                    webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one)
   --epochs N        train N epochs instead of the run's length
   --steps N         train N optimizer steps instead
   --out DIR         where checkpoints and metrics go (default runs/NAME)
@@ -43,8 +36,6 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
   --quiet           no progress output
 Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1).
 Ctrl-C finishes the step, saves last.safetensors and exits (130); --resume continues it.`;
-
-const BACKENDS: readonly (BackendPreference | 'webgpu' | 'native')[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu', 'webgpu', 'native'];
 
 function positiveInt(flag: string, value: string | undefined, min = 1): number | undefined {
   if (value === undefined) return undefined;
@@ -58,7 +49,7 @@ async function userFacing<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError || e instanceof WebGpuFitError) throw new UserError(`attnc train: ${e.message}`);
+    if (e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError || isBackendUserError(e)) throw new UserError(`attnc train: ${e.message}`);
     throw e;
   }
 }
@@ -76,8 +67,8 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UserError(`attnc train: give exactly one spec file\n\n${TRAIN_USAGE}`);
   if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc train: give --epochs or --steps, not both (--epochs N trains N epochs, --steps N that many optimizer steps)');
   if (values.resume && values.init) throw new UserError('attnc train: --resume continues a run, --init starts a new one from other weights: give one of them');
-  const backendName = values.backend as BackendPreference | 'webgpu' | 'native';
-  if (!BACKENDS.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKENDS.join(', ')}`);
+  const backendName = values.backend as BackendName;
+  if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
   const overrides = { epochs: positiveInt('--epochs', values.epochs), steps: positiveInt('--steps', values.steps), seed: positiveInt('--seed', values.seed, 0) };
   const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
 
@@ -110,13 +101,11 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
     }
     const init = values.init ? { file: values.init, checkpoint: await readCheckpoint(resolve(io.cwd, values.init)) } : null;
 
-    const native = backendName === 'native' ? openNative() : null;
-    const gpu = backendName === 'webgpu' ? await openWebGpu() : native;
+    const backend = await openBackend(backendName);
     try {
-      const backend = native ? { name: 'native', why: native.why, tf: undefined } : gpu ? { name: 'webgpu', why: gpu.why, tf: undefined } : await pickBackend(backendName as BackendPreference);
       io.out(`backend: ${backend.why}`);
       const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
-      const plan = native ? planNativeTraining(model, run) : gpu ? planWebGpuTraining(gpu as WebGpuSession, model, run) : planMemory(model, run, backend.name as SelectedBackend['name']);
+      const plan = backend.planTraining(model, run);
       for (const note of plan.notes) io.out(note);
       // A resumed run keeps the micro-batches it had: they key the dropout masks.
       const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
@@ -131,7 +120,7 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
       let result: TrainResult;
       try {
         result = await train({
-          tf: backend.tf, engine: gpu?.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
+          engine: backend.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
           saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
         });
       } finally {
@@ -142,35 +131,9 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
       await writeRunReportAfterTraining(outDir, shown, io);
       return code;
     } finally {
-      gpu?.close();
+      backend.close();
     }
   });
-}
-
-async function openWebGpu(): Promise<WebGpuSession> {
-  try {
-    return await openWebGpuSession();
-  } catch (e) {
-    if (e instanceof WebGpuUnavailableError) throw new TrainError(`--backend webgpu: ${e.message} (attnc doctor shows what this machine has)`);
-    throw e;
-  }
-}
-
-function openNative() {
-  try {
-    return openNativeSession();
-  } catch (e) {
-    if (e instanceof NativeUnavailableError) throw new TrainError(`--backend native: ${e.message}`);
-    throw e;
-  }
-}
-
-async function pickBackend(preference: BackendPreference): Promise<SelectedBackend> {
-  try {
-    return await selectBackend(preference);
-  } catch (e) {
-    throw new TrainError(`${(e as Error).message} — install it, or use --backend auto`);
-  }
 }
 
 async function loadData(doc: IRDocument, run: RunIR, file: string, cwd: string): Promise<{ train: Dataset; test: Dataset }> {

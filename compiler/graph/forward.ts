@@ -9,7 +9,7 @@
 //
 // Tokens travel as [B * T, D] rows. Which rates are active is decided here, once: an eval node
 // carries dropout 0, so no backend asks "am I training?".
-import { equalShareCounts } from '../../runtime/tfjs/allocation.js';
+import { equalShareCounts } from '../alloc.js';
 import type { LayerIR, ModelIR } from '../ir/types.js';
 import type { GraphBuilder } from './build.js';
 import { allocates, groupingOf, perturbationOf } from './policy.js';

@@ -1,8 +1,7 @@
 // Lowering a model (and a run) to its op graph, by named passes in order, as the list below says.
 // Every backend starts from the result: the WebGPU target maps its nodes to kernels, the summary
 // counts them, `attnc compile --emit graph` prints them (docs/graph.md).
-import { parameterSpecs } from '../../runtime/checkpoint/names.js';
-import { layoutOf, variableShape } from '../../runtime/tfjs/params.js';
+import { layoutOf, parameterSpecs, variableShape } from '../ir/params.js';
 import type { IRDocument, ModelIR, RunIR } from '../ir/types.js';
 import { COMPILER_ID } from '../version.js';
 import { GraphBuilder, checkNode } from './build.js';

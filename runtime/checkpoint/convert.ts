@@ -6,7 +6,8 @@
 // A timm file carries no model description, so inferModelFromTimm() rebuilds a ModelIR skeleton from
 // the tensor shapes; only the number of heads cannot be read off them and is the caller's to give.
 import type { AttentionVariant, LayerIR, ModelIR, SourceSpan } from '../../compiler/ir/types.js';
-import { CHECKPOINT_FORMAT, checkpointFromFile, META_KEYS, OPTIMIZER_PREFIX, parameterSpecs, qkvRows, stateSpecs } from './names.js';
+import { CHECKPOINT_FORMAT, checkpointFromFile, META_KEYS, OPTIMIZER_PREFIX } from './names.js';
+import { parameterSpecs, qkvRows, stateSpecs } from '../../compiler/ir/params.js';
 import { CheckpointError, decodeSafetensors, formatShape, fromFloat32, isFloatDType, toFloat32Tensor, type Tensor } from './safetensors.js';
 
 export interface IgnoredTensor {

@@ -10,83 +10,10 @@ import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IR_VERSION, type LayerIR, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
+import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
+import { IR_VERSION, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { writeFileAtomic } from './atomic.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
-
-export interface ParamSpec {
-  name: string;
-  shape: number[];
-}
-
-export interface StateSpec extends ParamSpec {
-  dtype: DType;
-}
-
-/** Rows of the fused qkv projection: the H*hd query rows, then G*hd key rows, then G*hd value rows. */
-export function qkvRows(layer: LayerIR): number {
-  const a = layer.attention;
-  return (a.heads + 2 * a.kvHeads) * a.headDim;
-}
-
-/** Every learned parameter of the model, in a fixed order (the order of timm's state_dict). */
-export function parameterSpecs(m: ModelIR): ParamSpec[] {
-  const D = m.dim;
-  const specs: ParamSpec[] = [
-    { name: 'patch_embed.proj.weight', shape: [D, m.image.channels, m.patch, m.patch] },
-    { name: 'patch_embed.proj.bias', shape: [D] },
-  ];
-  if (m.pool === 'cls') specs.push({ name: 'cls_token', shape: [1, 1, D] });
-  specs.push({ name: 'pos_embed', shape: [1, m.tokens, D] });
-  for (const layer of m.layers) {
-    const b = `blocks.${layer.index}`;
-    const inner = layer.attention.heads * layer.attention.headDim;
-    const hidden = layer.mlp.hidden;
-    specs.push(
-      { name: `${b}.norm1.weight`, shape: [D] },
-      { name: `${b}.norm1.bias`, shape: [D] },
-      { name: `${b}.attn.qkv.weight`, shape: [qkvRows(layer), D] },
-    );
-    if (m.qkvBias) specs.push({ name: `${b}.attn.qkv.bias`, shape: [qkvRows(layer)] });
-    specs.push(
-      { name: `${b}.attn.proj.weight`, shape: [D, inner] },
-      { name: `${b}.attn.proj.bias`, shape: [D] },
-      { name: `${b}.norm2.weight`, shape: [D] },
-      { name: `${b}.norm2.bias`, shape: [D] },
-      { name: `${b}.mlp.fc1.weight`, shape: [hidden, D] },
-      { name: `${b}.mlp.fc1.bias`, shape: [hidden] },
-      { name: `${b}.mlp.fc2.weight`, shape: [D, hidden] },
-      { name: `${b}.mlp.fc2.bias`, shape: [D] },
-    );
-  }
-  specs.push(
-    { name: 'norm.weight', shape: [D] },
-    { name: 'norm.bias', shape: [D] },
-    { name: 'head.weight', shape: [m.classes, D] },
-    { name: 'head.bias', shape: [m.classes] },
-  );
-  return specs;
-}
-
-/**
- * The non-parameter state of key_norm layers, per K/V group: the current allocation (query heads
- * per group), and the DGQA tracker's cache and score. Layers without tracking store zeros in the
- * last two, so that every key_norm layer has the same three tensors.
- */
-export function stateSpecs(m: ModelIR): StateSpec[] {
-  const specs: StateSpec[] = [];
-  for (const layer of m.layers) {
-    if (layer.attention.allocation.policy !== 'key_norm') continue;
-    const b = `blocks.${layer.index}.attn.alloc`;
-    const G = [layer.attention.kvHeads];
-    specs.push(
-      { name: `${b}.counts`, shape: G, dtype: 'I32' },
-      { name: `${b}.cache`, shape: G, dtype: 'F32' },
-      { name: `${b}.score`, shape: G, dtype: 'F32' },
-    );
-  }
-  return specs;
-}
 
 /** Optimizer slots (AdamW: 'm' and 'v'; SGD with momentum: 'm') are stored as optimizer.<slot>.<param>. */
 export const OPTIMIZER_PREFIX = 'optimizer.';

@@ -1,12 +1,12 @@
 // The data pipeline's random numbers: a sequential view of the project's counter-based generator
-// (runtime/random.ts). Draw i of the generator for (seed, keys...) is
+// (core/random.ts). Draw i of the generator for (seed, keys...) is
 //   randomBits(seed32(seed), streamId(...keys), i)
 // so every random choice is a pure function of (run seed, purpose, epoch, position, draw index):
 // prefetching, skipping ahead or building batches in another order cannot change any batch, and any
-// backend that implements runtime/random.ts can reproduce the shuffle bit for bit.
-import { lowbias32, Purpose, seed32, streamId } from '../random.js';
+// backend that implements core/random.ts can reproduce the shuffle bit for bit.
+import { lowbias32, Purpose, seed32, streamId } from '../../core/random.js';
 
-/** The purposes the data pipeline draws for, the first key of every stream (registered in runtime/random.ts). */
+/** The purposes the data pipeline draws for, the first key of every stream (registered in core/random.ts). */
 export const Stream = {
   /** (Stream.shuffle, epoch): the epoch's permutation. */
   shuffle: Purpose.dataShuffle,

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { compileFile } from '../../compiler/compile.js';
-import type { Diagnostic } from '../../compiler/diagnostics.js';
+import type { Diagnostic } from '../../core/diagnostics.js';
 import type { DataIR, ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { Normalization } from '../data/normalize.js';
 import { EvalError } from './errors.js';

@@ -6,15 +6,14 @@
 import { lowerGraph } from '../../compiler/graph/lower.js';
 import type { Graph, GraphParam, RuntimeValue } from '../../compiler/graph/types.js';
 import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
-import type { PlanParam } from '../../compiler/targets/webgpu/plan.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
-import { seed32 } from '../random.js';
-import { initialTensors } from '../tfjs/params.js';
+import { seed32 } from '../../core/random.js';
+import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
-import { countsOfTable, planParamData, stateTensorsOf, stateWords, toCheckpointLayout, toPlanLayout } from '../webgpu/layout.js';
+import { countsOfTable, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 import { NativeExecutor, type Buffer } from './executor.js';
 
@@ -26,9 +25,6 @@ export function graphFor(model: ModelIR, run: RunIR | null, batch: number): Grap
   };
   return lowerGraph(doc, { model: model.name, ...(run ? { run: run.name } : {}), batch });
 }
-
-/** layout.ts speaks the WebGPU plan's PlanParam; a graph parameter is the same with `tensor` for `buffer`. */
-const asPlan = (p: GraphParam): PlanParam => ({ ...p, buffer: p.tensor });
 
 const EVAL_EXECUTORS = 3;
 
@@ -57,7 +53,7 @@ export class NativeEngine implements TrainingEngine {
     const params = new Map(graph.params.map((p) => [p.name, p]));
     const exec = new NativeExecutor(addon, graph, {
       phases: o.run ? ['forward', 'backward', 'optimizer'] : ['eval'],
-      initialParam: (name) => toPlanLayout(asPlan(params.get(name)!), init[name]!.data as Float32Array),
+      initialParam: (name) => toGraphLayout(params.get(name)!, init[name]!.data as Float32Array),
     });
     const engine = new NativeEngine(addon, o, exec);
     if (!o.run) engine.evals.set(o.microBatch, exec);
@@ -101,7 +97,7 @@ export class NativeEngine implements TrainingEngine {
   /** The accumulated gradients in checkpoint layout (before `update`, which zeroes them). */
   async gradients(): Promise<Record<string, Float32Array>> {
     this.needRun();
-    return Object.fromEntries(this.home.graph.params.map((p) => [p.name, toCheckpointLayout(asPlan(p), Float32Array.from(this.home.f(p.grad)))]));
+    return Object.fromEntries(this.home.graph.params.map((p) => [p.name, toCheckpointLayout(p, Float32Array.from(this.home.f(p.grad)))]));
   }
 
   async evaluate(batch: Batch, at: { step: number; logits?: boolean }): Promise<EvalBatchResult> {
@@ -126,7 +122,7 @@ export class NativeEngine implements TrainingEngine {
 
   async checkpoint(o: { optimizer: boolean }): Promise<EngineTensors> {
     const g = this.home.graph;
-    const tensor = (p: GraphParam, name: string): Tensor => ({ dtype: 'F32', shape: [...p.checkpointShape], data: toCheckpointLayout(asPlan(p), Float32Array.from(this.home.f(name))) });
+    const tensor = (p: GraphParam, name: string): Tensor => ({ dtype: 'F32', shape: [...p.checkpointShape], data: toCheckpointLayout(p, Float32Array.from(this.home.f(name))) });
     const params: Record<string, Tensor> = {};
     for (const p of g.params) params[p.name] = tensor(p, p.tensor);
     let state: Record<string, Tensor> = {};
@@ -142,7 +138,7 @@ export class NativeEngine implements TrainingEngine {
     const writes: [string, Float32Array | Uint32Array][] = [];
     const wanted = new Set(g.params.map((p) => p.name));
     for (const p of g.params) {
-      const data = planParamData(asPlan(p), t.params[p.name]);
+      const data = graphParamData(p, t.params[p.name]);
       if (typeof data === 'string') problems.push(data);
       else writes.push([p.tensor, data]);
     }
@@ -159,7 +155,7 @@ export class NativeEngine implements TrainingEngine {
       for (const slot of Object.keys(t.optimizer)) if (!slots.has(slot)) problems.push(`slot '${slot}' is not used by ${g.training?.optimizer ?? 'an engine without a run'}`);
       for (const p of g.params) {
         for (const [slot, name] of Object.entries(p.slots)) {
-          const data = planParamData(asPlan(p), t.optimizer[slot]?.[p.name], `optimizer.${slot}.${p.name}`);
+          const data = graphParamData(p, t.optimizer[slot]?.[p.name], `optimizer.${slot}.${p.name}`);
           if (typeof data === 'string') problems.push(data);
           else writes.push([name, data]);
         }

@@ -19,15 +19,6 @@ export interface TensorAllocationOptions {
   minPerGroup: number;
 }
 
-/**
- * Counts of the equal share: floor(H / G) each, one more for the first H mod G groups. This is what
- * allocateFromScores gives for equal scores, and the uniform grouping when G divides H.
- */
-export function equalShareCounts(heads: number, groups: number): number[] {
-  const base = Math.floor(heads / groups);
-  return Array.from({ length: groups }, (_, g) => base + (g < heads % groups ? 1 : 0));
-}
-
 /** The one-hot [H, G] of a fixed allocation, built on the host (uniform GQA, an equal share). */
 export function oneHotFromCountsHost(tf: Tf, counts: readonly number[]): Tensor2D {
   const heads = counts.reduce((a, b) => a + b, 0);

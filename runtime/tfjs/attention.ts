@@ -7,8 +7,9 @@
 // Batched matmuls always get equal batch dimensions (tfjs 4.22 mis-broadcasts them).
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import type { AttentionIR, KeyNormAllocationIR } from '../../compiler/ir/types.js';
-import { Purpose, seed32, streamId, uniformFloats } from '../random.js';
-import { allocateCounts, equalShareCounts, groupOfHeadOneHot, oneHotFromCountsHost, paperTrackerUpdate, trackerStep, type TensorAllocationOptions } from './allocation.js';
+import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
+import { allocateCounts, groupOfHeadOneHot, oneHotFromCountsHost, paperTrackerUpdate, trackerStep, type TensorAllocationOptions } from './allocation.js';
+import { equalShareCounts } from '../../compiler/alloc.js';
 import type { Tf } from './backend.js';
 import { applyPerturbation, perturbationActive, type PerturbDraw } from './perturb.js';
 
@@ -172,15 +173,29 @@ function headSelection(tf: Tf, k: Tensor4D, ir: AttentionIR, ctx: AttentionConte
 }
 
 /** Per-image, per-group key norms [B, G] of k [B, T, G, hd]: l2 = Frobenius over (T, hd), l1 = sum |k|. */
-function groupNorms(tf: Tf, k: Tensor4D, norm: 'l2' | 'l1'): Tensor {
+export function groupNorms(tf: Tf, k: Tensor4D, norm: 'l2' | 'l1'): Tensor {
   return norm === 'l2' ? k.square().sum([1, 3]).sqrt() : k.abs().sum([1, 3]);
 }
 
 /** Counts [G] (one allocation for the batch) or [B, G] (scope 'sample'), updating the state in training (and at eval for DGQA rule 'paper'). */
 function keyNormCounts(tf: Tf, k: Tensor4D, policy: KeyNormAllocationIR, heads: number, state: AttentionState, ctx: AttentionContext): Tensor {
-  const opts = { heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.minPerGroup };
   if (!ctx.training && policy.eval === 'frozen') return state.counts;
-  const perImage = groupNorms(tf, k, policy.norm);
+  return countsFromStatistics(tf, groupNorms(tf, k, policy.norm), policy, heads, state, ctx);
+}
+
+/**
+ * The allocation of a pass from per-image statistics [B, G] (the graph's `allocate` op): counts [G]
+ * or [B, G], updating the state as the policy says (docs/attention.md). eval 'frozen' is the caller's.
+ */
+export function countsFromStatistics(
+  tf: Tf,
+  perImage: Tensor,
+  policy: Omit<KeyNormAllocationIR, 'norm'>,
+  heads: number,
+  state: AttentionState,
+  ctx: Pick<AttentionContext, 'training' | 'step' | 'epochStep'>,
+): Tensor {
+  const opts = { heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.minPerGroup };
   const summed = perImage.sum(0); // the reference sums the per-image norms over the batch
   if (policy.track?.rule === 'paper') return paperTrackedCounts(tf, summed, policy, opts, state, ctx);
   if (!ctx.training) {
@@ -225,10 +240,10 @@ function keyNormCounts(tf: Tf, k: Tensor4D, policy: KeyNormAllocationIR, heads: 
 function paperTrackedCounts(
   tf: Tf,
   summed: Tensor,
-  policy: KeyNormAllocationIR,
+  policy: Omit<KeyNormAllocationIR, 'norm'>,
   opts: TensorAllocationOptions,
   state: AttentionState,
-  ctx: AttentionContext,
+  ctx: Pick<AttentionContext, 'training' | 'step' | 'epochStep'>,
 ): Tensor {
   const track = policy.track!;
   const window = policy.window ?? 1;
@@ -259,7 +274,7 @@ function markInitialised(state: AttentionState): void {
 }
 
 /** Inverted-dropout mask: 1 / (1 - p) where uniform(seed, stream, i) >= p, else 0, i the row-major index. */
-function dropoutMask(tf: Tf, shape: number[], p: number, ctx: AttentionContext, micro: number): Tensor {
+export function dropoutMask(tf: Tf, shape: number[], p: number, ctx: Pick<AttentionContext, 'seed' | 'layer' | 'step'>, micro: number): Tensor {
   const count = shape.reduce((a, b) => a * b, 1);
   const u = uniformFloats(seed32(ctx.seed), streamId(Purpose.attentionDropout, ctx.layer, ctx.step, micro), count);
   const keep = 1 / (1 - p);

@@ -8,12 +8,10 @@ export {
   createParams,
   disposeParams,
   fromCheckpointData,
-  initialTensors,
-  initRule,
   loadCheckpointTensors,
   toCheckpointData,
   toCheckpointTensors,
 } from './params.js';
-export type { Layout, Param, VitParams } from './params.js';
-export { DROPOUT_PURPOSE, Site, VitModel } from './vit.js';
+export type { Param, VitParams } from './params.js';
+export { VitModel } from './vit.js';
 export type { ForwardContext, VitOptions } from './vit.js';

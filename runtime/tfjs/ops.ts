@@ -88,7 +88,7 @@ export function gelu<T extends Tensor>(tf: Tf, x: T): T {
   return f(x) as T;
 }
 
-/** Uniform [0, 1) floats from a seeded counter-based generator, e.g. runtime/random.ts. */
+/** Uniform [0, 1) floats from a seeded counter-based generator, e.g. core/random.ts. */
 export type UniformSource = (count: number) => Float32Array;
 
 /**

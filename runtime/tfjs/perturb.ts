@@ -10,13 +10,13 @@
 // mean(x) and std(x), as in the reference (nothing there is detached); std(x) is
 // sqrt(max(var, 1e-20)) so that a constant row has a finite gradient.
 //
-// The noise is drawn on the host from runtime/random.ts and uploaded: one tensor per layer per step.
+// The noise is drawn on the host from core/random.ts and uploaded: one tensor per layer per step.
 // tfjs has no u32 bit operations to run the hash on the device, the draw is cheap next to the
 // attention itself (B * H * T * head_dim values), and the host draw is bit-identical to what the
 // WebGPU and PyTorch backends compute from the same (seed, stream, counter).
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs';
 import type { PerturbIR } from '../../compiler/ir/types.js';
-import { Purpose, gaussianFloats, seed32, streamId, uniformFloats } from '../random.js';
+import { Purpose, gaussianFloats, seed32, streamId, uniformFloats } from '../../core/random.js';
 import type { Tf } from './backend.js';
 
 export interface PerturbDraw {

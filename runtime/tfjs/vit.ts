@@ -1,23 +1,23 @@
-// The Vision Transformer of a ModelIR in TensorFlow.js: timm's VisionTransformer, block for block, with
-// the attention core of each layer (MHA, GQA, KDGQA, DGQA, PGQA) from ./attention.ts.
+// The Vision Transformer of a ModelIR in TensorFlow.js: its parameters and allocation state, and the
+// model's op graph (compiler/graph) executed node by node (./executor.ts). The graph is lowered once
+// per (mode, images per pass) and cached; nothing here re-derives the ViT.
 //
-//   patchify -> linear (the patch conv) -> [cls token] -> + pos_embed
-//   each block:  x = x + dropPath(dropout(proj(attn(norm1(x)))))
-//                x = x + dropPath(dropout(fc2(dropout(gelu(fc1(norm2(x)))))))
-//   norm -> pool (class token, or the mean of the tokens) -> head
-//
-// Tokens travel as a 2-D [B*T, D] matrix so every linear layer is one plain 2-D matMul (ops.ts); the
-// attention core sees [B, T, (H+2G)*hd]. Randomness (dropout, stochastic depth) comes from the
-// counter-based generator keyed by (seed, step, micro-batch, layer, site): a step replays exactly.
+// forward() runs the graph's forward (training) or eval phase; gradients() runs a training pass's
+// forward and its backward, adding every parameter's gradient into `grads`. Randomness (dropout,
+// stochastic depth, PGQA noise) comes from the counter-based generator keyed by (seed, step,
+// micro-batch, layer, site), so a step replays exactly.
 
-import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
-import type { ModelIR } from '../../compiler/ir/types.js';
-import { stateSpecs } from '../checkpoint/names.js';
+import type { Tensor, Tensor1D, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs';
+import { lowerGraph } from '../../compiler/graph/lower.js';
+import type { Graph } from '../../compiler/graph/types.js';
+import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
+import { COMPILER_ID } from '../../compiler/version.js';
+import { stateSpecs } from '../../compiler/ir/params.js';
 import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/safetensors.js';
-import { Purpose, seed32, streamId, uniformFloats } from '../random.js';
-import { attentionCore, attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
+import { attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
-import { dropPath, dropout, gelu, layerNorm, linear, patchify, type UniformSource } from './ops.js';
+import { Environment, type KernelContext, type PassContext } from './environment.js';
+import { runPhases } from './executor.js';
 import { createParams, disposeParams, type VitParams } from './params.js';
 
 export interface ForwardContext {
@@ -34,21 +34,9 @@ export interface ForwardContext {
   seed: number;
   /** Which micro-batch of the step (gradient accumulation), so each gets its own masks; default 0. */
   microBatch?: number;
-  /** Told each key_norm layer's query heads per group in this pass (attention.ts AttentionContext.onCounts). */
+  /** Told each key_norm layer's query heads per group in this pass ([G] or [B, G]); the receiver disposes it. */
   onCounts?: (layer: number, counts: Tensor) => void;
 }
-
-/** Random-stream purpose of this module's masks: runtime/random.ts is the registry of purposes. */
-export const DROPOUT_PURPOSE = Purpose.dropout;
-
-/** Where in a block a mask is drawn: part of the stream key. */
-export const Site = {
-  projDropout: 0,
-  mlpHiddenDropout: 1,
-  mlpOutDropout: 2,
-  attnDropPath: 3,
-  mlpDropPath: 4,
-} as const;
 
 export interface VitOptions {
   seed: number;
@@ -56,10 +44,16 @@ export interface VitOptions {
   scope?: string;
 }
 
+/** A training pass's loss statistics: [mean loss over the step's images, images right], summed over passes. */
+export interface PassStats {
+  stats: Tensor1D;
+}
+
 export class VitModel {
   readonly params: VitParams;
   /** The attention state of each layer (null for layers without one), indexed by layer. */
   readonly state: (AttentionState | null)[];
+  private readonly graphs = new Map<string, Graph>();
 
   constructor(
     readonly tf: Tf,
@@ -76,95 +70,75 @@ export class VitModel {
     return this.params.list.map((p) => p.variable);
   }
 
-  private v<T extends Tensor = Tensor2D>(name: string): T {
-    const p = this.params.byName.get(name);
-    if (!p) throw new Error(`model ${this.model.name} has no parameter ${name}`);
-    return p.variable as unknown as T;
+  /** The graph of a pass: eval only (run null), or a training step of `run` at `batch` images per pass. */
+  graph(batch: number, run: RunIR | null): Graph {
+    const key = `${batch}:${run ? JSON.stringify(run) : ''}`;
+    let g = this.graphs.get(key);
+    if (!g) {
+      const m = this.model;
+      const doc: IRDocument = { irVersion: IR_VERSION, compiler: COMPILER_ID, source: `${m.name}.attn`, models: [m], runs: run ? [{ ...run, model: m.name, microBatch: batch, batch: run.batch % batch === 0 ? run.batch : batch }] : [], experiments: [] };
+      g = lowerGraph(doc, { model: m.name, ...(run ? { run: run.name } : {}), batch });
+      this.graphs.set(key, g);
+    }
+    return g;
   }
 
-  /** linear() with the parameters `<prefix>.weight` and, when the model has it, `<prefix>.bias`. */
-  private dense(x: Tensor2D, prefix: string): Tensor2D {
-    const bias = this.params.byName.get(`${prefix}.bias`)?.variable as unknown as Tensor1D | undefined;
-    return linear(this.tf, x, this.v(`${prefix}.weight`), bias);
-  }
-
-  private norm(x: Tensor2D, prefix: string): Tensor2D {
-    return layerNorm(this.tf, x, this.v<Tensor1D>(`${prefix}.weight`), this.v<Tensor1D>(`${prefix}.bias`), this.model.norm.eps);
-  }
-
-  /** Logits [B, classes] for NHWC float32 images [B, H, W, C]. */
+  /**
+   * Logits [B, classes] for NHWC float32 images [B, H, W, C]: the eval phase, or in training the
+   * forward phase (dropout, allocation updates). Differentiable by tfjs (the tests' autodiff oracle).
+   */
   forward(x: Tensor4D, ctx: ForwardContext): Tensor2D {
-    const { tf, model: m } = this;
+    const m = this.model;
     const [batch, height, width, channels] = x.shape;
     if (height !== m.image.height || width !== m.image.width || channels !== m.image.channels) {
       throw new Error(`model ${m.name} takes ${m.image.height}x${m.image.width}x${m.image.channels} images, got ${height}x${width}x${channels}`);
     }
     if (x.dtype !== 'float32') throw new Error(`model ${m.name} takes float32 images, got ${x.dtype}`);
-    const T = m.tokens;
-    const D = m.dim;
-    const random = ctx.training ? this.masks(ctx) : null;
-    return tf.tidy(() => {
-      const patches = this.dense(patchify(tf, x, m.patch), 'patch_embed.proj');
-      let seq = tf.reshape(patches, [batch, m.patches, D]) as Tensor3D;
-      if (m.pool === 'cls') seq = tf.concat([tf.tile(this.v<Tensor3D>('cls_token'), [batch, 1, 1]), seq], 1);
-      let h = tf.reshape(tf.add(seq, this.v('pos_embed')), [batch * T, D]) as Tensor2D;
-      m.layers.forEach((layer, i) => (h = this.block(h, batch, i, ctx, random)));
-      const tokens = tf.reshape(this.norm(h, 'norm'), [batch, T, D]) as Tensor3D;
-      // Class token: row 0 of each sample (slice: stridedSlice has no gradient). Mean: all tokens.
-      const pooled = m.pool === 'cls' ? tf.reshape(tf.slice(tokens, [0, 0, 0], [batch, 1, D]), [batch, D]) : tf.mean(tokens, 1);
-      return this.dense(pooled as Tensor2D, 'head');
+    const run = ctx.training ? trainingRunFor(m) : null;
+    const graph = this.graph(batch, run);
+    // One tidy around the whole pass, nothing released early: autodiff of this forward (the tests'
+    // oracle) needs every intermediate.
+    return this.tf.tidy(() => {
+      const env = this.environment(graph, x, this.tf.zeros([batch], 'int32'), false);
+      runPhases(this.kernelContext(env, ctx), graph, [ctx.training ? 'forward' : 'eval'], null);
+      return env.get(graph.outputs.logits) as Tensor2D;
     });
   }
 
-  /** Block i (position in model.layers) on the [B*T, D] token rows. */
-  private block(h: Tensor2D, batch: number, i: number, ctx: ForwardContext, random: MaskStreams | null): Tensor2D {
-    const { tf, model: m } = this;
-    const layer = m.layers[i];
-    const a = layer.attention;
-    const b = `blocks.${layer.index}`;
-    const rows = h.shape[0];
-
-    const qkv = this.dense(this.norm(h, `${b}.norm1`), `${b}.attn.qkv`);
-    const attended = attentionCore(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]) as Tensor3D, a, {
-      training: ctx.training,
-      step: ctx.step,
-      epochStep: ctx.epochStep,
-      seed: ctx.seed,
-      layer: layer.index,
-      state: this.state[i],
-      attnDropout: m.attnDropout,
-      microBatch: ctx.microBatch ?? 0,
-      onCounts: ctx.onCounts,
-    });
-    let y = this.dense(tf.reshape(attended, [rows, a.heads * a.headDim]) as Tensor2D, `${b}.attn.proj`);
-    if (random) {
-      y = dropout(tf, y, m.dropout, random(layer.index, Site.projDropout));
-      y = this.dropPathRows(y, batch, layer.dropPath, random(layer.index, Site.attnDropPath));
+  /**
+   * One training pass of `run` on images x [b, H, W, C] with `labels`: the forward, the loss, and the
+   * graph's backward, whose parameter gradients are added into `grads` (name -> tensor, in variable
+   * layout; created on the first pass). Returns the pass's statistics added into `stats`.
+   */
+  gradients(x: Tensor4D, labels: Tensor1D, run: RunIR, ctx: ForwardContext & { training: true }, grads: Map<string, Tensor>, stats: Tensor | null): Tensor {
+    const graph = this.graph(x.shape[0], run);
+    const env = this.environment(graph, x, labels);
+    const keep = new Set<string>([graph.training!.stats, ...graph.params.map((p) => p.grad)]);
+    try {
+      for (const p of graph.params) {
+        const have = grads.get(p.name);
+        if (have) env.put(p.grad, have);
+      }
+      if (stats) env.put(graph.training!.stats, stats);
+      runPhases(this.kernelContext(env, ctx), graph, ['forward', 'backward'], keep);
+      for (const p of graph.params) if (env.has(p.grad)) grads.set(p.name, env.take(p.grad));
+      return env.take(graph.training!.stats);
+    } finally {
+      env.dispose();
     }
-    h = tf.add(h, y);
-
-    let z = gelu(tf, this.dense(this.norm(h, `${b}.norm2`), `${b}.mlp.fc1`));
-    if (random) z = dropout(tf, z, m.dropout, random(layer.index, Site.mlpHiddenDropout));
-    z = this.dense(z, `${b}.mlp.fc2`);
-    if (random) {
-      z = dropout(tf, z, m.dropout, random(layer.index, Site.mlpOutDropout));
-      z = this.dropPathRows(z, batch, layer.dropPath, random(layer.index, Site.mlpDropPath));
-    }
-    return tf.add(h, z);
   }
 
-  /** Stochastic depth on [B*T, D] rows: one draw per sample, shared by its T rows. */
-  private dropPathRows(y: Tensor2D, batch: number, rate: number, uniforms: UniformSource): Tensor2D {
-    if (rate <= 0) return y;
-    const { tf } = this;
-    const perSample = tf.reshape(y, [batch, y.size / batch]);
-    return tf.reshape(dropPath(tf, perSample, rate, uniforms), y.shape) as Tensor2D;
+  private environment(graph: Graph, x: Tensor4D, labels: Tensor, owns = true): Environment {
+    const env = new Environment(this.tf, owns);
+    for (const p of graph.params) env.bind(p.tensor, this.params.byName.get(p.name)!.variable);
+    env.bind(graph.inputs.images, x);
+    env.put(graph.inputs.labels, labels);
+    return env;
   }
 
-  private masks(ctx: ForwardContext): MaskStreams {
-    const seed = seed32(ctx.seed);
-    const micro = ctx.microBatch ?? 0;
-    return (layer, site) => (count) => uniformFloats(seed, streamId(DROPOUT_PURPOSE, site, layer, ctx.step, micro), count);
+  private kernelContext(env: Environment, ctx: ForwardContext): KernelContext {
+    const pass: PassContext = { training: ctx.training, step: ctx.step, epochStep: ctx.epochStep, seed: ctx.seed, microBatch: ctx.microBatch ?? 0, onCounts: ctx.onCounts };
+    return { tf: this.tf, env, pass, state: (layer) => this.stateOf(layer) };
   }
 
   /**
@@ -215,7 +189,14 @@ export class VitModel {
   }
 }
 
-type MaskStreams = (layer: number, site: number) => UniformSource;
+/** A run that trains `model` with nothing but the forward in mind (its optimizer and loss settings are not read). */
+function trainingRunFor(model: ModelIR): RunIR {
+  return {
+    name: 'forward', span: { file: '', line: 1, col: 1, endLine: 1, endCol: 1 }, model: model.name, data: { kind: 'synthetic', train: 1, test: 1 }, augment: [],
+    normalize: { mean: [0], std: [1] }, epochs: 1, steps: null, batch: 1, microBatch: 1, seed: 0,
+    optimizer: { kind: 'sgd', lr: 0, momentum: 0, weightDecay: 0 }, schedule: { kind: 'constant', warmupSteps: 0, minLr: 0 }, labelSmoothing: 0, clipGrad: null, eval: { everyEpochs: 1, batch: 1 },
+  };
+}
 
 function stateName(name: string): { layer: number; field: 'counts' | 'cache' | 'score' } {
   const m = /^blocks\.(\d+)\.attn\.alloc\.(counts|cache|score)$/.exec(name);

@@ -2,13 +2,11 @@
 // The format is runtime/checkpoint's (docs/checkpoints.md); this file decides the training state that
 // goes in its metadata and the checks a resume or a fine-tuning start makes.
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
-import { parameterSpecs, stateSpecs, writeCheckpoint, type Checkpoint, type OptimizerState, type TrainState } from '../checkpoint/names.js';
+import { writeCheckpoint, type Checkpoint, type OptimizerState, type TrainState } from '../checkpoint/names.js';
+import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import { formatShape, type Tensor } from '../checkpoint/safetensors.js';
-import { loadCheckpointTensors, toCheckpointTensors } from '../tfjs/params.js';
-import type { VitModel } from '../tfjs/vit.js';
 import type { TrainingEngine } from './engine.js';
 import { TrainError } from './errors.js';
-import type { Optimizer } from './optimizer.js';
 
 /** The training state in a checkpoint's metadata (attnc.train_state). */
 export interface TrainerState extends TrainState {
@@ -25,7 +23,7 @@ export interface TrainerState extends TrainState {
   rngState: { generator: 'counter'; seed: number };
   /** The best evaluation top-1 so far (null before the first evaluation). */
   bestMetric: number | null;
-  /** Images per forward/backward pass actually used (memory.ts may lower the run's). */
+  /** Images per forward/backward pass actually used (the backend's memory plan may lower the run's). */
   microBatch: number;
   /** The backend that wrote it: results replay bit for bit on the same backend only. */
   backend: string;
@@ -39,30 +37,14 @@ export interface TrainerState extends TrainState {
 /** A checkpoint would hold non-finite weights: training diverged. */
 export class NonFiniteWeightsError extends Error {}
 
-export interface SaveInput {
-  model: VitModel;
-  run: RunIR;
-  /** null: no optimizer state (best.safetensors, which is for evaluation and fine-tuning). */
-  optimizer: Optimizer | null;
-  state: TrainerState;
-}
-
-/** Writes a checkpoint atomically; refuses (NonFiniteWeightsError) rather than save NaN or Inf weights. */
-export async function saveTrainingCheckpoint(path: string, s: SaveInput): Promise<void> {
-  await writeTrainingTensors(path, s.model.model, s.run, {
-    params: toCheckpointTensors(s.model.params),
-    state: s.model.stateTensors(),
-    optimizer: s.optimizer ? s.optimizer.stateTensors() : null,
-  }, s.state);
-}
-
-/** saveTrainingCheckpoint for any backend: the engine's tensors, with its optimizer slots or without. */
+/** Writes a checkpoint of the engine's tensors, with its optimizer slots or without (see writeTrainingTensors). */
 export async function saveEngineCheckpoint(path: string, engine: TrainingEngine, run: RunIR, withOptimizer: boolean, state: TrainerState): Promise<void> {
   const t = await engine.checkpoint({ optimizer: withOptimizer });
   await writeTrainingTensors(path, engine.model, run, { ...t, optimizer: withOptimizer ? t.optimizer : null }, state);
 }
 
-async function writeTrainingTensors(
+/** Writes a checkpoint atomically; refuses (NonFiniteWeightsError) rather than save NaN or Inf weights. */
+export async function writeTrainingTensors(
   path: string,
   model: ModelIR,
   run: RunIR,
@@ -73,13 +55,6 @@ async function writeTrainingTensors(
     if (!(tensor.data as Float32Array).every(Number.isFinite)) throw new NonFiniteWeightsError(`${name} holds NaN or Inf values`);
   }
   await writeCheckpoint(path, { model, run, params: t.params, state: t.state, ...(t.optimizer ? { optimizer: t.optimizer } : {}), trainState: state });
-}
-
-/** Puts weights, allocation state and optimizer slots back from a checkpoint of the same model. */
-export function restoreTraining(model: VitModel, optimizer: Optimizer, c: Checkpoint): void {
-  loadCheckpointTensors(model.tf, model.params, c.params);
-  if (stateSpecs(model.model).length > 0) model.loadStateTensors(c.state);
-  optimizer.loadState(c.optimizer);
 }
 
 /** The training state of a resumable checkpoint, or TrainError saying why it is not one. */
@@ -96,14 +71,6 @@ export function trainerStateOf(c: Checkpoint, file: string): TrainerState {
  * as fine-tuning after up-training does. The allocation state comes along when the file has it for
  * every key_norm layer of this model. Returns a line describing what was loaded.
  */
-export function initFromCheckpoint(model: VitModel, c: Checkpoint, file: string): string {
-  const init = initTensors(model.model, toCheckpointTensors(model.params), c, file);
-  loadCheckpointTensors(model.tf, model.params, init.params);
-  if (init.state) model.loadStateTensors(init.state);
-  return init.line;
-}
-
-/** initFromCheckpoint for any backend. */
 export async function initEngineFromCheckpoint(engine: TrainingEngine, c: Checkpoint, file: string): Promise<string> {
   const fresh = (await engine.checkpoint({ optimizer: false })).params;
   const init = initTensors(engine.model, fresh, c, file);
@@ -112,7 +79,7 @@ export async function initEngineFromCheckpoint(engine: TrainingEngine, c: Checkp
 }
 
 /** The tensors a fine-tuning start loads: the file's, the head from `fresh`; TrainError when they do not fit. */
-function initTensors(model: ModelIR, fresh: Record<string, Tensor>, c: Checkpoint, file: string): { params: Record<string, Tensor>; state: Record<string, Tensor> | null; line: string } {
+export function initTensors(model: ModelIR, fresh: Record<string, Tensor>, c: Checkpoint, file: string): { params: Record<string, Tensor>; state: Record<string, Tensor> | null; line: string } {
   const isHead = (name: string) => name.startsWith('head.');
   const needed = parameterSpecs(model).filter((s) => !isHead(s.name));
   const problems: string[] = [];

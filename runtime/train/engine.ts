@@ -1,8 +1,9 @@
 // What the training loop (trainer.ts) needs from a backend: one optimizer step on a batch, evaluation
 // of a batch, and the tensors of a checkpoint. The loop owns everything else (data order, the
 // learning-rate schedule, metrics, progress, checkpoints, resume, the NaN stop), so every backend
-// trains with the same loop. Implementations: tfjs-engine.ts (TensorFlow.js) and
-// runtime/webgpu/engine.ts (a WebGPU plan); docs/webgpu-runtime.md describes the contract.
+// trains with the same loop. Implementations: runtime/tfjs/engine.ts (TensorFlow.js) and
+// runtime/webgpu/engine.ts (a WebGPU plan), chosen by runtime/backends.ts; nothing in runtime/train
+// imports a backend. docs/webgpu-runtime.md describes the contract.
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
@@ -12,7 +13,7 @@ export interface EngineOptions {
   model: ModelIR;
   /** The run as trained (overrides applied); null: evaluation only (no optimizer, no gradients). */
   run: RunIR | null;
-  /** Initialises the weights (runtime/tfjs/params.ts initialTensors) and keys every random stream. */
+  /** Initialises the weights (compiler/ir/init.ts initialTensors) and keys every random stream. */
   seed: number;
   /** Images per forward/backward pass; divides run.batch (the passes of a step accumulate gradients). */
   microBatch: number;

@@ -13,7 +13,7 @@ export interface EvalResult {
 }
 
 /**
- * Evaluates in batches of `chunk` images (eval.batch, or fewer when memory says so; see memory.ts),
+ * Evaluates in batches of `chunk` images (eval.batch, or fewer when memory says so; see runtime/backends.ts planTraining),
  * in data set order. `step` only keys random streams of layers that perturb at inference too (PGQA
  * during: always), so an evaluation at a given step replays exactly.
  */

@@ -1,7 +1,7 @@
 // The training loop: batches in the seeded order, the learning-rate schedule, metrics, progress,
 // evaluation, checkpoints, resume and the NaN stop (docs/training.md). The step itself (gradients
-// over micro-batches, clipping, the optimizer) is a TrainingEngine's (engine.ts): TensorFlow.js by
-// default (tfjs-engine.ts), or any other backend given as `engine` (runtime/webgpu/engine.ts).
+// over micro-batches, clipping, the optimizer) is a TrainingEngine's (engine.ts), made by the `engine`
+// factory runtime/backends.ts chooses (runtime/tfjs/engine.ts, runtime/webgpu/engine.ts).
 //
 // Everything that decides a number is a function of (spec, seed, backend, step): the data order is
 // keyed by (seed, epoch), every random mask by (seed, step, micro-batch), the learning rate by the
@@ -11,7 +11,6 @@ import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { Checkpoint } from '../checkpoint/names.js';
 import { BatchIterator, stepsPerEpoch } from '../data/batcher.js';
 import type { Dataset } from '../data/types.js';
-import type { Tf } from '../tfjs/backend.js';
 import { AllocationLog } from './allocation-log.js';
 import { initEngineFromCheckpoint, NonFiniteWeightsError, saveEngineCheckpoint, type TrainerState } from './checkpoints.js';
 import type { EngineFactory, TrainingEngine } from './engine.js';
@@ -20,13 +19,10 @@ import { evaluate, type EvalResult } from './evaluate.js';
 import { MetricsLog } from './metrics.js';
 import { RecentPace, type Progress } from './progress.js';
 import { learningRate } from './schedule.js';
-import { TfjsEngine } from './tfjs-engine.js';
 
 export interface TrainerOptions {
-  /** The TensorFlow.js engine to train with, unless `engine` is given. */
-  tf?: Tf;
-  /** Creates the engine of another backend (train() disposes it). */
-  engine?: EngineFactory;
+  /** Creates the backend's engine (train() disposes it); runtime/backends.ts chooses it. */
+  engine: EngineFactory;
   /** The backend's name, recorded in checkpoints. */
   backend: string;
   model: ModelIR;
@@ -35,7 +31,7 @@ export interface TrainerOptions {
   train: Dataset;
   test: Dataset;
   outDir: string;
-  /** Images per forward/backward pass (memory.ts planMemory for tfjs). */
+  /** Images per forward/backward pass (the backend's planTraining, runtime/backends.ts). */
   microBatch: number;
   evalChunk: number;
   /** Also write last.safetensors every this many steps (besides every epoch end). */
@@ -75,10 +71,7 @@ export interface TrainResult {
 export async function train(o: TrainerOptions): Promise<TrainResult> {
   const { run } = o;
   const options = { model: o.model, run, seed: run.seed, microBatch: o.microBatch };
-  let engine: TrainingEngine;
-  if (o.engine) engine = await o.engine(options);
-  else if (o.tf) engine = new TfjsEngine(o.tf, o.backend, options);
-  else throw new Error('train: give `tf` (TensorFlow.js) or an `engine` factory');
+  const engine: TrainingEngine = await o.engine(options);
   try {
     return await new Loop(o, engine).run();
   } finally {

@@ -5,7 +5,7 @@
 // that last: parameters, gradients, optimizer slots, allocation state. Evaluation runs eval-only
 // plans, one per batch size met (the last batch of a test set is usually shorter, and KDGQA's batch
 // allocation must see exactly the batch), whose executors share those parameter and state buffers.
-// The weights start from runtime/tfjs/params.ts initialTensors(model, seed), so both backends start
+// The weights start from compiler/ir/init.ts initialTensors(model, seed), so both backends start
 // from identical values. A step reads the device once, at its end: loss, hits, gradient norm, and the
 // allocation counts.
 /// <reference types="@webgpu/types" />
@@ -15,12 +15,12 @@ import type { PlanParam, RuntimeValue, WebGpuPlan } from '../../compiler/targets
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
-import { seed32 } from '../random.js';
-import { initialTensors } from '../tfjs/params.js';
+import { seed32 } from '../../core/random.js';
+import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { acquireDevice, deviceLimits, type WebGpu } from './device.js';
 import { PlanExecutor } from './executor.js';
-import { countsOfTable, planParamData, stateTensorsOf, stateWords, toCheckpointLayout, toPlanLayout } from './layout.js';
+import { countsOfTable, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { planFor } from './plans.js';
 import { runtimeValues } from './runtime-values.js';
 
@@ -68,7 +68,7 @@ export class WebGpuEngine implements TrainingEngine {
       const params = new Map(plan.params.map((p) => [p.name, p]));
       const exec = await PlanExecutor.create(gpu.device, plan, wgsl, {
         phases: o.run ? ['forward', 'backward', 'optimizer'] : ['eval'],
-        initialParam: (name) => toPlanLayout(params.get(name)!, init[name]!.data as Float32Array),
+        initialParam: (name) => toGraphLayout(params.get(name)!, init[name]!.data as Float32Array),
       });
       const engine = new WebGpuEngine(gpu, !o.gpu, o, limits, { plan, exec });
       if (!o.run) engine.evals.set(o.microBatch, engine.home);
@@ -180,7 +180,7 @@ export class WebGpuEngine implements TrainingEngine {
     const writes: [string, Float32Array | Uint32Array][] = [];
     const wanted = new Set(plan.params.map((p) => p.name));
     for (const p of plan.params) {
-      const data = planParamData(p, t.params[p.name]);
+      const data = graphParamData(p, t.params[p.name]);
       if (typeof data === 'string') problems.push(data);
       else writes.push([p.buffer, data]);
     }
@@ -197,7 +197,7 @@ export class WebGpuEngine implements TrainingEngine {
       for (const slot of Object.keys(t.optimizer)) if (!slots.has(slot)) problems.push(`slot '${slot}' is not used by ${plan.training?.optimizer ?? 'an engine without a run'}`);
       for (const p of plan.params) {
         for (const [slot, buffer] of Object.entries(p.slots)) {
-          const data = planParamData(p, t.optimizer[slot]?.[p.name], `optimizer.${slot}.${p.name}`);
+          const data = graphParamData(p, t.optimizer[slot]?.[p.name], `optimizer.${slot}.${p.name}`);
           if (typeof data === 'string') problems.push(data);
           else writes.push([buffer, data]);
         }

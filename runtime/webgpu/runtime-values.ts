@@ -1,7 +1,7 @@
 // The per-step values a plan's dispatches name as { runtime: ... } (compiler/targets/webgpu/plan.ts
 // RuntimeValue), computed on the host in float64 and rounded once when packed into a uniform.
 import type { Dispatch, RuntimeValue, WebGpuPlan } from '../../compiler/targets/webgpu/plan.js';
-import { seed32 } from '../random.js';
+import { seed32 } from '../../core/random.js';
 
 export interface StepPosition {
   /** The optimizer step, from 0 (the tfjs trainer's `step`). */

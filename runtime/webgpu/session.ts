@@ -30,7 +30,7 @@ export async function openWebGpuSession(): Promise<WebGpuSession> {
   };
 }
 
-/** The micro-batch and eval batch that fit the device, as runtime/train/memory.ts planMemory for tfjs. */
+/** The micro-batch and eval batch that fit the device, as runtime/tfjs/memory.ts planMemory for tfjs. */
 export function planWebGpuTraining(s: WebGpuSession, model: ModelIR, run: RunIR): { microBatch: number; evalChunk: number; notes: string[] } {
   const micro = fitMicroBatch(model, run, s.limits);
   const evalChunk = fitEvalBatch(model, run.eval.batch, s.limits);

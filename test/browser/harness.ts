@@ -16,9 +16,9 @@ import type { Browser, Page } from 'playwright-core';
 import ts from 'typescript';
 import { compileFile } from '../../compiler/compile.js';
 import type { IRDocument, ModelIR } from '../../compiler/ir/types.js';
-import { parameterSpecs } from '../../runtime/checkpoint/names.js';
+import { parameterSpecs } from '../../compiler/ir/params.js';
 import type { Tensor as CkptTensor } from '../../runtime/checkpoint/safetensors.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 
 export const PROJECT_ROOT = path.join(import.meta.dirname, '..', '..');
 export const CHROMIUM = process.env.ATTNC_CHROMIUM ?? '/usr/bin/chromium';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { convertToGqa, inferModelFromTimm, loadForConversion, poolQkv } from '../../runtime/checkpoint/convert.js';
-import { checkTensorsFit, decodeCheckpoint, encodeCheckpoint, parameterSpecs } from '../../runtime/checkpoint/names.js';
+import { checkTensorsFit, decodeCheckpoint, encodeCheckpoint } from '../../runtime/checkpoint/names.js';
+import { parameterSpecs } from '../../compiler/ir/params.js';
 import { CheckpointError, encodeSafetensors, fromFloat32, type Tensor } from '../../runtime/checkpoint/safetensors.js';
 import { f32, keyNormAllocation, paramsFor, stateFor, tinyModel } from './fixtures.js';
 

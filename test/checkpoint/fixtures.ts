@@ -1,7 +1,7 @@
 // Small hand-built models and tensors for the checkpoint tests. Every ModelIR field is set explicitly,
 // as the compiler would, so the tests do not depend on the compiler.
 import type { AllocationIR, LayerIR, ModelIR, SourceSpan } from '../../compiler/ir/types.js';
-import { parameterSpecs, stateSpecs } from '../../runtime/checkpoint/names.js';
+import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import { shapeSize, type Tensor } from '../../runtime/checkpoint/safetensors.js';
 
 export const span: SourceSpan = { file: 'tiny.attn', line: 1, col: 1, endLine: 1, endCol: 10 };

@@ -3,17 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IR_VERSION, type RunIR } from '../../compiler/ir/types.js';
-import {
-  attncVersion,
-  checkTensorsFit,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  parameterSpecs,
-  readCheckpoint,
-  stateSpecs,
-  writeCheckpoint,
-  type CheckpointInput,
-} from '../../runtime/checkpoint/names.js';
+import { attncVersion, checkTensorsFit, decodeCheckpoint, encodeCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointInput } from '../../runtime/checkpoint/names.js';
+import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, fromFloat32, type Tensor } from '../../runtime/checkpoint/safetensors.js';
 import { f32, keyNormAllocation, paramsFor, span, stateFor, tinyModel } from './fixtures.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Purpose, randomBits, seed32, streamId } from '../../runtime/random.js';
+import { Purpose, randomBits, seed32, streamId } from '../../core/random.js';
 import { Rng, Stream } from '../../runtime/data/rng.js';
 
 const take = (rng: Rng, n: number): number[] => Array.from({ length: n }, () => rng.u32());

@@ -4,9 +4,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { KeyNormAllocationIR, ModelIR, RunIR } from '../../compiler/ir/types.js';
-import { stateSpecs, writeCheckpoint } from '../../runtime/checkpoint/names.js';
+import { writeCheckpoint } from '../../runtime/checkpoint/names.js';
+import { stateSpecs } from '../../compiler/ir/params.js';
 import type { Tensor } from '../../runtime/checkpoint/safetensors.js';
-import { initialTensors } from '../../runtime/tfjs/params.js';
+import { initialTensors } from '../../compiler/ir/init.js';
 import { span, vitModel } from '../helpers/model-ir.js';
 
 export const CLASSES = 8;

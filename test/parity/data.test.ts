@@ -10,7 +10,7 @@ import type { AugmentIR, DataIR } from '../../compiler/ir/types.js';
 import { BatchIterator } from '../../runtime/data/batcher.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import type { Dataset } from '../../runtime/data/types.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { writeCifar, writeIdx } from '../data/helpers.js';
 import { compileSpec, hasTorch, PYTHON, PYTHON_ENV, runDriver, tempDir, torchGate, writePackage } from './helpers.js';
 

@@ -9,10 +9,10 @@ import { it } from 'vitest';
 import { compileFile } from '../../compiler/compile.js';
 import type { IRDocument, ModelIR } from '../../compiler/ir/types.js';
 import { emitPytorch } from '../../compiler/targets/pytorch/emit.js';
-import { parameterSpecs, stateSpecs } from '../../runtime/checkpoint/names.js';
+import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import type { Tensor } from '../../runtime/checkpoint/safetensors.js';
-import { uniformFloats } from '../../runtime/random.js';
-import { equalShareCounts } from '../../runtime/tfjs/allocation.js';
+import { uniformFloats } from '../../core/random.js';
+import { equalShareCounts } from '../../compiler/alloc.js';
 
 /** The interpreter with Debian's python3-torch (the `python3` on PATH may be another one). */
 export const PYTHON = process.env.ATTNC_PYTHON ?? '/usr/bin/python3';

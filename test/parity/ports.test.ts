@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocateFromScores, type KeyNormOptions } from '../../compiler/alloc.js';
 import type { IRDocument, ModelIR, PerturbIR, RunIR } from '../../compiler/ir/types.js';
-import { encodeCheckpoint, parameterSpecs } from '../../runtime/checkpoint/names.js';
-import { gaussianFloats, lowbias32, seed32, streamId, uniformFloats } from '../../runtime/random.js';
-import { initialTensors } from '../../runtime/tfjs/params.js';
+import { encodeCheckpoint } from '../../runtime/checkpoint/names.js';
+import { parameterSpecs } from '../../compiler/ir/params.js';
+import { gaussianFloats, lowbias32, seed32, streamId, uniformFloats } from '../../core/random.js';
+import { initialTensors } from '../../compiler/ir/init.js';
 import { perturbNoise } from '../../runtime/tfjs/perturb.js';
 import { compileSpec, freshState, hasTorch, randomTensors, runDriver, tempDir, torchGate, writePackage } from './helpers.js';
 

@@ -20,13 +20,13 @@ import type { Tensor4D } from '@tensorflow/tfjs';
 import type { IRDocument, ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { encodeCheckpoint } from '../../runtime/checkpoint/names.js';
 import { decodeSafetensors } from '../../runtime/checkpoint/safetensors.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { loadCheckpointTensors, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { createOptimizer } from '../../runtime/train/optimizer.js';
+import { createOptimizer } from '../../runtime/tfjs/optimizer.js';
 import { learningRate } from '../../runtime/train/schedule.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { compileSpec, ErrorLog, freshState, hasTorch, randomImages, randomTensors, relError, runDriver, tempDir, torchGate, writeF32, writePackage } from './helpers.js';
 
 const RUNS = ['dgqa_run', 'kdgqa_run', 'dgqa_paper_run'];
@@ -138,7 +138,7 @@ describe('parity of training steps: emitted train.py vs runtime/train', () => {
         for (let s = 0; s < run.steps!; s++) {
           const where = `${name} step ${s}`;
           const lr = learningRate(run.schedule, run.optimizer.lr, s, run.steps!);
-          const g = batchGradients(vit, batchOf(m, run, s), { microBatch: run.microBatch, step: s, seed: run.seed, labelSmoothing: run.labelSmoothing });
+          const g = batchGradients(vit, batchOf(m, run, s), { run, microBatch: run.microBatch, step: s, seed: run.seed });
           const clipped = clipByGlobalNorm(vit, g.grads, run.clipGrad);
           const loss = g.loss.dataSync()[0]!;
           const norm = clipped.norm.dataSync()[0]!;

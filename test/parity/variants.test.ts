@@ -15,7 +15,7 @@ import type { Tensor, Tensor4D } from '@tensorflow/tfjs';
 import type { IRDocument, ModelIR } from '../../compiler/ir/types.js';
 import { encodeCheckpoint } from '../../runtime/checkpoint/names.js';
 import { decodeSafetensors } from '../../runtime/checkpoint/safetensors.js';
-import { AllocationTap } from '../../runtime/eval/allocation-tap.js';
+import { AllocationTap } from '../../runtime/tfjs/allocation-tap.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { crossEntropy } from '../../runtime/tfjs/ops.js';
 import { loadCheckpointTensors, toCheckpointData } from '../../runtime/tfjs/params.js';

@@ -6,7 +6,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allocateFromScores, type KeyNormOptions } from '../../compiler/alloc.js';
-import { allocateCounts, equalShareCounts, groupOfHeadOneHot, paperTrackerUpdate, trackerStep } from '../../runtime/tfjs/allocation.js';
+import { allocateCounts, groupOfHeadOneHot, paperTrackerUpdate, trackerStep } from '../../runtime/tfjs/allocation.js';
+import { equalShareCounts } from '../../compiler/alloc.js';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');

@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allocateFromScores, paperTrackerStep, updateTrackedScore } from '../../compiler/alloc.js';
 import type { KeyNormAllocationIR, TrackIR } from '../../compiler/ir/types.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { attentionStateTensors, createAttentionState, loadAttentionState } from '../../runtime/tfjs/attention.js';
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import type { AttentionIR, KeyNormAllocationIR } from '../../compiler/ir/types.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { attentionCore, type AttentionContext, type AttentionState } from '../../runtime/tfjs/attention.js';
 
 export interface Shape { B: number; T: number; H: number; G: number; hd: number }

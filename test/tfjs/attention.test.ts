@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allocateFromScores } from '../../compiler/alloc.js';
 import type { AttentionIR, PerturbIR } from '../../compiler/ir/types.js';
-import { Purpose, seed32, streamId, uniformFloats } from '../../runtime/random.js';
+import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
 import { attentionCore, createAttentionState, type AttentionState } from '../../runtime/tfjs/attention.js';
 import { perturbNoise, subtractNoise } from '../../runtime/tfjs/perturb.js';
 

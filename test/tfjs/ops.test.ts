@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { crossEntropy, dropPath, dropout, gelu, layerNorm, linear, patchify } from '../../runtime/tfjs/ops.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { erf64, gelu64 } from '../helpers/reference-vit.js';
 
 let tf: Tf;

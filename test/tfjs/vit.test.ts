@@ -3,9 +3,9 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import type { ModelIR } from '../../compiler/ir/types.js';
-import { parameterSpecs, stateSpecs } from '../../runtime/checkpoint/names.js';
+import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import type { Tensor as CkptTensor } from '../../runtime/checkpoint/safetensors.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { crossEntropy } from '../../runtime/tfjs/ops.js';
 import { loadCheckpointTensors, toCheckpointData, toCheckpointTensors } from '../../runtime/tfjs/params.js';

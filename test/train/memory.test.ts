@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../compiler/analyze.js';
-import { estimateMemory, HEAP_BUDGET_FRACTION, planMemory, TRAIN_FACTOR, WASM_HEAP_BYTES } from '../../runtime/train/memory.js';
+import { estimateMemory, HEAP_BUDGET_FRACTION, planMemory, TRAIN_FACTOR, WASM_HEAP_BYTES } from '../../runtime/tfjs/memory.js';
 import { TrainError } from '../../runtime/train/errors.js';
 import { vitModel } from '../helpers/model-ir.js';
 import { tinyModel, tinyRun } from './fixtures.js';

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '@tensorflow/tfjs';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import type { Param } from '../../runtime/tfjs/params.js';
-import { createOptimizer, type OptimizerConfig } from '../../runtime/train/optimizer.js';
+import { createOptimizer, type OptimizerConfig } from '../../runtime/tfjs/optimizer.js';
 
 let tf: Tf;
 beforeAll(async () => {
@@ -160,17 +160,18 @@ describe('SGD', () => {
 describe('on a ViT', () => {
   it('AdamW without weight decay moves every parameter as tf.train.adam does', async () => {
     const { VitModel } = await import('../../runtime/tfjs/vit.js');
-    const { batchGradients } = await import('../../runtime/train/step.js');
-    const { tinyModel } = await import('./fixtures.js');
+    const { batchGradients } = await import('../../runtime/tfjs/step.js');
+    const { tinyModel, tinyRun } = await import('./fixtures.js');
+    const run = tinyRun({ batch: 8, labelSmoothing: 0 });
     const ours = new VitModel(tf, tinyModel(), { seed: 4 });
     const theirs = new VitModel(tf, tinyModel(), { seed: 4, scope: 'adam/' });
     const opt = createOptimizer(tf, ours.params.list, { kind: 'adamw', lr: 1e-2, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
     const adam = tf.train.adam(1e-2, 0.9, 0.999, 1e-8);
     const batch = { x: Float32Array.from({ length: 8 * 64 }, (_, i) => Math.sin(i * 0.37)), y: Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]), size: 8 };
     for (let t = 1; t <= 4; t++) {
-      const a = batchGradients(ours, batch, { microBatch: 8, step: 0, seed: 1, labelSmoothing: 0 });
+      const a = batchGradients(ours, batch, { run, microBatch: 8, step: 0, seed: 1 });
       opt.apply(a.grads, 1e-2, t);
-      const b = batchGradients(theirs, batch, { microBatch: 8, step: 0, seed: 1, labelSmoothing: 0 });
+      const b = batchGradients(theirs, batch, { run, microBatch: 8, step: 0, seed: 1 });
       adam.applyGradients(Object.fromEntries(theirs.params.list.map((p, i) => [p.variable.name, b.grads[i]!])));
       tf.dispose([...a.grads, a.loss, a.correct, ...b.grads, b.loss, b.correct]);
     }

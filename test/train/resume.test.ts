@@ -10,7 +10,7 @@ import type { Io } from '../../cli/io.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import { selectBackend } from '../../runtime/tfjs/backend.js';
 import { createProgress } from '../../runtime/train/progress.js';
-import { train } from '../../runtime/train/trainer.js';
+import { train } from '../../runtime/tfjs/train.js';
 import { runCli } from '../helpers/cli.js';
 import { irDocument, keyNormModel, metricsWithoutTiming, tempDir, tinyRun, writeSpec } from './fixtures.js';
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../runtime/checkpoint/names.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { runCli } from '../helpers/cli.js';
 import { writeIdx } from '../data/helpers.js';
 import { metricsWithoutTiming, tempDir } from './fixtures.js';

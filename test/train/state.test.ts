@@ -5,7 +5,7 @@ import { readCheckpoint } from '../../runtime/checkpoint/names.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { initFromCheckpoint } from '../../runtime/train/checkpoints.js';
+import { initFromCheckpoint } from '../../runtime/tfjs/checkpoints.js';
 import { readMetrics, type MetricsRecord } from '../../runtime/train/metrics.js';
 import { runCli } from '../helpers/cli.js';
 import { irDocument, keyNormModel, tempDir, tinyModel, tinyRun, writeSpec } from './fixtures.js';

@@ -2,11 +2,11 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '@tensorflow/tfjs';
 import type { Batch } from '../../runtime/data/types.js';
-import { uniformFloats } from '../../runtime/random.js';
+import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
-import { tinyModel } from './fixtures.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
+import { tinyModel, tinyRun } from './fixtures.js';
 
 let tf: Tf;
 beforeAll(async () => {
@@ -46,14 +46,14 @@ describe('batchGradients', () => {
     const model = new VitModel(tf, tinyModel(), { seed: 3 });
     live.push(model);
     const batch = batchOf(16);
-    const opts = { step: 0, seed: 1, labelSmoothing: 0.1 };
+    const opts = { step: 0, seed: 1, run: tinyRun({ batch: 16, labelSmoothing: 0.1 }) };
     const whole = batchGradients(model, batch, { ...opts, microBatch: 16 });
     const split = batchGradients(model, batch, { ...opts, microBatch: 4 });
     expect(split.loss.dataSync()[0]).toBeCloseTo(whole.loss.dataSync()[0]!, 5);
     expect(split.correct.dataSync()[0]).toBe(whole.correct.dataSync()[0]);
     expect(maxRelDiff(flat(split.grads), flat(whole.grads))).toBeLessThan(1e-4);
     // Not trivially equal: the micro-batches really are different passes.
-    const firstQuarter = batchGradients(model, { x: batch.x.subarray(0, 4 * 64), y: batch.y.subarray(0, 4), size: 4 }, { ...opts, microBatch: 4 });
+    const firstQuarter = batchGradients(model, { x: batch.x.subarray(0, 4 * 64), y: batch.y.subarray(0, 4), size: 4 }, { ...opts, run: tinyRun({ batch: 4, labelSmoothing: 0.1 }), microBatch: 4 });
     expect(maxRelDiff(flat(firstQuarter.grads), flat(whole.grads))).toBeGreaterThan(0.05);
     tf.dispose([...whole.grads, whole.loss, whole.correct, ...split.grads, split.loss, split.correct, ...firstQuarter.grads, firstQuarter.loss, firstQuarter.correct]);
   });
@@ -61,7 +61,7 @@ describe('batchGradients', () => {
   it('refuses a micro-batch that does not divide the batch', () => {
     const model = new VitModel(tf, tinyModel(), { seed: 3 });
     live.push(model);
-    expect(() => batchGradients(model, batchOf(16), { step: 0, seed: 1, labelSmoothing: 0, microBatch: 5 })).toThrow(/does not divide/);
+    expect(() => batchGradients(model, batchOf(16), { step: 0, seed: 1, run: tinyRun({ batch: 16 }), microBatch: 5 })).toThrow(/does not divide/);
   });
 
   it('draws other dropout masks in each micro-batch, the same ones on a replay', () => {
@@ -69,7 +69,7 @@ describe('batchGradients', () => {
     live.push(model);
     const batch = batchOf(8);
     const run = (step: number) => {
-      const r = batchGradients(model, batch, { step, seed: 1, labelSmoothing: 0, microBatch: 4 });
+      const r = batchGradients(model, batch, { step, seed: 1, run: tinyRun({ batch: 8 }), microBatch: 4 });
       const loss = r.loss.dataSync()[0]!;
       tf.dispose([...r.grads, r.loss, r.correct]);
       return loss;

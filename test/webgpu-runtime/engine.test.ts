@@ -2,7 +2,7 @@
 // state, optimizer slots), and a checkpoint that does not fit is refused with every problem named.
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { selectModelAndRun } from '../../compiler/graph/lower.js';
-import { initialTensors } from '../../runtime/tfjs/params.js';
+import { initialTensors } from '../../compiler/ir/init.js';
 import { WebGpuEngine } from '../../runtime/webgpu/engine.js';
 import { gpuForTests } from '../helpers/webgpu.js';
 import { compileText, randomBatch } from './helpers.js';

@@ -9,8 +9,8 @@ import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { selectModelAndRun } from '../../compiler/graph/lower.js';
 import { toCheckpointData, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { createOptimizer } from '../../runtime/train/optimizer.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
+import { createOptimizer } from '../../runtime/tfjs/optimizer.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { WebGpuEngine } from '../../runtime/webgpu/engine.js';
 import { gpuForTests } from '../helpers/webgpu.js';
 import { compileText, randomBatch, relativeError } from './helpers.js';
@@ -92,8 +92,8 @@ describe.skipIf(!gpu)(`the WebGPU engine against tfjs, one variant at a time ${s
       for (const step of [0, 1]) {
         const batch = randomBatch(run!.batch, perImage, model.classes, 100 + step);
         const at = { step, epochStep: step, lr: run!.optimizer.lr };
-        // tfjs: the trainer's step, op for op (runtime/train/tfjs-engine.ts).
-        const g = batchGradients(vit, batch, { microBatch: run!.microBatch, step, epochStep: step, seed: run!.seed, labelSmoothing: run!.labelSmoothing });
+        // tfjs: the trainer's step, op for op (runtime/tfjs/engine.ts).
+        const g = batchGradients(vit, batch, { run: run!, microBatch: run!.microBatch, step, epochStep: step, seed: run!.seed });
         // Before clipping, which disposes the gradients it scales: the grad buffers hold them unclipped.
         const gradsWant = new Map(vit.params.list.map((p, i) => [p.name, toCheckpointData(p, g.grads[i]!.dataSync() as Float32Array)]));
         const clipped = clipByGlobalNorm(vit, g.grads, run!.clipGrad);

@@ -6,7 +6,7 @@ import { describe, it } from 'vitest';
 import { DEFAULT_LIMITS as L } from '../../compiler/targets/webgpu/kernel.js';
 import { attentionAvKernel, attentionDkvKernel, attentionDpKernel, attentionDqKernel, attentionScoresKernel, type AttentionOptions } from '../../compiler/targets/webgpu/templates/attention.js';
 import { dropoutThreshold } from '../../compiler/targets/webgpu/templates/elementwise.js';
-import { Purpose, streamId, uniformFloats } from '../../runtime/random.js';
+import { Purpose, streamId, uniformFloats } from '../../core/random.js';
 import { runKernel } from '../../runtime/webgpu/run-kernel.js';
 import { expectClose, f64, gpuForTests, numericGradient, randomArray, rng } from '../helpers/webgpu.js';
 

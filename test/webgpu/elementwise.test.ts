@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS as L } from '../../compiler/targets/webgpu/kernel.js';
 import { biasGradKernel, dropoutThreshold, geluBackwardKernel, geluKernel, residualBackwardKernel, residualKernel } from '../../compiler/targets/webgpu/templates/elementwise.js';
 import { embedBackwardKernel, embedKernel, patchifyKernel, poolBackwardKernel, poolKernel } from '../../compiler/targets/webgpu/templates/embed.js';
-import { Purpose, streamId, uniformFloats } from '../../runtime/random.js';
+import { Purpose, streamId, uniformFloats } from '../../core/random.js';
 import { runKernel } from '../../runtime/webgpu/run-kernel.js';
 import { expectClose, gpuForTests, randomArray, rng } from '../helpers/webgpu.js';
 

@@ -12,8 +12,8 @@ import type { IRDocument } from '../../compiler/ir/types.js';
 import { selectModelAndRun } from '../../compiler/graph/lower.js';
 import { planWebGpu } from '../../compiler/targets/webgpu/lower.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { createOptimizer } from '../../runtime/train/optimizer.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
+import { createOptimizer } from '../../runtime/tfjs/optimizer.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { runtimeValues } from '../../runtime/webgpu/runtime-values.js';
 import { PlanRunner } from '../helpers/plan-runner.js';
 import { gpuForTests, rng } from '../helpers/webgpu.js';
@@ -72,7 +72,7 @@ describe.skipIf(!gpu)(`plans on the device against tfjs ${skipReason ?? ''}`, ()
             await runner.run('forward', values);
             await runner.run('backward', values);
           }
-          const g = batchGradients(vit, { x, y, size: images }, { microBatch: plan.batch, step, seed: run.seed, labelSmoothing: run.labelSmoothing });
+          const g = batchGradients(vit, { x, y, size: images }, { run, microBatch: plan.batch, step, seed: run.seed });
           const problems: string[] = [];
           for (const [j, p] of plan.params.entries()) {
             try {

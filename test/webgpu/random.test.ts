@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../compiler/targets/webgpu/kernel.js';
 import { randomFillKernel } from '../../compiler/targets/webgpu/templates/random.js';
 import { WGSL_PURPOSE } from '../../compiler/targets/webgpu/wgsl-random.js';
-import { gaussianFloats, Purpose, randomBits, streamId, uniformFloats } from '../../runtime/random.js';
+import { gaussianFloats, Purpose, randomBits, streamId, uniformFloats } from '../../core/random.js';
 import { runKernel } from '../../runtime/webgpu/run-kernel.js';
 import { expectClose, gpuForTests } from '../helpers/webgpu.js';
 

@@ -2,17 +2,15 @@
 // inference in TensorFlow.js (Node or a browser), depending on @tensorflow/tfjs only.
 //
 // The module is data, then code: MODEL, RUN and LAYERS (model-table.ts) hold everything specific to the
-// model, each block's attention policy as constants; the code (checkpoint-code.ts, forward-code.ts,
-// allocation-code.ts, noise-code.ts, api-code.ts) loops over LAYERS and is the same for every model,
-// except that parts a model does not need are left out (the key-norm allocation, the PGQA noise
-// generator, the class token). docs/targets.md describes what a user gets.
+// model, each block's attention policy as constants; the code is the JavaScript files of assets/
+// (../assets.ts): the checkpoint reader, the forward pass (runtime/tfjs at evaluation, in the same
+// order), the allocation (compiler/alloc.ts in exact BigInt arithmetic), the PGQA noise
+// (runtime/random.ts and perturb.ts) and loadModel. It loops over LAYERS and is the same for every
+// model, except that parts a model does not need are left out (the key-norm allocation, the PGQA
+// noise generator, the class token). docs/targets.md describes what a user gets.
 import type { IRDocument, ModelIR } from '../../ir/types.js';
-import { ALLOCATION_CODE } from './allocation-code.js';
-import { apiSection } from './api-code.js';
-import { checkpointSection } from './checkpoint-code.js';
-import { forwardSection } from './forward-code.js';
+import { asset } from '../assets.js';
 import { commentText, featuresOf, modelSection, runOf, type Features } from './model-table.js';
-import { NOISE_CODE } from './noise-code.js';
 import { readme } from './readme.js';
 
 export interface EmittedFiles {
@@ -79,14 +77,15 @@ import * as tfjs from '@tensorflow/tfjs';`;
 /** The module text of one model. */
 export function emitTfjsModule(ir: IRDocument, m: ModelIR): string {
   const f = featuresOf(m);
+  const on = { ...f, cls: f.pool === 'cls' };
   const sections = [
     header(ir, m, f),
     `// ---------------------------------------------------------------------------------------------\n// The model\n\n${modelSection(ir, m)}`,
-    checkpointSection(f),
-    forwardSection(f),
-    ...(f.recompute ? [ALLOCATION_CODE] : []),
-    ...(f.noise ? [NOISE_CODE] : []),
-    apiSection(f),
+    asset('tfjs', 'checkpoint.js', on),
+    asset('tfjs', 'forward.js', on),
+    ...(f.recompute ? [asset('tfjs', 'allocation.js')] : []),
+    ...(f.noise ? [asset('tfjs', 'noise.js')] : []),
+    asset('tfjs', 'api.js', on),
   ];
   return sections.join('\n\n') + '\n';
 }

@@ -127,7 +127,7 @@ export interface PlanBuffer {
 }
 
 export type BufferInit =
-  /** The parameter's initial value (runtime/tfjs/params.ts initialisation, or a checkpoint), in this plan's layout. */
+  /** The parameter's initial value (compiler/ir/init.ts initialisation, or a checkpoint), in this plan's layout. */
   | { kind: 'param'; param: string }
   /** Literal u32 words. */
   | { kind: 'u32'; values: number[] };
@@ -140,7 +140,7 @@ export interface PlanParam {
   /** Optimizer slot name ('m', 'v') -> buffer. */
   slots: Record<string, string>;
   checkpointShape: number[];
-  /** The shape held here; 'transposed': the checkpoint tensor viewed as [shape[0], rest] and transposed (as runtime/tfjs/params.ts). */
+  /** The shape held here; 'transposed': the checkpoint tensor viewed as [shape[0], rest] and transposed (compiler/ir/params.ts layoutOf). */
   shape: number[];
   layout: 'same' | 'transposed';
   weightDecay: boolean;

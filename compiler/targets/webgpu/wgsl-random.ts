@@ -1,6 +1,6 @@
-// runtime/random.ts in WGSL: lowbias32, stream ids, random bits, uniforms and Box-Muller gaussians.
+// core/random.ts in WGSL: lowbias32, stream ids, random bits, uniforms and Box-Muller gaussians.
 // u32 arithmetic in WGSL wraps modulo 2^32 and `>>` on u32 is a logical shift, so lowbias32 maps
-// line for line; test/webgpu/random.test.ts checks the bits against runtime/random.ts exactly.
+// line for line; test/webgpu/random.test.ts checks the bits against core/random.ts exactly.
 //
 // Stream ids are computed on the device from their parts (purpose, site, layer, step, micro-batch),
 // so a plan carries the step as a runtime uniform instead of a host-hashed id per step.
@@ -39,5 +39,5 @@ fn gaussian(key: u32, i: u32) -> f32 {
 }
 `;
 
-/** runtime/random.ts Purpose values used by the device (the registry is there; these must match it). */
+/** core/random.ts Purpose values used by the device (the registry is there; these must match it). */
 export const WGSL_PURPOSE = { attentionDropout: 1, perturbNoise: 2, dropout: 0x102 } as const;

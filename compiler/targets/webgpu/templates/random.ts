@@ -1,6 +1,6 @@
 // Draws of the counter generator into a buffer: out[i] for counter u.offset + i of (u.seed, u.stream).
 // The kernels of the model draw inline (dropout masks, PGQA noise); this one exposes the WGSL
-// generator itself, so test/webgpu/random.test.ts can hold it to runtime/random.ts bit for bit, and
+// generator itself, so test/webgpu/random.test.ts can hold it to core/random.ts bit for bit, and
 // a tool can fill a buffer with reproducible noise.
 import type { KernelInstance, KernelLimits } from '../kernel.js';
 import { ELEMENTWISE_WG, GRID_ARGS, WG_INDEX } from '../kernel.js';

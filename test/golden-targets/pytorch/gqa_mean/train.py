@@ -13,7 +13,7 @@ norms that allocate query heads are summed over all of them first, so every proc
 allocation and weights, and N processes compute what one process computes (up to float summation
 order). The run's micro_batch must be a multiple of the number of processes.
 
-What it writes to --out (default runs/gqa_run), rank 0 only: metrics.jsonl (as attnc
+What it writes to --out (default runs/<run name>), rank 0 only: metrics.jsonl (as attnc
 train), last.safetensors (with the optimizer state; --resume continues from it) and best.safetensors.
 """
 import argparse

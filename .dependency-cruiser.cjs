@@ -1,0 +1,44 @@
+// The layering of attnc (docs/architecture.md, "Layers"), checked by test/architecture.test.ts:
+// core <- grammar <- compiler <- runtime <- cli; inside runtime/, the training loop, evaluation,
+// experiments and reports know backends only through the registry runtime/backends.ts.
+const BACKENDS = '^runtime/(tfjs|webgpu|native)/';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    { name: 'no-cycles', severity: 'error', comment: 'modules form no import cycle', from: {}, to: { circular: true } },
+    { name: 'core-imports-nothing', severity: 'error', comment: 'core/ imports nothing of the project', from: { path: '^core/' }, to: { path: '^(grammar|compiler|runtime|cli|bin|test|bench)/' } },
+    { name: 'grammar-imports-core-only', severity: 'error', comment: 'grammar/ imports only core/', from: { path: '^grammar/' }, to: { path: '^(compiler|runtime|cli|bin)/' } },
+    { name: 'compiler-below-runtime', severity: 'error', comment: 'compiler/ imports only core/, grammar/ and compiler/', from: { path: '^compiler/' }, to: { path: '^(runtime|cli|bin)/' } },
+    {
+      name: 'targets-independent', severity: 'error', comment: 'a compiler target does not import another target (files directly in compiler/targets/ are shared by all)',
+      from: { path: '^compiler/targets/([^/]+)/' }, to: { path: '^compiler/targets/[^/]+/', pathNot: '^compiler/targets/$1/' },
+    },
+    { name: 'runtime-below-cli', severity: 'error', comment: 'runtime/ does not import cli/', from: { path: '^runtime/' }, to: { path: '^(cli|bin)/' } },
+    {
+      name: 'backends-through-registry', severity: 'error',
+      comment: 'runtime/train, eval, experiment, report (and data, checkpoint) reach a backend only through runtime/backends.ts',
+      from: { path: '^runtime/(train|eval|experiment|report|data|checkpoint)/' }, to: { path: BACKENDS },
+    },
+    {
+      name: 'backends-independent', severity: 'error', comment: 'a backend does not import another backend',
+      from: { path: '^runtime/(tfjs|webgpu|native)/' }, to: { path: BACKENDS, pathNot: '^runtime/$1/' },
+    },
+    {
+      name: 'backends-not-registry', severity: 'error', comment: 'a backend does not import the registry that chooses among backends',
+      from: { path: BACKENDS }, to: { path: '^runtime/backends\\.ts$' },
+    },
+    {
+      name: 'cli-backends-through-registry', severity: 'error',
+      comment: 'cli/ reaches a backend through runtime/backends.ts (attnc doctor, which inspects every backend, excepted)',
+      from: { path: '^cli/', pathNot: '^cli/commands/doctor\\.ts$' }, to: { path: BACKENDS },
+    },
+    { name: 'no-tests-or-bench', severity: 'error', comment: 'shipped code imports nothing from test/ or bench/', from: { path: '^(core|grammar|compiler|runtime|cli)/' }, to: { path: '^(test|bench)/' } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^|/)(node_modules|dist)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};

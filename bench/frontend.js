@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Benchmark: `attnc check` time against input size, for the inputs that used to be super-linear:
+//   long identifier  one unknown field whose name is N characters (did-you-mean compared it in full)
+//   many errors      a model with one unknown field per line, N bytes of them (every error printed)
+//   long line        the same errors all on one line (each excerpt printed the whole line)
+// Each case is compiled in-process from memory and its diagnostics formatted as `attnc check` prints
+// them; the figures are milliseconds and bytes printed. Linear time shows as a steady ms per MB.
+// Uses the built dist/: npm run build first. node bench/frontend.js [MAX_MB]
+import { compileFile } from '../dist/compiler/compile.js';
+import { formatDiagnostic } from '../dist/compiler/diagnostics.js';
+
+const maxMb = Number(process.argv[2] ?? 5);
+const HEAD = 'model m {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n';
+
+const cases = {
+  'long identifier': (n) => `${HEAD}  ${'kv_heads'.repeat(Math.ceil(n / 8)).slice(0, n)} 1\n}\n`,
+  'many errors': (n) => `${HEAD}${Array.from({ length: Math.ceil(n / 12) }, (_, i) => `  bad_${String(i).padStart(5, '0')} 1\n`).join('')}}\n`,
+  'long line': (n) => `${HEAD}  attention { heads 4 } ${Array.from({ length: Math.ceil(n / 12) }, (_, i) => `bad_${String(i).padStart(5, '0')} 1 `).join('')}\n}\n`,
+};
+
+function check(text) {
+  const host = { readFile: () => text, exists: () => true };
+  const t0 = process.hrtime.bigint();
+  const r = compileFile('/bench.attn', { host, displayBase: '/' });
+  const printed = r.diagnostics.map((d) => formatDiagnostic(d, (f) => r.program.sources.get(f))).join('\n');
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, diagnostics: r.diagnostics.length, printed: printed.length };
+}
+
+check(cases['many errors'](10_000)); // warm up the JIT
+const sizes = [0.01, 0.1, 1, 2, 5].filter((mb) => mb <= maxMb);
+console.log(`attnc check vs input size: node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
+console.log(`${'case'.padEnd(16)} ${'input'.padStart(9)} ${'time'.padStart(10)} ${'ms per MB'.padStart(10)} ${'diagnostics'.padStart(12)} ${'printed'.padStart(10)}`);
+for (const [name, make] of Object.entries(cases)) {
+  for (const mb of sizes) {
+    const text = make(Math.round(mb * 1024 * 1024));
+    const r = check(text);
+    const size = text.length / 1024 / 1024;
+    console.log(`${name.padEnd(16)} ${size.toFixed(2).padStart(6)} MB ${r.ms.toFixed(0).padStart(8)}ms ${(r.ms / size).toFixed(0).padStart(10)} ${String(r.diagnostics).padStart(12)} ${(r.printed / 1024).toFixed(1).padStart(7)} KB`);
+  }
+}

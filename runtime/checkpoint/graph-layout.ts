@@ -1,0 +1,80 @@
+// Between checkpoint tensors (timm layouts, allocation state as three tensors per allocating layer)
+// and the tensors of an op graph (compiler/graph/types.ts: parameters in their graph layout, the
+// allocation state as one u32 tensor), for the backends that hold the graph's tensors as buffers.
+import type { GraphAllocationState, GraphParam } from '../../compiler/graph/types.js';
+import { formatShape, toFloat32Tensor, type Tensor } from './safetensors.js';
+
+type PlanParam = Pick<GraphParam, 'name' | 'checkpointShape' | 'layout'>;
+type PlanAllocationState = Pick<GraphAllocationState, 'layer' | 'groups'>;
+
+/** A checkpoint-layout tensor's values as the graph holds them ('transposed': [shape[0], rest] transposed). */
+export function toGraphLayout(p: PlanParam, data: Float32Array): Float32Array {
+  if (p.layout === 'same') return data;
+  const rows = p.checkpointShape[0]!;
+  return transpose(data, rows, data.length / rows);
+}
+
+/** The graph's values of a parameter (or its gradient, or an optimizer slot) in checkpoint layout. */
+export function toCheckpointLayout(p: PlanParam, data: Float32Array): Float32Array {
+  if (p.layout === 'same') return data;
+  const rows = p.checkpointShape[0]!;
+  return transpose(data, data.length / rows, rows);
+}
+
+/** Transposes a row-major [rows, cols] matrix. */
+function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  return out;
+}
+
+/** The checkpoint tensor of a parameter as F32 in graph layout, or a line saying why it does not fit. */
+export function graphParamData(p: PlanParam, t: Tensor | undefined, what = p.name): Float32Array | string {
+  if (!t) return `missing ${what}`;
+  if (formatShape(t.shape) !== formatShape(p.checkpointShape)) return `${what} has shape ${formatShape(t.shape)}, the model needs ${formatShape(p.checkpointShape)}`;
+  return toGraphLayout(p, toFloat32Tensor(t).data as Float32Array);
+}
+
+export const stateName = (layer: number, field: 'counts' | 'cache' | 'score') => `blocks.${layer}.attn.alloc.${field}`;
+
+/**
+ * The state tensor's words from checkpoint tensors: counts, cache and score, then 'initialised' = 1
+ * (a checkpoint's state comes from training, as runtime/tfjs/attention.ts loadAttentionState
+ * assumes) and no step done yet in this process (last step + 1 = 0).
+ */
+export function stateWords(s: PlanAllocationState, tensors: Record<string, Tensor>): Uint32Array | string {
+  const G = s.groups;
+  const words = new Uint32Array(3 * G + 2);
+  const floats = new Float32Array(words.buffer);
+  for (const [i, field] of (['counts', 'cache', 'score'] as const).entries()) {
+    const t = tensors[stateName(s.layer, field)];
+    if (!t) return `missing ${stateName(s.layer, field)}`;
+    if (t.shape.length !== 1 || t.shape[0] !== G) return `${stateName(s.layer, field)} has shape ${formatShape(t.shape)}, expected [${G}]`;
+    const values = t.dtype === 'I32' ? Float64Array.from(t.data as Int32Array) : (toFloat32Tensor(t).data as Float32Array);
+    for (let g = 0; g < G; g++) {
+      if (field === 'counts') words[g] = Math.round(values[g]!);
+      else floats[i * G + g] = values[g]!;
+    }
+  }
+  words[3 * G] = 1;
+  return words;
+}
+
+/** The checkpoint tensors of a state tensor (counts as I32, cache and score as F32). */
+export function stateTensorsOf(s: PlanAllocationState, words: Uint32Array): Record<string, Tensor> {
+  const G = s.groups;
+  const floats = new Float32Array(words.buffer, words.byteOffset, words.length);
+  return {
+    [stateName(s.layer, 'counts')]: { dtype: 'I32', shape: [G], data: Int32Array.from(words.subarray(0, G)) },
+    [stateName(s.layer, 'cache')]: { dtype: 'F32', shape: [G], data: Float32Array.from(floats.subarray(G, 2 * G)) },
+    [stateName(s.layer, 'score')]: { dtype: 'F32', shape: [G], data: Float32Array.from(floats.subarray(2 * G, 3 * G)) },
+  };
+}
+
+/** Query heads per K/V group from a head -> group table ([H], or [B, H] per image): [G] or [B * G]. */
+export function countsOfTable(table: Uint32Array, heads: number, groups: number): number[] {
+  const rows = table.length / heads;
+  const counts = new Array<number>(rows * groups).fill(0);
+  for (let r = 0; r < rows; r++) for (let h = 0; h < heads; h++) counts[r * groups + table[r * heads + h]!]! += 1;
+  return counts;
+}

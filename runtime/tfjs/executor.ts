@@ -1,0 +1,36 @@
+// Executes an op graph (compiler/graph) with TensorFlow.js, node by node: each op of the catalogue is
+// one function of ./kernels.ts or ./kernels-attention.ts over the tensors of an environment
+// (./environment.ts). Nothing here knows the ViT; the graph says everything. A tensor is disposed
+// after the last node of the phase sequence that reads it (forward activations live until the
+// backward is done with them).
+import type { Graph, GraphNode, Phase } from '../../compiler/graph/types.js';
+import type { Kernel, KernelContext } from './environment.js';
+import { ATTENTION_KERNELS } from './kernels-attention.js';
+import { DENSE_KERNELS } from './kernels.js';
+
+export const KERNELS: Record<string, Kernel> = { ...DENSE_KERNELS, ...ATTENTION_KERNELS };
+
+/**
+ * Runs the nodes of `phases` in order. `keep` names tensors that outlive the run (the caller takes
+ * them); any other tensor written here is released after its last reader in these phases. With
+ * `keep` null nothing is released (autodiff of the run needs every intermediate).
+ */
+export function runPhases(k: KernelContext, graph: Graph, phases: readonly Phase[], keep: ReadonlySet<string> | null): void {
+  const nodes = phases.flatMap((p) => graph.phases[p]);
+  const last = lastReaders(nodes);
+  nodes.forEach((node, i) => {
+    const kernel = KERNELS[node.op];
+    if (!kernel) throw new Error(`tfjs graph executor: no kernel for op '${node.op}'`);
+    if (keep) k.tf.tidy(() => kernel(k, node, node.attrs as Record<string, any>));
+    else kernel(k, node, node.attrs as Record<string, any>);
+    if (keep) for (const t of Object.values(node.inputs)) if (last.get(t) === i && !keep.has(t)) k.env.release(t);
+  });
+}
+
+function lastReaders(nodes: readonly GraphNode[]): Map<string, number> {
+  const last = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    for (const t of [...Object.values(n.inputs), ...Object.values(n.outputs)]) last.set(t, i);
+  });
+  return last;
+}
