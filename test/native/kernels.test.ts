@@ -2,7 +2,7 @@
 // Errors are relative to the reference's largest value (test/webgpu-runtime/helpers.ts relativeError).
 import { describe, expect, it } from 'vitest';
 import { nativeUnavailableReason, loadNativeAddon, type NativeAddon } from '../../runtime/native/addon.js';
-import { seed32, streamId, uniform } from '../../runtime/random.js';
+import { seed32, streamId, uniform } from '../../core/random.js';
 import { rng } from '../helpers/webgpu.js';
 import { relativeError } from '../webgpu-runtime/helpers.js';
 

@@ -10,8 +10,8 @@ import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { selectModelAndRun } from '../../compiler/graph/lower.js';
 import { toCheckpointData, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { createOptimizer } from '../../runtime/train/optimizer.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/train/step.js';
+import { createOptimizer } from '../../runtime/tfjs/optimizer.js';
+import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { nativeUnavailableReason } from '../../runtime/native/addon.js';
 import { NativeEngine } from '../../runtime/native/engine.js';
 import { compileText, randomBatch, relativeError } from '../webgpu-runtime/helpers.js';
@@ -95,7 +95,7 @@ describe.skipIf(skipReason !== null)('the native engine against tfjs, one varian
         const batch = randomBatch(run!.batch, perImage, model.classes, 100 + step);
         const at = { step, epochStep: step, lr: run!.optimizer.lr };
         // tfjs: the trainer's step, op for op (runtime/train/tfjs-engine.ts).
-        const g = batchGradients(vit, batch, { microBatch: run!.microBatch, step, epochStep: step, seed: run!.seed, labelSmoothing: run!.labelSmoothing });
+        const g = batchGradients(vit, batch, { run: run!, microBatch: run!.microBatch, step, epochStep: step, seed: run!.seed });
         // Before clipping, which disposes the gradients it scales: the grad buffers hold them unclipped.
         const gradsWant = new Map(vit.params.list.map((p, i) => [p.name, toCheckpointData(p, g.grads[i]!.dataSync() as Float32Array)]));
         const clipped = clipByGlobalNorm(vit, g.grads, run!.clipGrad);
