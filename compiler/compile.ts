@@ -9,6 +9,7 @@
 //
 // A pass runs only on what earlier passes accepted, so one mistake is reported once.
 import * as fs from 'node:fs';
+import { readRegularTextSync } from '../core/files.js';
 import type { RunDecl } from '../grammar/ast.js';
 import { checkBlock, type CheckedBlock } from './check.js';
 import { capDiagnostics, diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
@@ -37,8 +38,12 @@ export interface CompileResult {
   program: Program;
 }
 
+/** The largest .attn file read (the largest shipped spec is a few kB). */
+export const MAX_SPEC_BYTES = 64 * 1024 * 1024;
+
 export const nodeHost: Host = {
-  readFile: (p) => fs.readFileSync(p, 'utf8'),
+  // Regular files only, and at most MAX_SPEC_BYTES: a FIFO would block, /dev/zero would fill memory.
+  readFile: (p) => readRegularTextSync(p, MAX_SPEC_BYTES, 'a spec'),
   exists: (p) => fs.existsSync(p),
 };
 

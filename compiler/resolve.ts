@@ -64,7 +64,7 @@ export function loadProgram(rootPath: string, host: Host, displayBase: string): 
     try {
       text = host.readFile(abs);
     } catch (e) {
-      const reason = READ_ERRORS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message;
+      const reason = READ_ERRORS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as { reason?: string }).reason ?? (e as Error).message;
       const d = diag('FileNotFound', importedAt, [shown, reason]);
       if (!importedAt) d.file = shown;
       diagnostics.push(d);
@@ -82,6 +82,9 @@ export function loadProgram(rootPath: string, host: Host, displayBase: string): 
       if (decl.kind === 'import') {
         if (seenOther) diagnostics.push(diag('ImportNotAtTop', decl.span));
         if (decl.path.trim() === '') diagnostics.push(diag('EmptyImport', decl.pathSpan));
+        // Refused before anything is read: an import of /etc/passwd or /proc/self/environ would
+        // otherwise be read and quoted back in the diagnostics of its "syntax errors".
+        else if (!isSpecPath(decl.path)) diagnostics.push(diag('ImportNotSpec', decl.pathSpan, [decl.path]));
         else visit(resolveImport(abs, decl.path, host), decl.pathSpan);
         continue;
       }
@@ -99,6 +102,11 @@ export function loadProgram(rootPath: string, host: Host, displayBase: string): 
 
   visit(rootAbs, undefined);
   return { program, diagnostics };
+}
+
+/** Imports name .attn files only (any letter case). */
+export function isSpecPath(target: string): boolean {
+  return /\.attn$/i.test(target.trim());
 }
 
 function resolveImport(fromAbs: string, target: string, host: Host): string {

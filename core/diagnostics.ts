@@ -40,6 +40,7 @@ export const Diagnostics = {
   NoRuns: { code: 'AT2007', severity: 'error', message: "'{0}' defines no train run{1}", hint: 'add a train NAME { model ... data ... } block, or pass --run' },
   ImportNotAtTop: { code: 'AT2008', severity: 'warning', message: 'imports should come before other declarations' },
   EmptyImport: { code: 'AT2009', severity: 'error', message: 'the import path is empty', hint: 'name the file to import, as in import "vit.attn"' },
+  ImportNotSpec: { code: 'AT2011', severity: 'error', message: "only .attn files can be imported, not '{0}'", hint: 'import a spec such as "vit.attn"; an IR document (.json) is given to attnc commands directly, not imported' },
   TooManyDiagnostics: { code: 'AT2010', severity: 'error', message: '{0} more diagnostics in this file are not shown (at most {1} per file)', hint: 'fix the ones above and check again' },
 
   // --- AT3xxx: fields and values ---
