@@ -3,6 +3,7 @@
 // Dawn or the targets (start-up was 1.3 s before; bench/startup.js measures it).
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, processIo, UserError, type Command, type Io } from './io.js';
 import { ATTNC_VERSION } from '../compiler/version.js';
+import { fsErrorMessage } from './fs-errors.js';
 
 type Loader = () => Promise<Command>;
 
@@ -54,6 +55,12 @@ export async function runCommand(name: string, run: Command, args: string[], io:
     const code = (e as { code?: string }).code;
     if (code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`attnc ${name}: ${(e as Error).message}\n(attnc ${name} --help lists the options)`);
+      return EXIT_USER;
+    }
+    // A full disk, a read-only or misplaced output: the environment's doing, one line and exit 1.
+    const fsMessage = fsErrorMessage(name, e);
+    if (fsMessage) {
+      io.err(fsMessage);
       return EXIT_USER;
     }
     io.err(`attnc ${name}: internal error: ${(e as Error).stack ?? String(e)}\nThis is a bug in attnc; please report it with the command line and input.`);

@@ -1,12 +1,12 @@
 // `attnc convert CHECKPOINT --kv-heads G`: an MHA checkpoint (attnc's, or timm-named ViT weights) to
 // grouped-query attention, as arXiv 2408.08454 does: the K and V projections of each group's heads
 // mean-pooled, everything else kept (runtime/checkpoint/convert.ts does the math; docs/evaluation.md).
-import { readFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RunIR } from '../../compiler/ir/types.js';
 import { convertToGqa, loadForConversion, type IgnoredTensor } from '../../runtime/checkpoint/convert.js';
-import { META_KEYS, writeCheckpoint } from '../../runtime/checkpoint/names.js';
+import { META_KEYS, readCheckpointBytes, writeCheckpoint } from '../../runtime/checkpoint/names.js';
 import { CheckpointError, type Tensor } from '../../runtime/checkpoint/safetensors.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 
@@ -76,14 +76,12 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
   const output = values.out ?? defaultOutput(input, kvHeads);
   const outputPath = resolve(io.cwd, output);
   if (outputPath === inputPath) throw new UserError(`attnc convert: the output would replace the input ${input}; choose another file with -o`);
+  if (existsSync(outputPath) && statSync(outputPath).isDirectory()) {
+    throw new UserError(`attnc convert: -o ${output} is a folder; give a file name, such as ${join(output, basename(defaultOutput(input, kvHeads)))}`);
+  }
 
   try {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(inputPath);
-    } catch (e) {
-      throw new CheckpointError(input, `cannot read the file: ${(e as Error).message}`);
-    }
+    const bytes = await readCheckpointBytes(inputPath, input);
     const source = loadForConversion(bytes, input, { heads, name: nameFromFile(input) });
     const found = source.model.layers[0]?.attention.heads;
     if (source.origin === 'attnc' && heads !== undefined && source.model.layers.some((l) => l.attention.heads !== heads)) {

@@ -1,8 +1,9 @@
 // `attnc experiment SPEC`: trains every run of an experiment grid and compares them (docs/experiments.md).
-import { mkdirSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
+import { acquireRunLock, describeRemovedTemps, ensureOutputDir, removeStaleTemps } from '../../runtime/checkpoint/run-folder.js';
 import { DataError } from '../../runtime/data/types.js';
 import { buildReport, writeReport, type BuildInput } from '../../runtime/experiment/build.js';
 import { runGrid, type PlannedRun } from '../../runtime/experiment/grid.js';
@@ -77,56 +78,77 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
     const exp = selectExperiment(doc, values.name, file);
     const length: Length = epochs !== undefined ? { epochs } : steps !== undefined ? { steps } : baseLength(doc, exp, file);
     const outDir = resolve(io.cwd, values.out ?? join('runs', exp.name));
-    const previous = readRecord(outDir);
-    if (previous && previous.experiment !== exp.name) {
-      throw new ExperimentError(`${shown(outDir)} holds experiment '${previous.experiment}', not '${exp.name}': choose another folder with --out`);
+    // One experiment per folder: a second one on the same --out is refused while this one runs.
+    const created = !existsSync(outDir);
+    ensureOutputDir(outDir, shown(outDir));
+    const lock = acquireRunLock(outDir, 'attnc experiment', shown(outDir));
+    try {
+      for (const note of lock.notes) io.out(`${shown(outDir)}: ${note}`);
+      const temps = describeRemovedTemps(removeStaleTemps(outDir), shown(outDir));
+      if (temps) io.out(temps);
+      return await experimentLocked();
+    } finally {
+      lock.release();
+      if (created) {
+        try {
+          rmdirSync(outDir);
+        } catch {
+          // Not empty: keep it.
+        }
+      }
     }
 
-    // Every run of the grid is looked at first, so a folder that does not fit stops us before any training.
-    const all = gridRuns(exp);
-    const selected = new Set(onlyModels(all, only, exp.name).map((r) => r.name));
-    const planned: PlannedRun[] = [];
-    for (const run of all) {
-      const absDir = join(outDir, run.dir);
-      const state = await runState(absDir, trainedRun(doc, run, length, file), shown(absDir));
-      if (selected.has(run.name)) planned.push({ ...run, absDir, shown: shown(absDir), state });
-    }
-    const partial = planned.filter((r) => r.state.kind === 'partial');
-    if (partial.length && !values.resume) {
-      const list = partial.map((r) => `${r.shown} (step ${r.state.kind === 'partial' ? r.state.step : 0})`).join(', ');
-      throw new ExperimentError(`${partial.length} run(s) were stopped part way: ${list} — continue them with --resume (or delete their folders to start them afresh)`);
-    }
+    async function experimentLocked(): Promise<number> {
+      const previous = readRecord(outDir);
+      if (previous && previous.experiment !== exp.name) {
+        throw new ExperimentError(`${shown(outDir)} holds experiment '${previous.experiment}', not '${exp.name}': choose another folder with --out`);
+      }
 
-    mkdirSync(outDir, { recursive: true });
-    const irFile = writeIrCopy(outDir, doc, file, io.cwd);
-    const record: ExperimentRecord = { format: 'attnc-experiment', experiment: exp.name, spec: file, length, wallSeconds: previous?.wallSeconds ?? {} };
-    writeRecord(outDir, record);
-    const models = new Set(all.map((r) => r.model)).size;
-    io.out(`experiment ${exp.name}: ${planned.length} of ${all.length} runs (${models} model(s) x ${all.length / models} seed(s)), ${lengthText(length)} each; writing ${shown(outDir)}/`);
+      // Every run of the grid is looked at first, so a folder that does not fit stops us before any training.
+      const all = gridRuns(exp);
+      const selected = new Set(onlyModels(all, only, exp.name).map((r) => r.name));
+      const planned: PlannedRun[] = [];
+      for (const run of all) {
+        const absDir = join(outDir, run.dir);
+        const state = await runState(absDir, trainedRun(doc, run, length, file), shown(absDir));
+        if (selected.has(run.name)) planned.push({ ...run, absDir, shown: shown(absDir), state });
+      }
+      const partial = planned.filter((r) => r.state.kind === 'partial');
+      if (partial.length && !values.resume) {
+        const list = partial.map((r) => `${r.shown} (step ${r.state.kind === 'partial' ? r.state.step : 0})`).join(', ');
+        throw new ExperimentError(`${partial.length} run(s) were stopped part way: ${list} — continue them with --resume (or delete their folders to start them afresh)`);
+      }
 
-    // attnc train's own output (backend, progress, result) goes to the terminal unless --quiet; its errors always do.
-    const trainIo: Io = values.quiet ? { out: () => {}, err: (t) => io.err(t), cwd: io.cwd } : io;
-    const lengthArgs = length.epochs !== undefined ? ['--epochs', String(length.epochs)] : ['--steps', String(length.steps)];
-    const outcome = await runGrid(planned, {
-      say: (line) => io.out(line),
-      train: (run, resume) =>
-        callTrain(
-          [irFile, '--run', run.name, '--out', run.absDir, '--backend', values.backend!, ...lengthArgs, ...(resume ? ['--resume'] : []), ...(values.quiet ? ['--quiet'] : [])],
-          trainIo,
-        ),
-      recordWall: (run, seconds, fresh) => {
-        record.wallSeconds[run.dir] = (fresh ? 0 : (record.wallSeconds[run.dir] ?? 0)) + seconds;
-        writeRecord(outDir, record);
-      },
-    });
+      const irFile = writeIrCopy(outDir, doc, file, io.cwd);
+      const record: ExperimentRecord = { format: 'attnc-experiment', experiment: exp.name, spec: file, length, wallSeconds: previous?.wallSeconds ?? {} };
+      writeRecord(outDir, record);
+      const models = new Set(all.map((r) => r.model)).size;
+      io.out(`experiment ${exp.name}: ${planned.length} of ${all.length} runs (${models} model(s) x ${all.length / models} seed(s)), ${lengthText(length)} each; writing ${shown(outDir)}/`);
 
-    await report({ outDir, doc, experiment: exp, record, file: irFile, show: shown }, io);
-    if (outcome.stoppedAt) return outcome.stoppedAt.code;
-    if (outcome.failed.length) {
-      io.err(`attnc experiment: ${outcome.failed.length} run(s) failed: ${outcome.failed.join(', ')}; the report covers the others`);
-      return EXIT_USER;
+      // attnc train's own output (backend, progress, result) goes to the terminal unless --quiet; its errors always do.
+      const trainIo: Io = values.quiet ? { out: () => {}, err: (t) => io.err(t), cwd: io.cwd } : io;
+      const lengthArgs = length.epochs !== undefined ? ['--epochs', String(length.epochs)] : ['--steps', String(length.steps)];
+      const outcome = await runGrid(planned, {
+        say: (line) => io.out(line),
+        train: (run, resume) =>
+          callTrain(
+            [irFile, '--run', run.name, '--out', run.absDir, '--backend', values.backend!, ...lengthArgs, ...(resume ? ['--resume'] : []), ...(values.quiet ? ['--quiet'] : [])],
+            trainIo,
+          ),
+        recordWall: (run, seconds, fresh) => {
+          record.wallSeconds[run.dir] = (fresh ? 0 : (record.wallSeconds[run.dir] ?? 0)) + seconds;
+          writeRecord(outDir, record);
+        },
+      });
+
+      await report({ outDir, doc, experiment: exp, record, file: irFile, show: shown }, io);
+      if (outcome.stoppedAt) return outcome.stoppedAt.code;
+      if (outcome.failed.length) {
+        io.err(`attnc experiment: ${outcome.failed.length} run(s) failed: ${outcome.failed.join(', ')}; the report covers the others`);
+        return EXIT_USER;
+      }
+      return EXIT_OK;
     }
-    return EXIT_OK;
   });
 }
 

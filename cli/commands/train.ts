@@ -1,6 +1,6 @@
 // `attnc train SPEC`: trains a run of a spec with the TensorFlow.js backend, or with WebGPU
 // (--backend webgpu: docs/webgpu-runtime.md); docs/training.md.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { IRDocument, RunIR } from '../../compiler/ir/types.js';
@@ -9,7 +9,8 @@ import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import { DataError, type Dataset } from '../../runtime/data/types.js';
-import { checkResumable, trainerStateOf, type TrainerState } from '../../runtime/train/checkpoints.js';
+import { checkOptimizerState, checkResumable, checkTrainerState, trainerStateOf, type TrainerState } from '../../runtime/train/checkpoints.js';
+import { acquireRunLock, describeRemovedTemps, ensureOutputDir, removeStaleTemps } from '../../runtime/checkpoint/run-folder.js';
 import { TrainError } from '../../runtime/train/errors.js';
 import { createProgress, type ProgressMode } from '../../runtime/train/progress.js';
 import { applyOverrides, dataBaseDir, modelOf, selectRun } from '../../runtime/train/runs.js';
@@ -20,7 +21,7 @@ import { writeRunReportAfterTraining } from './report.js';
 
 export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
-                   [--seed N] [--save-every N] [--quiet]
+                   [--seed N] [--save-every N] [--fresh-optimizer] [--quiet]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
@@ -33,6 +34,8 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
   --init FILE       start from FILE's weights, the head freshly initialised (fine-tuning)
   --seed N          the run's seed (data order, initialisation, dropout)
   --save-every N    also write last.safetensors every N steps (it is written every epoch)
+  --fresh-optimizer with --resume: continue a checkpoint that has no optimizer state (best.safetensors)
+                    with fresh optimizer state (not bit-exact with an unbroken run)
   --quiet           no progress output
 Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1).
 Ctrl-C finishes the step, saves last.safetensors and exits (130); --resume continues it.`;
@@ -60,12 +63,13 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
     options: {
       run: { type: 'string' }, backend: { type: 'string', default: 'auto' }, epochs: { type: 'string' }, steps: { type: 'string' },
       out: { type: 'string', short: 'o' }, resume: { type: 'boolean' }, init: { type: 'string' }, seed: { type: 'string' },
-      'save-every': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(TRAIN_USAGE), EXIT_OK;
   if (positionals.length !== 1) throw new UserError(`attnc train: give exactly one spec file\n\n${TRAIN_USAGE}`);
   if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc train: give --epochs or --steps, not both (--epochs N trains N epochs, --steps N that many optimizer steps)');
+  if (values['fresh-optimizer'] && !values.resume) throw new UserError('attnc train: --fresh-optimizer goes with --resume (a new run starts with fresh optimizer state anyway)');
   if (values.resume && values.init) throw new UserError('attnc train: --resume continues a run, --init starts a new one from other weights: give one of them');
   const backendName = values.backend as BackendName;
   if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
@@ -80,58 +84,83 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
     const outDir = resolve(io.cwd, values.out ?? join('runs', specRun.name));
     const lastPath = join(outDir, 'last.safetensors');
     const shown = (p: string) => relative(io.cwd, p) || '.';
+    if (values.resume && !existsSync(lastPath)) throw new TrainError(`nothing to resume: ${shown(lastPath)} does not exist (start the run without --resume, or give its folder with --out)`);
 
-    let run: RunIR;
-    let resume: { file: string; checkpoint: Checkpoint; state: TrainerState } | null = null;
-    if (values.resume) {
-      if (!existsSync(lastPath)) throw new TrainError(`nothing to resume: ${shown(lastPath)} does not exist (start the run without --resume, or give its folder with --out)`);
-      const checkpoint = await readCheckpoint(lastPath);
-      const state = trainerStateOf(checkpoint, shown(lastPath));
-      // Unless the command line says otherwise, the run continues with the seed and length it had.
-      const saved = checkpoint.meta.run!;
-      const length = (overrides.epochs ?? overrides.steps) !== undefined ? {} : { epochs: saved.epochs ?? undefined, steps: saved.steps ?? undefined };
-      run = applyOverrides(specRun, { ...overrides, ...length, seed: overrides.seed ?? saved.seed });
-      checkResumable(checkpoint, shown(lastPath), model, run);
-      resume = { file: shown(lastPath), checkpoint, state };
-    } else {
-      if (existsSync(lastPath)) {
-        throw new TrainError(`${shown(outDir)} already holds a run (${shown(lastPath)}): continue it with --resume, or choose another folder with --out (or delete it)`);
-      }
-      run = applyOverrides(specRun, overrides);
-    }
-    const init = values.init ? { file: values.init, checkpoint: await readCheckpoint(resolve(io.cwd, values.init)) } : null;
-
-    const backend = await openBackend(backendName);
+    // The folder is this run's alone from here on: a second attnc train (or experiment) on it is refused.
+    const created = !existsSync(outDir);
+    ensureOutputDir(outDir, shown(outDir));
+    const lock = acquireRunLock(outDir, 'attnc train', shown(outDir));
     try {
-      io.out(`backend: ${backend.why}`);
-      const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
-      const plan = backend.planTraining(model, run);
-      for (const note of plan.notes) io.out(note);
-      // A resumed run keeps the micro-batches it had: they key the dropout masks.
-      const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
-      io.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
-        `${microBatch < run.batch ? ` in micro-batches of ${microBatch}` : ''}, ${run.epochs !== null ? `${run.epochs} epoch(s)` : `${run.steps} steps`}, seed ${run.seed}; writing ${shown(outDir)}/`);
-      mkdirSync(outDir, { recursive: true });
-
-      const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && process.stdout.isTTY ? 'tty' : 'plain';
-      const write = mode === 'tty' ? (t: string) => void process.stdout.write(t) : (t: string) => io.out(t);
-      const progress = createProgress({ mode, write, plainEvery: Math.max(1, Math.ceil(Math.floor(trainSet.count / run.batch) / 10)) });
-      const signals = catchSignals();
-      let result: TrainResult;
-      try {
-        result = await train({
-          engine: backend.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
-          saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
-        });
-      } finally {
-        signals.release();
-        progress.finish();
-      }
-      const code = report(result, outDir, shown, io, signals.requested());
-      await writeRunReportAfterTraining(outDir, shown, io);
-      return code;
+      for (const note of lock.notes) io.out(`${shown(outDir)}: ${note}`);
+      const temps = describeRemovedTemps(removeStaleTemps(outDir), shown(outDir));
+      if (temps) io.out(temps);
+      return await trainLocked();
     } finally {
-      backend.close();
+      lock.release();
+      // A run that failed before writing anything leaves no empty folder behind.
+      if (created) {
+        try {
+          rmdirSync(outDir);
+        } catch {
+          // Not empty: the run wrote something; keep it.
+        }
+      }
+    }
+
+    async function trainLocked(): Promise<number> {
+      let run: RunIR;
+      let resume: { file: string; checkpoint: Checkpoint; state: TrainerState } | null = null;
+      if (values.resume) {
+        const checkpoint = await readCheckpoint(lastPath);
+        const state = trainerStateOf(checkpoint, shown(lastPath));
+        // Unless the command line says otherwise, the run continues with the seed and length it had.
+        const saved = checkpoint.meta.run!;
+        const length = (overrides.epochs ?? overrides.steps) !== undefined ? {} : { epochs: saved.epochs ?? undefined, steps: saved.steps ?? undefined };
+        run = applyOverrides(specRun, { ...overrides, ...length, seed: overrides.seed ?? saved.seed });
+        checkResumable(checkpoint, shown(lastPath), model, run);
+        checkTrainerState(state, run, shown(lastPath));
+        const fresh = checkOptimizerState(checkpoint, run, shown(lastPath), values['fresh-optimizer'] === true);
+        if (fresh) io.out(fresh);
+        resume = { file: shown(lastPath), checkpoint, state };
+      } else {
+        if (existsSync(lastPath)) {
+          throw new TrainError(`${shown(outDir)} already holds a run (${shown(lastPath)}): continue it with --resume, or choose another folder with --out (or delete it)`);
+        }
+        run = applyOverrides(specRun, overrides);
+      }
+      const init = values.init ? { file: values.init, checkpoint: await readCheckpoint(resolve(io.cwd, values.init)) } : null;
+
+      const backend = await openBackend(backendName);
+      try {
+        io.out(`backend: ${backend.why}`);
+        const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
+        const plan = backend.planTraining(model, run);
+        for (const note of plan.notes) io.out(note);
+        // A resumed run keeps the micro-batches it had: they key the dropout masks.
+        const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
+        io.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
+          `${microBatch < run.batch ? ` in micro-batches of ${microBatch}` : ''}, ${run.epochs !== null ? `${run.epochs} epoch(s)` : `${run.steps} steps`}, seed ${run.seed}; writing ${shown(outDir)}/`);
+
+        const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && process.stdout.isTTY ? 'tty' : 'plain';
+        const write = mode === 'tty' ? (t: string) => void process.stdout.write(t) : (t: string) => io.out(t);
+        const progress = createProgress({ mode, write, plainEvery: Math.max(1, Math.ceil(Math.floor(trainSet.count / run.batch) / 10)) });
+        const signals = catchSignals();
+        let result: TrainResult;
+        try {
+          result = await train({
+            engine: backend.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
+            saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
+          });
+        } finally {
+          signals.release();
+          progress.finish();
+        }
+        const code = report(result, outDir, shown, io, signals.requested());
+        await writeRunReportAfterTraining(outDir, shown, io);
+        return code;
+      } finally {
+        backend.close();
+      }
     }
   });
 }

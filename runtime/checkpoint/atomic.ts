@@ -51,9 +51,30 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, fs: Atomi
   } catch (error) {
     if (handle) await handle.close().catch(() => undefined);
     await fs.unlink(temp).catch(() => undefined);
-    throw error;
+    throw nameTarget(error, path);
   }
-  await syncDirectory(dirname(path), fs);
+  try {
+    await syncDirectory(dirname(path), fs);
+  } catch (error) {
+    throw nameTarget(error, path);
+  }
+}
+
+/**
+ * A write's file-system error (ENOSPC from write(2) names no file) with `path` set to the file being
+ * replaced, so that the message a user sees says which file could not be written.
+ */
+function nameTarget(error: unknown, path: string): unknown {
+  const e = error as NodeJS.ErrnoException | null;
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    try {
+      e.path = path;
+      (e as { target?: string }).target = path;
+    } catch {
+      // A frozen error: pass it on as it is.
+    }
+  }
+  return error;
 }
 
 /**

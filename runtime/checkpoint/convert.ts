@@ -6,7 +6,7 @@
 // A timm file carries no model description, so inferModelFromTimm() rebuilds a ModelIR skeleton from
 // the tensor shapes; only the number of heads cannot be read off them and is the caller's to give.
 import type { AttentionVariant, LayerIR, ModelIR, SourceSpan } from '../../compiler/ir/types.js';
-import { CHECKPOINT_FORMAT, checkpointFromFile, META_KEYS, OPTIMIZER_PREFIX } from './names.js';
+import { CHECKPOINT_FORMAT, checkpointFromFile, firstNonFinite, META_KEYS, OPTIMIZER_PREFIX } from './names.js';
 import { parameterSpecs, qkvRows, stateSpecs } from '../../compiler/ir/params.js';
 import { CheckpointError, decodeSafetensors, formatShape, fromFloat32, isFloatDType, toFloat32Tensor, type Tensor } from './safetensors.js';
 
@@ -166,7 +166,7 @@ export interface ConversionSource {
  * weights without attnc metadata, whose model is inferred (then `heads` is required).
  */
 export function loadForConversion(bytes: Uint8Array, file: string, options: { heads?: number; name?: string } = {}): ConversionSource {
-  const decoded = decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true });
+  const decoded = decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true, digests: true });
   const { tensors, metadata } = decoded;
   if (metadata[META_KEYS.format] === CHECKPOINT_FORMAT) {
     return { tensors, model: checkpointFromFile(file, decoded).meta.model, origin: 'attnc' };
@@ -174,6 +174,8 @@ export function loadForConversion(bytes: Uint8Array, file: string, options: { he
   if (options.heads === undefined) {
     throw new CheckpointError(file, 'has no attnc metadata, so it is read as timm ViT weights; give the number of heads (--heads), which the weights do not record');
   }
+  const nonFinite = firstNonFinite(tensors);
+  if (nonFinite) throw new CheckpointError(file, `${nonFinite}: weights with NaN or infinite values cannot be converted; use an intact copy`);
   return { tensors, model: inferModelFromTimm(tensors, { heads: options.heads, name: options.name, file }), origin: 'timm' };
 }
 

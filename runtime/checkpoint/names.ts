@@ -6,14 +6,15 @@
 // and the emitted PyTorch code can load_state_dict() a checkpoint directly. Backends with other
 // layouts (TensorFlow.js dense kernels are [in, out]) transpose when they load and save.
 // docs/checkpoints.md describes the format for people.
-import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { FileReadError, MAX_READ_BYTES, readRegularFile } from '../../core/files.js';
+import { validateIrDocument } from '../../compiler/ir/validate.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import { IR_VERSION, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { writeFileAtomic } from './atomic.js';
-import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
+import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, tensorDigest, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
 
 /** Optimizer slots (AdamW: 'm' and 'v'; SGD with momentum: 'm') are stored as optimizer.<slot>.<param>. */
 export const OPTIMIZER_PREFIX = 'optimizer.';
@@ -40,7 +41,15 @@ export const META_KEYS = {
   model: 'attnc.model',
   run: 'attnc.run',
   trainState: 'attnc.train_state',
+  /**
+   * JSON object: tensor name -> "sha256:<hex>" of its bytes as stored. A string like every metadata
+   * value, so other safetensors readers load the file as before; attnc verifies it on every read.
+   */
+  checksums: 'attnc.checksums',
 } as const;
+
+/** The largest checkpoint file read (what one Node buffer holds). */
+export const MAX_CHECKPOINT_BYTES = MAX_READ_BYTES;
 
 /** Where training stands. Scalars only; tensors of training state go in the file as tensors. */
 export interface TrainState {
@@ -199,7 +208,32 @@ export function encodeCheckpoint(c: CheckpointInput, file = '<checkpoint>'): Uin
   };
   if (c.run) metadata[META_KEYS.run] = JSON.stringify(c.run);
   if (c.trainState) metadata[META_KEYS.trainState] = JSON.stringify(c.trainState);
+  const nonFinite = firstNonFinite(c.params);
+  if (nonFinite) throw new CheckpointError(file, `refusing to write non-finite weights: ${nonFinite}`);
+  // Digests in name order: the same tensors give the same metadata, so the same bytes.
+  const checksums: Record<string, string> = {};
+  for (const name of Object.keys(tensors).sort()) checksums[name] = tensorDigest(tensors[name]!);
+  metadata[META_KEYS.checksums] = JSON.stringify(checksums);
   return encodeSafetensors(tensors, metadata);
+}
+
+/** "tensor X holds NaN at index i (n non-finite values)" for the first float tensor with NaN or Inf, or null. */
+export function firstNonFinite(tensors: Record<string, Tensor>): string | null {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'F32' && t.dtype !== 'F64') continue;
+    const data = t.data as Float32Array | Float64Array;
+    let first = -1;
+    let count = 0;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (v - v !== 0) {
+        if (first < 0) first = i;
+        count++;
+      }
+    }
+    if (first >= 0) return `tensor ${name} holds ${String(data[first])} at index ${first} (${count} non-finite value${count === 1 ? '' : 's'} of ${data.length})`;
+  }
+  return null;
 }
 
 export async function writeCheckpoint(path: string, c: CheckpointInput): Promise<void> {
@@ -208,13 +242,39 @@ export async function writeCheckpoint(path: string, c: CheckpointInput): Promise
 
 /** Parses and validates an attnc checkpoint: floats come back as F32, allocation counts as I32. */
 export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
-  const { tensors, metadata } = decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true });
-  return checkpointFromFile(file, { tensors, metadata });
+  return checkpointFromFile(file, decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true, digests: true }));
+}
+
+/**
+ * Compares the digests of the file's tensors (decodeSafetensors with `digests`) with the checksums
+ * its metadata records. Files without checksums (older attnc, other writers) are accepted.
+ */
+export function verifyChecksums(file: string, metadata: Record<string, string>, digests: Record<string, string> | undefined): void {
+  const text = metadata[META_KEYS.checksums];
+  if (text === undefined || digests === undefined) return;
+  const recorded = parseJsonMeta(metadata, META_KEYS.checksums, file);
+  if (!isObject(recorded) || !Object.values(recorded).every((v) => typeof v === 'string')) {
+    throw new CheckpointError(file, `metadata '${META_KEYS.checksums}' is not an object of tensor name to checksum; the file is damaged`);
+  }
+  const damaged: string[] = [];
+  for (const [name, digest] of Object.entries(digests)) {
+    const want = recorded[name];
+    if (want === undefined) damaged.push(`${name} (no checksum recorded)`);
+    else if (want !== digest) damaged.push(name);
+  }
+  const missing = Object.keys(recorded).filter((n) => !(n in digests));
+  if (damaged.length || missing.length) {
+    const parts = [];
+    if (damaged.length) parts.push(`the bytes of ${damaged.length} tensor(s) differ from their checksums: ${listNames(damaged)}`);
+    if (missing.length) parts.push(`${missing.length} tensor(s) with a checksum are missing: ${listNames(missing)}`);
+    throw new CheckpointError(file, `${parts.join('; ')}. The file was damaged after it was written (disk, copy or edit); use another copy or an earlier checkpoint`);
+  }
 }
 
 /** A checkpoint from an already decoded safetensors file (floats as F32, I64 as I32, as decodeCheckpoint reads them). */
-export function checkpointFromFile(file: string, { tensors, metadata }: SafetensorsFile): Checkpoint {
-  const meta = parseMeta(metadata, file);
+export function checkpointFromFile(file: string, { tensors, metadata, digests }: SafetensorsFile): Checkpoint {
+  verifyChecksums(file, metadata, digests);
+  const meta = parseCheckpointMeta(metadata, file);
   const checkpoint: Checkpoint = { meta, params: {}, state: {}, optimizer: {} };
   for (const [name, t] of Object.entries(tensors)) {
     if (name.startsWith(OPTIMIZER_PREFIX)) {
@@ -229,17 +289,26 @@ export function checkpointFromFile(file: string, { tensors, metadata }: Safetens
     }
   }
   checkTensorsFit(file, meta.model, checkpoint);
+  const nonFinite = firstNonFinite(checkpoint.params) ?? firstNonFinite(checkpoint.state) ??
+    Object.values(checkpoint.optimizer).map((slot) => firstNonFinite(slot)).find((p) => p !== null) ?? null;
+  if (nonFinite) {
+    throw new CheckpointError(file, `${nonFinite}: a model with NaN or infinite weights computes nothing useful; use an earlier checkpoint (attnc train never saves non-finite weights, so this file was damaged or written elsewhere)`);
+  }
   return checkpoint;
 }
 
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  let bytes: Uint8Array;
+  return decodeCheckpoint(await readCheckpointBytes(path), path);
+}
+
+/** A checkpoint file's bytes: a regular file of at most MAX_CHECKPOINT_BYTES (a FIFO or /dev/zero is refused, not read). */
+export async function readCheckpointBytes(path: string, shown: string = path): Promise<Uint8Array> {
   try {
-    bytes = await readFile(path);
+    return await readRegularFile(path, MAX_CHECKPOINT_BYTES, 'a checkpoint');
   } catch (e) {
-    throw new CheckpointError(path, `cannot read the file: ${(e as Error).message}`);
+    if (e instanceof FileReadError) throw new CheckpointError(shown, e.reason);
+    throw new CheckpointError(shown, `cannot read the file: ${(e as Error).message}`);
   }
-  return decodeCheckpoint(bytes, path);
 }
 
 function parseJsonMeta(metadata: Record<string, string>, key: string, file: string): unknown {
@@ -274,7 +343,36 @@ function modelProblem(x: unknown): string | null {
   return null;
 }
 
-function parseMeta(metadata: Record<string, string>, file: string): CheckpointMeta {
+function isCount(x: unknown): boolean {
+  return Number.isSafeInteger(x) && (x as number) >= 0;
+}
+
+/** Where each part of the wrapping document comes from in the checkpoint. */
+function metaKeyOf(pointer: string): string {
+  if (pointer.startsWith('/models/0')) return `metadata '${META_KEYS.model}' at ${pointer.slice('/models/0'.length) || '/'}`;
+  if (pointer.startsWith('/runs/0')) return `metadata '${META_KEYS.run}' at ${pointer.slice('/runs/0'.length) || '/'}`;
+  return `metadata at ${pointer}`;
+}
+
+/**
+ * The first problem of the checkpoint's model and run against the IR schema (compiler/ir/schema.json,
+ * as `attnc compile x.ir.json` validates a document), or null.
+ */
+export function checkEmbeddedIr(model: unknown, run: unknown, file: string): string | null {
+  // Runs of experiment grids are named "grid/model/seedN", which a spec's run name cannot be: the
+  // name is checked as a non-empty string, the rest against the schema.
+  const named = isObject(run) && typeof run.name === 'string' && run.name !== '' ? { ...run, name: 'run' } : run;
+  const doc = { irVersion: IR_VERSION, compiler: `attnc ${attncVersion()}`, source: file, models: [model], runs: run ? [named] : [], experiments: [] };
+  const diagnostics = validateIrDocument(doc, file);
+  const first = diagnostics.find((d) => d.severity === 'error');
+  if (!first) return null;
+  // "IR does not match its schema at /models/0/image: must have required property 'height'"
+  const message = first.message.replace(/ at (\/[^:]*|\/)(:|$)/, (_m, pointer: string, colon: string) => ` (${metaKeyOf(pointer)})${colon}`);
+  return `${message} [${first.code}]; the checkpoint's metadata is damaged: use an intact copy, or a checkpoint written by attnc`;
+}
+
+/** The checkpoint metadata of a safetensors header, validated (format, IR version, model and run against the IR schema, training state). */
+export function parseCheckpointMeta(metadata: Record<string, string>, file: string): CheckpointMeta {
   const fail = (detail: string): never => {
     throw new CheckpointError(file, detail);
   };
@@ -299,11 +397,15 @@ function parseMeta(metadata: Record<string, string>, file: string): CheckpointMe
     if (!isObject(r) || typeof r.name !== 'string') fail(`metadata '${META_KEYS.run}' is not a run`);
     run = r as unknown as RunIR;
   }
+  // The model and run are IR: validate them as an IR document is validated (schema, then the
+  // rules a spec is checked by), and report the first problem with the metadata key it is under.
+  const irProblem = checkEmbeddedIr(model, run, file);
+  if (irProblem) fail(irProblem);
   let trainState: TrainState | null = null;
   if (metadata[META_KEYS.trainState] !== undefined) {
     const s = parseJsonMeta(metadata, META_KEYS.trainState, file);
-    if (!isObject(s) || !Number.isInteger(s.step) || !Number.isInteger(s.epoch)) {
-      fail(`metadata '${META_KEYS.trainState}' needs whole-number 'step' and 'epoch'`);
+    if (!isObject(s) || !isCount(s.step) || !isCount(s.epoch)) {
+      fail(`metadata '${META_KEYS.trainState}' needs whole-number 'step' and 'epoch' of at least 0 (it has step ${JSON.stringify(isObject(s) ? (s.step ?? null) : null)}, epoch ${JSON.stringify(isObject(s) ? (s.epoch ?? null) : null)}); the file is damaged or hand-made: use a checkpoint written by attnc train`);
     }
     trainState = s as TrainState;
   }

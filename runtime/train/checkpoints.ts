@@ -138,3 +138,56 @@ export function checkResumable(c: Checkpoint, file: string, model: ModelIR, run:
     throw new TrainError(`${file}: the checkpoint's run differs from run '${run.name}' (checkpoint vs now): ${runDiff.join('; ')} — resume with the same settings, or start a new run`);
   }
 }
+
+/** The optimizer slots a run's optimizer keeps (AdamW: m and v; SGD with momentum: m; plain SGD: none). */
+export function optimizerSlots(run: RunIR): string[] {
+  const o = run.optimizer;
+  return o.kind === 'adamw' ? ['m', 'v'] : o.momentum > 0 ? ['m'] : [];
+}
+
+/**
+ * TrainError unless the checkpoint holds exactly the optimizer slots the run needs. With `allowFresh`
+ * (--fresh-optimizer), a checkpoint without any optimizer state resumes with fresh slots: returns the
+ * line that says so (null when the state is complete).
+ */
+export function checkOptimizerState(c: Checkpoint, run: RunIR, file: string, allowFresh: boolean): string | null {
+  const want = optimizerSlots(run);
+  const have = Object.keys(c.optimizer).sort();
+  if (have.join() === [...want].sort().join()) return null;
+  const wanted = want.map((s) => `optimizer.${s}.*`).join(' and ');
+  if (have.length === 0 && want.length > 0) {
+    if (allowFresh) {
+      return `resume: ${file} has no optimizer state; continuing with fresh ${wanted} (--fresh-optimizer): the run will not match an unbroken one`;
+    }
+    throw new TrainError(
+      `${file}: has no optimizer state (${wanted}), which ${run.optimizer.kind} needs to continue exactly: it is a best.safetensors or a converted checkpoint. ` +
+        'Fine-tune from it with --init (a new run, fresh head), or continue it with fresh optimizer state with --resume --fresh-optimizer',
+    );
+  }
+  throw new TrainError(`${file}: holds optimizer slots ${have.length ? have.join(', ') : 'none'}, but ${run.optimizer.kind} uses ${want.length ? want.join(', ') : 'none'}; the checkpoint does not belong to this run`);
+}
+
+/**
+ * TrainError unless the training state is one attnc train can have written for this run: whole
+ * numbers in range, a micro-batch dividing the batch, sums that are finite and not negative.
+ */
+export function checkTrainerState(s: TrainerState, run: RunIR, file: string): void {
+  const count = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  const problems: string[] = [];
+  if (!count(s.step)) problems.push(`step ${JSON.stringify(s.step)} is not a whole number >= 0`);
+  if (!count(s.epoch)) problems.push(`epoch ${JSON.stringify(s.epoch)} is not a whole number >= 0`);
+  if (!count(s.position)) problems.push(`position ${JSON.stringify(s.position)} is not a whole number >= 0`);
+  if (!Number.isSafeInteger(s.microBatch) || s.microBatch < 1) problems.push(`microBatch ${JSON.stringify(s.microBatch)} is not a whole number >= 1`);
+  else if (run.batch % s.microBatch !== 0) problems.push(`microBatch ${s.microBatch} does not divide the batch ${run.batch}`);
+  const rng = s.rngState as { generator?: unknown; seed?: unknown } | undefined;
+  if (typeof rng !== 'object' || rng === null || rng.generator !== 'counter' || !count(rng.seed)) problems.push(`rngState ${JSON.stringify(rng ?? null)} is not {"generator":"counter","seed":N}`);
+  if (s.bestMetric !== null && !(typeof s.bestMetric === 'number' && s.bestMetric >= 0 && s.bestMetric <= 1)) problems.push(`bestMetric ${JSON.stringify(s.bestMetric)} is neither null nor a top-1 between 0 and 1`);
+  const sums = s.epochSums as Record<string, unknown> | undefined;
+  if (typeof sums !== 'object' || sums === null || !['loss', 'correct', 'images', 'steps'].every((k) => typeof sums[k] === 'number' && Number.isFinite(sums[k]) && (sums[k] as number) >= 0)) {
+    problems.push(`epochSums ${JSON.stringify(sums ?? null)} needs finite loss, correct, images and steps >= 0`);
+  }
+  if (typeof s.backend !== 'string') problems.push(`backend ${JSON.stringify(s.backend ?? null)} is not a backend name`);
+  if (problems.length) {
+    throw new TrainError(`${file}: the training state (metadata 'attnc.train_state') is not one attnc train writes: ${problems.slice(0, 4).join('; ')}. The file is damaged or hand-made; resume from a checkpoint written by attnc train, or start from its weights with --init`);
+  }
+}

@@ -159,7 +159,8 @@ class Loop {
         );
       }
       const c = o.resume.checkpoint;
-      await engine.load({ params: c.params, state: c.state, optimizer: c.optimizer });
+      // No slots: resumed with fresh optimizer state (--fresh-optimizer; the command line checked the rest).
+      await engine.load({ params: c.params, state: c.state, ...(Object.keys(c.optimizer).length ? { optimizer: c.optimizer } : {}) });
       this.state = { ...saved, microBatch: o.microBatch, backend: o.backend };
       this.lastSaved = this.state.step;
       await this.metrics.truncateAfter(this.state.step);
