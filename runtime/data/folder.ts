@@ -5,13 +5,17 @@
 // (about 10%), to train otherwise: the split is deterministic, the same on every machine, and a
 // file keeps its split when other files are added or removed.
 // Class names are the sorted directory names of the training split; label = index in that list.
-import { basename, join } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { basename, join, sep } from 'node:path';
 import { decodeImage } from './decode.js';
 import { isDirectory, listDir, readBytes } from './files.js';
 import { convertChannels, resize } from './image.js';
 import { DataError, type Dataset } from './types.js';
 
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
+
+/** The largest image file read (a 100-megapixel PNG stored raw is about 400 MB). */
+export const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
 
 /** FNV-1a (32-bit) of a string's UTF-8 bytes. */
 export function fnv1a(text: string): number {
@@ -51,8 +55,20 @@ async function layoutOf(root: string, split: 'train' | 'test'): Promise<Layout> 
   throw new DataError(root, 'has train/ but no val/ or test/ directory for evaluation', 'add val/<class>/ with held-out images, or move the class directories up to use the flat layout (90/10 split)');
 }
 
+/**
+ * The class folders of `dir`. Symbolic links are followed; a link to a folder that contains `dir` (a
+ * loop: the class would hold the whole data set) is refused.
+ */
 async function classDirs(dir: string): Promise<string[]> {
-  return (await listDir(dir, 'image folder')).filter((e) => e.isDir && !e.name.startsWith('.')).map((e) => e.name);
+  const entries = (await listDir(dir, 'image folder')).filter((e) => e.isDir && !e.name.startsWith('.'));
+  const here = await realpath(dir);
+  for (const e of entries.filter((x) => x.isLink)) {
+    const target = await realpath(join(dir, e.name));
+    if (here === target || here.startsWith(target.endsWith(sep) ? target : target + sep)) {
+      throw new DataError(join(dir, e.name), `is a symbolic link to ${target}, which contains the image folder itself (a loop)`, 'point the link at a folder of images outside the data set, or remove it');
+    }
+  }
+  return entries.map((e) => e.name);
 }
 
 /**
@@ -73,7 +89,11 @@ export async function loadFolder(root: string, split: 'train' | 'test', size: { 
   const files: { path: string; label: number }[] = [];
   for (const name of present) {
     const dir = join(layout.splitDir, name);
-    const images = (await listDir(dir, 'class directory'))
+    const entries = await listDir(dir, 'class directory');
+    // An image name that is not a regular file (a FIFO, a device) is refused rather than skipped or read.
+    const special = entries.find((e) => e.special && IMAGE_EXT.test(e.name));
+    if (special) throw new DataError(join(dir, special.name), 'is not a regular file (a pipe, device or socket)', 'replace it with the image file, or remove it');
+    const images = entries
       .filter((e) => e.isFile && IMAGE_EXT.test(e.name) && (layout.flat === null || flatSplitOf(e.name) === layout.flat))
       .map((e) => join(dir, e.name));
     if (images.length === 0 && split === 'train') {
@@ -91,7 +111,7 @@ export async function loadFolder(root: string, split: 'train' | 'test', size: { 
   const labels = new Int32Array(files.length);
   for (let i = 0; i < files.length; i++) {
     const { path, label } = files[i]!;
-    const img = decodeImage(await readBytes(path, 'image'), path);
+    const img = decodeImage(await readBytes(path, 'image', MAX_IMAGE_FILE_BYTES), path);
     const converted = img.channels === channels ? img.data : convertChannels(img.data, img.height * img.width, img.channels, channels);
     out.set(resize(converted, img.height, img.width, channels, height, width), i * per);
     labels[i] = label;
