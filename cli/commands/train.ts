@@ -144,7 +144,7 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
         const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && process.stdout.isTTY ? 'tty' : 'plain';
         const write = mode === 'tty' ? (t: string) => void process.stdout.write(t) : (t: string) => io.out(t);
         const progress = createProgress({ mode, write, plainEvery: Math.max(1, Math.ceil(Math.floor(trainSet.count / run.batch) / 10)) });
-        const signals = catchSignals();
+        const signals = catchSignals(io);
         let result: TrainResult;
         try {
           result = await train({
@@ -171,24 +171,52 @@ async function loadData(doc: IRDocument, run: RunIR, file: string, cwd: string):
   return { train: await loadDataset(run.data, 'train', opts), test: await loadDataset(run.data, 'test', opts) };
 }
 
-/** SIGINT/SIGTERM ask the loop to stop after the step; a second signal gets the default (exit at once). */
-function catchSignals(): { requested: () => string | null; release: () => void } {
+/**
+ * Seconds a stop signal waits for the current step (and its checkpoint) before the process exits
+ * without saving: a step waiting on a device that never answers must not make SIGTERM a no-op.
+ * ATTNC_STOP_GRACE_S changes it.
+ */
+export const STOP_GRACE_S = 60;
+
+function stopGraceSeconds(): number {
+  const set = Number(process.env.ATTNC_STOP_GRACE_S);
+  return process.env.ATTNC_STOP_GRACE_S !== undefined && Number.isFinite(set) && set >= 0 ? set : STOP_GRACE_S;
+}
+
+/**
+ * SIGINT/SIGTERM ask the loop to stop after the step; a second signal gets the default (exit at once).
+ * When the step does not end within the grace period (a device that hangs), the process exits
+ * without saving: the last checkpoint is intact (writes are atomic) and --resume continues from it.
+ */
+function catchSignals(io: Io): { requested: () => string | null; release: () => void } {
   let got: string | null = null;
+  let timer: NodeJS.Timeout | null = null;
   const handlers = new Map<NodeJS.Signals, () => void>();
   const release = () => {
     for (const [sig, h] of handlers) process.off(sig, h);
     handlers.clear();
+  };
+  const releaseAll = () => {
+    release();
+    if (timer) clearTimeout(timer);
+    timer = null;
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     const h = () => {
       got = sig;
       // The checkpoint is written atomically, so a second Ctrl-C may kill the process at any time.
       release();
+      const grace = stopGraceSeconds();
+      timer = setTimeout(() => {
+        io.err(`attnc train: ${sig}: the current step did not finish within ${grace} s; stopped without saving (the last checkpoint is kept as it was; --resume continues from it)`);
+        process.exit(sig === 'SIGTERM' ? 143 : 130);
+      }, grace * 1000);
+      timer.unref();
     };
     handlers.set(sig, h);
     process.on(sig, h);
   }
-  return { requested: () => got, release };
+  return { requested: () => got, release: releaseAll };
 }
 
 function report(r: TrainResult, outDir: string, shown: (p: string) => string, io: Io, signal: string | null): number {
