@@ -15,7 +15,7 @@ const WHERE: Record<string, string> = {
   convert: 'choose another output file with -o',
   report: 'make the run folder writable, or copy it somewhere writable',
   compile: 'choose another output with -o',
-  eval: 'choose another output file',
+  eval: 'make the folder of the checkpoint writable (eval writes its report there), or copy the checkpoint somewhere writable',
 };
 
 /** The one-line message for an environment's file-system error, or null when `e` is not one. */

@@ -3,6 +3,8 @@
 // the seed and the backend, so two runs can be compared line by line.
 import * as fs from 'node:fs';
 import { writeFileAtomic } from '../checkpoint/atomic.js';
+import { FileReadError, readRegularTextSync } from '../../core/files.js';
+import { TrainError } from './errors.js';
 
 export interface StepRecord {
   kind: 'step';
@@ -79,7 +81,14 @@ export class MetricsLog {
   async truncateAfter(step: number): Promise<void> {
     if (!fs.existsSync(this.path)) return;
     const kept: string[] = [];
-    for (const line of fs.readFileSync(this.path, 'utf8').split('\n')) {
+    let text: string;
+    try {
+      text = readRegularTextSync(this.path, MAX_METRICS_BYTES, 'metrics.jsonl');
+    } catch (e) {
+      if (e instanceof FileReadError) throw new TrainError(`${e.message}; move it away to start the metrics afresh`);
+      throw e;
+    }
+    for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       let record: { step?: unknown };
       try {
@@ -93,10 +102,12 @@ export class MetricsLog {
   }
 }
 
-/** The records of a metrics.jsonl file. */
+/** The largest metrics.jsonl read (about 150 bytes a step: millions of steps). */
+export const MAX_METRICS_BYTES = 2 ** 30;
+
+/** The records of a metrics.jsonl file (a regular file: a FIFO would block). */
 export function readMetrics(path: string): MetricsRecord[] {
-  return fs
-    .readFileSync(path, 'utf8')
+  return readRegularTextSync(path, MAX_METRICS_BYTES, 'metrics.jsonl')
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as MetricsRecord);

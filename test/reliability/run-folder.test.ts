@@ -259,3 +259,18 @@ describe.skipIf(!canMount)('on real full and read-only file systems (tmpfs)', ()
     expect(report.stderr).toMatch(/^attnc report: cannot write (\S+\/)?ro\/run\/report\.html: the file system is read-only \(EROFS\); make the run folder writable/);
   });
 });
+
+describe('metrics.jsonl must be a regular file', () => {
+  it('a FIFO in its place: report and --resume exit 1 at once, naming it', async () => {
+    expect((await runCli(['train', spec, '--out', 'fifo-metrics', '--quiet', '--steps', '2'], dir)).code).toBe(0);
+    const metrics = path.join(dir, 'fifo-metrics', 'metrics.jsonl');
+    fs.rmSync(metrics);
+    execFileSync('mkfifo', [metrics]);
+    const report = await runCli(['report', 'fifo-metrics'], dir);
+    expect(report.code).toBe(1);
+    expect(report.stderr).toContain('metrics.jsonl must be a regular file, but this is a named pipe (FIFO)');
+    const resume = await runCli(['train', spec, '--out', 'fifo-metrics', '--quiet', '--resume', '--steps', '3'], dir);
+    expect(resume.code).toBe(1);
+    expect(resume.stderr).toMatch(/^attnc train: \S+metrics\.jsonl: metrics\.jsonl must be a regular file, but this is a named pipe \(FIFO\); move it away to start the metrics afresh\n$/);
+  }, 30_000);
+});
