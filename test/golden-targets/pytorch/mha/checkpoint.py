@@ -11,6 +11,7 @@ attnc reads them (training resumes across backends).
     load_into(model, ckpt)                                  # parameters and allocation state
     write_checkpoint('out.safetensors', model, optimizer=opt, train_state={'step': 100, 'epoch': 1})
 """
+import hashlib
 import json
 import math
 import os
@@ -35,6 +36,8 @@ META_IR_VERSION = 'attnc.ir_version'
 META_MODEL = 'attnc.model'
 META_RUN = 'attnc.run'
 META_TRAIN_STATE = 'attnc.train_state'
+# {tensor name: 'sha256:<hex>'} of each tensor's stored bytes, in name order (docs/checkpoints.md).
+META_CHECKSUMS = 'attnc.checksums'
 OPTIMIZER_PREFIX = 'optimizer.'
 MAX_HEADER_BYTES = 100000000
 
@@ -110,6 +113,11 @@ def _tensor_bytes(t):
         t = t.view(torch.int16)  # numpy has no bfloat16; the bits are what matters
     a = t.numpy()
     return a.astype(a.dtype.newbyteorder('<'), copy=False).tobytes()
+
+
+def tensor_checksum(t):
+    """'sha256:<hex>' of a tensor's bytes as a safetensors file stores them (attnc.checksums)."""
+    return 'sha256:' + hashlib.sha256(_tensor_bytes(t)).hexdigest()
 
 
 def encode_safetensors(tensors, metadata=None):
@@ -298,11 +306,23 @@ def decode_checkpoint(data, file='<bytes>'):
             state[name] = t
         else:
             params[name] = t
+    if META_CHECKSUMS in metadata:
+        recorded = _meta_json(metadata, META_CHECKSUMS, file)
+        if not isinstance(recorded, dict):
+            raise CheckpointError(file, "metadata '%s' is not an object of tensor name to checksum; the file is damaged" % META_CHECKSUMS)
+        damaged = sorted(n for n, t in tensors.items() if recorded.get(n) != tensor_checksum(t))
+        missing = sorted(n for n in recorded if n not in tensors)
+        if damaged or missing:
+            raise CheckpointError(file, 'tensors %s differ from their checksums; the file was damaged after it was written: use another copy or an earlier checkpoint' % ', '.join((damaged + missing)[:12]))
     check_fits(file, model, params, state, optimizer)
+    for group in [params, {n: t for n, t in state.items() if not n.endswith('.counts')}] + list(optimizer.values()):
+        for n, t in group.items():
+            if not torch.isfinite(t.to(torch.float32)).all():
+                raise CheckpointError(file, 'tensor %s holds NaN or infinite values; use an earlier checkpoint' % n)
     params = {n: t.to(torch.float32) for n, t in params.items()}
     state = {n: t.to(torch.int32 if n.endswith('.counts') else torch.float32) for n, t in state.items()}
     optimizer = {s: {n: t.to(torch.float32) for n, t in ts.items()} for s, ts in optimizer.items()}
-    known = (META_FORMAT, META_VERSION, META_IR_VERSION, META_MODEL, META_RUN, META_TRAIN_STATE)
+    known = (META_FORMAT, META_VERSION, META_IR_VERSION, META_MODEL, META_RUN, META_TRAIN_STATE, META_CHECKSUMS)
     extra = {k: v for k, v in metadata.items() if k not in known}
     return Checkpoint(params, state, optimizer, model, run, train_state, metadata.get(META_VERSION, 'unknown'), extra)
 
@@ -394,6 +414,8 @@ def encode_checkpoint(model, optimizer=None, train_state=None, run=RUN_IR, extra
         metadata[META_RUN] = js_json(run)
     if train_state is not None:
         metadata[META_TRAIN_STATE] = js_json(train_state)
+    # As attnc writes them: the same tensors give the same bytes, in either language.
+    metadata[META_CHECKSUMS] = js_json({name: tensor_checksum(tensors[name]) for name in sorted(tensors)})
     return encode_safetensors(tensors, metadata)
 
 
