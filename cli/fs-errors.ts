@@ -22,8 +22,10 @@ const WHERE: Record<string, string> = {
 export function fsErrorMessage(command: string, e: unknown): string | null {
   const err = e as NodeJS.ErrnoException | null;
   if (!err || typeof err !== 'object' || typeof err.code !== 'string' || !ENVIRONMENT_CODES.has(err.code)) return null;
-  const file = (err as { target?: string }).target ?? err.path ?? null;
-  const verb = err.syscall === 'mkdir' ? 'create the folder' : err.syscall === 'open' && err.code === 'ENOENT' ? 'open' : err.syscall === 'read' ? 'read' : 'write';
+  // `target`: the file an atomic write was replacing (runtime/checkpoint/atomic.ts).
+  const target = (err as { target?: string }).target;
+  const file = target ?? err.path ?? null;
+  const verb = err.syscall === 'mkdir' ? 'create the folder' : target ? 'write' : err.syscall === 'open' && err.code === 'ENOENT' ? 'open' : err.syscall === 'read' ? 'read' : 'write';
   const what = file ? `cannot ${verb} ${file}` : `a file operation (${err.syscall ?? '?'}) failed`;
   const fix =
     err.code === 'ENOSPC' || err.code === 'EDQUOT' || err.code === 'EFBIG'

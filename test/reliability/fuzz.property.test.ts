@@ -14,6 +14,10 @@ import { DataError } from '../../runtime/data/types.js';
 import { keyNormAllocation, paramsFor, stateFor, tinyModel } from '../checkpoint/fixtures.js';
 import { idxBytes, ramp, solid } from '../data/helpers.js';
 import { createRequire } from 'node:module';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../helpers/cli.js';
 import jpeg from 'jpeg-js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
@@ -122,6 +126,27 @@ describe('fuzz: the checkpoint reader', () => {
       { numRuns: RUNS, seed: 14 },
     );
   });
+});
+
+describe('fuzz: a command on damaged checkpoints', () => {
+  it('attnc convert on 300 damaged files: exit 0 or 1 with one line naming the file, never 2', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attnc-fuzz-'));
+    try {
+      const mha = tinyModel({ depth: 1 });
+      const base = encodeCheckpoint({ model: mha, params: paramsFor(mha), run: null });
+      await fc.assert(
+        fc.asyncProperty(damaged(base), async (bytes) => {
+          fs.writeFileSync(path.join(dir, 'in.safetensors'), bytes);
+          const r = await runCli(['convert', 'in.safetensors', '--kv-heads', '2', '-o', 'out.safetensors'], dir);
+          expect([0, 1], r.stderr).toContain(r.code);
+          if (r.code === 1) expect(r.stderr).toMatch(/^attnc convert: in\.safetensors: [^\n]+\n/);
+        }),
+        { numRuns: Math.min(RUNS, 300), seed: 17 },
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fsErrorMessage } from '../../cli/fs-errors.js';
 import { acquireRunLock, LOCK_FILE, processAlive, removeStaleTemps, RunFolderError } from '../../runtime/checkpoint/run-folder.js';
 import { readMetrics } from '../../runtime/train/metrics.js';
+import { encodeCheckpoint } from '../../runtime/checkpoint/names.js';
+import { paramsFor, tinyModel as tinyCheckpointModel } from '../checkpoint/fixtures.js';
 import { runCli } from '../helpers/cli.js';
 import { irDocument, tempDir, tinyModel, tinyRun, writeSpec } from '../train/fixtures.js';
 
@@ -179,6 +181,18 @@ describe('output folders that cannot be written', () => {
     const r = await runCli(['convert', 'conv/last.safetensors', '--kv-heads', '1', '-o', 'outdir'], dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^attnc convert: -o outdir is a folder; give a file name, such as outdir\/\S+\.safetensors\n$/);
+  });
+
+  it('convert -o below a file or in a missing folder: exit 1 naming the output and the fix', async () => {
+    const mha = tinyCheckpointModel({ depth: 1 });
+    fs.mkdirSync(path.join(dir, 'conv2'));
+    fs.writeFileSync(path.join(dir, 'conv2', 'last.safetensors'), encodeCheckpoint({ model: mha, params: paramsFor(mha) }));
+    fs.writeFileSync(path.join(dir, 'plainfile'), 'x');
+    const below = await runCli(['convert', 'conv2/last.safetensors', '--kv-heads', '1', '-o', 'plainfile/x.safetensors'], dir);
+    expect(below.code).toBe(1);
+    expect(below.stderr).toBe(`attnc convert: cannot write ${path.join(dir, 'plainfile/x.safetensors')}: a part of the path is a file, not a folder (ENOTDIR); choose another output file with -o. Files written before (checkpoints included) are unchanged.\n`);
+    const missing = await runCli(['convert', 'conv2/last.safetensors', '--kv-heads', '1', '-o', 'nowhere/x.safetensors'], dir);
+    expect(missing.stderr).toBe(`attnc convert: cannot write ${path.join(dir, 'nowhere/x.safetensors')}: no such file or folder (ENOENT); choose another output file with -o. Files written before (checkpoints included) are unchanged.\n`);
   });
 
   it('every environment error code maps to one line with the file and a fix (the seam every command shares)', () => {
