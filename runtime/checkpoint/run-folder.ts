@@ -203,8 +203,11 @@ function installExitHook(): void {
 // ---------------------------------------------------------------------------------------------
 // Leftovers of interrupted atomic writes
 
-/** writeFileAtomic's temporary names: `<name>.tmp-<pid>-<12 hex digits>` (atomic.ts tempPathFor). */
-const TEMP_NAME = /\.tmp-(\d+)-[0-9a-f]{12}$/;
+/**
+ * Temporary names of atomic writes: `<name>.tmp-<pid>-<12 hex digits>` (atomic.ts tempPathFor), and
+ * `<name>.tmp-<pid>` of the emitted PyTorch code's checkpoint.py.
+ */
+const TEMP_NAME = /\.tmp-(\d+)(-[0-9a-f]{12})?$/;
 
 /**
  * Removes DIR's temporary files of atomic writes whose process is no longer running (call it with

@@ -157,8 +157,9 @@ describe('temporary files of interrupted writes', () => {
 
   it('removeStaleTemps leaves other files alone', () => {
     const folder = fs.mkdtempSync(path.join(dir, 'other-'));
-    for (const n of ['last.safetensors', 'x.tmp-1-short', 'notes.tmp', `a.tmp-${deadPid()}-0123456789ab`]) fs.writeFileSync(path.join(folder, n), '');
-    expect(removeStaleTemps(folder).files).toHaveLength(1);
+    const dead = deadPid();
+    for (const n of ['last.safetensors', 'x.tmp-1-short', 'notes.tmp', `a.tmp-${dead}-0123456789ab`, `py.safetensors.tmp-${dead}`]) fs.writeFileSync(path.join(folder, n), '');
+    expect(removeStaleTemps(folder).files.sort()).toEqual([`a.tmp-${dead}-0123456789ab`, `py.safetensors.tmp-${dead}`]);
     expect(fs.readdirSync(folder).sort()).toEqual(['last.safetensors', 'notes.tmp', 'x.tmp-1-short']);
   });
 });
