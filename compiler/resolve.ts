@@ -65,7 +65,8 @@ export function loadProgram(rootPath: string, host: Host, displayBase: string): 
       text = host.readFile(abs);
     } catch (e) {
       const reason = READ_ERRORS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message;
-      const d = diag('FileNotFound', importedAt, [shown, reason]);
+      // The hint about import paths is for imports; a file named on the command line gets its own.
+      const d = diag('FileNotFound', importedAt, [shown, reason], importedAt ? undefined : 'the path is relative to the current folder');
       if (!importedAt) d.file = shown;
       diagnostics.push(d);
       return;

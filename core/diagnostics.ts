@@ -242,7 +242,13 @@ export const distanceWork = { cells: 0 };
 
 /** "did you mean" for a misspelt word, by edit distance; '' when nothing is close. */
 export function didYouMean(word: string, candidates: Iterable<string>): string {
-  if (word.length > MAX_SUGGESTION_LENGTH) return '';
+  const best = closestWord(word, candidates);
+  return best === null ? '' : `; did you mean '${best}'?`;
+}
+
+/** The candidate nearest to `word` within a third of its length in edits (didYouMean's choice), or null. */
+export function closestWord(word: string, candidates: Iterable<string>): string | null {
+  if (word.length > MAX_SUGGESTION_LENGTH) return null;
   const limit = Math.max(1, Math.floor(word.length / 3));
   const lower = word.toLowerCase();
   let best = '';
@@ -252,7 +258,7 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
     const dist = editDistance(lower, c.toLowerCase(), bestDist - 1);
     if (dist < bestDist) { best = c; bestDist = dist; }
   }
-  return bestDist <= limit ? `; did you mean '${best}'?` : '';
+  return bestDist <= limit ? best : null;
 }
 
 /**

@@ -54,7 +54,7 @@ describe('attnc CLI', () => {
     expect((await runCli(['frobnicate'])).code).toBe(1);
     const r = await runCli(['compile', 'specs/quickstart.attn', '--frob']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("Unknown option '--frob'");
+    expect(r.stderr).toContain("unknown option '--frob'");
   });
 
   it('check: ok on a shipped spec, diagnostics and exit 1 on a bad one', async () => {

@@ -3,7 +3,6 @@
 // PyTorch package of a model and its run (./compile-pytorch.ts), or a WebGPU plan (./compile-webgpu.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { documentSummaryJson, formatDocumentSummary } from '../../compiler/summary-format.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
@@ -11,6 +10,7 @@ import { writePytorchTarget } from './compile-pytorch.js';
 import { writeTfjsTarget } from './compile-tfjs.js';
 import { writeWebGpuTarget } from './compile-webgpu.js';
 import { emitGraph } from './compile-graph.js';
+import { parseCommandArgs } from '../args.js';
 
 export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch|webgpu] [--model NAME] [--run NAME] [--batch N]
 
@@ -37,7 +37,7 @@ FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is 
                   (or .graph.json)`;
 
 export async function compileCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('compile', {
     args, allowPositionals: true,
     options: {
       out: { type: 'string', short: 'o' }, summary: { type: 'boolean' }, json: { type: 'boolean' },

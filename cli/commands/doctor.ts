@@ -5,13 +5,13 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
-import { parseArgs } from 'node:util';
 import { ATTNC_VERSION } from '../../compiler/version.js';
 import { findIdxFiles } from '../../runtime/data/idx.js';
 import { FASHION_MNIST_DIR, mnistPackageDir } from '../../runtime/data/mnist.js';
 import { describeBackends, selectBackend, type BackendDescription } from '../../runtime/tfjs/backend.js';
 import { probeWebGpuIsolated } from '../../runtime/webgpu/device.js';
 import { EXIT_OK, type Io } from '../io.js';
+import { parseCommandArgs } from '../args.js';
 
 export const DOCTOR_USAGE = `Usage: attnc doctor [--json]
 
@@ -147,7 +147,7 @@ export function formatDoctor(r: DoctorReport): string {
 }
 
 export async function doctorCommand(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseCommandArgs('doctor', { args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return io.out(DOCTOR_USAGE), EXIT_OK;
   const report = await runDoctor();
   io.out(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));

@@ -1,7 +1,6 @@
 // `attnc experiment SPEC`: trains every run of an experiment grid and compares them (docs/experiments.md).
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { DataError } from '../../runtime/data/types.js';
 import { buildReport, writeReport, type BuildInput } from '../../runtime/experiment/build.js';
@@ -13,6 +12,7 @@ import { TrainError } from '../../runtime/train/index.js';
 import { EXIT_OK, EXIT_USER, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { trainCommand } from './train.js';
+import { parseCommandArgs } from '../args.js';
 
 export const EXPERIMENT_USAGE = `Usage: attnc experiment SPEC [--name NAME] [--out DIR] [--backend B] [--epochs N | --steps N]
                         [--resume] [--only MODEL] [--quiet]
@@ -51,7 +51,7 @@ async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export async function experimentCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('experiment', {
     args, allowPositionals: true,
     options: {
       name: { type: 'string' }, out: { type: 'string', short: 'o' }, backend: { type: 'string', default: 'auto' },

@@ -2,10 +2,10 @@
 // (docs/training.md); attnc train writes the same page when a run ends.
 import { existsSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { RunReportError, writeRunReport } from '../../runtime/report/write.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
+import { parseCommandArgs } from '../args.js';
 
 export const REPORT_USAGE = `Usage: attnc report RUN_DIR
 
@@ -15,7 +15,7 @@ and images/s over the steps, and the allocation of query heads of its key_norm l
 RUN_DIR/metrics.jsonl and the header of RUN_DIR/last.safetensors; attnc train writes it at the end.`;
 
 export async function reportCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseCommandArgs('report', { args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
   if (values.help) return io.out(REPORT_USAGE), EXIT_OK;
   if (positionals.length !== 1) throw new UserError(`attnc report: give exactly one run folder\n\n${REPORT_USAGE}`);
   const dir = resolve(io.cwd, positionals[0]!);

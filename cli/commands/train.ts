@@ -2,7 +2,6 @@
 // (--backend webgpu: docs/webgpu-runtime.md); docs/training.md.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { IRDocument, RunIR } from '../../compiler/ir/types.js';
 import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
 import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
@@ -17,6 +16,8 @@ import { train, type TrainResult } from '../../runtime/train/trainer.js';
 import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { writeRunReportAfterTraining } from './report.js';
+import { parseCommandArgs } from '../args.js';
+import { explainNotCheckpoint } from '../checkpoint-file.js';
 
 export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
@@ -55,7 +56,7 @@ async function userFacing<T>(fn: () => Promise<T> | T): Promise<T> {
 }
 
 export async function trainCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('train', {
     args, allowPositionals: true,
     options: {
       run: { type: 'string' }, backend: { type: 'string', default: 'auto' }, epochs: { type: 'string' }, steps: { type: 'string' },
@@ -99,7 +100,7 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
       }
       run = applyOverrides(specRun, overrides);
     }
-    const init = values.init ? { file: values.init, checkpoint: await readCheckpoint(resolve(io.cwd, values.init)) } : null;
+    const init = values.init ? { file: values.init, checkpoint: await readInit(resolve(io.cwd, values.init), values.init) } : null;
 
     const backend = await openBackend(backendName);
     try {
@@ -134,6 +135,16 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
       backend.close();
     }
   });
+}
+
+/** The --init checkpoint; a spec or other file given by mistake is named for what it is. */
+async function readInit(path: string, shown: string): Promise<Checkpoint> {
+  try {
+    return await readCheckpoint(path);
+  } catch (e) {
+    const why = e instanceof CheckpointError ? explainNotCheckpoint(path, shown, 'train --init') : null;
+    throw why ? new TrainError(why) : e;
+  }
 }
 
 async function loadData(doc: IRDocument, run: RunIR, file: string, cwd: string): Promise<{ train: Dataset; test: Dataset }> {
