@@ -24,17 +24,17 @@ export function explainNotCheckpoint(file: string, shown: string, command: strin
   const wanted = `attnc ${command} takes a .safetensors checkpoint, such as runs/RUN/best.safetensors that attnc train writes`;
   const text = head.toString('utf8');
   if (ext === '.attn' || SPEC_START.test(text)) {
-    return `${shown} is an attnc spec, not a checkpoint: ${wanted} (train it first: npx attnc train ${shown})`;
+    return `${shown}: this is an attnc spec, not a checkpoint; ${wanted} (train it first: npx attnc train ${shown})`;
   }
   if (ext === '.json' || /^\s*[{[]/.test(text)) {
-    return `${shown} is a JSON file (an IR document?), not a checkpoint: ${wanted}`;
+    return `${shown}: this is a JSON file (an IR document?), not a checkpoint; ${wanted}`;
   }
   if (head.length >= 4 && head.readUInt32BE(0) === 0x504b0304) {
-    return `${shown} is a zip archive (PyTorch's torch.save format?), not a safetensors checkpoint: ${wanted}; ` +
+    return `${shown}: this is a zip archive (PyTorch's torch.save format?), not a safetensors checkpoint; ${wanted}; ` +
       'save PyTorch weights with safetensors.torch.save_file, then attnc convert reads timm-named tensors';
   }
   if (head.length >= 9 && head[8] !== 0x7b /* '{' */) {
-    return `${shown} is not a safetensors file (one starts with an 8-byte header length, then a JSON header '{...}'): ${wanted}`;
+    return `${shown}: this is not a safetensors file (one starts with an 8-byte header length, then a JSON header '{...}'); ${wanted}`;
   }
   return null;
 }

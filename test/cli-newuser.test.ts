@@ -56,17 +56,17 @@ describe('attnc CLI for a new user', () => {
   it('eval of a spec, an IR document or another file says what was expected', async () => {
     const spec = await runCli(['eval', 'specs/quickstart.attn']);
     expect(spec.code).toBe(1);
-    expect(spec.stderr).toContain('specs/quickstart.attn is an attnc spec, not a checkpoint');
+    expect(spec.stderr).toContain('specs/quickstart.attn: this is an attnc spec, not a checkpoint');
     expect(spec.stderr).toContain('npx attnc train specs/quickstart.attn');
     expect(spec.stderr).not.toContain('header length');
     const dir = tmp();
     fs.writeFileSync(path.join(dir, 'run.ir.json'), '{"irVersion": 1}');
     const json = await runCli(['eval', 'run.ir.json'], dir);
-    expect(json.stderr).toContain('run.ir.json is a JSON file');
+    expect(json.stderr).toContain('run.ir.json: this is a JSON file');
     fs.writeFileSync(path.join(dir, 'model.pt'), Buffer.from([0x50, 0x4b, 3, 4, 0, 0, 0, 0, 0, 0]));
     expect((await runCli(['eval', 'model.pt'], dir)).stderr).toContain("zip archive (PyTorch's torch.save format?)");
     fs.writeFileSync(path.join(dir, 'noise.bin'), Buffer.from('\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a'));
-    expect((await runCli(['eval', 'noise.bin'], dir)).stderr).toContain('noise.bin is not a safetensors file');
+    expect((await runCli(['eval', 'noise.bin'], dir)).stderr).toContain('noise.bin: this is not a safetensors file');
   });
 
   it('a missing spec file gets no hint about import paths (an import still does)', async () => {

@@ -33,7 +33,8 @@ matrix and the mean number of query heads per K/V group in each layer.
   --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
                   webgpu evaluates with the WebGPU plan of the model
   --json          print the results as JSON (accuracies as fractions)
-Also writes eval-<split>.html next to the checkpoint.`;
+Also writes NAME.eval-SPLIT.html next to the checkpoint NAME.safetensors (best.eval-test.html
+for best.safetensors on the test split).`;
 
 const DEFAULT_BATCH = 128;
 

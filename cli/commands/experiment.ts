@@ -106,6 +106,12 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
 
     // attnc train's own output (backend, progress, result) goes to the terminal unless --quiet; its errors always do.
     const trainIo: Io = values.quiet ? { out: () => {}, err: (t) => io.err(t), cwd: io.cwd } : io;
+    // The backend line (about 200 characters) once for the grid, again only if a run's differs.
+    let backendLine = '';
+    const sayBackend = (line: string) => {
+      if (line !== backendLine) trainIo.out(line);
+      backendLine = line;
+    };
     const lengthArgs = length.epochs !== undefined ? ['--epochs', String(length.epochs)] : ['--steps', String(length.steps)];
     const outcome = await runGrid(planned, {
       say: (line) => io.out(line),
@@ -113,6 +119,7 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
         callTrain(
           [irFile, '--run', run.name, '--out', run.absDir, '--backend', values.backend!, ...lengthArgs, ...(resume ? ['--resume'] : []), ...(values.quiet ? ['--quiet'] : [])],
           trainIo,
+          sayBackend,
         ),
       recordWall: (run, seconds, fresh) => {
         record.wallSeconds[run.dir] = (fresh ? 0 : (record.wallSeconds[run.dir] ?? 0)) + seconds;
@@ -131,9 +138,9 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
 }
 
 /** attnc train in-process; its user errors print as they would on their own and give exit 1. */
-async function callTrain(args: string[], io: Io): Promise<number> {
+async function callTrain(args: string[], io: Io, sayBackend: (line: string) => void): Promise<number> {
   try {
-    return await trainCommand(args, io);
+    return await trainCommand(args, io, { sayBackend });
   } catch (e) {
     if (e instanceof UserError) {
       if (e.message) io.err(e.message);

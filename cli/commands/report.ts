@@ -35,10 +35,13 @@ export async function reportCommand(args: string[], io: Io): Promise<number> {
  * For attnc train at the end of a run: the page is a convenience, so failing to write it warns and
  * leaves the run's outcome (and exit code) alone.
  */
-export async function writeRunReportAfterTraining(dir: string, shown: (p: string) => string, io: Io): Promise<void> {
+export async function writeRunReportAfterTraining(dir: string, shown: (p: string) => string, io: Io): Promise<string | null> {
   try {
-    io.out(`wrote ${shown(await writeRunReport(dir, shown(dir)))}`);
+    const file = shown(await writeRunReport(dir, shown(dir)));
+    io.out(`wrote ${file}`);
+    return file;
   } catch (e) {
     io.err(`attnc train: warning: could not write ${shown(resolve(dir, 'report.html'))}: ${(e as Error).message} (attnc report ${shown(dir)} retries)`);
+    return null;
   }
 }

@@ -21,7 +21,7 @@ import { explainNotCheckpoint } from '../checkpoint-file.js';
 
 export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
-                   [--seed N] [--save-every N] [--quiet]
+                   [--seed N] [--save-every N] [--quiet] [--json]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
@@ -35,6 +35,7 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
   --seed N          the run's seed (data order, initialisation, dropout)
   --save-every N    also write last.safetensors every N steps (it is written every epoch)
   --quiet           no progress output
+  --json            end with a JSON summary on stdout (everything else goes to stderr)
 Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1).
 Ctrl-C finishes the step, saves last.safetensors and exits (130); --resume continues it.`;
 
@@ -55,13 +56,19 @@ async function userFacing<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
-export async function trainCommand(args: string[], io: Io): Promise<number> {
+/** How a caller (attnc experiment) shapes train's output. */
+export interface TrainCommandOptions {
+  /** Says the backend line; attnc experiment prints it once for the whole grid. */
+  sayBackend?: (line: string) => void;
+}
+
+export async function trainCommand(args: string[], io: Io, options: TrainCommandOptions = {}): Promise<number> {
   const { values, positionals } = parseCommandArgs('train', {
     args, allowPositionals: true,
     options: {
       run: { type: 'string' }, backend: { type: 'string', default: 'auto' }, epochs: { type: 'string' }, steps: { type: 'string' },
       out: { type: 'string', short: 'o' }, resume: { type: 'boolean' }, init: { type: 'string' }, seed: { type: 'string' },
-      'save-every': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+      'save-every': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(TRAIN_USAGE), EXIT_OK;
@@ -74,6 +81,9 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
   const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
 
   const file = positionals[0]!;
+  // Under --json stdout carries the summary only; what would be said along the way goes to stderr.
+  const json = values.json === true;
+  const sayIo: Io = json ? { out: (t) => io.err(t), err: (t) => io.err(t), cwd: io.cwd } : io;
   const doc = loadSpec(file, io);
   return userFacing(async () => {
     const specRun = selectRun(doc, values.run, file);
@@ -104,32 +114,38 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
 
     const backend = await openBackend(backendName);
     try {
-      io.out(`backend: ${backend.why}`);
+      (options.sayBackend ?? ((l: string) => sayIo.out(l)))(`backend: ${backend.why}`);
       const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
       const plan = backend.planTraining(model, run);
-      for (const note of plan.notes) io.out(note);
+      for (const note of plan.notes) sayIo.out(note);
       // A resumed run keeps the micro-batches it had: they key the dropout masks.
       const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
-      io.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
+      sayIo.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
         `${microBatch < run.batch ? ` in micro-batches of ${microBatch}` : ''}, ${run.epochs !== null ? `${run.epochs} epoch(s)` : `${run.steps} steps`}, seed ${run.seed}; writing ${shown(outDir)}/`);
       mkdirSync(outDir, { recursive: true });
 
-      const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && process.stdout.isTTY ? 'tty' : 'plain';
-      const write = mode === 'tty' ? (t: string) => void process.stdout.write(t) : (t: string) => io.out(t);
-      const progress = createProgress({ mode, write, plainEvery: Math.max(1, Math.ceil(Math.floor(trainSet.count / run.batch) / 10)) });
+      const stream = json ? process.stderr : process.stdout;
+      const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && stream.isTTY ? 'tty' : 'plain';
+      const write = mode === 'tty' ? (t: string) => void stream.write(t) : (t: string) => sayIo.out(t);
+      // Off a terminal: a line every tenth of an epoch or of the run, whichever is shorter (and at the heartbeat).
+      const stepsPerEpoch = Math.floor(trainSet.count / run.batch);
+      const totalSteps = run.steps ?? (run.epochs ?? 1) * stepsPerEpoch;
+      const plainEvery = Math.max(1, Math.ceil(Math.min(stepsPerEpoch, totalSteps) / 10));
+      const progress = createProgress({ mode, write, plainEvery, columns: () => stream.columns });
       const signals = catchSignals();
       let result: TrainResult;
       try {
         result = await train({
           engine: backend.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
-          saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
+          saveEvery, resume, init, progress, info: (l) => sayIo.out(l), stopRequested: signals.requested, show: shown,
         });
       } finally {
         signals.release();
         progress.finish();
       }
-      const code = report(result, outDir, shown, io, signals.requested());
-      await writeRunReportAfterTraining(outDir, shown, io);
+      const code = report(result, outDir, shown, sayIo, signals.requested());
+      const reportFile = await writeRunReportAfterTraining(outDir, shown, sayIo);
+      if (json) io.out(JSON.stringify(summaryJson(result, run, model.name, backend.name, outDir, shown, reportFile), null, 2));
       return code;
     } finally {
       backend.close();
@@ -171,6 +187,20 @@ function catchSignals(): { requested: () => string | null; release: () => void }
     process.on(sig, h);
   }
   return { requested: () => got, release };
+}
+
+/** The --json summary: what the last lines say, as numbers (accuracies as fractions, like eval's). */
+function summaryJson(r: TrainResult, run: RunIR, model: string, backend: string, outDir: string, shown: (p: string) => string, reportFile: string | null) {
+  const file = (name: string) => (existsSync(join(outDir, name)) ? shown(join(outDir, name)) : null);
+  return {
+    run: run.name, model, backend, status: r.status, message: r.message,
+    step: r.step, totalSteps: r.totalSteps, seed: run.seed,
+    trainSeconds: r.trainSeconds, imagesPerSec: r.imagesPerSec,
+    lastEval: r.lastEval ? { acc: r.lastEval.acc, loss: r.lastEval.loss, images: r.lastEval.images } : null,
+    bestAcc: r.bestMetric,
+    out: shown(outDir),
+    files: { last: file('last.safetensors'), best: file('best.safetensors'), metrics: file('metrics.jsonl'), report: reportFile },
+  };
 }
 
 function report(r: TrainResult, outDir: string, shown: (p: string) => string, io: Io, signal: string | null): number {

@@ -162,6 +162,8 @@ describe('attnc eval', () => {
     expect(r.stdout).toMatch(/layer 0 +key_norm \(recompute, batch\) +\d\.\d\d \d\.\d\d/);
     expect(r.stdout).toMatch(/layer 1 +key_norm \(frozen, batch\) +3\.00 1\.00/);
     expect(r.stdout).toContain('report: best.eval-test.html');
+    // --help names the file that is written.
+    expect((await runCli(['eval', '--help'])).stdout).toContain('best.eval-test.html');
   });
 
   it('reports the mean of per-image allocations for scope sample', async () => {

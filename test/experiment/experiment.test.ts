@@ -97,6 +97,8 @@ describe('attnc experiment', () => {
     // attnc train's own output comes through: its run line and progress.
     expect(first.stdout).toMatch(/run grid\/tiny_kdgqa\/seed1: model tiny_kdgqa, synthetic 64 train \/ 32 test images/);
     expect(first.stdout).toMatch(/eval at step 8: test top-1/);
+    // The backend line (about 200 characters) once for the grid, not once per run.
+    expect(count(first.stdout, /^backend: /gm)).toBe(1);
   });
 
   it('writes summary.json with the figures of each run\'s metrics.jsonl, and mean and std per model', () => {
