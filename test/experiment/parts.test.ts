@@ -167,7 +167,10 @@ describe('charts', () => {
     const ys = (poly: number[][]) => [...new Set(poly.map((p) => p[1]))].sort((a, b) => a - b);
     expect(ys(polygons[0]!)).toEqual([31.5, 47, 78]);
     expect(ys(polygons[1]!)).toEqual([16, 31.5, 47]);
-    // x: 22 + step / 10 * 142. Along the top left to right, back along the bottom: one simple outline.
-    expect(polygons[1]!.map((p) => p.join(',')).join(' ')).toBe('22,16 93,16 93,16 164,16 164,31.5 93,31.5 93,47 22,47');
+    // x: 32 + step / 10 * 132 (the left margin holds the 'query heads' label). Along the top left to right, back along the bottom: one simple outline.
+    expect(polygons[1]!.map((p) => p.join(',')).join(' ')).toBe('32,16 98,16 98,16 164,16 164,31.5 98,31.5 98,47 32,47');
+    // The y axis is labelled, with a tick and a label at every count of heads.
+    expect(svg).toContain('>query heads</text>');
+    expect([...svg.matchAll(/text-anchor="end" fill="#555">(\d+)</g)].map((m) => Number(m[1]))).toEqual([0, 1, 2, 3, 4]);
   });
 });

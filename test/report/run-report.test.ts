@@ -29,11 +29,31 @@ describe('report.html of a run', () => {
   });
 
   it('attnc train writes a self-contained page with one chart per curve', () => {
-    // Training loss, training top-1, test top-1, learning rate, images/s; no allocation for uniform GQA.
-    expect(count(plainHtml, '<svg class="chart"')).toBe(5);
+    // Training loss, training top-1, test top-1, learning rate, gradient norm, images/s; no allocation for uniform GQA.
+    expect(count(plainHtml, '<svg class="chart"')).toBe(6);
     expect(plainHtml).not.toContain('<svg class="allocation"');
     expect(plainHtml).not.toMatch(/<script|<link|src=|href=|@import|url\(/i);
-    for (const title of ['training top-1 per step', 'test top-1 per evaluation', 'learning rate per step', 'training images/s']) expect(plainHtml).toContain(title);
+    for (const title of ['training top-1 per step', 'test top-1 per evaluation', 'learning rate per step', 'gradient norm per step', 'training images/s']) expect(plainHtml).toContain(title);
+  });
+
+  it('test top-1 on a fixed 0-100% axis, images/s as images over time, the optimizer and schedule, training time under the steps', () => {
+    const chart = (title: string) => plainHtml.slice(plainHtml.lastIndexOf('<svg', plainHtml.indexOf(title))).split('</svg>')[0]!;
+    const testChart = chart('test top-1 per evaluation');
+    const yLabels = [...testChart.matchAll(/text-anchor="end" fill="#555">(-?\d+)</g)].map((m) => Number(m[1]));
+    expect(Math.min(...yLabels)).toBe(0);
+    expect(Math.max(...yLabels)).toBe(100);
+    // Images over time: the steps' images over the sum of their seconds (the harmonic mean of per-step rates).
+    const steps = readMetrics(path.join(dir, 'plain', 'metrics.jsonl')).filter((x) => x.kind === 'step') as { imagesPerSec: number }[];
+    const overall = steps.length / steps.reduce((a, x) => a + 1 / x.imagesPerSec, 0);
+    expect(figure(plainHtml, 'training images/s')).toBe(overall.toFixed(0));
+    expect(plainHtml).not.toContain('images/s (mean)');
+    expect(figure(plainHtml, 'training time \\(steps\\)')).toMatch(/^\d+:\d\d$/);
+    expect(plainHtml).toMatch(/<tr><th>optimizer<\/th><td>adamw, lr [\d.e-]+, weight decay [\d.]+/);
+    expect(plainHtml).toMatch(/<tr><th>schedule<\/th><td>(cosine|linear|constant)/);
+    expect(plainHtml).toContain('<tr><th>augmentation</th><td>none</td>');
+    expect(plainHtml).toContain('training time m:ss below');
+    expect(plainHtml).toMatch(/<text class="x2"[^>]*>0:\d\d<\/text>/);
+    expect(plainHtml).toMatch(/test top-1: \d+ at step 6 \(0:\d\d\)/);
   });
 
   it('the header gives the model, data, seed, backend and the last evaluation of metrics.jsonl', () => {
@@ -81,8 +101,12 @@ describe('report.html of a run', () => {
     const r = await runCli(['train', spec, '--out', 'keynorm', '--quiet'], dir);
     expect(r.code).toBe(0);
     const html = fs.readFileSync(path.join(dir, 'keynorm', 'report.html'), 'utf8');
-    expect(count(html, '<svg class="chart"')).toBe(5);
+    expect(count(html, '<svg class="chart"')).toBe(6);
     expect(count(html, '<svg class="allocation"')).toBe(1);
+    // A labelled y axis with a tick at every count of the 8 query heads.
+    const alloc = html.slice(html.indexOf('<svg class="allocation"')).split('</svg>')[0]!;
+    expect(alloc).toContain('>query heads</text>');
+    expect(count(alloc, '<line class="tick"')).toBe(9);
     expect(html).toContain('layer 0 (dgqa, 8 query heads)');
     // One band per K/V group, whose tooltip starts with the first allocation record's count.
     const first = readMetrics(path.join(dir, 'keynorm', 'metrics.jsonl')).find((x) => x.kind === 'allocation');
