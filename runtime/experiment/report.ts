@@ -2,7 +2,7 @@
 // comparison table, test top-1 and training loss of every run, and the allocation of query heads of
 // every key_norm layer over training.
 import type { ModelIR } from '../../compiler/ir/types.js';
-import type { RunCurves } from './curves.js';
+import { smoothed, type RunCurves } from './curves.js';
 import { bytes, count, DASH, delta, lengthText, numStat, pct, pctStat, seconds } from './format.js';
 import { describeVariants, type ExperimentSummary, type RunSummary } from './summary.js';
 import { escapeXml as esc, lineChart, stackedStepChart, type Series } from './svg.js';
@@ -19,8 +19,12 @@ export interface ReportInput {
   generated: string;
 }
 
-/** Tableau 10: distinguishable, and readable by most colour-blind readers. */
-const MODEL_COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+/**
+ * Colours of the models, in order: the first eight are the set of eight strong colours farthest apart
+ * from each other in CIELAB (each pair at least 49 ΔE*76 apart; Tableau 10's closest pair was 26), so
+ * that eight variants stay apart on one chart; then red and grey.
+ */
+export const MODEL_COLORS = ['#000000', '#ff7f0e', '#56b4e9', '#e7298a', '#1b9e77', '#8c564b', '#9467bd', '#bcbd22', '#d62728', '#7f7f7f'];
 const SEED_DASHES = ['', '7 4', '2 3', '10 3 2 3', '14 5', '4 2 1 2'];
 const GROUP_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#9c755f', '#ff9da7', '#bab0ac'];
 
@@ -56,10 +60,13 @@ export function reportHtml(input: ReportInput): string {
       'Train loss: the mean over the last epoch trained. K/V per token: the cache of keys and values summed over layers (float32).</p>',
     '<h2>Test top-1 over training</h2>',
     legend(input, colorOf, dashOf),
+    identicalNote(input, (c) => c.top1),
     lineChart(runSeries(input, colorOf, dashOf, (c) => c.top1, true), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'test top-1 (%)', formatY: (v) => (v * 100).toFixed(0) }),
     '<h2>Training loss</h2>',
     legend(input, colorOf, dashOf),
-    lineChart(runSeries(input, colorOf, dashOf, (c) => c.loss, false), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'training loss (batch mean)' }),
+    identicalNote(input, (c) => c.loss),
+    lineChart(lossSeries(input, colorOf, dashOf), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'training loss (batch mean)' }),
+    '<p class="note">Bold lines: the loss smoothed by an exponential moving average (debiased, as TensorBoard does); faint lines: the batch means as logged (bucket means beyond 300 points).</p>',
     allocationSection(input),
     '<h2>Runs</h2>',
     runsTable(s.runs, colorOf),
@@ -87,7 +94,7 @@ function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): st
       count(m.params),
       `${bytes(m.kvBytesPerToken)} (${Number((m.kvRatioToMha * 100).toFixed(1))}%)`,
       m.imagesPerSec ? m.imagesPerSec.mean.toFixed(0) : DASH,
-      seconds(m.wallSeconds?.mean),
+      wallText(m.wallSeconds?.mean, s.runs.some((r) => r.model === m.model && r.wallSource === 'metrics')),
     ];
     return `<tr${m.baseline ? ' class="baseline"' : ''}>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
   });
@@ -108,6 +115,45 @@ function runSeries(input: ReportInput, colorOf: Map<string, string>, dashOf: Map
     // Dots only where the line is sparse (a few evaluations); on a dense line they would blur it.
     return [{ label: `${r.model} seed ${r.seed}${r.status === 'complete' ? '' : ` (${r.status})`}`, color: colorOf.get(r.model)!, dash: dashOf.get(r.seed) ?? '', points, markers: markers && points.length <= 60 }];
   });
+}
+
+/** A wall time; '≈' when (some of) it was summed from metrics.jsonl rather than measured around attnc train. */
+function wallText(s: number | null | undefined, fromMetrics: boolean): string {
+  const text = seconds(s);
+  return fromMetrics && text !== DASH ? `<span title="not recorded by attnc experiment: the steps' and evaluations' seconds of metrics.jsonl (start-up and checkpoints not counted)">≈ ${text}</span>` : text;
+}
+
+/** Each run's loss twice: as logged, faint, and smoothed on top. */
+function lossSeries(input: ReportInput, colorOf: Map<string, string>, dashOf: Map<number, string>): Series[] {
+  const raw = runSeries(input, colorOf, dashOf, (c) => c.loss, false);
+  return [
+    ...raw.map((s) => ({ ...s, label: `${s.label} (as logged)`, opacity: 0.22, thin: true })),
+    ...raw.map((s) => ({ ...s, label: `${s.label} (smoothed)`, points: smoothed(s.points) })),
+  ];
+}
+
+/**
+ * Runs whose curves are identical point for point are drawn on top of each other, and only the last
+ * one drawn shows: name them (same seed, same allocation: the same computation, as KDGQA's with two
+ * close key norms and GQA's).
+ */
+export function identicalGroups(input: ReportInput, pick: (c: RunCurves) => [number, number][]): string[][] {
+  const byKey = new Map<string, string[]>();
+  for (const r of input.summary.runs) {
+    const c = input.curves.get(r.run);
+    if (!c) continue;
+    const points = pick(c);
+    if (!points.length) continue;
+    const key = JSON.stringify(points);
+    byKey.set(key, [...(byKey.get(key) ?? []), `${r.model} seed ${r.seed}`]);
+  }
+  return [...byKey.values()].filter((g) => g.length > 1);
+}
+
+function identicalNote(input: ReportInput, pick: (c: RunCurves) => [number, number][]): string {
+  const groups = identicalGroups(input, pick);
+  if (!groups.length) return '';
+  return `<p class="note identical">Identical curves, drawn on top of each other (only the last shows): ${groups.map((g) => esc(g.join(' = '))).join('; ')}.</p>`;
 }
 
 function allocationSection(input: ReportInput): string {
@@ -149,7 +195,7 @@ function runsTable(runs: RunSummary[], colorOf: Map<string, string>): string {
       r.finalTestLoss === null ? DASH : r.finalTestLoss.toFixed(4),
       r.finalTrainLoss === null ? DASH : r.finalTrainLoss.toFixed(4),
       r.imagesPerSec === null ? DASH : r.imagesPerSec.toFixed(0),
-      seconds(r.wallSeconds),
+      wallText(r.wallSeconds, r.wallSource === 'metrics'),
     ];
     return `<tr>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
   });

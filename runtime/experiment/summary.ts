@@ -31,6 +31,12 @@ export interface RunSummary {
   /** Training images per second: images of all steps over their summed step times. */
   imagesPerSec: number | null;
   wallSeconds: number | null;
+  /**
+   * 'measured': the attnc train calls as experiment.json recorded them; 'metrics': not recorded (the
+   * run was trained apart, or before attnc recorded it), so the steps' and evaluations' seconds from
+   * metrics.jsonl (start-up and checkpoints not counted); null: no figure.
+   */
+  wallSource: 'measured' | 'metrics' | null;
   params: number;
   /** K and V bytes per token, summed over layers (float32), and the ratio to the same model with MHA. */
   kvBytesPerToken: number;
@@ -115,11 +121,33 @@ export function summarizeRun(grid: GridRun, model: ModelIR, records: MetricsReco
     finalTrainLoss: lastEpochLosses.length ? lastEpochLosses.reduce((a, b) => a + b, 0) / lastEpochLosses.length : null,
     // Every step trains a full batch, so images over seconds is steps over the sum of 1 / (images/s).
     imagesPerSec: steps.length ? steps.length / steps.reduce((a, s) => a + 1 / s.imagesPerSec, 0) : null,
-    wallSeconds,
+    ...wall(wallSeconds, records ?? [], steps),
     params: analysis.params.total,
     kvBytesPerToken: analysis.kvCache.bytesPerToken,
     kvRatioToMha: analysis.kvCache.ratioToMha,
   };
+}
+
+/** The recorded wall time, else one summed from metrics.jsonl: epochs' training seconds, steps after the last epoch, evaluations. */
+function wall(recorded: number | null, records: MetricsRecord[], steps: { step: number; imagesPerSec: number }[]): Pick<RunSummary, 'wallSeconds' | 'wallSource'> {
+  if (recorded !== null) return { wallSeconds: recorded, wallSource: 'measured' };
+  if (!steps.length) return { wallSeconds: null, wallSource: null };
+  let epochSeconds = 0;
+  let evalSeconds = 0;
+  let lastEpochStep = 0;
+  for (const r of records) {
+    if (r.kind === 'epoch' && typeof r.elapsedSec === 'number') {
+      epochSeconds += r.elapsedSec;
+      lastEpochStep = r.step;
+    }
+    if (r.kind === 'eval' && r.imagesPerSec > 0) evalSeconds += r.images / r.imagesPerSec;
+  }
+  // Steps after the last epoch record (a run of --steps): at the epochs' seconds per step (none when
+  // no epoch ended: the step records do not hold the batch their rate is of).
+  const tail = steps.filter((s) => s.step > lastEpochStep).length;
+  const tailSeconds = tail && lastEpochStep ? (tail * epochSeconds) / lastEpochStep : 0;
+  const seconds = epochSeconds + evalSeconds + tailSeconds;
+  return seconds > 0 ? { wallSeconds: seconds, wallSource: 'metrics' } : { wallSeconds: null, wallSource: null };
 }
 
 function baselineOf(variants: AttentionVariant[]): ModelStats['baseline'] {

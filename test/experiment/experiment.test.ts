@@ -115,6 +115,7 @@ describe('attnc experiment', () => {
       expect(r.finalTrainLoss).toBeCloseTo(want.finalTrainLoss, 12);
       expect(r.imagesPerSec).toBeCloseTo(want.imagesPerSec, 6);
       expect(r.wallSeconds).toBeGreaterThan(0);
+      expect(r.wallSource).toBe('measured');
       // By hand: patch 272 + cls 16 + pos 80 + 2 blocks x 3008 + norm 32 + head 68; K/V: 2 layers x (K+V) x 2 heads x 4 dims x 4 bytes.
       expect(r.params).toBe(6484);
       expect(r.kvBytesPerToken).toBe(128);
@@ -160,7 +161,10 @@ describe('attnc experiment', () => {
     expect(html).not.toMatch(/<script|<link|<img|\b(src|href)=|url\(/i);
     const charts = html.match(/<svg class="chart"[\s\S]*?<\/svg>/g) ?? [];
     expect(charts).toHaveLength(2);
-    for (const chart of charts) expect(count(chart, /<polyline/g)).toBe(4);
+    // Top-1: one line per run; loss: each run as logged (faint) and smoothed.
+    expect(count(charts[0]!, /<polyline/g)).toBe(4);
+    expect(count(charts[1]!, /<polyline/g)).toBe(8);
+    expect(count(charts[1]!, /stroke-opacity="0.22"/g)).toBe(4);
     // One per seed and key_norm layer: tiny_kdgqa has 2 layers, run with 2 seeds.
     const allocation = html.match(/<svg class="allocation"[\s\S]*?<\/svg>/g) ?? [];
     expect(allocation).toHaveLength(4);
