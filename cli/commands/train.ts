@@ -1,6 +1,6 @@
 // `attnc train SPEC`: trains a run of a spec with the TensorFlow.js backend, or with WebGPU
 // (--backend webgpu: docs/webgpu-runtime.md); docs/training.md.
-import { existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { IRDocument, RunIR } from '../../compiler/ir/types.js';
 import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
@@ -16,6 +16,7 @@ import { train, type TrainResult } from '../../runtime/train/trainer.js';
 import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { writeRunReportAfterTraining } from './report.js';
+import { writeIrCopy } from '../../runtime/experiment/record.js';
 import { parseCommandArgs } from '../args.js';
 import { explainNotCheckpoint } from '../checkpoint-file.js';
 
@@ -36,7 +37,8 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
   --save-every N    also write last.safetensors every N steps (it is written every epoch)
   --quiet           no progress output
   --json            end with a JSON summary on stdout (everything else goes to stderr)
-Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1).
+Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1),
+and at the end DIR/summary.csv (a row per epoch), DIR/report.html, and the spec (spec.attn, spec.ir.json).
 Ctrl-C finishes the step, saves last.safetensors and exits (130); --resume continues it.`;
 
 function positiveInt(flag: string, value: string | undefined, min = 1): number | undefined {
@@ -123,6 +125,7 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
       sayIo.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
         `${microBatch < run.batch ? ` in micro-batches of ${microBatch}` : ''}, ${run.epochs !== null ? `${run.epochs} epoch(s)` : `${run.steps} steps`}, seed ${run.seed}; writing ${shown(outDir)}/`);
       mkdirSync(outDir, { recursive: true });
+      writeSpecCopies(outDir, doc, file, io.cwd);
 
       const stream = json ? process.stderr : process.stdout;
       const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && stream.isTTY ? 'tty' : 'plain';
@@ -151,6 +154,18 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
       backend.close();
     }
   });
+}
+
+/**
+ * The spec beside the run's metrics: spec.ir.json, the compiled document that trains the run again
+ * from any folder (attnc train DIR/spec.ir.json --run NAME), and spec.attn, the source as written
+ * when it was a .attn file (its imports are not copied; the IR holds what they declared).
+ */
+function writeSpecCopies(outDir: string, doc: IRDocument, file: string, cwd: string): void {
+  const specPath = join(outDir, 'spec.attn');
+  const source = resolve(cwd, file);
+  if (file.endsWith('.attn') && source !== specPath) copyFileSync(source, specPath);
+  if (resolve(cwd, file) !== join(outDir, 'spec.ir.json')) writeIrCopy(outDir, doc, file, cwd);
 }
 
 /** The --init checkpoint; a spec or other file given by mistake is named for what it is. */

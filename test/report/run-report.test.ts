@@ -72,6 +72,35 @@ describe('report.html of a run', () => {
     expect(plainHtml).toContain('<tr><th>trained</th><td>18 step(s), 3 epoch(s) completed of 3 epoch(s)</td>');
   });
 
+  it('writes summary.csv (a row per epoch, timm\'s habit) and the spec beside metrics.jsonl', async () => {
+    const csv = fs.readFileSync(path.join(dir, 'plain', 'summary.csv'), 'utf8').trimEnd().split('\n');
+    expect(csv[0]).toBe('epoch,step,train_loss,train_top1,eval_loss,eval_top1,lr,train_images_per_sec,train_seconds');
+    const records = readMetrics(path.join(dir, 'plain', 'metrics.jsonl'));
+    const epochs = records.filter((x) => x.kind === 'epoch') as { epoch: number; step: number; loss: number }[];
+    expect(csv).toHaveLength(1 + epochs.length);
+    csv.slice(1).forEach((line, i) => {
+      const cells = line.split(',');
+      expect(Number(cells[0])).toBe(epochs[i]!.epoch);
+      expect(Number(cells[1])).toBe(epochs[i]!.step);
+      expect(Number(cells[2])).toBe(epochs[i]!.loss);
+      expect(Number(cells[5])).toBe(plainEvals[i]!.acc);
+    });
+    // The compiled spec trains the run again from the run's folder.
+    const ir = path.join(dir, 'plain', 'spec.ir.json');
+    expect(fs.existsSync(ir)).toBe(true);
+    expect((await runCli(['compile', 'plain/spec.ir.json'], dir)).code).toBe(0);
+    // A .attn spec is copied as written.
+    const src = 'model m {\n  image 8 x 8 x 1   patch 4   dim 16   depth 1   classes 4\n  attention { heads 2  kv_heads 1 }\n}\n\ntrain t {\n  model m\n  data synthetic(train: 64, test: 16)\n  steps 2   batch 16\n}\n';
+    fs.writeFileSync(path.join(dir, 'src.attn'), src);
+    const r = await runCli(['train', 'src.attn', '--out', 'fromsrc', '--quiet'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'fromsrc', 'spec.attn'), 'utf8')).toBe(src);
+    const again = await runCli(['train', 'fromsrc/spec.ir.json', '--out', 'again', '--quiet'], dir);
+    expect(again.code, again.stderr).toBe(0);
+    // A run of --steps ends without an epoch: its evaluation still gets a row.
+    expect(fs.readFileSync(path.join(dir, 'fromsrc', 'summary.csv'), 'utf8').trimEnd().split('\n')[1]).toMatch(/^0,2,,,[\d.e-]+,[\d.]+,,,$/);
+  });
+
   it('attnc report rebuilds the same page from the folder', async () => {
     const file = path.join(dir, 'plain', 'report.html');
     fs.rmSync(file);
