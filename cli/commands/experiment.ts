@@ -1,5 +1,5 @@
 // `attnc experiment SPEC`: trains every run of an experiment grid and compares them (docs/experiments.md).
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { DataError } from '../../runtime/data/types.js';
@@ -152,7 +152,17 @@ async function callTrain(args: string[], io: Io, sayBackend: (line: string) => v
 
 async function reportOnly(outDir: string, io: Io, shown: (p: string) => string): Promise<number> {
   const record = readRecord(outDir);
-  if (!record) throw new ExperimentError(`${shown(outDir)} has no experiment.json: give the folder that attnc experiment wrote (its --out)`);
+  if (!record) {
+    // A published copy (docs/results/...) keeps only the comparison: the runs it was made from are not in it.
+    if (existsSync(join(outDir, 'summary.json'))) {
+      throw new ExperimentError(
+        `${shown(outDir)} holds a finished comparison (summary.json${existsSync(join(outDir, 'report.html')) ? ', report.html' : ''}) but not the runs it was made from ` +
+          `(experiment.json, spec.ir.json, MODEL/seedN/): --report-only rebuilds the report of a folder that attnc experiment wrote (its --out); ` +
+          `to make this one again, run the experiment${existsSync(join(outDir, 'README.md')) ? ` (${shown(join(outDir, 'README.md'))} gives the command)` : ''}`,
+      );
+    }
+    throw new ExperimentError(`${shown(outDir)} has no experiment.json: give the folder that attnc experiment wrote (its --out)`);
+  }
   const irFile = join(outDir, IR_FILE);
   const doc = loadSpec(irFile, io);
   const exp = selectExperiment(doc, record.experiment, shown(irFile));

@@ -254,6 +254,14 @@ describe('attnc experiment refuses, naming the fix', () => {
     expect(r.stderr).toContain('attnc experiment: plain.attn has no experiment block; add one');
   });
 
+  it('--report-only on a published comparison (summary.json and report.html only) says what the folder lacks', async () => {
+    const r = await runCli(['experiment', '--report-only', 'docs/results/fashion-mnist-variants']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('holds a finished comparison (summary.json, report.html) but not the runs it was made from');
+    expect(r.stderr).toContain('docs/results/fashion-mnist-variants/README.md gives the command');
+    expect(fs.readFileSync('docs/results/fashion-mnist-variants/README.md', 'utf8')).toContain('--report-only');
+  });
+
   it('an unknown --only model, both --epochs and --steps, and --report-only on a folder it did not write', async () => {
     fs.writeFileSync(path.join(dir, 'tiny.attn'), SPEC);
     const only = await runCli(['experiment', 'tiny.attn', '--name', 'grid', '--only', 'vit'], dir);
