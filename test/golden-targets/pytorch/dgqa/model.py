@@ -399,6 +399,13 @@ class Attention(nn.Module):
         if self.alloc is None:
             self.last_counts = self.uniform_counts
             return self.uniform_groups
+        if torch.onnx.is_in_onnx_export() and (ctx.training or self.alloc.policy['eval'] != 'frozen'):
+            # The allocation is computed in Python from the keys (.tolist()): a trace would record this
+            # input's counts as constants and the exported model would give every input the same groups.
+            raise RuntimeError(
+                f'layer {self.index}: key_norm allocation computed from the keys of each pass cannot be exported to ONNX '
+                '(torch.onnx.export would freeze the traced input\'s allocation into a constant); '
+                'export a model whose key_norm layers evaluate frozen (eval: frozen), or evaluate it with PyTorch or attnc')
         counts = self.alloc.counts_for(k.detach(), ctx)
         self.last_counts = counts
         table = [group_of_head(c) for c in counts] if counts and isinstance(counts[0], list) else group_of_head(counts)

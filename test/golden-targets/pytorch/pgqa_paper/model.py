@@ -438,6 +438,13 @@ class Attention(nn.Module):
         if self.alloc is None:
             self.last_counts = self.uniform_counts
             return self.uniform_groups
+        if torch.onnx.is_in_onnx_export() and (ctx.training or self.alloc.policy['eval'] != 'frozen'):
+            # The allocation is computed in Python from the keys (.tolist()): a trace would record this
+            # input's counts as constants and the exported model would give every input the same groups.
+            raise RuntimeError(
+                f'layer {self.index}: key_norm allocation computed from the keys of each pass cannot be exported to ONNX '
+                '(torch.onnx.export would freeze the traced input\'s allocation into a constant); '
+                'export a model whose key_norm layers evaluate frozen (eval: frozen), or evaluate it with PyTorch or attnc')
         counts = self.alloc.counts_for(k.detach(), ctx)
         self.last_counts = counts
         table = [group_of_head(c) for c in counts] if counts and isinstance(counts[0], list) else group_of_head(counts)
@@ -447,6 +454,9 @@ class Attention(nn.Module):
         """softmax(q k^T / sqrt(hd)) v for q, k, v [B, H, T, hd], with dropout and PGQA as the model says."""
         p = self.layer['perturb']
         perturbing = p is not None and p['scale'] != 0 and (ctx.training or p['during'] == 'always')
+        if perturbing and torch.onnx.is_in_onnx_export():
+            raise RuntimeError(f'layer {self.index}: PGQA noise at inference (during: always) cannot be exported to ONNX: '
+                               'the noise is drawn per step and image by attnc\'s generator, which a trace would freeze')
         dropping = ctx.training and MODEL['attn_dropout'] > 0
         if HAS_SDPA and not perturbing and not dropping:
             return F.scaled_dot_product_attention(q, k, v)
