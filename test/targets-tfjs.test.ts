@@ -177,9 +177,9 @@ describe('attnc compile --target tfjs', () => {
   });
 
   it('refuses unknown targets and --model without --target tfjs', async () => {
-    const bad = await runCli(['compile', 'specs/quickstart.attn', '--target', 'onnx']);
+    const bad = await runCli(['compile', 'specs/quickstart.attn', '--target', 'caffe']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("unknown --target 'onnx'");
+    expect(bad.stderr).toContain("unknown --target 'caffe'; the targets are ir, tfjs, pytorch, webgpu and onnx");
     const model = await runCli(['compile', 'specs/quickstart.attn', '--model', 'mnist_tiny']);
     expect(model.code).toBe(1);
     expect(model.stderr).toContain('--model goes with --target tfjs');
