@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { load: Loader; summary: string }> = {
   report: { load: async () => (await import('./commands/report.js')).reportCommand, summary: 'rebuild a run\'s report.html (curves, allocation) from its metrics.jsonl' },
   eval: { load: async () => (await import('./commands/eval.js')).evalCommand, summary: 'evaluate a checkpoint: accuracy, loss, confusion, allocation of query heads' },
   convert: { load: async () => (await import('./commands/convert.js')).convertCommand, summary: 'convert an MHA checkpoint (attnc or timm) to GQA by mean-pooling K/V heads' },
+  lsp: { load: async () => (await import('./commands/lsp.js')).lspCommand, summary: 'run the language server on stdio (for editors: diagnostics, completion, hover, formatting)' },
   doctor: { load: async () => (await import('./commands/doctor.js')).doctorCommand, summary: 'report Node, platform, TensorFlow.js backends, WebGPU, PyTorch and data sets' },
 };
 
