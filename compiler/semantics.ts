@@ -114,7 +114,7 @@ const attentionShapes: ModelRule = (m, layers, report) => {
       report(diag('KvHeadsDoNotDivideHeads', at, [kv.value, heads.value, m.overrides.length ? ` (first in layer ${layer.index})` : '', ok]));
     }
     const allocate = layer.allocate?.value;
-    if (allocate?.option === 'key_norm') {
+    if (allocate && allocate.option !== 'uniform') {
       const paper = layer.compat?.value === 'paper';
       const min = (allocate.args.min as number | undefined) ?? (paper ? 0 : 1);
       if (min * kv.value > heads.value) {
@@ -124,18 +124,18 @@ const attentionShapes: ModelRule = (m, layers, report) => {
   }
 };
 
-/** `window` and `init` mean something only for a tracked key_norm allocation. */
+/** `window` and `init` mean something only for a tracked (scored) allocation. */
 const trackedOnlyOptions: ModelRule = (_m, layers, report) => {
   for (const layer of layers) {
     const a = layer.allocate?.value;
-    if (!a || a.option !== 'key_norm') continue;
+    if (!a || a.option === 'uniform') continue;
     const track = (a.args.track as Choice | undefined)?.option ?? 'none';
     if (track !== 'none') {
       if (a.args.scope === 'sample') report(diag('TrackedScopeSample', a.argSpans.scope!));
       continue;
     }
     for (const opt of ['window', 'init']) {
-      if (a.argSpans[opt]) report(diag('OptionNeedsPolicy', a.argSpans[opt]!, [opt, 'a tracked allocation: key_norm(track: ema(0.9), ...) or key_norm(track: diff, ...)']));
+      if (a.argSpans[opt]) report(diag('OptionNeedsPolicy', a.argSpans[opt]!, [opt, `a tracked allocation: ${a.option}(track: ema(0.9), ...) or ${a.option}(track: diff, ...)`]));
     }
   }
 };

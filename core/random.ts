@@ -53,6 +53,8 @@ export function streamId(...parts: number[]): number {
 export const Purpose = {
   attentionDropout: 1,
   perturbNoise: 2,
+  /** The `random` importance score of an allocation (compiler/ir/scores.ts). */
+  allocationScore: 3,
   /** runtime/data: an epoch's permutation, one image's augmentations, the synthetic data set. */
   dataShuffle: 101,
   dataAugment: 102,

@@ -1,6 +1,7 @@
 // OUT/report.html: one self-contained page (inline CSS and SVG, no scripts, nothing fetched) with the
 // comparison table, test top-1 and training loss of every run, and the allocation of query heads of
 // every key_norm layer over training.
+import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR } from '../../compiler/ir/types.js';
 import type { RunCurves } from './curves.js';
 import { bytes, count, DASH, delta, lengthText, numStat, pct, pctStat, seconds } from './format.js';
@@ -111,7 +112,7 @@ function runSeries(input: ReportInput, colorOf: Map<string, string>, dashOf: Map
 }
 
 function allocationSection(input: ReportInput): string {
-  const keyNorm = input.models.filter((m) => m.layers.some((l) => l.attention.allocation.policy === 'key_norm'));
+  const keyNorm = input.models.filter((m) => m.layers.some(allocates));
   if (!keyNorm.length) return '';
   const out = ['<h2>Allocation of query heads (key_norm layers)</h2>', '<p class="note">Query heads per K/V group of each key_norm layer over training steps, stacked (group 0 at the bottom), from the allocation records of metrics.jsonl.</p>'];
   const maxGroups = Math.max(...keyNorm.flatMap((m) => m.layers.map((l) => l.attention.kvHeads)));
@@ -125,7 +126,7 @@ function allocationSection(input: ReportInput): string {
       }
       const c = input.curves.get(r.run);
       const charts = m.layers
-        .filter((l) => l.attention.allocation.policy === 'key_norm')
+        .filter(allocates)
         .map((l) => {
           const changes = c?.allocation.get(l.index) ?? [];
           if (!changes.length) return `<svg class="allocation" width="170" height="96"><text x="22" y="11" font-size="9" font-family="system-ui, sans-serif" font-weight="600">layer ${l.index}</text><text x="22" y="50" font-size="9" font-family="system-ui, sans-serif" fill="#999">no records</text></svg>`;

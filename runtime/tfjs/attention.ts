@@ -6,7 +6,8 @@
 // [B, H, G] for per-sample allocations): no tf.gather (no gradient on wasm), no loop over groups.
 // Batched matmuls always get equal batch dimensions (tfjs 4.22 mis-broadcasts them).
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
-import type { AttentionIR, KeyNormAllocationIR } from '../../compiler/ir/types.js';
+import type { AttentionIR, ScoredAllocationIR } from '../../compiler/ir/types.js';
+import { randomScore, type ScoreDraw, type ScoreIR } from '../../compiler/ir/scores.js';
 import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
 import { allocateCounts, groupOfHeadOneHot, oneHotFromCountsHost, paperTrackerUpdate, trackerStep, type TensorAllocationOptions } from './allocation.js';
 import { equalShareCounts } from '../../compiler/alloc.js';
@@ -46,7 +47,7 @@ export interface AttentionContext {
  * step). `initialisedHost` and `lastStep` mirror what the host must know without reading the device.
  */
 export interface AttentionState {
-  readonly policy: KeyNormAllocationIR;
+  readonly policy: ScoredAllocationIR;
   readonly heads: number;
   readonly counts: Variable;
   readonly cache: Variable;
@@ -59,7 +60,7 @@ export interface AttentionState {
 
 /** The state a layer needs, or null when its grouping is fixed (policy 'uniform'). */
 export function createAttentionState(tf: Tf, ir: AttentionIR): AttentionState | null {
-  if (ir.allocation.policy !== 'key_norm') return null;
+  if (ir.allocation.policy === 'uniform') return null;
   const groups = ir.kvHeads;
   return {
     policy: ir.allocation,
@@ -112,7 +113,7 @@ export function attentionCore(tf: Tf, qkv: Tensor3D, ir: AttentionIR, ctx: Atten
     const k = qkv.slice([0, 0, heads * headDim], [batch, tokens, groups * headDim]).reshape([batch, tokens, groups, headDim]) as Tensor4D;
     const v = qkv.slice([0, 0, (heads + groups) * headDim], [batch, tokens, groups * headDim]).reshape([batch, tokens, groups, headDim]) as Tensor4D;
     const selection = headSelection(tf, k, ir, ctx);
-    if (ctx.onCounts && selection !== null && ir.allocation.policy === 'key_norm') ctx.onCounts(ctx.layer, tf.keep(selection.sum(selection.rank - 2)));
+    if (ctx.onCounts && selection !== null && ctx.state) ctx.onCounts(ctx.layer, tf.keep(selection.sum(selection.rank - 2)));
     const qh = q.transpose([0, 2, 1, 3]).mul(1 / Math.sqrt(headDim)).reshape([batch * heads, tokens, headDim]) as Tensor3D;
     const kh = expandGroups(tf, k, selection, heads).reshape([batch * heads, tokens, headDim]) as Tensor3D;
     const vh = expandGroups(tf, v, selection, heads).reshape([batch * heads, tokens, headDim]) as Tensor3D;
@@ -152,12 +153,12 @@ function expandGroups(tf: Tf, x: Tensor4D, selection: Selection, heads: number):
 
 function headSelection(tf: Tf, k: Tensor4D, ir: AttentionIR, ctx: AttentionContext): Selection {
   const { heads, kvHeads: groups } = ir;
-  if (ir.allocation.policy === 'uniform') {
+  const policy = ir.allocation;
+  if (policy.policy === 'uniform') {
     if (groups === heads) return null;
     if (heads % groups !== 0) throw new Error(`attention: uniform grouping needs kvHeads (${groups}) to divide heads (${heads})`);
     return oneHotFromCountsHost(tf, equalShareCounts(heads, groups));
   }
-  const policy = ir.allocation;
   const state = ctx.state;
   if (!state) throw new Error(`attention: layer ${ctx.layer} allocates by key norm and needs its AttentionState`);
   // The counts are discrete: no gradient flows through the allocation. customGrad hides the ops
@@ -165,22 +166,40 @@ function headSelection(tf: Tf, k: Tensor4D, ir: AttentionIR, ctx: AttentionConte
   const select = tf.customGrad((...inputs) => {
     const keys = inputs[0] as Tensor4D;
     return {
-      value: groupOfHeadOneHot(tf, keyNormCounts(tf, keys, policy, heads, state, ctx), heads),
+      value: groupOfHeadOneHot(tf, scoredCounts(tf, keys, policy, heads, state, ctx), heads),
       gradFunc: () => tf.zerosLike(keys),
     };
   });
   return select(k);
 }
 
-/** Per-image, per-group key norms [B, G] of k [B, T, G, hd]: l2 = Frobenius over (T, hd), l1 = sum |k|. */
-export function groupNorms(tf: Tf, k: Tensor4D, norm: 'l2' | 'l1'): Tensor {
-  return norm === 'l2' ? k.square().sum([1, 3]).sqrt() : k.abs().sum([1, 3]);
+/**
+ * The statistics of the score registry (compiler/ir/scores.ts) in TensorFlow.js: per image and group,
+ * [B, G], from the keys k [B, T, G, hd] (reduced over T and hd) or drawn from the pass's key.
+ */
+const STATISTICS: { [K in ScoreIR['kind']]: (tf: Tf, k: Tensor4D, score: Extract<ScoreIR, { kind: K }>, draw: ScoreDraw) => Tensor } = {
+  key_norm: (_tf, k, s) => (s.norm === 'l2' ? k.square().sum([1, 3]).sqrt() : k.abs().sum([1, 3])),
+  key_variance: (_tf, k) => {
+    const [, T, , hd] = k.shape;
+    const centred = k.sub(k.mean([1, 3], true));
+    return centred.square().sum([1, 3]).div(T * hd);
+  },
+  random: (tf, k, _s, draw) => {
+    const [B, , G] = k.shape;
+    return tf.tensor2d(Float32Array.from({ length: B * G }, (_, i) => randomScore(draw, Math.floor(i / G), i % G, G)), [B, G]);
+  },
+};
+
+/** A statistic of the registry, [B, G], of keys k [B, T, G, hd]. */
+export function keyStatistic(tf: Tf, k: Tensor4D, score: ScoreIR, draw: ScoreDraw): Tensor {
+  return (STATISTICS[score.kind] as (tf: Tf, k: Tensor4D, s: ScoreIR, d: ScoreDraw) => Tensor)(tf, k, score, draw);
 }
 
 /** Counts [G] (one allocation for the batch) or [B, G] (scope 'sample'), updating the state in training (and at eval for DGQA rule 'paper'). */
-function keyNormCounts(tf: Tf, k: Tensor4D, policy: KeyNormAllocationIR, heads: number, state: AttentionState, ctx: AttentionContext): Tensor {
+function scoredCounts(tf: Tf, k: Tensor4D, policy: ScoredAllocationIR, heads: number, state: AttentionState, ctx: AttentionContext): Tensor {
   if (!ctx.training && policy.eval === 'frozen') return state.counts;
-  return countsFromStatistics(tf, groupNorms(tf, k, policy.norm), policy, heads, state, ctx);
+  const draw = { seed: ctx.seed, layer: ctx.layer, training: ctx.training, step: ctx.step, microBatch: ctx.microBatch ?? 0 };
+  return countsFromStatistics(tf, keyStatistic(tf, k, policy.score, draw), policy, heads, state, ctx);
 }
 
 /**
@@ -190,12 +209,12 @@ function keyNormCounts(tf: Tf, k: Tensor4D, policy: KeyNormAllocationIR, heads: 
 export function countsFromStatistics(
   tf: Tf,
   perImage: Tensor,
-  policy: Omit<KeyNormAllocationIR, 'norm'>,
+  policy: Omit<ScoredAllocationIR, 'score'>,
   heads: number,
   state: AttentionState,
   ctx: Pick<AttentionContext, 'training' | 'step' | 'epochStep'>,
 ): Tensor {
-  const opts = { heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.minPerGroup };
+  const opts = { heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.min };
   const summed = perImage.sum(0); // the reference sums the per-image norms over the batch
   if (policy.track?.rule === 'paper') return paperTrackedCounts(tf, summed, policy, opts, state, ctx);
   if (!ctx.training) {
@@ -240,7 +259,7 @@ export function countsFromStatistics(
 function paperTrackedCounts(
   tf: Tf,
   summed: Tensor,
-  policy: Omit<KeyNormAllocationIR, 'norm'>,
+  policy: Omit<ScoredAllocationIR, 'score'>,
   opts: TensorAllocationOptions,
   state: AttentionState,
   ctx: Pick<AttentionContext, 'training' | 'step' | 'epochStep'>,
