@@ -293,7 +293,7 @@ describe('formatting', () => {
 describe('analyzeDocument', () => {
   it('summarises every model in order', () => {
     const doc: IRDocument = {
-      irVersion: 1, compiler: 'attnc test', source: 'test.attn',
+      irVersion: 2, compiler: 'attnc test', source: 'test.attn',
       models: [vitTiny(), vitBase(4)], runs: [], experiments: [],
     };
     const summaries = analyzeDocument(doc);
