@@ -4,7 +4,21 @@
 // signed-rank test. The t-tests of all comparisons of a summary are Holm-corrected, and a model is
 // called better or worse than the reference only when its corrected p is below ALPHA.
 import { bootstrapCI, holm, mean, pairedTTest, wilcoxonSignedRank } from './stats.js';
-import type { ModelStats, RunSummary } from './summary.js';
+
+/** What a comparison reads of a run (summary.ts RunSummary). */
+interface RunFigures {
+  model: string;
+  seed: number;
+  status: string;
+  finalTop1: number | null;
+}
+
+/** What it fills in of a model's statistics (summary.ts ModelStats). */
+interface ModelFigures {
+  model: string;
+  top1CI: [number, number] | null;
+  comparison: Comparison | null;
+}
 
 export const ALPHA = 0.05;
 /** Fewer seeds than this and a summary warns that its intervals and tests are weak. */
@@ -31,11 +45,11 @@ function keyOf(name: string): number {
   return h;
 }
 
-const top1BySeed = (runs: RunSummary[], model: string) =>
+const top1BySeed = (runs: readonly RunFigures[], model: string) =>
   new Map(runs.filter((r) => r.model === model && r.status === 'complete' && r.finalTop1 !== null).map((r) => [r.seed, r.finalTop1!]));
 
 /** Fills each model's top1CI and comparison; returns the summary's warnings. */
-export function compareModels(models: ModelStats[], runs: RunSummary[], reference: string | null): string[] {
+export function compareModels(models: ModelFigures[], runs: readonly RunFigures[], reference: string | null): string[] {
   const warnings: string[] = [];
   for (const m of models) {
     const values = [...top1BySeed(runs, m.model).values()];
