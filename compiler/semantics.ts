@@ -149,7 +149,28 @@ const mlpWidth: ModelRule = (m, layers, report) => {
   }
 };
 
-export const MODEL_RULES: readonly ModelRule[] = [requiredFields, patchDividesImage, imageChannels, layerRanges, attentionShapes, trackedOnlyOptions, mlpWidth];
+/**
+ * `compat paper` changes defaults, never what is written; where a layer's written perturbation
+ * differs from the reference code's (uniform noise, at the output, at every pass) it warns, once per
+ * setting however many layers share it.
+ */
+const compatPaperNoise: ModelRule = (_m, layers, report) => {
+  const seen = new Set<string>();
+  const warn = (span: Span, what: string) => {
+    const key = `${span.file}:${span.line}:${span.col}`;
+    if (!seen.has(key)) report(diag('CompatPaperNoise', span, [what]));
+    seen.add(key);
+  };
+  for (const layer of layers) {
+    const p = layer.perturb?.value;
+    if (layer.compat?.value !== 'paper' || !p || p.option === 'none') continue;
+    if (p.option === 'gaussian') warn(layer.perturb!.span, 'gaussian noise');
+    if (p.args.at === 'scores' && p.argSpans.at) warn(p.argSpans.at, 'noise at the scores');
+    if (p.args.during === 'train' && p.argSpans.during) warn(p.argSpans.during, 'noise in training only');
+  }
+};
+
+export const MODEL_RULES: readonly ModelRule[] = [requiredFields, patchDividesImage, imageChannels, layerRanges, attentionShapes, trackedOnlyOptions, mlpWidth, compatPaperNoise];
 
 /** Runs every model rule, reporting each distinct problem once (a range of layers shares a span). */
 export function checkModel(m: ResolvedModel, layers: EffectiveLayer[], diags: Diagnostic[]): void {

@@ -59,6 +59,8 @@ export const Purpose = {
   dataShuffle: 101,
   dataAugment: 102,
   dataSynthetic: 103,
+  /** runtime/experiment/stats.ts: the resamples of bootstrap intervals. */
+  bootstrap: 201,
   /** The initial weights (runtime/tfjs/params.ts). */
   init: 0x101,
   /** runtime/tfjs/vit.ts: dropout and drop-path masks. */

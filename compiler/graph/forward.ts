@@ -101,7 +101,6 @@ function loss(c: ForwardOptions, logits: string): void {
 
 function block(c: ForwardOptions, layer: LayerIR, i: number, h: string): string {
   const { g, m, batch: B } = c;
-  const a = layer.attention;
   const phase = phaseOf(c);
   const L = layer.index;
   const pre = `blocks.${L}`;
@@ -110,6 +109,31 @@ function block(c: ForwardOptions, layer: LayerIR, i: number, h: string): string 
   const train = c.mode === 'train';
 
   const qkv = linear(c, layerNorm(c, h, `${pre}.norm1`, `${pre}.norm1`), `${pre}.attn.qkv`, `${pre}.attn.qkv`, m.qkvBias);
+  const attended = lowerAttention(c, layer, qkv);
+  const mid = residual(c, h, linear(c, attended, `${pre}.attn.proj`, `${pre}.attn.proj`, true), layer, `${pre}.mid`, SITE.projDropout, SITE.attnDropPath);
+
+  const z = linear(c, layerNorm(c, mid, `${pre}.norm2`, `${pre}.norm2`), `${pre}.mlp.fc1`, `${pre}.mlp.fc1`, true);
+  const gelu = g.tensor(act(`${pre}.mlp.act`), { kind: 'activation', shape: [rows, layer.mlp.hidden] });
+  g.node(phase, { op: 'gelu', label: `${pre}.mlp.gelu`, inputs: { x: z }, outputs: { y: gelu }, attrs: { count: rows * layer.mlp.hidden, layer: L, dropout: train ? m.dropout : 0, site: SITE.mlpHiddenDropout } });
+  const y2 = linear(c, gelu, `${pre}.mlp.fc2`, `${pre}.mlp.fc2`, true);
+  const next = i + 1 < m.layers.length ? `blocks.${m.layers[i + 1]!.index}.in` : 'blocks.out';
+  return residual(c, mid, y2, layer, next, SITE.mlpOutDropout, SITE.mlpDropPath);
+}
+
+/**
+ * A layer's attention on its fused q, k, v rows [B * T, (H + 2G) hd]: the key statistic and
+ * allocation (where the layer allocates), PGQA noise, and the grouped attention; returns the
+ * attended rows [B * T, H hd]. Reads of the model: its tokens and attention dropout only.
+ */
+export function lowerAttention(c: ForwardOptions, layer: LayerIR, qkv: string): string {
+  const { g, m, batch: B } = c;
+  const a = layer.attention;
+  const phase = phaseOf(c);
+  const L = layer.index;
+  const pre = `blocks.${L}`;
+  const T = m.tokens;
+  const rows = B * T;
+  const train = c.mode === 'train';
   const table = allocation(c, layer, qkv);
   const perturb = perturbationOf(m, layer, c.mode, B);
   const attrs = {
@@ -128,14 +152,7 @@ function block(c: ForwardOptions, layer: LayerIR, i: number, h: string): string 
   if (perturb?.at === 'output') outputs.o = g.tensor(act(`${pre}.attn.o`), { kind: 'activation', shape: [rows, a.heads * a.headDim] });
   outputs.out = g.tensor(act(perturb?.at === 'output' ? `${pre}.attn.o_perturbed` : `${pre}.attn.o`), { kind: 'activation', shape: [rows, a.heads * a.headDim] });
   g.node(phase, { op: 'attention', label: `${pre}.attn`, inputs, outputs, attrs });
-  const mid = residual(c, h, linear(c, outputs.out, `${pre}.attn.proj`, `${pre}.attn.proj`, true), layer, `${pre}.mid`, SITE.projDropout, SITE.attnDropPath);
-
-  const z = linear(c, layerNorm(c, mid, `${pre}.norm2`, `${pre}.norm2`), `${pre}.mlp.fc1`, `${pre}.mlp.fc1`, true);
-  const gelu = g.tensor(act(`${pre}.mlp.act`), { kind: 'activation', shape: [rows, layer.mlp.hidden] });
-  g.node(phase, { op: 'gelu', label: `${pre}.mlp.gelu`, inputs: { x: z }, outputs: { y: gelu }, attrs: { count: rows * layer.mlp.hidden, layer: L, dropout: train ? m.dropout : 0, site: SITE.mlpHiddenDropout } });
-  const y2 = linear(c, gelu, `${pre}.mlp.fc2`, `${pre}.mlp.fc2`, true);
-  const next = i + 1 < m.layers.length ? `blocks.${m.layers[i + 1]!.index}.in` : 'blocks.out';
-  return residual(c, mid, y2, layer, next, SITE.mlpOutDropout, SITE.mlpDropPath);
+  return outputs.out;
 }
 
 function residual(c: ForwardOptions, h: string, y: string, layer: LayerIR, outName: string, dropSite: number, pathSite: number): string {

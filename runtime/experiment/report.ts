@@ -4,7 +4,7 @@
 import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR } from '../../compiler/ir/types.js';
 import type { RunCurves } from './curves.js';
-import { bytes, count, DASH, delta, lengthText, numStat, pct, pctStat, seconds } from './format.js';
+import { bytes, count, DASH, lengthText, numStat, pct, pctStat, seconds, STAT_HEADER, statCells } from './format.js';
 import { describeVariants, type ExperimentSummary, type RunSummary } from './summary.js';
 import { escapeXml as esc, lineChart, stackedStepChart, type Series } from './svg.js';
 
@@ -73,7 +73,7 @@ export function swatch(color: string, dash = '', width = 30): string {
 }
 
 function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): string {
-  const head = ['model', 'layers', 'seeds', 'test top-1 %', 'Δ pts', 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token (vs MHA)', 'img/s', 'wall / run'];
+  const head = ['model', 'layers', 'seeds', 'test top-1 %', ...STAT_HEADER, 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token (vs MHA)', 'img/s', 'wall / run'];
   const best = s.models.find((m) => m.top1);
   const rows = s.models.map((m) => {
     const cells = [
@@ -81,7 +81,7 @@ function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): st
       esc(describeVariants(m.variants)),
       `${m.seeds.length}/${m.gridRuns}`,
       m === best ? `<b>${pctStat(m.top1)}</b>` : pctStat(m.top1),
-      delta(m, s.reference),
+      ...statCells(m, s.reference).map(esc),
       pctStat(m.bestTop1),
       numStat(m.finalTestLoss, 3),
       numStat(m.finalTrainLoss, 3),
@@ -92,7 +92,11 @@ function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): st
     ];
     return `<tr${m.baseline ? ' class="baseline"' : ''}>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
   });
-  return `<div class="wide"><table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
+  const notes = [
+    'Intervals: bootstrap 95% over seeds. p: paired t-test (by seed) against the reference, Holm-corrected over the comparisons; a model is called better or worse only when p &lt; 0.05. summary.json also holds the Wilcoxon signed-rank test.',
+    ...s.warnings.map((w) => `Warning: ${esc(w)}`),
+  ];
+  return `<div class="wide"><table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>\n${notes.map((n) => `<p class="note">${n}</p>`).join('\n')}`;
 }
 
 function legend(input: ReportInput, colorOf: Map<string, string>, dashOf: Map<number, string>): string {

@@ -5,13 +5,13 @@
 // runtime/tfjs/params.ts initialTensors(model, seed), as every backend's.
 import { allocates } from '../../compiler/graph/policy.js';
 import { lowerGraph } from '../../compiler/graph/lower.js';
+import { runtimeValues } from '../../compiler/graph/runtime-values.js';
 import type { Graph, GraphParam, RuntimeValue } from '../../compiler/graph/types.js';
 import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
-import { seed32 } from '../../core/random.js';
 import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { countsOfTable, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
@@ -197,23 +197,9 @@ export class NativeEngine implements TrainingEngine {
     for (let i = 0; i < count; i++) labels[i] = batch.y[from + i]!;
   }
 
-  /** The runtime values of a pass (runtime/webgpu/runtime-values.ts, from the graph's training settings). */
+  /** The runtime values of a pass (compiler/graph/runtime-values.ts). */
   private values(at: StepPosition & { microBatch: number }): Record<RuntimeValue, number> {
-    const t = this.home.graph.training;
-    const lr = at.lr ?? t?.lr ?? 0;
-    const n = at.step + 1;
-    const beta1 = t?.beta1 ?? 0;
-    const beta2 = t?.beta2 ?? 0;
-    return {
-      seed: seed32(this.o.seed),
-      step: at.step,
-      epochStep: at.epochStep ?? at.step,
-      microBatch: at.microBatch,
-      lr,
-      adamStepSize: lr / (1 - Math.pow(beta1, n)),
-      adamBias2Sqrt: Math.sqrt(1 - Math.pow(beta2, n)),
-      decayFactor: 1 - lr * (t?.weightDecay ?? 0),
-    };
+    return runtimeValues(this.home.graph.training, { ...at, seed: this.o.seed });
   }
 
   private needRun(): RunIR {

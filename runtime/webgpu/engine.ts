@@ -16,7 +16,6 @@ import type { PlanParam, RuntimeValue, WebGpuPlan } from '../../compiler/targets
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
-import { seed32 } from '../../core/random.js';
 import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { acquireDevice, deviceLimits, type WebGpu } from './device.js';
@@ -242,7 +241,7 @@ export class WebGpuEngine implements TrainingEngine {
 
   /** Runtime values; the seed is the engine's (an eval-only plan has no run to take it from). */
   private values(plan: WebGpuPlan, at: StepPosition & { microBatch: number }): Record<RuntimeValue, number> {
-    return { ...runtimeValues(plan, at), seed: seed32(this.o.seed) };
+    return runtimeValues(plan, { ...at, seed: this.o.seed });
   }
 
   private needRun(): RunIR {
