@@ -79,7 +79,7 @@ describe('attnc CLI', () => {
     const r = await runCli(['compile', 'specs/quickstart.attn']);
     expect(r.code).toBe(0);
     const ir = JSON.parse(r.stdout);
-    expect(ir.irVersion).toBe(1);
+    expect(ir.irVersion).toBe(2);
     expect(ir.runs[0].name).toBe('quickstart');
     const dir = tmp();
     const w = await runCli(['compile', path.resolve('specs/quickstart.attn'), '-o', dir]);

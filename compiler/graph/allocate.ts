@@ -44,7 +44,7 @@ export function allocateOnHost(a: AllocateAttrs, state: Uint32Array, stats: Floa
   const H: number = a.heads;
   const G: number = a.groups;
   const floats = new Float32Array(state.buffer, state.byteOffset, state.length);
-  const opts = { heads: H, scale: al.scale, rounding: al.rounding, minPerGroup: al.minPerGroup };
+  const opts = { heads: H, scale: al.scale, rounding: al.rounding, minPerGroup: al.min };
   const alloc = (scores: number[]) => allocateFromScores(scores, opts).counts;
   if (a.frozen || stats === null) return () => writeTable(table, 0, state.subarray(0, G), H);
   const B: number = a.batch;

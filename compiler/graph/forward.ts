@@ -12,7 +12,8 @@
 import { equalShareCounts } from '../alloc.js';
 import type { LayerIR, ModelIR } from '../ir/types.js';
 import type { GraphBuilder } from './build.js';
-import { allocates, groupingOf, perturbationOf } from './policy.js';
+import { SCORES } from '../ir/scores.js';
+import { groupingOf, perturbationOf, scoredOf } from './policy.js';
 import type { Phase } from './types.js';
 
 export interface ForwardOptions {
@@ -176,12 +177,11 @@ export function allocationState(g: GraphBuilder, layer: LayerIR): string {
 /** The statistic and allocation nodes of a layer; returns its head -> group table, or null (uniform grouping). */
 function allocation(c: ForwardOptions, layer: LayerIR, qkv: string): string | null {
   const a = layer.attention;
-  if (!allocates(layer)) {
+  const al = scoredOf(layer);
+  if (!al) {
     if (a.heads % a.kvHeads !== 0) throw new Error(`layer ${layer.index}: uniform grouping needs kv_heads ${a.kvHeads} to divide heads ${a.heads}`);
     return null;
   }
-  const al = a.allocation;
-  if (al.policy === 'uniform') throw new Error('unreachable');
   const { g, batch: B } = c;
   const phase = phaseOf(c);
   const pre = `blocks.${layer.index}.attn`;
@@ -192,10 +192,10 @@ function allocation(c: ForwardOptions, layer: LayerIR, qkv: string): string | nu
   const inputs: Record<string, string> = {};
   if (!frozen) {
     const stats = g.tensor(`scratch:${pre}.key_stats`, { kind: 'scratch', shape: [B, a.kvHeads] });
-    g.node(phase, { op: 'key_stat', label: `${pre}.key_stats`, inputs: { qkv }, outputs: { stats }, attrs: { batch: B, tokens: c.m.tokens, heads: a.heads, groups: a.kvHeads, headDim: a.headDim, score: { kind: 'key_norm', norm: al.norm } } });
+    g.node(phase, { op: 'key_stat', label: `${pre}.key_stats`, inputs: { qkv }, outputs: { stats }, attrs: { batch: B, tokens: c.m.tokens, heads: a.heads, groups: a.kvHeads, headDim: a.headDim, score: al.score, ...(SCORES[al.score.kind].drawn ? { layer: layer.index, mode: c.mode } : {}) } });
     inputs.stats = stats;
   }
-  const { norm: _norm, ...policy } = al;
+  const { score: _score, ...policy } = al;
   g.node(phase, {
     op: 'allocate', label: `${pre}.allocate`, inputs, outputs: { table, state },
     attrs: { batch: B, heads: a.heads, groups: a.kvHeads, layer: layer.index, mode: c.mode, grouping, frozen, policy },

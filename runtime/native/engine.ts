@@ -3,6 +3,7 @@
 // (parameters, gradients, optimizer slots, allocation state); evaluation runs eval-only graphs, one
 // per batch size met, whose executors share the parameter and state arrays. Weights start from
 // runtime/tfjs/params.ts initialTensors(model, seed), as every backend's.
+import { allocates } from '../../compiler/graph/policy.js';
 import { lowerGraph } from '../../compiler/graph/lower.js';
 import { runtimeValues } from '../../compiler/graph/runtime-values.js';
 import type { Graph, GraphParam, RuntimeValue } from '../../compiler/graph/types.js';
@@ -42,7 +43,7 @@ export class NativeEngine implements TrainingEngine {
     readonly home: NativeExecutor,
   ) {
     this.model = o.model;
-    this.allocationLayers = o.model.layers.flatMap((l, i) => (l.attention.allocation.policy === 'key_norm' ? [i] : []));
+    this.allocationLayers = o.model.layers.flatMap((l, i) => (allocates(l) ? [i] : []));
     this.perImage = o.model.image.height * o.model.image.width * o.model.image.channels;
   }
 
@@ -108,9 +109,9 @@ export class NativeEngine implements TrainingEngine {
     const [lossSum, correct] = exec.f(g.outputs.evalStats);
     if (!at.logits) return { lossSum: lossSum!, correct: correct! };
     const counts = this.model.layers.flatMap((l) => {
-      if (l.attention.allocation.policy !== 'key_norm') return [];
+      if (!allocates(l)) return [];
       const name = `act:blocks.${l.index}.attn.table.eval`;
-      if (!exec.tensors.has(name)) throw new Error(`the eval graph has no head -> group table ${name} for key_norm layer ${l.index}`);
+      if (!exec.tensors.has(name)) throw new Error(`the eval graph has no head -> group table ${name} for scored layer ${l.index}`);
       return [countsOfTable(exec.u(name), l.attention.heads, l.attention.kvHeads)];
     });
     return { lossSum: lossSum!, correct: correct!, logits: Float32Array.from(exec.f(g.outputs.logits)), counts };

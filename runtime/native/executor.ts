@@ -6,6 +6,7 @@
 // step in f32.
 import { allocateOnHost, type AllocateAttrs } from '../../compiler/graph/allocate.js';
 import type { Graph, GraphNode, GraphTensor, Phase, RuntimeValue } from '../../compiler/graph/types.js';
+import { randomScore, type ScoreKind } from '../../compiler/ir/scores.js';
 import type { NativeAddon } from './addon.js';
 
 export type Values = Record<RuntimeValue, number>;
@@ -21,6 +22,16 @@ export interface NativeExecutorOptions {
 
 type Attrs = Record<string, any>;
 type Step = (v: Values) => void;
+
+/** Each statistic of the score registry (compiler/ir/scores.ts): a native kernel over the keys, or drawn here (random). */
+const KEY_STATS: Record<ScoreKind, (A: NativeAddon, a: Attrs, qkv: Float32Array, stats: Float32Array) => Step> = {
+  key_norm: (A, a, qkv, stats) => () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, a.score.norm === 'l1' ? 1 : 0),
+  key_variance: (A, a, qkv, stats) => () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, 2),
+  random: (_A, a, _qkv, stats) => (v) => {
+    const draw = { seed: v.seed, layer: a.layer, training: a.mode === 'train', step: v.step, microBatch: v.microBatch };
+    for (let i = 0; i < stats.length; i++) stats[i] = randomScore(draw, Math.floor(i / a.groups), i % a.groups, a.groups);
+  },
+};
 
 const LASTING = new Set<GraphTensor['kind']>(['param', 'grad', 'optimizer-state', 'state']);
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -174,9 +185,8 @@ export class NativeExecutor {
         return (v) => A.crossEntropy(logits, labels, stats, dl, a.batch, a.classes, a.smoothing, scale, v.microBatch);
       }
       case 'key_stat': {
-        if (a.score.kind !== 'key_norm') throw new Error(`native: no kernel for the statistic '${a.score.kind}'`);
         const [qkv, stats] = [i('qkv'), o('stats')];
-        return () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, a.score.norm === 'l1');
+        return KEY_STATS[a.score.kind as ScoreKind](A, a, qkv, stats);
       }
       case 'noise': {
         const z = o('z');

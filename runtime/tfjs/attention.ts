@@ -4,7 +4,8 @@
 // 'paper', eval 'frozen' or 'recompute'). docs/attention.md gives the rules exactly as implemented.
 import type { Tensor, Tensor4D, Variable } from '@tensorflow/tfjs';
 import { equalShareCounts } from '../../compiler/alloc.js';
-import type { AttentionIR, KeyNormAllocationIR } from '../../compiler/ir/types.js';
+import type { AttentionIR, ScoredAllocationIR } from '../../compiler/ir/types.js';
+import { randomScore, type ScoreDraw, type ScoreIR } from '../../compiler/ir/scores.js';
 import { allocateCounts, paperTrackerUpdate, trackerStep, type TensorAllocationOptions } from './allocation.js';
 import type { Tf } from './backend.js';
 
@@ -24,7 +25,7 @@ export interface AllocationPass {
  * step). `initialisedHost` and `lastStep` mirror what the host must know without reading the device.
  */
 export interface AttentionState {
-  readonly policy: KeyNormAllocationIR;
+  readonly policy: ScoredAllocationIR;
   readonly heads: number;
   readonly counts: Variable;
   readonly cache: Variable;
@@ -37,7 +38,7 @@ export interface AttentionState {
 
 /** The state a layer needs, or null when its grouping is fixed (policy 'uniform'). */
 export function createAttentionState(tf: Tf, ir: AttentionIR): AttentionState | null {
-  if (ir.allocation.policy !== 'key_norm') return null;
+  if (ir.allocation.policy === 'uniform') return null;
   const groups = ir.kvHeads;
   return {
     policy: ir.allocation,
@@ -77,9 +78,26 @@ export function disposeAttentionState(state: AttentionState): void {
   for (const v of [state.counts, state.cache, state.score, state.initialised]) v.dispose();
 }
 
-/** Per-image, per-group key norms [B, G] of k [B, T, G, hd]: l2 = Frobenius over (T, hd), l1 = sum |k|. */
-export function groupNorms(tf: Tf, k: Tensor4D, norm: 'l2' | 'l1'): Tensor {
-  return norm === 'l2' ? k.square().sum([1, 3]).sqrt() : k.abs().sum([1, 3]);
+/**
+ * The statistics of the score registry (compiler/ir/scores.ts) in TensorFlow.js: per image and group,
+ * [B, G], from the keys k [B, T, G, hd] (reduced over T and hd) or drawn from the pass's key.
+ */
+const STATISTICS: { [K in ScoreIR['kind']]: (tf: Tf, k: Tensor4D, score: Extract<ScoreIR, { kind: K }>, draw: ScoreDraw) => Tensor } = {
+  key_norm: (_tf, k, s) => (s.norm === 'l2' ? k.square().sum([1, 3]).sqrt() : k.abs().sum([1, 3])),
+  key_variance: (_tf, k) => {
+    const [, T, , hd] = k.shape;
+    const centred = k.sub(k.mean([1, 3], true));
+    return centred.square().sum([1, 3]).div(T * hd);
+  },
+  random: (tf, k, _s, draw) => {
+    const [B, , G] = k.shape;
+    return tf.tensor2d(Float32Array.from({ length: B * G }, (_, i) => randomScore(draw, Math.floor(i / G), i % G, G)), [B, G]);
+  },
+};
+
+/** A statistic of the registry, [B, G], of keys k [B, T, G, hd]. */
+export function keyStatistic(tf: Tf, k: Tensor4D, score: ScoreIR, draw: ScoreDraw): Tensor {
+  return (STATISTICS[score.kind] as (tf: Tf, k: Tensor4D, s: ScoreIR, d: ScoreDraw) => Tensor)(tf, k, score, draw);
 }
 
 /**
@@ -89,12 +107,12 @@ export function groupNorms(tf: Tf, k: Tensor4D, norm: 'l2' | 'l1'): Tensor {
 export function countsFromStatistics(
   tf: Tf,
   perImage: Tensor,
-  policy: Omit<KeyNormAllocationIR, 'norm'>,
+  policy: Omit<ScoredAllocationIR, 'score'>,
   heads: number,
   state: AttentionState,
   ctx: AllocationPass,
 ): Tensor {
-  const opts = { heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.minPerGroup };
+  const opts = { heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.min };
   const summed = perImage.sum(0); // the reference sums the per-image norms over the batch
   if (policy.track?.rule === 'paper') return paperTrackedCounts(tf, summed, policy, opts, state, ctx);
   if (!ctx.training) {
@@ -139,7 +157,7 @@ export function countsFromStatistics(
 function paperTrackedCounts(
   tf: Tf,
   summed: Tensor,
-  policy: Omit<KeyNormAllocationIR, 'norm'>,
+  policy: Omit<ScoredAllocationIR, 'score'>,
   opts: TensorAllocationOptions,
   state: AttentionState,
   ctx: AllocationPass,

@@ -7,7 +7,7 @@
 // mis-broadcasts them). docs/attention.md gives the math of every variant.
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
-import { countsFromStatistics, groupNorms } from './attention.js';
+import { countsFromStatistics, keyStatistic } from './attention.js';
 import { equalShareCounts } from '../../compiler/alloc.js';
 import { groupOfHeadOneHot, oneHotFromCountsHost } from './allocation.js';
 import type { Tf } from './backend.js';
@@ -75,9 +75,9 @@ const fromRows = (tf: Tf, x: Tensor, a: Attrs) => tf.transpose(tf.reshape(x, [a.
 export const ATTENTION_KERNELS: Record<string, Kernel> = {
   key_stat: (k, n, a) => {
     const { tf } = k;
-    if (a.score.kind !== 'key_norm') throw new Error(`tfjs: no kernel for the statistic '${a.score.kind}'`);
-    const k4 = tf.transpose(split(tf, k.env.get(n.inputs.qkv!), a).k, [0, 2, 1, 3]) as Parameters<typeof groupNorms>[1];
-    k.env.put(n.outputs.stats!, groupNorms(tf, k4, a.score.norm));
+    const k4 = tf.transpose(split(tf, k.env.get(n.inputs.qkv!), a).k, [0, 2, 1, 3]) as Parameters<typeof keyStatistic>[1];
+    const draw = { seed: k.pass.seed, layer: a.layer, training: a.mode === 'train', step: k.pass.step, microBatch: k.pass.microBatch };
+    k.env.put(n.outputs.stats!, keyStatistic(tf, k4, a.score, draw));
   },
   allocate: (k, n, a) => {
     const { tf } = k;

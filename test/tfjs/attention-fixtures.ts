@@ -5,7 +5,7 @@
 // runtime/tfjs.
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
-import type { AttentionIR, KeyNormAllocationIR } from '../../compiler/ir/types.js';
+import type { AttentionIR, ScoredAllocationIR } from '../../compiler/ir/types.js';
 import { uniformFloats } from '../../core/random.js';
 import type { Tensor, Tensor3D } from '@tensorflow/tfjs';
 import { GraphBuilder } from '../../compiler/graph/build.js';
@@ -56,8 +56,8 @@ export function ir(s: Shape, allocation: AttentionIR['allocation'] = { policy: '
   return { variant: 'gqa', heads: s.H, kvHeads: s.G, headDim: s.hd, compat: 'none', allocation, perturb: null, span, ...extra };
 }
 
-export function keyNorm(o: Partial<KeyNormAllocationIR> = {}): KeyNormAllocationIR {
-  return { policy: 'key_norm', norm: 'l2', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1, scope: 'batch', eval: 'recompute', track: null, window: null, init: 'uniform', ...o };
+export function keyNorm(o: Partial<ScoredAllocationIR> = {}): ScoredAllocationIR {
+  return { policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'minmax', rounding: 'largest_remainder', min: 1, scope: 'batch', eval: 'recompute', track: null, window: null, init: 'uniform', ...o };
 }
 
 export function ctx(o: Partial<AttentionContext> = {}): AttentionContext {

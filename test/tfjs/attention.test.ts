@@ -48,7 +48,7 @@ describe('gradients equal finite differences of the reference', () => {
   it('GQA', () => check({ B: 1, T: 3, H: 4, G: 2, hd: 2 }, ir({ B: 1, T: 3, H: 4, G: 2, hd: 2 }), (_, h) => Math.floor(h / 2)));
   it('KDGQA: none through the allocation, the rest as for fixed groups', () => {
     const s = { B: 1, T: 3, H: 4, G: 2, hd: 2 };
-    const a = ir(s, keyNorm({ minPerGroup: 1 }));
+    const a = ir(s, keyNorm({ min: 1 }));
     // norms 0.5x and 2x: min-max gives the claims 0 and 1, so counts [1, 3] (minimum 1)
     check(s, a, (_, h) => groupsOf([1, 3])[h]!, createAttentionState(tf, a));
   });
@@ -58,7 +58,7 @@ describe('KDGQA (key_norm, untracked)', () => {
   const s = { B: 2, T: 4, H: 8, G: 4, hd: 2 };
 
   it('allocates from the batch-summed norms, uneven groups, and follows the batch', () => {
-    const a = ir(s, keyNorm({ rounding: 'largest_remainder', minPerGroup: 1 }));
+    const a = ir(s, keyNorm({ rounding: 'largest_remainder', min: 1 }));
     const state = createAttentionState(tf, a)!;
     for (const [seed, scale] of [[11, [1, 2, 3, 6]], [12, [6, 3, 1, 1.5]]] as const) {
       const x = makeQkv(s, seed, [scale as unknown as number[], scale as unknown as number[]]);
@@ -69,7 +69,7 @@ describe('KDGQA (key_norm, untracked)', () => {
   });
 
   it('scope sample: one allocation per image', () => {
-    const a = ir(s, keyNorm({ scope: 'sample', minPerGroup: 0 }));
+    const a = ir(s, keyNorm({ scope: 'sample', min: 0 }));
     const x = makeQkv(s, 13, [[1, 2, 3, 6], [6, 3, 2, 1]]);
     const norms = refNorms(x, s);
     const counts = norms.map((n) => allocateFromScores(n, { heads: 8, scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 0 }).counts);
@@ -95,7 +95,7 @@ describe('KDGQA (key_norm, untracked)', () => {
   });
 
   it("compat 'paper': a starved group gets no query head, and nothing turns NaN", () => {
-    const a = ir(s, keyNorm({ rounding: 'paper', minPerGroup: 0 }), { compat: 'paper' });
+    const a = ir(s, keyNorm({ rounding: 'paper', min: 0 }), { compat: 'paper' });
     const x = makeQkv(s, 16, [[1, 4, 5, 6], [1, 4, 5, 6]]);
     const counts = allocateFromScores(sumOver(refNorms(x, s)), { heads: 8, scale: 'minmax', rounding: 'paper', minPerGroup: 0 }).counts;
     expect(counts[0]).toBe(0);
@@ -105,7 +105,7 @@ describe('KDGQA (key_norm, untracked)', () => {
   });
 
   it('equal norms (the reference divides 0 by 0) fall back to the equal share', () => {
-    const a = ir(s, keyNorm({ rounding: 'paper', minPerGroup: 0 }));
+    const a = ir(s, keyNorm({ rounding: 'paper', min: 0 }));
     const x = makeQkv(s, 17, [[0, 0, 0, 0], [0, 0, 0, 0]]); // all keys zero
     const y = run(x, s, a, ctx({ state: createAttentionState(tf, a) }));
     expect(y.every(Number.isFinite)).toBe(true);
