@@ -9,7 +9,7 @@ import type {
 } from './ir/types.js';
 import { scoreFromArgs, type ScoreKind } from './ir/scores.js';
 import { effectiveLayers, modelSetting, type EffectiveLayer, type ResolvedModel } from './models.js';
-import type { Choice, NameRef, Width } from './values.js';
+import type { Choice, Width } from './values.js';
 
 export function sourceSpan(s: Span): SourceSpan {
   return { file: s.file, line: s.line, col: s.col, endLine: s.endLine, endCol: s.endCol };
@@ -162,11 +162,11 @@ export function lowerRun(name: string, nameSpan: Span, run: CheckedBlock, model:
   };
 }
 
-export function lowerExperiment(name: string, nameSpan: Span, exp: CheckedBlock, base: RunIR): ExperimentIR {
-  const models = ((exp.fields.get('models')?.values ?? []) as NameRef[]).map((r) => r.name);
+/** The grid: every model (swept points included, already lowered under their own names) x every seed. */
+export function lowerExperiment(name: string, nameSpan: Span, exp: CheckedBlock, base: RunIR, models: string[]): ExperimentIR {
   const seeds = (exp.fields.get('seeds')?.values ?? []) as number[];
   const runs: ExperimentIR['runs'] = [];
-  for (const model of models.length ? models : [base.model]) {
+  for (const model of models) {
     for (const seed of seeds.length ? seeds : [base.seed]) runs.push({ name: `${name}/${model}/seed${seed}`, model, seed });
   }
   return { name, span: sourceSpan(nameSpan), base: base.name, runs };

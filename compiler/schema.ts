@@ -4,7 +4,7 @@
 // (docs/language.md, checked by a test) are all driven by it.
 import { SCORES } from './ir/scores.js';
 
-export type BlockKind = 'model' | 'attention' | 'layer' | 'train' | 'eval' | 'experiment';
+export type BlockKind = 'model' | 'attention' | 'layer' | 'train' | 'eval' | 'experiment' | 'sweep';
 
 /** What one value may be. Each kind maps to a plain JS value after checking (see values.ts). */
 export type ValueSpec =
@@ -241,10 +241,26 @@ export const SCHEMA: Readonly<Record<BlockKind, Readonly<Record<string, FieldSpe
     train: { doc: 'the train run every run of the grid starts from', values: [{ t: 'name' }], required: true },
     models: { doc: 'the models to compare', values: [{ t: 'name' }], repeat: true, default: 'the base run model' },
     seeds: { doc: 'the seeds to repeat each model with', values: [int(0, 2 ** 32 - 1)], repeat: true, default: 'the base run seed' },
+    sweep: { doc: 'model or attention fields to sweep, each with the values to try: sweep { kv_heads 1, 2, 4 }; the grid is models x every combination x seeds', values: [], block: 'sweep' },
   },
+  // The fields of a sweep are the model's and the attention's (sweepSpec below), each taking a list of
+  // the values that field takes one of.
+  sweep: {},
 };
 
 /** The documentation title of each block kind, as diagnostics name it ("unknown field 'x' in attention"). */
 export const BLOCK_TITLES: Record<BlockKind, string> = {
-  model: 'a model', attention: 'attention', layer: 'a layers override', train: 'a train run', eval: 'eval', experiment: 'an experiment',
+  model: 'a model', attention: 'attention', layer: 'a layers override', train: 'a train run', eval: 'eval', experiment: 'an experiment', sweep: 'a sweep',
 };
+
+/**
+ * The spec of field `name` in a sweep block: the model's or the attention's field of that name, as a
+ * list of its values. Null for a field that takes several values or a block (it cannot be swept one
+ * value at a time); undefined for a name that is neither.
+ */
+export function sweepSpec(name: string): FieldSpec | null | undefined {
+  const target = SCHEMA.model[name] ?? SCHEMA.attention[name];
+  if (!target) return undefined;
+  if (target.block || target.repeat || target.values.length !== 1 || target.multiple) return null;
+  return { doc: target.doc, values: target.values, repeat: true };
+}

@@ -21,7 +21,8 @@ const divisors = (n: number, upTo = 64) => Array.from({ length: Math.min(n, upTo
  * related information.
  */
 function conflict(m: ResolvedModel, first: [string, Setting<unknown>], second: [string, Setting<unknown>], d: (at: Span) => Diagnostic): Diagnostic {
-  const rank = (s: Setting<unknown>) => { const decl = declaringModel(m, s.span); return decl ? m.lineage.indexOf(decl) : Infinity; };
+  // A setting no declaration of the lineage holds is an experiment's sweep value: the nearest of all.
+  const rank = (s: Setting<unknown>) => { const decl = declaringModel(m, s.span); return decl ? m.lineage.indexOf(decl) : -1; };
   const [[, at], [otherName, other]] = rank(second[1]) < rank(first[1]) ? [second, first] : [first, second];
   const out = d(at.span);
   const atDecl = declaringModel(m, at.span);
