@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { load: Loader; summary: string }> = {
   eval: { load: async () => (await import('./commands/eval.js')).evalCommand, summary: 'evaluate a checkpoint: accuracy, loss, confusion, allocation of query heads' },
   convert: { load: async () => (await import('./commands/convert.js')).convertCommand, summary: 'convert an MHA checkpoint (attnc or timm) to GQA by mean-pooling K/V heads' },
   export: { load: async () => (await import('./commands/export.js')).exportCommand, summary: 'write a checkpoint\'s weights for another library (--timm: timm\'s VisionTransformer)' },
+  lsp: { load: async () => (await import('./commands/lsp.js')).lspCommand, summary: 'run the language server on stdio (for editors: diagnostics, completion, hover, formatting)' },
   doctor: { load: async () => (await import('./commands/doctor.js')).doctorCommand, summary: 'report Node, platform, TensorFlow.js backends, WebGPU, PyTorch and data sets' },
 };
 

@@ -102,7 +102,8 @@ export function loadProgram(rootPath: string, host: Host, displayBase: string): 
   return { program, diagnostics };
 }
 
-function resolveImport(fromAbs: string, target: string, host: Host): string {
+/** The absolute path an `import "target"` in `fromAbs` reads: relative to the importer, then attnc's specs/. */
+export function resolveImport(fromAbs: string, target: string, host: Host): string {
   const local = path.resolve(path.dirname(fromAbs), target);
   if (host.exists(local) || path.isAbsolute(target)) return local;
   const shipped = path.resolve(SPECS_DIR, target);

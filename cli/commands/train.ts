@@ -20,14 +20,15 @@ import { writeIrCopy } from '../../runtime/experiment/record.js';
 import { parseCommandArgs } from '../args.js';
 import { explainNotCheckpoint } from '../checkpoint-file.js';
 
-export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu]
+export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
                    [--seed N] [--save-every N] [--quiet] [--json]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
   --backend B       auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
-                    webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one)
+                    webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one);
+                    native runs the C++ CPU addon (oneDNN; npm run build:native builds it, docs/native.md)
   --epochs N        train N epochs instead of the run's length
   --steps N         train N optimizer steps instead
   --out DIR         where checkpoints and metrics go (default runs/NAME)

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
+import { migrateModel, READABLE_IR_VERSIONS } from '../../compiler/ir/migrate.js';
 import { IR_VERSION, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { writeFileAtomic } from './atomic.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
@@ -285,11 +286,13 @@ function parseMeta(metadata: Record<string, string>, file: string): CheckpointMe
     );
   }
   const irVersion = metadata[META_KEYS.irVersion];
-  if (irVersion !== String(IR_VERSION)) {
+  const version = READABLE_IR_VERSIONS.find((v) => String(v) === irVersion);
+  if (version === undefined) {
     fail(`the checkpoint's model is IR version ${irVersion ?? '(none)'}, this attnc reads version ${IR_VERSION}`);
   }
   if (metadata[META_KEYS.model] === undefined) fail(`metadata '${META_KEYS.model}' is missing`);
-  const model = parseJsonMeta(metadata, META_KEYS.model, file);
+  // An older checkpoint's model is read as the current IR (its tensors are named as they always were).
+  const model = migrateModel(parseJsonMeta(metadata, META_KEYS.model, file), version!);
   const problem = modelProblem(model);
   if (problem) fail(`metadata '${META_KEYS.model}' is not a model: ${problem}`);
 

@@ -1,9 +1,10 @@
 // OUT/report.html: one self-contained page (inline CSS and SVG, no scripts, nothing fetched) with the
 // comparison table, test top-1 and training loss of every run, and the allocation of query heads of
 // every key_norm layer over training.
+import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR } from '../../compiler/ir/types.js';
 import { smoothed, type RunCurves } from './curves.js';
-import { bytes, count, DASH, delta, lengthText, numStat, pct, pctStat, seconds } from './format.js';
+import { bytes, count, DASH, lengthText, numStat, pct, pctStat, seconds, STAT_HEADER, statCells } from './format.js';
 import { describeVariants, type ExperimentSummary, type RunSummary } from './summary.js';
 import { escapeXml as esc, lineChart, stackedStepChart, type Series } from './svg.js';
 
@@ -79,7 +80,7 @@ export function swatch(color: string, dash = '', width = 30): string {
 }
 
 function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): string {
-  const head = ['model', 'layers', 'seeds', 'test top-1 %', 'Δ pts', 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token (vs MHA)', 'img/s', 'wall / run'];
+  const head = ['model', 'layers', 'seeds', 'test top-1 %', ...STAT_HEADER, 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token (vs MHA)', 'img/s', 'wall / run'];
   const best = s.models.find((m) => m.top1);
   const rows = s.models.map((m) => {
     const cells = [
@@ -87,7 +88,7 @@ function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): st
       esc(describeVariants(m.variants)),
       `${m.seeds.length}/${m.gridRuns}`,
       m === best ? `<b>${pctStat(m.top1)}</b>` : pctStat(m.top1),
-      delta(m, s.reference),
+      ...statCells(m, s.reference).map(esc),
       pctStat(m.bestTop1),
       numStat(m.finalTestLoss, 3),
       numStat(m.finalTrainLoss, 3),
@@ -98,7 +99,11 @@ function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): st
     ];
     return `<tr${m.baseline ? ' class="baseline"' : ''}>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
   });
-  return `<div class="wide"><table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
+  const notes = [
+    'Intervals: bootstrap 95% over seeds. p: paired t-test (by seed) against the reference, Holm-corrected over the comparisons; a model is called better or worse only when p &lt; 0.05. summary.json also holds the Wilcoxon signed-rank test.',
+    ...s.warnings.map((w) => `Warning: ${esc(w)}`),
+  ];
+  return `<div class="wide"><table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>\n${notes.map((n) => `<p class="note">${n}</p>`).join('\n')}`;
 }
 
 function legend(input: ReportInput, colorOf: Map<string, string>, dashOf: Map<number, string>): string {
@@ -157,7 +162,7 @@ function identicalNote(input: ReportInput, pick: (c: RunCurves) => [number, numb
 }
 
 function allocationSection(input: ReportInput): string {
-  const keyNorm = input.models.filter((m) => m.layers.some((l) => l.attention.allocation.policy === 'key_norm'));
+  const keyNorm = input.models.filter((m) => m.layers.some(allocates));
   if (!keyNorm.length) return '';
   const out = ['<h2>Allocation of query heads (key_norm layers)</h2>', '<p class="note">Query heads per K/V group of each key_norm layer over training steps, stacked (group 0 at the bottom), from the allocation records of metrics.jsonl.</p>'];
   const maxGroups = Math.max(...keyNorm.flatMap((m) => m.layers.map((l) => l.attention.kvHeads)));
@@ -171,7 +176,7 @@ function allocationSection(input: ReportInput): string {
       }
       const c = input.curves.get(r.run);
       const charts = m.layers
-        .filter((l) => l.attention.allocation.policy === 'key_norm')
+        .filter(allocates)
         .map((l) => {
           const changes = c?.allocation.get(l.index) ?? [];
           if (!changes.length) return `<svg class="allocation" width="170" height="96"><text x="22" y="11" font-size="9" font-family="system-ui, sans-serif" font-weight="600">layer ${l.index}</text><text x="22" y="50" font-size="9" font-family="system-ui, sans-serif" fill="#999">no records</text></svg>`;

@@ -4,6 +4,7 @@
 import type { AttentionVariant, ModelIR } from '../../compiler/ir/types.js';
 import { analyzeModel } from '../../compiler/analyze.js';
 import type { MetricsRecord } from '../train/index.js';
+import { compareModels, type Comparison } from './comparison.js';
 import type { GridRun, Length } from './plan.js';
 
 /** complete: trained to the grid's length; incomplete: stopped part way or failed; not run: no metrics. */
@@ -70,6 +71,10 @@ export interface ModelStats {
   wallSeconds: Stat | null;
   /** Mean top-1 minus the reference model's (summary.reference), in fractions (0.012 = 1.2 points). */
   deltaTop1: number | null;
+  /** Bootstrap 95% interval of the mean top-1 over the seeds (comparison.ts); null below two seeds. */
+  top1CI: [number, number] | null;
+  /** Against the reference, paired by seed, with the tests and the verdict; null for the reference itself. */
+  comparison: Comparison | null;
 }
 
 export interface ExperimentSummary {
@@ -84,6 +89,8 @@ export interface ExperimentSummary {
   runs: RunSummary[];
   /** Best mean top-1 first; models without a complete run last. */
   models: ModelStats[];
+  /** What weakens the statistics (too few seeds). */
+  warnings: string[];
 }
 
 const isStep = (r: MetricsRecord): r is Extract<MetricsRecord, { kind: 'step' }> => r.kind === 'step';
@@ -157,7 +164,7 @@ function baselineOf(variants: AttentionVariant[]): ModelStats['baseline'] {
 }
 
 /** Per-model statistics over the complete runs, sorted; models in `order` (the experiment's) break ties. */
-export function summarizeModels(runs: RunSummary[], order: string[]): { models: ModelStats[]; reference: string | null } {
+export function summarizeModels(runs: RunSummary[], order: string[]): { models: ModelStats[]; reference: string | null; warnings: string[] } {
   const models = order.map((name): ModelStats => {
     const mine = runs.filter((r) => r.model === name);
     const done = mine.filter((r) => r.status === 'complete');
@@ -169,15 +176,16 @@ export function summarizeModels(runs: RunSummary[], order: string[]): { models: 
       seeds: done.map((r) => r.seed), gridRuns: mine.length,
       top1: of((r) => r.finalTop1), bestTop1: of((r) => r.bestTop1), finalTrainLoss: of((r) => r.finalTrainLoss),
       finalTestLoss: of((r) => r.finalTestLoss), imagesPerSec: of((r) => r.imagesPerSec), wallSeconds: of((r) => r.wallSeconds),
-      deltaTop1: null,
+      deltaTop1: null, top1CI: null, comparison: null,
     };
   });
   // Grouped variants are compared with GQA at the same K/V budget, as in the paper; MHA when there is no GQA.
   const ref = models.find((m) => m.baseline === 'gqa' && m.top1) ?? models.find((m) => m.baseline === 'mha' && m.top1) ?? null;
   if (ref) for (const m of models) m.deltaTop1 = m.top1 ? m.top1.mean - ref.top1!.mean : null;
+  const warnings = compareModels(models, runs, ref?.model ?? null);
   const rank = (m: ModelStats) => (m.top1 ? m.top1.mean : -Infinity);
   const sorted = [...models].sort((a, b) => rank(b) - rank(a) || order.indexOf(a.model) - order.indexOf(b.model));
-  return { models: sorted, reference: ref?.model ?? null };
+  return { models: sorted, reference: ref?.model ?? null, warnings };
 }
 
 /** 'gqa' when every layer agrees, else runs of layers: 'mha 0-5, dgqa 6-11'. */

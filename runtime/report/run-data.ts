@@ -1,5 +1,6 @@
 // What the per-run page (runs/NAME/report.html) shows, gathered from the run's metrics.jsonl records
 // and its checkpoint's metadata. Kept apart from the HTML so the figures can be tested as numbers.
+import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { bucketMeans, MAX_LOSS_POINTS, runCurves } from '../experiment/curves.js';
 import type { CheckpointMetaOnly } from '../experiment/checkpoint-meta.js';
@@ -92,7 +93,7 @@ export function timeAtStep(time: readonly [number, number][], x: number): number
 function allocationLayers(model: ModelIR | null, changes: Map<number, { step: number; counts: number[] }[]>): RunReportData['allocation'] {
   if (model) {
     return model.layers
-      .filter((l) => l.attention.allocation.policy === 'key_norm')
+      .filter(allocates)
       .map((l) => ({ layer: l.index, variant: l.attention.variant, heads: l.attention.heads, changes: changes.get(l.index) ?? [] }));
   }
   return [...changes.entries()]

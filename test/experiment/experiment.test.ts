@@ -156,6 +156,30 @@ describe('attnc experiment', () => {
     expect(first.stdout).toContain('wrote grid/summary.json, grid/report.html');
   });
 
+  it('compares with the reference paired by seed (bootstrap intervals, Holm-corrected t-test, Wilcoxon), warns about few seeds, and prints it as Markdown', async () => {
+    const s = summaryOf('grid');
+    const kd = s.models.find((m: { model: string }) => m.model === 'tiny_kdgqa');
+    const gqa = s.models.find((m: { model: string }) => m.model === 'tiny_gqa');
+    const finals = (model: string) => SEEDS.map((seed) => expectedRun(path.join(out, model, `seed${seed}`)).finalTop1);
+    const diffs = finals('tiny_kdgqa').map((x, i) => x - finals('tiny_gqa')[i]!);
+    expect(gqa.comparison).toBeNull();
+    expect(kd.comparison).toMatchObject({ reference: 'tiny_gqa', seeds: SEEDS });
+    expect(kd.comparison.meanDiff).toBeCloseTo((diffs[0]! + diffs[1]!) / 2, 12);
+    // One comparison: Holm leaves its p alone.
+    if (kd.comparison.tTest) expect(kd.comparison.pHolm).toBe(kd.comparison.tTest.p);
+    expect(['better', 'worse', 'no significant difference']).toContain(kd.comparison.verdict);
+    for (const m of [kd, gqa]) if (m.top1CI) expect(m.top1CI[0]).toBeLessThanOrEqual(m.top1CI[1]);
+    expect([...s.warnings].sort()).toEqual(MODELS.map((m) => `${m}: 2 seeds; intervals and tests need at least 5 to mean much`));
+    const md = await runCli(['report', '--md', 'grid'], dir);
+    expect(md.code).toBe(0);
+    expect(md.stdout).toMatch(/^\| model \| layers \| seeds \| test top-1 % \| 95% CI \| Δ pts \(95% CI\) \| p \(Holm\) \| verdict \|$/m);
+    expect(md.stdout).toContain(`| ${kd.comparison.verdict} |`);
+    expect(md.stdout).toContain('Warning: tiny_kdgqa: 2 seeds');
+    const bad = await runCli(['report', '--md', 'grid/tiny_gqa'], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/summary\.json does not exist: give the folder attnc experiment wrote/);
+  });
+
   it('writes a self-contained report.html: the table, a line chart each for top-1 and loss, allocation charts of the key_norm layers', () => {
     const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(html).not.toMatch(/<script|<link|<img|\b(src|href)=|url\(/i);

@@ -114,7 +114,7 @@ describe('attnc compile --target onnx', () => {
     writeSpec(dir, irDocument([kd], [tinyRun()]), 'kd');
     const r = await runCli(['compile', 'kd.ir.json', '--target', 'onnx', '-o', 'onnx'], dir);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("model 'tiny' cannot be written as ONNX: layer 0: key_norm allocation recomputed from each evaluation batch (kdgqa, eval: recompute)");
+    expect(r.stderr).toContain("model 'tiny' cannot be written as ONNX: layer 0: scored allocation (key_norm) recomputed from each evaluation batch (kdgqa, eval: recompute)");
     writeSpec(dir, irDocument([keyNormModel()], [tinyRun()]), 'dg');
     expect((await runCli(['compile', 'dg.ir.json', '--target', 'onnx', '-o', 'onnx'], dir)).stderr).toContain('give --checkpoint');
     expect((await runCli(['compile', 'dg.ir.json', '--checkpoint', 'x', '-o', 'onnx'], dir)).stderr).toContain('--checkpoint goes with --target onnx');

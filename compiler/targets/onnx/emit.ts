@@ -26,12 +26,12 @@ export function onnxRefusals(m: ModelIR, weights: OnnxWeights): string[] {
   const add = (reason: string, layer: number) => byReason.set(reason, [...(byReason.get(reason) ?? []), layer]);
   for (const l of m.layers) {
     const a = l.attention;
-    if (a.allocation.policy === 'key_norm') {
-      const evalMode = (a.allocation as { eval?: string }).eval;
+    if (a.allocation.policy === 'scored') {
+      const evalMode = a.allocation.eval;
       if (evalMode !== 'frozen') {
-        add(`key_norm allocation recomputed from each evaluation batch (${a.variant}, eval: ${evalMode ?? 'recompute'}) would need attnc's allocation function as ONNX ops, which this target does not write; evaluate it with attnc (attnc eval) or the PyTorch target, or train it with eval: frozen`, l.index);
+        add(`scored allocation (${a.allocation.score.kind}) recomputed from each evaluation batch (${a.variant}, eval: ${evalMode ?? 'recompute'}) would need attnc's allocation function as ONNX ops, which this target does not write; evaluate it with attnc (attnc eval) or the PyTorch target, or train it with eval: frozen`, l.index);
       } else if (!weights.counts?.[`blocks.${l.index}.attn.alloc.counts`]) {
-        add('key_norm with eval: frozen evaluates with the allocation a checkpoint stores: give --checkpoint', l.index);
+        add('a scored allocation with eval: frozen evaluates with the allocation a checkpoint stores: give --checkpoint', l.index);
       }
     }
     if (a.perturb !== null && (a.perturb as { during?: string }).during === 'always') {
@@ -134,7 +134,7 @@ export function emitOnnx(m: ModelIR, weights: OnnxWeights, producerVersion: stri
     let v = heads((H + G) * hd, (H + 2 * G) * hd, G, 'v');
     if (G !== H) {
       // The K/V head of every query head: uniform grouping, or the allocation the checkpoint froze.
-      const table = a.allocation.policy === 'key_norm'
+      const table = a.allocation.policy === 'scored'
         ? groupOfHeadFromCounts(Array.from(weights.counts![`${b}.attn.alloc.counts`]!))
         : Array.from({ length: H }, (_, i) => Math.floor(i / (H / G)));
       const index = g.ints(`${b}.group_of_head`, table);
