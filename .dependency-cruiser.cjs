@@ -1,14 +1,15 @@
 // The layering of attnc (docs/architecture.md, "Layers"), checked by test/architecture.test.ts:
-// core <- grammar <- compiler <- runtime <- cli; inside runtime/, the training loop, evaluation,
-// experiments and reports know backends only through the registry runtime/backends.ts.
+// core <- grammar <- compiler <- runtime <- cli, and compiler <- lsp <- cli (the language server); inside
+// runtime/, the training loop, evaluation, experiments and reports know backends only through the
+// registry runtime/backends.ts.
 const BACKENDS = '^runtime/(tfjs|webgpu|native)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', comment: 'modules form no import cycle', from: {}, to: { circular: true } },
-    { name: 'core-imports-nothing', severity: 'error', comment: 'core/ imports nothing of the project', from: { path: '^core/' }, to: { path: '^(grammar|compiler|runtime|cli|bin|test|bench)/' } },
-    { name: 'grammar-imports-core-only', severity: 'error', comment: 'grammar/ imports only core/', from: { path: '^grammar/' }, to: { path: '^(compiler|runtime|cli|bin)/' } },
+    { name: 'core-imports-nothing', severity: 'error', comment: 'core/ imports nothing of the project', from: { path: '^core/' }, to: { path: '^(grammar|compiler|runtime|cli|lsp|bin|test|bench)/' } },
+    { name: 'grammar-imports-core-only', severity: 'error', comment: 'grammar/ imports only core/', from: { path: '^grammar/' }, to: { path: '^(compiler|runtime|cli|lsp|bin)/' } },
     { name: 'compiler-below-runtime', severity: 'error', comment: 'compiler/ imports only core/, grammar/ and compiler/', from: { path: '^compiler/' }, to: { path: '^(runtime|cli|bin)/' } },
     {
       name: 'targets-independent', severity: 'error', comment: 'a compiler target does not import another target (files directly in compiler/targets/ are shared by all)',
@@ -33,7 +34,9 @@ module.exports = {
       comment: 'cli/ reaches a backend through runtime/backends.ts (attnc doctor, which inspects every backend, excepted)',
       from: { path: '^cli/', pathNot: '^cli/commands/doctor\\.ts$' }, to: { path: BACKENDS },
     },
-    { name: 'no-tests-or-bench', severity: 'error', comment: 'shipped code imports nothing from test/ or bench/', from: { path: '^(core|grammar|compiler|runtime|cli)/' }, to: { path: '^(test|bench)/' } },
+    { name: 'lsp-over-front-end', severity: 'error', comment: 'lsp/ (the language server) imports only core/, grammar/ and compiler/', from: { path: '^lsp/' }, to: { path: '^(runtime|cli|bin)/' } },
+    { name: 'only-cli-imports-lsp', severity: 'error', comment: 'nothing but cli/ (attnc lsp) imports lsp/', from: { path: '^(core|grammar|compiler|runtime)/' }, to: { path: '^lsp/' } },
+    { name: 'no-tests-or-bench', severity: 'error', comment: 'shipped code imports nothing from test/ or bench/', from: { path: '^(core|grammar|compiler|runtime|cli|lsp)/' }, to: { path: '^(test|bench)/' } },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

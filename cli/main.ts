@@ -4,6 +4,7 @@
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USER, processIo, UserError, type Command, type Io } from './io.js';
 import { ATTNC_VERSION } from '../compiler/version.js';
 import { fsErrorMessage } from './fs-errors.js';
+import { closestWord } from '../core/diagnostics.js';
 
 type Loader = () => Promise<Command>;
 
@@ -17,29 +18,46 @@ const COMMANDS: Record<string, { load: Loader; summary: string }> = {
   report: { load: async () => (await import('./commands/report.js')).reportCommand, summary: 'rebuild a run\'s report.html (curves, allocation) from its metrics.jsonl' },
   eval: { load: async () => (await import('./commands/eval.js')).evalCommand, summary: 'evaluate a checkpoint: accuracy, loss, confusion, allocation of query heads' },
   convert: { load: async () => (await import('./commands/convert.js')).convertCommand, summary: 'convert an MHA checkpoint (attnc or timm) to GQA by mean-pooling K/V heads' },
+  export: { load: async () => (await import('./commands/export.js')).exportCommand, summary: 'write a checkpoint\'s weights for another library (--timm: timm\'s VisionTransformer)' },
+  lsp: { load: async () => (await import('./commands/lsp.js')).lspCommand, summary: 'run the language server on stdio (for editors: diagnostics, completion, hover, formatting)' },
   doctor: { load: async () => (await import('./commands/doctor.js')).doctorCommand, summary: 'report Node, platform, TensorFlow.js backends, WebGPU, PyTorch and data sets' },
 };
 
 export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `attnc ${ATTNC_VERSION}: a compiler for Vision Transformers with grouped-query attention\n\nUsage: attnc COMMAND [options]   (attnc COMMAND --help for each)\n\n${lines.join('\n')}\n`;
+  return `attnc ${ATTNC_VERSION}: a compiler for Vision Transformers with grouped-query attention\n\nUsage: attnc COMMAND [options]   (attnc help COMMAND, or attnc COMMAND --help, for each)\n       attnc --version | -V\n\n${lines.join('\n')}\n`;
 }
 
 /** Runs a command line; returns the exit code: 0 ok, 1 the user's input is wrong, 2 attnc failed. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name || name === '--help' || name === '-h') {
     io.out(usage());
     return name ? EXIT_OK : EXIT_USER;
   }
-  if (name === '--version' || name === '-v') return io.out(ATTNC_VERSION), EXIT_OK;
-  const command = COMMANDS[name];
-  if (!command) {
-    io.err(`attnc: unknown command '${name}'\n\n${usage()}`);
-    return EXIT_USER;
+  if (name === 'help') {
+    // `attnc help` is the overview; `attnc help train` is `attnc train --help`.
+    if (rest.length === 0) return io.out(usage()), EXIT_OK;
+    const topic = rest[0]!;
+    const command = COMMANDS[topic];
+    if (!command) return unknownCommand(topic, io);
+    return runCommand(topic, await command.load(), ['--help'], io);
   }
+  if (name === '--version' || name === '-v' || name === '-V' || name === 'version') return io.out(ATTNC_VERSION), EXIT_OK;
+  const command = COMMANDS[name];
+  if (!command) return unknownCommand(name, io);
   return runCommand(name, await command.load(), rest, io);
+}
+
+function unknownCommand(name: string, io: Io): number {
+  const near = name.startsWith('-') ? null : closestWord(name, Object.keys(COMMANDS));
+  if (near) {
+    io.err(`attnc: unknown command '${name}'; did you mean '${near}'?\n(attnc --help lists the commands)`);
+  } else {
+    io.err(`attnc: unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'\n\n${usage()}`);
+  }
+  return EXIT_USER;
 }
 
 /** Runs one command, turning what it throws into an exit code and a message (never a bare stack for user errors). */

@@ -2,6 +2,7 @@
 // cache, as printed by `attnc compile --summary`. Everything is computed from the IR alone, so the
 // figures describe the architecture, not a particular runtime. docs/analyses.md states what each
 // figure counts; the constants below are the conventions it refers to.
+import { describeScore, SCORES } from './ir/scores.js';
 import type { AttentionIR, IRDocument, LayerIR, ModelIR } from './ir/types.js';
 
 /** Parameters, activations and the K/V cache are counted in float32. */
@@ -247,10 +248,10 @@ function layerFlops(m: ModelIR, layer: LayerIR): LayerFlops {
   return { index: layer.index, q, k, v, qkv, scores, softmax, attnV, proj, mlp, norms, residual, allocation, perturb, macs, total };
 }
 
-/** A key_norm allocation recomputed at inference reduces every key head over T * headDim (a multiply-add or |x| + add each). */
+/** A scored allocation recomputed at inference computes its statistic over every key head's T * headDim values (a key norm: a multiply-add or |x| + add each). */
 function allocationFlops(a: AttentionIR, tokens: number): number {
-  if (a.allocation.policy !== 'key_norm' || a.allocation.eval !== 'recompute') return 0;
-  return 2 * a.kvHeads * tokens * a.headDim;
+  if (a.allocation.policy === 'uniform' || a.allocation.eval !== 'recompute') return 0;
+  return SCORES[a.allocation.score.kind].flopsPerKey * a.kvHeads * tokens * a.headDim;
 }
 
 /** PGQA noise counts only when it is applied at inference too. */
@@ -372,8 +373,8 @@ function describeAllocation(a: AttentionIR): string {
     return Number.isInteger(perGroup) ? `uniform, ${perGroup} query head(s) per K/V head` : 'uniform';
   }
   const parts = [
-    `key_norm ${al.norm}, scale ${al.scale}, ${al.rounding} rounding`,
-    `min ${al.minPerGroup} per group`,
+    `${describeScore(al.score)}, scale ${al.scale}, ${al.rounding} rounding`,
+    `min ${al.min} per group`,
     `per ${al.scope}`,
     `eval ${al.eval}`,
   ];

@@ -2,7 +2,7 @@
 // Cross-field rules (heads divide dim, ...) come later, on resolved models (semantics.ts).
 import type { Block, Field } from '../grammar/ast.js';
 import { diag, didYouMean, type Diagnostic } from '../core/diagnostics.js';
-import { BLOCK_TITLES, SCHEMA, type BlockKind, type FieldSpec } from './schema.js';
+import { BLOCK_TITLES, SCHEMA, sweepSpec, type BlockKind, type FieldSpec } from './schema.js';
 import { ValueChecker } from './values.js';
 
 export interface CheckedField {
@@ -51,9 +51,13 @@ export function checkBlock(block: Block, kind: BlockKind, diags: Diagnostic[]): 
   const values = new ValueChecker(diags);
   const out: CheckedBlock = { kind, block, fields: new Map(), repeated: [] };
   for (const field of block.fields) {
-    const spec = specs[field.name];
+    const spec = kind === 'sweep' ? sweepSpec(field.name) : specs[field.name];
+    if (spec === null) {
+      diags.push(diag('NotSweepable', field.nameSpan, [field.name]));
+      continue;
+    }
     if (!spec) {
-      diags.push(unknownField(field, kind));
+      diags.push(kind === 'sweep' ? diag('UnknownField', field.nameSpan, [field.name, 'a sweep', didYouMean(field.name, [...Object.keys(SCHEMA.model), ...Object.keys(SCHEMA.attention)])], 'a sweep takes the fields of a model or its attention block') : unknownField(field, kind));
       continue;
     }
     const previous = out.fields.get(field.name);

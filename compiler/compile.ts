@@ -11,7 +11,9 @@
 import * as fs from 'node:fs';
 import { readRegularTextSync } from '../core/files.js';
 import type { RunDecl } from '../grammar/ast.js';
-import { checkBlock, type CheckedBlock } from './check.js';
+import { checkBlock, type CheckedBlock, type CheckedField } from './check.js';
+import { formatValue } from './fmt.js';
+import { SCHEMA } from './schema.js';
 import { capDiagnostics, diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
 import type { IRDocument, ModelIR, RunIR } from './ir/types.js';
 import { IR_VERSION } from './ir/types.js';
@@ -156,9 +158,61 @@ class Compilation {
     const baseRef = block.fields.get('train')?.values?.[0] as NameRef | undefined;
     if (!block.fields.has('train')) this.diags.push(diag('MissingField', decl.nameSpan, ['experiment', decl.name, 'train', 'add: train quickstart']));
     const base = baseRef ? this.trainRun(baseRef.name, baseRef) : null;
-    for (const ref of (block.fields.get('models')?.values ?? []) as NameRef[]) this.model(ref.name, ref);
+    const refs = (block.fields.get('models')?.values ?? []) as NameRef[];
+    for (const ref of refs) this.model(ref.name, ref);
     checkExperiment(block, this.diags);
     if (!base || hasErrors(this.diags.slice(before))) return null;
-    return lowerExperiment(decl.name, decl.nameSpan, block, base);
+    const models = refs.length ? refs.map((r) => r.name) : [base.model];
+    const sweep = block.fields.get('sweep')?.block;
+    const points = sweep ? sweepPoints(sweep) : [[]];
+    const reported = new Set<string>();
+    const names = models.flatMap((model) => points.map((point) => (point.length ? this.sweptModel(model, point, reported) : model)));
+    if (hasErrors(this.diags.slice(before))) return null;
+    return lowerExperiment(decl.name, decl.nameSpan, block, base, names.filter((n): n is string => n !== null));
   }
+
+  /**
+   * A model with some of its fields (or its attention's) set as a point of a sweep says: checked and
+   * lowered as the model itself is, so a value that breaks a rule is reported at the sweep's value.
+   * Named `MODEL__field_value__...` (an identifier, as every model name: targets use it in code and
+   * file names); null when it does not compile (reported).
+   */
+  private sweptModel(model: string, point: SweepValue[], reported: Set<string>): string | null {
+    const word = (text: string) => text.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+    const name = [model, ...point.map((p) => `${p.field.name}_${word(formatValue(p.field.field.values[0]!))}`)].join('__');
+    if (this.models.has(name)) return this.models.get(name) ? name : null;
+    const resolved = this.resolver.resolve(model);
+    if (!resolved) return null;
+    const derived = { ...resolved, name, fields: new Map(resolved.fields), attention: new Map(resolved.attention) };
+    for (const p of point) (SCHEMA.model[p.field.name] ? derived.fields : derived.attention).set(p.field.name, p.field);
+    const before = this.diags.length;
+    const ir = this.checkAndLower(derived);
+    // A bad value breaks every point it is in: say so once, at the value.
+    const fresh = this.diags.splice(before).filter((d) => {
+      const key = `${d.code}:${d.span?.file}:${d.span?.line}:${d.span?.col}`;
+      return !reported.has(key) && reported.add(key);
+    });
+    this.diags.push(...fresh);
+    this.models.set(name, ir);
+    return ir ? name : null;
+  }
+}
+
+/** One value of a swept field, as a field of its own whose one value is the sweep's (and so its span). */
+interface SweepValue {
+  field: CheckedField;
+}
+
+/** Every combination of the sweep's values, in the order written (the first field varies slowest). */
+function sweepPoints(sweep: CheckedBlock): SweepValue[][] {
+  let points: SweepValue[][] = [[]];
+  for (const f of sweep.fields.values()) {
+    const values = f.values ?? [];
+    const one = values.map((v, i): SweepValue => {
+      const node = f.field.values[i]!;
+      return { field: { name: f.name, spec: f.spec, values: [v], field: { ...f.field, values: [node], span: node.span } } };
+    });
+    points = points.flatMap((p) => one.map((v) => [...p, v]));
+  }
+  return points;
 }

@@ -7,8 +7,9 @@ import { datasetNormalization, fitNormalization, IMAGENET_NORMALIZATION } from '
 import type {
   AllocationIR, AttentionIR, AttentionVariant, AugmentIR, DataIR, ExperimentIR, LayerIR, ModelIR, PerturbIR, RunIR, SourceSpan, TrackIR,
 } from './ir/types.js';
+import { scoreFromArgs, type ScoreKind } from './ir/scores.js';
 import { effectiveLayers, modelSetting, type EffectiveLayer, type ResolvedModel } from './models.js';
-import type { Choice, NameRef, Width } from './values.js';
+import type { Choice, Width } from './values.js';
 
 export function sourceSpan(s: Span): SourceSpan {
   return { file: s.file, line: s.line, col: s.col, endLine: s.endLine, endCol: s.endCol };
@@ -23,12 +24,12 @@ function lowerAllocation(choice: Choice | undefined, paper: boolean): Allocation
   if (trackChoice?.option === 'ema') track = { kind: 'ema', decay: arg(trackChoice, 'decay', 0.9), rule: paper ? 'paper' : 'attnc' };
   if (trackChoice?.option === 'diff') track = { kind: 'diff', rule: paper ? 'paper' : 'attnc' };
   return {
-    policy: 'key_norm',
-    norm: arg(choice, 'norm', 'l2'),
+    policy: 'scored',
+    score: scoreFromArgs(choice.option as ScoreKind, choice.args),
     // The reference min-max scales for KDGQA only; its DGQA shares out the tracked norms as they are.
     scale: arg(choice, 'scale', paper && !track ? 'minmax' : 'none'),
     rounding: arg(choice, 'rounding', paper ? 'paper' : 'largest_remainder'),
-    minPerGroup: arg(choice, 'min', paper ? 0 : 1),
+    min: arg(choice, 'min', paper ? 0 : 1),
     scope: arg(choice, 'scope', 'batch'),
     eval: arg(choice, 'eval', track && !paper ? 'frozen' : 'recompute'),
     track,
@@ -50,7 +51,7 @@ function lowerPerturb(choice: Choice | undefined, paper: boolean): PerturbIR | n
 /** The report label of an attention, from what decides its behaviour (the IR checks use it too). */
 export function variantOf(heads: number, kvHeads: number, allocation: AllocationIR, perturb: PerturbIR | null): AttentionVariant {
   if (perturb) return 'pgqa';
-  if (allocation.policy === 'key_norm') return allocation.track ? 'dgqa' : 'kdgqa';
+  if (allocation.policy === 'scored') return allocation.track ? 'dgqa' : 'kdgqa';
   return kvHeads === heads ? 'mha' : kvHeads === 1 ? 'mqa' : 'gqa';
 }
 
@@ -161,11 +162,11 @@ export function lowerRun(name: string, nameSpan: Span, run: CheckedBlock, model:
   };
 }
 
-export function lowerExperiment(name: string, nameSpan: Span, exp: CheckedBlock, base: RunIR): ExperimentIR {
-  const models = ((exp.fields.get('models')?.values ?? []) as NameRef[]).map((r) => r.name);
+/** The grid: every model (swept points included, already lowered under their own names) x every seed. */
+export function lowerExperiment(name: string, nameSpan: Span, exp: CheckedBlock, base: RunIR, models: string[]): ExperimentIR {
   const seeds = (exp.fields.get('seeds')?.values ?? []) as number[];
   const runs: ExperimentIR['runs'] = [];
-  for (const model of models.length ? models : [base.model]) {
+  for (const model of models) {
     for (const seed of seeds.length ? seeds : [base.seed]) runs.push({ name: `${name}/${model}/seed${seed}`, model, seed });
   }
   return { name, span: sourceSpan(nameSpan), base: base.name, runs };

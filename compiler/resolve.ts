@@ -65,7 +65,8 @@ export function loadProgram(rootPath: string, host: Host, displayBase: string): 
       text = host.readFile(abs);
     } catch (e) {
       const reason = READ_ERRORS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as { reason?: string }).reason ?? (e as Error).message;
-      const d = diag('FileNotFound', importedAt, [shown, reason]);
+      // The hint about import paths is for imports; a file named on the command line gets its own.
+      const d = diag('FileNotFound', importedAt, [shown, reason], importedAt ? undefined : 'the path is relative to the current folder');
       if (!importedAt) d.file = shown;
       diagnostics.push(d);
       return;
@@ -109,7 +110,8 @@ export function isSpecPath(target: string): boolean {
   return /\.attn$/i.test(target.trim());
 }
 
-function resolveImport(fromAbs: string, target: string, host: Host): string {
+/** The absolute path an `import "target"` in `fromAbs` reads: relative to the importer, then attnc's specs/. */
+export function resolveImport(fromAbs: string, target: string, host: Host): string {
   const local = path.resolve(path.dirname(fromAbs), target);
   if (host.exists(local) || path.isAbsolute(target)) return local;
   const shipped = path.resolve(SPECS_DIR, target);

@@ -2,8 +2,9 @@
 // The parser knows only the shape `name values* block?`; this table is what makes `kv_heads 2` a
 // number of K/V heads. The checker (check.ts), the lowering (lower.ts) and the language reference
 // (docs/language.md, checked by a test) are all driven by it.
+import { SCORES } from './ir/scores.js';
 
-export type BlockKind = 'model' | 'attention' | 'layer' | 'train' | 'eval' | 'experiment';
+export type BlockKind = 'model' | 'attention' | 'layer' | 'train' | 'eval' | 'experiment' | 'sweep';
 
 /** What one value may be. Each kind maps to a plain JS value after checking (see values.ts). */
 export type ValueSpec =
@@ -70,24 +71,27 @@ const trackSpec: ValueSpec = {
   },
 };
 
+/** The arguments every scored allocation takes after its statistic's own (compiler/ir/scores.ts). */
+const scoredArgs: Record<string, ArgSpec> = {
+  scale: arg(word('minmax', 'none'), 'rescale the norms to [0, 1] before sharing out', 'none (compat paper: minmax when not tracked)'),
+  rounding: arg(word('largest_remainder', 'paper'), 'how shares become whole heads', 'largest_remainder (compat paper: paper)'),
+  min: arg(int(0), 'query heads every group keeps', '1 (compat paper: 0)'),
+  scope: arg(word('batch', 'sample'), 'one allocation per batch, or one per image', 'batch'),
+  eval: arg(word('recompute', 'frozen'), 'at eval, allocate from the batch or keep the stored allocation', 'recompute; frozen when tracked (compat paper: recompute)'),
+  track: arg(trackSpec, 'track the norms over training (DGQA)', 'none'),
+  window: arg(int(1, undefined, 'steps'), 'training steps between re-allocations when tracked', '300 steps'),
+  init: arg(word('uniform', 'first_batch'), 'the allocation before the first re-allocation when tracked', 'uniform'),
+};
+
+/** `allocate uniform`, or `allocate NAME(...)` for every statistic of the score registry. */
 export const allocateSpec: ValueSpec = {
   t: 'choice',
   options: {
     uniform: { doc: 'contiguous equal groups (GQA; MHA when kv_heads = heads, MQA when kv_heads = 1)' },
-    key_norm: {
-      doc: 'query heads shared out in proportion to the norms of the key heads (KDGQA; DGQA with track)',
-      args: {
-        norm: arg(word('l2', 'l1'), 'norm of a key head over tokens and head_dim (l2: Frobenius)', 'l2'),
-        scale: arg(word('minmax', 'none'), 'rescale the norms to [0, 1] before sharing out', 'none (compat paper: minmax when not tracked)'),
-        rounding: arg(word('largest_remainder', 'paper'), 'how shares become whole heads', 'largest_remainder (compat paper: paper)'),
-        min: arg(int(0), 'query heads every group keeps', '1 (compat paper: 0)'),
-        scope: arg(word('batch', 'sample'), 'one allocation per batch, or one per image', 'batch'),
-        eval: arg(word('recompute', 'frozen'), 'at eval, allocate from the batch or keep the stored allocation', 'recompute; frozen when tracked (compat paper: recompute)'),
-        track: arg(trackSpec, 'track the norms over training (DGQA)', 'none'),
-        window: arg(int(1, undefined, 'steps'), 'training steps between re-allocations when tracked', '300 steps'),
-        init: arg(word('uniform', 'first_batch'), 'the allocation before the first re-allocation when tracked', 'uniform'),
-      },
-    },
+    ...Object.fromEntries(Object.entries(SCORES).map(([name, s]) => [name, {
+      doc: s.doc,
+      args: { ...Object.fromEntries(Object.entries(s.params).map(([p, spec]) => [p, arg(word(...spec.values), spec.doc, spec.default)])), ...scoredArgs },
+    }])),
   },
 };
 
@@ -237,10 +241,26 @@ export const SCHEMA: Readonly<Record<BlockKind, Readonly<Record<string, FieldSpe
     train: { doc: 'the train run every run of the grid starts from', values: [{ t: 'name' }], required: true },
     models: { doc: 'the models to compare', values: [{ t: 'name' }], repeat: true, default: 'the base run model' },
     seeds: { doc: 'the seeds to repeat each model with', values: [int(0, 2 ** 32 - 1)], repeat: true, default: 'the base run seed' },
+    sweep: { doc: 'model or attention fields to sweep, each with the values to try: sweep { kv_heads 1, 2, 4 }; the grid is models x every combination x seeds', values: [], block: 'sweep' },
   },
+  // The fields of a sweep are the model's and the attention's (sweepSpec below), each taking a list of
+  // the values that field takes one of.
+  sweep: {},
 };
 
 /** The documentation title of each block kind, as diagnostics name it ("unknown field 'x' in attention"). */
 export const BLOCK_TITLES: Record<BlockKind, string> = {
-  model: 'a model', attention: 'attention', layer: 'a layers override', train: 'a train run', eval: 'eval', experiment: 'an experiment',
+  model: 'a model', attention: 'attention', layer: 'a layers override', train: 'a train run', eval: 'eval', experiment: 'an experiment', sweep: 'a sweep',
 };
+
+/**
+ * The spec of field `name` in a sweep block: the model's or the attention's field of that name, as a
+ * list of its values. Null for a field that takes several values or a block (it cannot be swept one
+ * value at a time); undefined for a name that is neither.
+ */
+export function sweepSpec(name: string): FieldSpec | null | undefined {
+  const target = SCHEMA.model[name] ?? SCHEMA.attention[name];
+  if (!target) return undefined;
+  if (target.block || target.repeat || target.values.length !== 1 || target.multiple) return null;
+  return { doc: target.doc, values: target.values, repeat: true };
+}

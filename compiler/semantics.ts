@@ -21,7 +21,8 @@ const divisors = (n: number, upTo = 64) => Array.from({ length: Math.min(n, upTo
  * related information.
  */
 function conflict(m: ResolvedModel, first: [string, Setting<unknown>], second: [string, Setting<unknown>], d: (at: Span) => Diagnostic): Diagnostic {
-  const rank = (s: Setting<unknown>) => { const decl = declaringModel(m, s.span); return decl ? m.lineage.indexOf(decl) : Infinity; };
+  // A setting no declaration of the lineage holds is an experiment's sweep value: the nearest of all.
+  const rank = (s: Setting<unknown>) => { const decl = declaringModel(m, s.span); return decl ? m.lineage.indexOf(decl) : -1; };
   const [[, at], [otherName, other]] = rank(second[1]) < rank(first[1]) ? [second, first] : [first, second];
   const out = d(at.span);
   const atDecl = declaringModel(m, at.span);
@@ -114,7 +115,7 @@ const attentionShapes: ModelRule = (m, layers, report) => {
       report(diag('KvHeadsDoNotDivideHeads', at, [kv.value, heads.value, m.overrides.length ? ` (first in layer ${layer.index})` : '', ok]));
     }
     const allocate = layer.allocate?.value;
-    if (allocate?.option === 'key_norm') {
+    if (allocate && allocate.option !== 'uniform') {
       const paper = layer.compat?.value === 'paper';
       const min = (allocate.args.min as number | undefined) ?? (paper ? 0 : 1);
       if (min * kv.value > heads.value) {
@@ -124,18 +125,18 @@ const attentionShapes: ModelRule = (m, layers, report) => {
   }
 };
 
-/** `window` and `init` mean something only for a tracked key_norm allocation. */
+/** `window` and `init` mean something only for a tracked (scored) allocation. */
 const trackedOnlyOptions: ModelRule = (_m, layers, report) => {
   for (const layer of layers) {
     const a = layer.allocate?.value;
-    if (!a || a.option !== 'key_norm') continue;
+    if (!a || a.option === 'uniform') continue;
     const track = (a.args.track as Choice | undefined)?.option ?? 'none';
     if (track !== 'none') {
       if (a.args.scope === 'sample') report(diag('TrackedScopeSample', a.argSpans.scope!));
       continue;
     }
     for (const opt of ['window', 'init']) {
-      if (a.argSpans[opt]) report(diag('OptionNeedsPolicy', a.argSpans[opt]!, [opt, 'a tracked allocation: key_norm(track: ema(0.9), ...) or key_norm(track: diff, ...)']));
+      if (a.argSpans[opt]) report(diag('OptionNeedsPolicy', a.argSpans[opt]!, [opt, `a tracked allocation: ${a.option}(track: ema(0.9), ...) or ${a.option}(track: diff, ...)`]));
     }
   }
 };
@@ -149,7 +150,28 @@ const mlpWidth: ModelRule = (m, layers, report) => {
   }
 };
 
-export const MODEL_RULES: readonly ModelRule[] = [requiredFields, patchDividesImage, imageChannels, layerRanges, attentionShapes, trackedOnlyOptions, mlpWidth];
+/**
+ * `compat paper` changes defaults, never what is written; where a layer's written perturbation
+ * differs from the reference code's (uniform noise, at the output, at every pass) it warns, once per
+ * setting however many layers share it.
+ */
+const compatPaperNoise: ModelRule = (_m, layers, report) => {
+  const seen = new Set<string>();
+  const warn = (span: Span, what: string) => {
+    const key = `${span.file}:${span.line}:${span.col}`;
+    if (!seen.has(key)) report(diag('CompatPaperNoise', span, [what]));
+    seen.add(key);
+  };
+  for (const layer of layers) {
+    const p = layer.perturb?.value;
+    if (layer.compat?.value !== 'paper' || !p || p.option === 'none') continue;
+    if (p.option === 'gaussian') warn(layer.perturb!.span, 'gaussian noise');
+    if (p.args.at === 'scores' && p.argSpans.at) warn(p.argSpans.at, 'noise at the scores');
+    if (p.args.during === 'train' && p.argSpans.during) warn(p.argSpans.during, 'noise in training only');
+  }
+};
+
+export const MODEL_RULES: readonly ModelRule[] = [requiredFields, patchDividesImage, imageChannels, layerRanges, attentionShapes, trackedOnlyOptions, mlpWidth, compatPaperNoise];
 
 /** Runs every model rule, reporting each distinct problem once (a range of layers shares a span). */
 export function checkModel(m: ResolvedModel, layers: EffectiveLayer[], diags: Diagnostic[]): void {

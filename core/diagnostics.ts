@@ -44,6 +44,7 @@ export const Diagnostics = {
   TooManyDiagnostics: { code: 'AT2010', severity: 'error', message: '{0} more diagnostics in this file are not shown (at most {1} per file)', hint: 'fix the ones above and check again' },
 
   // --- AT3xxx: fields and values ---
+  NotSweepable: { code: 'AT3019', severity: 'error', message: "'{0}' cannot be swept: it takes several values or a block", hint: 'sweep fields that take one value (dim, depth, heads, kv_heads, allocate, perturb, ...); write one model per setting of the others' },
   UnknownField: { code: 'AT3001', severity: 'error', message: "unknown field '{0}' in {1}{2}" },
   DuplicateField: { code: 'AT3002', severity: 'error', message: "field '{0}' is set twice in this block (first at {1})", hint: 'keep one of them' },
   MissingField: { code: 'AT3003', severity: 'error', message: "{0} '{1}' is missing the field '{2}'", hint: '{3}' },
@@ -75,6 +76,7 @@ export const Diagnostics = {
   TrackedScopeSample: { code: 'AT4012', severity: 'warning', message: "scope: sample has no effect on a tracked allocation, which keeps one score per group", hint: 'drop scope: sample, or drop track for a per-image allocation' },
   DataClassesMismatch: { code: 'AT4011', severity: 'error', message: "model '{0}' has {1} classes but {2} has {3}", hint: 'set classes {3} in the model, or derive a model for this data: model NAME extends {0} {{ classes {3} }}' },
   DuplicateGridEntry: { code: 'AT4013', severity: 'warning', message: "{0} '{1}' is listed twice in this experiment (first at {2})", hint: 'the grid would train the same run twice; remove one' },
+  CompatPaperNoise: { code: 'AT4015', severity: 'warning', message: 'compat paper: the reference code subtracts uniform noise at the attention output at every forward pass, in training and evaluation; {0} differs', hint: 'attnc keeps what is written; remove it to follow the reference, or drop compat paper' },
   WarmupTooLong: { code: 'AT4014', severity: 'warning', message: 'warmup ({0} steps) is not shorter than the run ({1} steps)', hint: 'the learning rate never gets past warmup; shorten warmup or train longer' },
 
   // --- AT5xxx: IR documents ---
@@ -243,7 +245,13 @@ export const distanceWork = { cells: 0 };
 
 /** "did you mean" for a misspelt word, by edit distance; '' when nothing is close. */
 export function didYouMean(word: string, candidates: Iterable<string>): string {
-  if (word.length > MAX_SUGGESTION_LENGTH) return '';
+  const best = closestWord(word, candidates);
+  return best === null ? '' : `; did you mean '${best}'?`;
+}
+
+/** The candidate nearest to `word` within a third of its length in edits (didYouMean's choice), or null. */
+export function closestWord(word: string, candidates: Iterable<string>): string | null {
+  if (word.length > MAX_SUGGESTION_LENGTH) return null;
   const limit = Math.max(1, Math.floor(word.length / 3));
   const lower = word.toLowerCase();
   let best = '';
@@ -253,7 +261,7 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
     const dist = editDistance(lower, c.toLowerCase(), bestDist - 1);
     if (dist < bestDist) { best = c; bestDist = dist; }
   }
-  return bestDist <= limit ? `; did you mean '${best}'?` : '';
+  return bestDist <= limit ? best : null;
 }
 
 /**

@@ -53,10 +53,14 @@ export function streamId(...parts: number[]): number {
 export const Purpose = {
   attentionDropout: 1,
   perturbNoise: 2,
+  /** The `random` importance score of an allocation (compiler/ir/scores.ts). */
+  allocationScore: 3,
   /** runtime/data: an epoch's permutation, one image's augmentations, the synthetic data set. */
   dataShuffle: 101,
   dataAugment: 102,
   dataSynthetic: 103,
+  /** runtime/experiment/stats.ts: the resamples of bootstrap intervals. */
+  bootstrap: 201,
   /** The initial weights (runtime/tfjs/params.ts). */
   init: 0x101,
   /** runtime/tfjs/vit.ts: dropout and drop-path masks. */

@@ -20,7 +20,7 @@ export const FIELD_WORDS = [
   // eval (inside train)
   'every',
   // experiment
-  'train', 'models', 'seeds',
+  'train', 'models', 'seeds', 'sweep',
 ] as const;
 
 /** Words that may follow a number as its unit: `300 steps`, `2 epochs`. */

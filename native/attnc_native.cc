@@ -732,23 +732,30 @@ napi_value AttnDqkv(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// keyStat(qkv, stats, B, T, H, G, hd, l1): stats[b, g] = sqrt(sum K^2) (l2) or sum |K| (l1)
+// keyStat(qkv, stats, B, T, H, G, hd, kind): a statistic of each image's K/V group over tokens and
+// head_dim (compiler/ir/scores.ts), kind 0: l2 norm sqrt(sum K^2), 1: l1 norm sum |K|, 2: population
+// variance (the mean first, then the mean squared deviation).
 napi_value KeyStat(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* qkv = a.f(0);
   float* stats = a.f(1);
-  int64_t B = a.i(2), T = a.i(3), H = a.i(4), G = a.i(5), hd = a.i(6);
-  bool l1 = a.b(7);
+  int64_t B = a.i(2), T = a.i(3), H = a.i(4), G = a.i(5), hd = a.i(6), kind = a.i(7);
   int64_t W = (H + 2 * G) * hd;
+  const float n = static_cast<float>(T * hd);
   for (int64_t b = 0; b < B; b++)
     for (int64_t g = 0; g < G; g++) {
+      auto key = [&](int64_t t, int64_t d) { return qkv[(b * T + t) * W + (H + g) * hd + d]; };
       float s = 0;
       for (int64_t t = 0; t < T; t++)
-        for (int64_t d = 0; d < hd; d++) {
-          float k = qkv[(b * T + t) * W + (H + g) * hd + d];
-          s += l1 ? std::fabs(k) : k * k;
-        }
-      stats[b * G + g] = l1 ? s : std::sqrt(s);
+        for (int64_t d = 0; d < hd; d++) s += kind == 1 ? std::fabs(key(t, d)) : kind == 0 ? key(t, d) * key(t, d) : key(t, d);
+      if (kind == 2) {
+        const float mean = s / n;
+        s = 0;
+        for (int64_t t = 0; t < T; t++)
+          for (int64_t d = 0; d < hd; d++) s += (key(t, d) - mean) * (key(t, d) - mean);
+        s /= n;
+      }
+      stats[b * G + g] = kind == 0 ? std::sqrt(s) : s;
     }
   return undefined(env);
 }

@@ -195,8 +195,8 @@ function mixedModel(): ModelIR {
         ...uniformAttention(384, 6, 2),
         variant: 'kdgqa' as const,
         allocation: {
-          policy: 'key_norm' as const, norm: 'l2' as const, scale: 'minmax' as const, rounding: 'paper' as const,
-          minPerGroup: 0, scope: 'batch' as const, eval: 'recompute' as const, track: null, window: null, init: 'uniform' as const,
+          policy: 'scored' as const, score: { kind: 'key_norm' as const, norm: 'l2' as const }, scale: 'minmax' as const, rounding: 'paper' as const,
+          min: 0, scope: 'batch' as const, eval: 'recompute' as const, track: null, window: null, init: 'uniform' as const,
         },
         span: span(7),
       };
@@ -293,7 +293,7 @@ describe('formatting', () => {
 describe('analyzeDocument', () => {
   it('summarises every model in order', () => {
     const doc: IRDocument = {
-      irVersion: 1, compiler: 'attnc test', source: 'test.attn',
+      irVersion: 2, compiler: 'attnc test', source: 'test.attn',
       models: [vitTiny(), vitBase(4)], runs: [], experiments: [],
     };
     const summaries = analyzeDocument(doc);

@@ -27,7 +27,7 @@ async function violations(dirs: string[], cwd: string): Promise<string[]> {
 
 describe('architecture', () => {
   it('every import follows the layering of docs/architecture.md', async () => {
-    const found = await violations(['core', 'grammar', 'compiler', 'runtime', 'cli'], process.cwd());
+    const found = await violations(['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp'], process.cwd());
     expect(found, `layering violations:\n  ${found.join('\n  ')}`).toEqual([]);
   });
 
@@ -36,8 +36,8 @@ describe('architecture', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attnc-arch-'));
     try {
       fs.cpSync(path.resolve('test/fixtures/architecture'), dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['core', 'grammar', 'compiler', 'runtime', 'cli'] }));
-      const found = await violations(['core', 'grammar', 'compiler', 'runtime', 'cli'], dir);
+      fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp'] }));
+      const found = await violations(['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp'], dir);
       const rules = (name: string) => found.filter((v) => v.includes(`(${name}`));
       expect(rules('core-imports-nothing')).toEqual(['core/leaf.ts -> grammar/parse.ts (core-imports-nothing)']);
       expect(rules('grammar-imports-core-only')).toEqual(['grammar/parse.ts -> compiler/ir.ts (grammar-imports-core-only)']);
@@ -47,6 +47,8 @@ describe('architecture', () => {
       expect(rules('backends-independent')).toEqual(['runtime/webgpu/engine.ts -> runtime/tfjs/model.ts (backends-independent)']);
       expect(rules('runtime-below-cli')).toEqual(['runtime/backends.ts -> cli/main.ts (runtime-below-cli)']);
       expect(rules('cli-backends-through-registry')).toEqual(['cli/main.ts -> runtime/webgpu/engine.ts (cli-backends-through-registry)']);
+      expect(rules('lsp-over-front-end')).toEqual(['lsp/server.ts -> runtime/tfjs/model.ts (lsp-over-front-end)']);
+      expect(rules('only-cli-imports-lsp')).toEqual(['runtime/report/page.ts -> lsp/server.ts (only-cli-imports-lsp)']);
       expect(rules('no-cycles').length).toBeGreaterThan(0);
       // The registry itself may import every backend.
       expect(found.filter((v) => v.startsWith('runtime/backends.ts -> runtime/'))).toEqual([]);

@@ -28,7 +28,7 @@ describe('attnc CLI', () => {
   it('prints usage with --help and lists every command', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
-    for (const c of ['check', 'compile', 'fmt', 'alloc', 'train', 'experiment', 'eval', 'convert', 'doctor', 'report']) expect(r.stdout).toContain(`  ${c}`);
+    for (const c of ['check', 'compile', 'fmt', 'alloc', 'train', 'experiment', 'eval', 'convert', 'doctor', 'report', 'lsp']) expect(r.stdout).toContain(`  ${c}`);
   });
 
   it('exits 1 with the message on a user error and 2 with a bug report on an internal error', async () => {
@@ -43,7 +43,7 @@ describe('attnc CLI', () => {
   });
 
   it('has --help for every command', async () => {
-    for (const c of ['check', 'compile', 'fmt', 'alloc', 'train', 'experiment', 'eval', 'convert', 'doctor', 'report']) {
+    for (const c of ['check', 'compile', 'fmt', 'alloc', 'train', 'experiment', 'eval', 'convert', 'doctor', 'report', 'lsp']) {
       const r = await runCli([c, '--help']);
       expect(r.code, c).toBe(0);
       expect(r.stdout, c).toMatch(/^Usage: attnc /);
@@ -54,7 +54,7 @@ describe('attnc CLI', () => {
     expect((await runCli(['frobnicate'])).code).toBe(1);
     const r = await runCli(['compile', 'specs/quickstart.attn', '--frob']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("Unknown option '--frob'");
+    expect(r.stderr).toContain("unknown option '--frob'");
   });
 
   it('check: ok on a shipped spec, diagnostics and exit 1 on a bad one', async () => {
@@ -79,7 +79,7 @@ describe('attnc CLI', () => {
     const r = await runCli(['compile', 'specs/quickstart.attn']);
     expect(r.code).toBe(0);
     const ir = JSON.parse(r.stdout);
-    expect(ir.irVersion).toBe(1);
+    expect(ir.irVersion).toBe(2);
     expect(ir.runs[0].name).toBe('quickstart');
     const dir = tmp();
     const w = await runCli(['compile', path.resolve('specs/quickstart.attn'), '-o', dir]);

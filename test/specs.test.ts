@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.js';
 import { formatDiagnostic } from '../core/diagnostics.js';
 import { analyzeModel } from '../compiler/analyze.js';
-import type { IRDocument } from '../compiler/ir/types.js';
+import { IR_VERSION, type IRDocument } from '../compiler/ir/types.js';
 
 const SPECS = path.join(import.meta.dirname, '..', 'specs');
 const files = fs.readdirSync(SPECS).filter((f) => f.endsWith('.attn')).sort();
@@ -21,7 +21,7 @@ const irs = Object.fromEntries(files.map((f) => [f, compile(f)]));
 
 describe('specs/', () => {
   it.each(files)('%s compiles cleanly', (file) => {
-    expect(irs[file]!.irVersion).toBe(1);
+    expect(irs[file]!.irVersion).toBe(IR_VERSION);
   });
 
   it('has ViT-Ti/S/B/L at 224 px and small 28 px and 32 px models with every attention variant', () => {
@@ -32,7 +32,7 @@ describe('specs/', () => {
     }
     // ViT-Ti's 3 heads admit no uniform grouping between MHA and MQA (see specs/vit_ti16.attn).
     expect([...variantsOf('vit_ti16_')].sort()).toEqual(['dgqa', 'kdgqa', 'mha', 'mqa', 'pgqa']);
-    const ema = models.filter((m) => m.layers[0]!.attention.allocation.policy === 'key_norm' && (m.layers[0]!.attention.allocation as { track: { kind: string } | null }).track?.kind === 'ema');
+    const ema = models.filter((m) => m.layers[0]!.attention.allocation.policy === 'scored' && (m.layers[0]!.attention.allocation as { track: { kind: string } | null }).track?.kind === 'ema');
     const diff = models.filter((m) => (m.layers[0]!.attention.allocation as { track?: { kind: string } | null }).track?.kind === 'diff');
     expect(ema.length).toBeGreaterThanOrEqual(5);
     expect(diff.length).toBeGreaterThanOrEqual(5);

@@ -1,9 +1,9 @@
 // `attnc alloc`: runs the allocation function (compiler/alloc.ts) on numbers given on the command line,
 // so a user can see how a policy shares query heads out without building a model. Prints one line of
 // JSON on stdout; every wrong input names the flag and how to fix it.
-import { parseArgs } from 'node:util';
 import { allocateFromScores, MAX_HEADS, uniformAllocation, type AllocationResult, type KeyNormOptions } from '../../compiler/alloc.js';
 import { EXIT_OK, EXIT_USER, UserError, type Io } from '../io.js';
+import { parseCommandArgs } from '../args.js';
 
 export const ALLOC_USAGE = `Usage: attnc alloc --policy uniform|key_norm --heads H (--kv-heads G | --norms n1,n2,...) [options]
 
@@ -42,7 +42,7 @@ export async function allocCommand(args: string[], io: Io): Promise<number> {
     return EXIT_OK;
   } catch (e) {
     if (e instanceof UserError) {
-      io.err(`attnc alloc: ${e.message}\n`);
+      io.err(`${e.message.startsWith('attnc alloc: ') ? '' : 'attnc alloc: '}${e.message}\n`);
       return EXIT_USER;
     }
     throw e;
@@ -98,27 +98,22 @@ function runAlloc(args: string[]): AllocationResult | 'help' {
 }
 
 function parseFlags(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        policy: { type: 'string' },
-        heads: { type: 'string' },
-        'kv-heads': { type: 'string' },
-        norms: { type: 'string' },
-        scale: { type: 'string' },
-        rounding: { type: 'string' },
-        min: { type: 'string' },
-        compat: { type: 'string' },
-        help: { type: 'boolean' },
-      },
-    }).values;
-  } catch (e) {
-    // node's messages name the offending option; add where to find the right ones.
-    throw new UserError(`${(e as Error).message}\nRun 'attnc alloc --help' for the options.`);
-  }
+  return parseCommandArgs('alloc', {
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      policy: { type: 'string' },
+      heads: { type: 'string' },
+      'kv-heads': { type: 'string' },
+      norms: { type: 'string' },
+      scale: { type: 'string' },
+      rounding: { type: 'string' },
+      min: { type: 'string' },
+      compat: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  }).values;
 }
 
 function required(flag: string, value: string | undefined, what: string): string {

@@ -1,8 +1,8 @@
 // `attnc check FILE...`: diagnostics only.
-import { parseArgs } from 'node:util';
 import { compileFile } from '../../compiler/compile.js';
 import { EXIT_OK, EXIT_USER, UserError, type Io } from '../io.js';
 import { hasErrors, printDiagnostics } from '../report.js';
+import { parseCommandArgs } from '../args.js';
 
 export const CHECK_USAGE = `Usage: attnc check FILE.attn...
 
@@ -12,7 +12,7 @@ with the source line and the span underlined. Exits 0 when there are no errors, 
 The diagnostic codes are listed in docs/language.md.`;
 
 export async function checkCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseCommandArgs('check', { args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
   if (values.help) return io.out(CHECK_USAGE), EXIT_OK;
   if (positionals.length === 0) throw new UserError(`attnc check: no file given\n\n${CHECK_USAGE}`);
   let failed = false;

@@ -3,7 +3,6 @@
 // PyTorch package of a model and its run (./compile-pytorch.ts), or a WebGPU plan (./compile-webgpu.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { documentSummaryJson, formatDocumentSummary } from '../../compiler/summary-format.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
@@ -11,8 +10,9 @@ import { writePytorchTarget } from './compile-pytorch.js';
 import { writeTfjsTarget } from './compile-tfjs.js';
 import { writeWebGpuTarget } from './compile-webgpu.js';
 import { emitGraph } from './compile-graph.js';
+import { parseCommandArgs } from '../args.js';
 
-export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch|webgpu] [--model NAME] [--run NAME] [--batch N]
+export const COMPILE_USAGE = `Usage: attnc compile FILE [-o DIR] [--summary] [--json] [--target ir|tfjs|pytorch|webgpu|onnx] [--model NAME] [--run NAME] [--batch N]
 
 FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is validated again).
   -o, --out DIR   write DIR/NAME.ir.json (NAME: the spec's file name) instead of printing the IR
@@ -28,7 +28,12 @@ FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is 
   --target webgpu
                   the WebGPU execution plan of a model and its run (needs -o): DIR/plan.json (buffers
                   and dispatches of a training step and an eval pass) and DIR/kernels/*.wgsl
-  --model NAME    with --target tfjs, pytorch or webgpu: the model to emit when the spec declares several
+  --target onnx   one model with its weights as an ONNX graph for evaluation (opset 17; needs -o):
+                  DIR/MODEL.onnx, images [batch, C, H, W] to logits; MHA, MQA, GQA and frozen
+                  key_norm allocations; KDGQA's per-batch allocation and PGQA noise are refused
+  --checkpoint F  with --target onnx: the weights (and frozen allocation) of checkpoint F; without
+                  it, the initial weights
+  --model NAME    with --target tfjs, pytorch, webgpu or onnx: the model to emit when the spec declares several
   --run NAME      with --target pytorch or webgpu: the run to emit (and so its model) when there are several
   --batch N       with --target webgpu or --emit graph: images per pass (default: the run's micro_batch)
   --emit graph    print the op graph of a model and its run instead (docs/graph.md): the tensors, the
@@ -37,16 +42,17 @@ FILE is a .attn spec, or an IR document (.json) that attnc compile wrote (it is 
                   (or .graph.json)`;
 
 export async function compileCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('compile', {
     args, allowPositionals: true,
     options: {
       out: { type: 'string', short: 'o' }, summary: { type: 'boolean' }, json: { type: 'boolean' },
-      target: { type: 'string', default: 'ir' }, emit: { type: 'string' }, model: { type: 'string' }, run: { type: 'string' }, batch: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      target: { type: 'string', default: 'ir' }, emit: { type: 'string' }, checkpoint: { type: 'string' }, model: { type: 'string' }, run: { type: 'string' }, batch: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(COMPILE_USAGE), EXIT_OK;
   if (positionals.length !== 1) throw new UserError(`attnc compile: give exactly one file\n\n${COMPILE_USAGE}`);
-  if (!['ir', 'tfjs', 'pytorch', 'webgpu'].includes(values.target!)) throw new UserError(`attnc compile: unknown --target '${values.target}'; the targets are ir, tfjs, pytorch and webgpu`);
+  if (!['ir', 'tfjs', 'pytorch', 'webgpu', 'onnx'].includes(values.target!)) throw new UserError(`attnc compile: unknown --target '${values.target}'; the targets are ir, tfjs, pytorch, webgpu and onnx`);
+  if (values.checkpoint !== undefined && values.target !== 'onnx') throw new UserError('attnc compile: --checkpoint goes with --target onnx');
   if (values.emit !== undefined) return emitGraph(positionals[0]!, { ...values, target: args.includes('--target') ? values.target : undefined }, io);
   if (values.model !== undefined && values.target === 'ir') throw new UserError('attnc compile: --model goes with --target tfjs, pytorch or webgpu');
   if (values.run !== undefined && values.target !== 'pytorch' && values.target !== 'webgpu') throw new UserError('attnc compile: --run goes with --target pytorch or --target webgpu');
@@ -61,6 +67,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   }
   if (values.target === 'tfjs') return writeTfjsTarget(ir, { out: values.out!, model: values.model }, io);
   if (values.target === 'pytorch') return writePytorchTarget(ir, { out: values.out!, model: values.model, run: values.run }, io);
+  if (values.target === 'onnx') return (await import('./compile-onnx.js')).writeOnnxTarget(ir, { out: values.out!, model: values.model, checkpoint: values.checkpoint }, io);
   if (values.target === 'webgpu') return writeWebGpuTarget(ir, { out: values.out!, model: values.model, run: values.run, batch: values.batch }, io);
   const text = JSON.stringify(ir, null, 2) + '\n';
   if (!values.out) {

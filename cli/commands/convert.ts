@@ -3,12 +3,12 @@
 // mean-pooled, everything else kept (runtime/checkpoint/convert.ts does the math; docs/evaluation.md).
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { RunIR } from '../../compiler/ir/types.js';
 import { convertToGqa, loadForConversion, type IgnoredTensor } from '../../runtime/checkpoint/convert.js';
 import { META_KEYS, readCheckpointBytes, writeCheckpoint } from '../../runtime/checkpoint/names.js';
 import { CheckpointError, type Tensor } from '../../runtime/checkpoint/safetensors.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
+import { parseCommandArgs } from '../args.js';
 
 export const CONVERT_USAGE = `Usage: attnc convert CHECKPOINT --kv-heads G [--heads H] [-o OUT]
 
@@ -59,7 +59,7 @@ function describeIgnored(ignored: IgnoredTensor[]): string[] {
 }
 
 export async function convertCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('convert', {
     args, allowPositionals: true,
     options: {
       'kv-heads': { type: 'string' }, heads: { type: 'string' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' },

@@ -5,13 +5,15 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
-import { parseArgs } from 'node:util';
 import { ATTNC_VERSION } from '../../compiler/version.js';
 import { findIdxFiles } from '../../runtime/data/idx.js';
 import { FASHION_MNIST_DIR, mnistPackageDir } from '../../runtime/data/mnist.js';
 import { describeBackends, selectBackend, type BackendDescription } from '../../runtime/tfjs/backend.js';
+import { NativeUnavailableError } from '../../runtime/native/addon.js';
+import { openNativeSession } from '../../runtime/native/session.js';
 import { probeWebGpuIsolated } from '../../runtime/webgpu/device.js';
 import { EXIT_OK, type Io } from '../io.js';
+import { parseCommandArgs } from '../args.js';
 
 export const DOCTOR_USAGE = `Usage: attnc doctor [--json]
 
@@ -31,6 +33,8 @@ export interface DoctorReport {
   backends: BackendDescription[];
   auto: Check & { backend: string | null };
   webgpu: Check;
+  /** The native CPU backend's addon (runtime/native): built and loadable, with what it runs on, or how to build it. */
+  native: Check;
   torch: Check;
   mnist: Check;
   fashionMnist: Check;
@@ -103,6 +107,16 @@ async function checkIdx(dir: () => string, install: string): Promise<Check> {
   }
 }
 
+/** --backend native: the addon's own line (threads, oneDNN, OpenBLAS), or why it does not load and how to build it. */
+function checkNative(): Check {
+  try {
+    return { ok: true, detail: openNativeSession().why };
+  } catch (e) {
+    if (e instanceof NativeUnavailableError) return { ok: false, detail: e.message };
+    throw e;
+  }
+}
+
 export async function runDoctor(): Promise<DoctorReport> {
   const backends = await describeBackends();
   let auto: DoctorReport['auto'];
@@ -122,7 +136,7 @@ export async function runDoctor(): Promise<DoctorReport> {
     attnc: ATTNC_VERSION,
     node: process.version,
     platform: { os: os.platform(), release: os.release(), arch: os.arch(), cpus: os.cpus().length, memoryBytes: os.totalmem() },
-    backends, auto, webgpu, torch, mnist, fashionMnist,
+    backends, auto, webgpu, native: checkNative(), torch, mnist, fashionMnist,
   };
 }
 
@@ -140,6 +154,7 @@ export function formatDoctor(r: DoctorReport): string {
     r.auto.ok ? `backend       --backend auto picks ${r.auto.detail}` : `backend       --backend auto finds nothing usable: ${r.auto.detail}`,
     ...r.backends.map((b) => `  ${mark(b.usable)}${b.name.padEnd(width)}  ${b.detail}`),
     `webgpu        ${mark(r.webgpu.ok)}${r.webgpu.detail}`,
+    `native        ${mark(r.native.ok)}${r.native.detail}`,
     `torch         ${mark(r.torch.ok)}${r.torch.detail}`,
     `mnist         ${mark(r.mnist.ok)}${r.mnist.detail}`,
     `fashion_mnist ${mark(r.fashionMnist.ok)}${r.fashionMnist.detail}`,
@@ -147,7 +162,7 @@ export function formatDoctor(r: DoctorReport): string {
 }
 
 export async function doctorCommand(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseCommandArgs('doctor', { args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return io.out(DOCTOR_USAGE), EXIT_OK;
   const report = await runDoctor();
   io.out(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));

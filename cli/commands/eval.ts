@@ -2,7 +2,6 @@
 // on its run's test data or on other data (docs/evaluation.md), with TensorFlow.js or WebGPU.
 import { dataSpecText } from '../../compiler/ir/describe.js';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { DataIR, RunIR } from '../../compiler/ir/types.js';
 import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
 import { writeFileAtomic } from '../../runtime/checkpoint/atomic.js';
@@ -17,6 +16,8 @@ import type { EvalReport } from '../../runtime/eval/evaluate.js';
 import { renderHtmlReport } from '../../runtime/eval/html-report.js';
 import { formatTextReport, type ReportContext } from '../../runtime/eval/text-report.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
+import { parseCommandArgs } from '../args.js';
+import { explainNotCheckpoint } from '../checkpoint-file.js';
 
 export const EVAL_USAGE = `Usage: attnc eval CHECKPOINT [--data DATA] [--split test|train] [--batch N]
                   [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu] [--json]
@@ -32,7 +33,8 @@ matrix and the mean number of query heads per K/V group in each layer.
   --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
                   webgpu evaluates with the WebGPU plan of the model
   --json          print the results as JSON (accuracies as fractions)
-Also writes eval-<split>.html next to the checkpoint.`;
+Also writes NAME.eval-SPLIT.html next to the checkpoint NAME.safetensors (best.eval-test.html
+for best.safetensors on the test split).`;
 
 const DEFAULT_BATCH = 128;
 
@@ -79,7 +81,7 @@ function planData(text: string | undefined, c: Checkpoint, checkpointPath: strin
 }
 
 export async function evalCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('eval', {
     args, allowPositionals: true,
     options: {
       data: { type: 'string' }, split: { type: 'string', default: 'test' }, batch: { type: 'string' },
@@ -106,7 +108,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
   try {
     checkpoint = await readCheckpoint(path);
   } catch (e) {
-    if (e instanceof CheckpointError) throw new UserError(`attnc eval: ${asTyped(e, shown)}`);
+    if (e instanceof CheckpointError) throw new UserError(`attnc eval: ${explainNotCheckpoint(path, shown, 'eval') ?? asTyped(e, shown)}`);
     throw e;
   }
   return userFacing(async () => {

@@ -1,7 +1,6 @@
 // `attnc experiment SPEC`: trains every run of an experiment grid and compares them (docs/experiments.md).
 import { existsSync, rmdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { acquireRunLock, describeRemovedTemps, ensureOutputDir, removeStaleTemps } from '../../runtime/checkpoint/run-folder.js';
 import { DataError } from '../../runtime/data/types.js';
@@ -14,6 +13,7 @@ import { TrainError } from '../../runtime/train/index.js';
 import { EXIT_OK, EXIT_USER, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { trainCommand } from './train.js';
+import { parseCommandArgs } from '../args.js';
 
 export const EXPERIMENT_USAGE = `Usage: attnc experiment SPEC [--name NAME] [--out DIR] [--backend B] [--epochs N | --steps N]
                         [--resume] [--only MODEL] [--quiet]
@@ -52,7 +52,7 @@ async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export async function experimentCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('experiment', {
     args, allowPositionals: true,
     options: {
       name: { type: 'string' }, out: { type: 'string', short: 'o' }, backend: { type: 'string', default: 'auto' },
@@ -127,6 +127,12 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
 
       // attnc train's own output (backend, progress, result) goes to the terminal unless --quiet; its errors always do.
       const trainIo: Io = values.quiet ? { out: () => {}, err: (t) => io.err(t), cwd: io.cwd } : io;
+      // The backend line (about 200 characters) once for the grid, again only if a run's differs.
+      let backendLine = '';
+      const sayBackend = (line: string) => {
+        if (line !== backendLine) trainIo.out(line);
+        backendLine = line;
+      };
       const lengthArgs = length.epochs !== undefined ? ['--epochs', String(length.epochs)] : ['--steps', String(length.steps)];
       const outcome = await runGrid(planned, {
         say: (line) => io.out(line),
@@ -134,6 +140,7 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
           callTrain(
             [irFile, '--run', run.name, '--out', run.absDir, '--backend', values.backend!, ...lengthArgs, ...(resume ? ['--resume'] : []), ...(values.quiet ? ['--quiet'] : [])],
             trainIo,
+            sayBackend,
           ),
         recordWall: (run, seconds, fresh) => {
           record.wallSeconds[run.dir] = (fresh ? 0 : (record.wallSeconds[run.dir] ?? 0)) + seconds;
@@ -153,9 +160,9 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
 }
 
 /** attnc train in-process; its user errors print as they would on their own and give exit 1. */
-async function callTrain(args: string[], io: Io): Promise<number> {
+async function callTrain(args: string[], io: Io, sayBackend: (line: string) => void): Promise<number> {
   try {
-    return await trainCommand(args, io);
+    return await trainCommand(args, io, { sayBackend });
   } catch (e) {
     if (e instanceof UserError) {
       if (e.message) io.err(e.message);
@@ -167,7 +174,17 @@ async function callTrain(args: string[], io: Io): Promise<number> {
 
 async function reportOnly(outDir: string, io: Io, shown: (p: string) => string): Promise<number> {
   const record = readRecord(outDir);
-  if (!record) throw new ExperimentError(`${shown(outDir)} has no experiment.json: give the folder that attnc experiment wrote (its --out)`);
+  if (!record) {
+    // A published copy (docs/results/...) keeps only the comparison: the runs it was made from are not in it.
+    if (existsSync(join(outDir, 'summary.json'))) {
+      throw new ExperimentError(
+        `${shown(outDir)} holds a finished comparison (summary.json${existsSync(join(outDir, 'report.html')) ? ', report.html' : ''}) but not the runs it was made from ` +
+          `(experiment.json, spec.ir.json, MODEL/seedN/): --report-only rebuilds the report of a folder that attnc experiment wrote (its --out); ` +
+          `to make this one again, run the experiment${existsSync(join(outDir, 'README.md')) ? ` (${shown(join(outDir, 'README.md'))} gives the command)` : ''}`,
+      );
+    }
+    throw new ExperimentError(`${shown(outDir)} has no experiment.json: give the folder that attnc experiment wrote (its --out)`);
+  }
   const irFile = join(outDir, IR_FILE);
   const doc = loadSpec(irFile, io);
   const exp = selectExperiment(doc, record.experiment, shown(irFile));

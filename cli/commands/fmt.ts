@@ -1,11 +1,11 @@
 // `attnc fmt FILE`: the canonical layout of a .attn file.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { format } from '../../compiler/fmt.js';
 import { parse } from '../../grammar/index.js';
 import { EXIT_OK, EXIT_USER, UserError, type Io } from '../io.js';
 import { hasErrors, printDiagnostics } from '../report.js';
+import { parseCommandArgs } from '../args.js';
 
 export const FMT_USAGE = `Usage: attnc fmt FILE.attn [--write | --check]
 
@@ -14,7 +14,7 @@ Prints the file in canonical form (formatting twice changes nothing; comments ar
   --check   print nothing; exit 1 if the file is not in canonical form`;
 
 export async function fmtCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('fmt', {
     args, allowPositionals: true,
     options: { write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });

@@ -1,8 +1,7 @@
 // `attnc train SPEC`: trains a run of a spec with the TensorFlow.js backend, or with WebGPU
 // (--backend webgpu: docs/webgpu-runtime.md); docs/training.md.
-import { existsSync, rmdirSync } from 'node:fs';
+import { copyFileSync, existsSync, rmdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { IRDocument, RunIR } from '../../compiler/ir/types.js';
 import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
 import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
@@ -18,15 +17,19 @@ import { train, type TrainResult } from '../../runtime/train/trainer.js';
 import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { writeRunReportAfterTraining } from './report.js';
+import { writeIrCopy } from '../../runtime/experiment/record.js';
+import { parseCommandArgs } from '../args.js';
+import { explainNotCheckpoint } from '../checkpoint-file.js';
 
-export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu]
+export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
-                   [--seed N] [--save-every N] [--fresh-optimizer] [--quiet]
+                   [--seed N] [--save-every N] [--fresh-optimizer] [--quiet] [--json]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
   --backend B       auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
-                    webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one)
+                    webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one);
+                    native runs the C++ CPU addon (oneDNN; npm run build:native builds it, docs/native.md)
   --epochs N        train N epochs instead of the run's length
   --steps N         train N optimizer steps instead
   --out DIR         where checkpoints and metrics go (default runs/NAME)
@@ -37,7 +40,9 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
   --fresh-optimizer with --resume: continue a checkpoint that has no optimizer state (best.safetensors)
                     with fresh optimizer state (not bit-exact with an unbroken run)
   --quiet           no progress output
-Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1).
+  --json            end with a JSON summary on stdout (everything else goes to stderr)
+Writes DIR/metrics.jsonl, DIR/last.safetensors (every epoch) and DIR/best.safetensors (best top-1),
+and at the end DIR/summary.csv (a row per epoch), DIR/report.html, and the spec (spec.attn, spec.ir.json).
 Ctrl-C finishes the step, saves last.safetensors and exits (130); --resume continues it.`;
 
 function positiveInt(flag: string, value: string | undefined, min = 1): number | undefined {
@@ -57,19 +62,24 @@ async function userFacing<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
-export async function trainCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+/** How a caller (attnc experiment) shapes train's output. */
+export interface TrainCommandOptions {
+  /** Says the backend line; attnc experiment prints it once for the whole grid. */
+  sayBackend?: (line: string) => void;
+}
+
+export async function trainCommand(args: string[], io: Io, options: TrainCommandOptions = {}): Promise<number> {
+  const { values, positionals } = parseCommandArgs('train', {
     args, allowPositionals: true,
     options: {
       run: { type: 'string' }, backend: { type: 'string', default: 'auto' }, epochs: { type: 'string' }, steps: { type: 'string' },
       out: { type: 'string', short: 'o' }, resume: { type: 'boolean' }, init: { type: 'string' }, seed: { type: 'string' },
-      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(TRAIN_USAGE), EXIT_OK;
   if (positionals.length !== 1) throw new UserError(`attnc train: give exactly one spec file\n\n${TRAIN_USAGE}`);
   if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc train: give --epochs or --steps, not both (--epochs N trains N epochs, --steps N that many optimizer steps)');
-  if (values['fresh-optimizer'] && !values.resume) throw new UserError('attnc train: --fresh-optimizer goes with --resume (a new run starts with fresh optimizer state anyway)');
   if (values.resume && values.init) throw new UserError('attnc train: --resume continues a run, --init starts a new one from other weights: give one of them');
   const backendName = values.backend as BackendName;
   if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
@@ -77,6 +87,9 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
   const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
 
   const file = positionals[0]!;
+  // Under --json stdout carries the summary only; what would be said along the way goes to stderr.
+  const json = values.json === true;
+  const sayIo: Io = json ? { out: (t) => io.err(t), err: (t) => io.err(t), cwd: io.cwd } : io;
   const doc = loadSpec(file, io);
   return userFacing(async () => {
     const specRun = selectRun(doc, values.run, file);
@@ -84,6 +97,7 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
     const outDir = resolve(io.cwd, values.out ?? join('runs', specRun.name));
     const lastPath = join(outDir, 'last.safetensors');
     const shown = (p: string) => relative(io.cwd, p) || '.';
+
     if (values.resume && !existsSync(lastPath)) throw new TrainError(`nothing to resume: ${shown(lastPath)} does not exist (start the run without --resume, or give its folder with --out)`);
 
     // The folder is this run's alone from here on: a second attnc train (or experiment) on it is refused.
@@ -91,9 +105,9 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
     ensureOutputDir(outDir, shown(outDir));
     const lock = acquireRunLock(outDir, 'attnc train', shown(outDir));
     try {
-      for (const note of lock.notes) io.out(`${shown(outDir)}: ${note}`);
+      for (const note of lock.notes) sayIo.out(`${shown(outDir)}: ${note}`);
       const temps = describeRemovedTemps(removeStaleTemps(outDir), shown(outDir));
-      if (temps) io.out(temps);
+      if (temps) sayIo.out(temps);
       return await trainLocked();
     } finally {
       lock.release();
@@ -120,7 +134,7 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
         checkResumable(checkpoint, shown(lastPath), model, run);
         checkTrainerState(state, run, shown(lastPath));
         const fresh = checkOptimizerState(checkpoint, run, shown(lastPath), values['fresh-optimizer'] === true);
-        if (fresh) io.out(fresh);
+        if (fresh) sayIo.out(fresh);
         resume = { file: shown(lastPath), checkpoint, state };
       } else {
         if (existsSync(lastPath)) {
@@ -128,41 +142,70 @@ export async function trainCommand(args: string[], io: Io): Promise<number> {
         }
         run = applyOverrides(specRun, overrides);
       }
-      const init = values.init ? { file: values.init, checkpoint: await readCheckpoint(resolve(io.cwd, values.init)) } : null;
+      const init = values.init ? { file: values.init, checkpoint: await readInit(resolve(io.cwd, values.init), values.init) } : null;
 
       const backend = await openBackend(backendName);
       try {
-        io.out(`backend: ${backend.why}`);
+        (options.sayBackend ?? ((l: string) => sayIo.out(l)))(`backend: ${backend.why}`);
         const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
         const plan = backend.planTraining(model, run);
-        for (const note of plan.notes) io.out(note);
+        for (const note of plan.notes) sayIo.out(note);
         // A resumed run keeps the micro-batches it had: they key the dropout masks.
         const microBatch = resume && resume.state.backend === backend.name ? resume.state.microBatch : plan.microBatch;
-        io.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
+        sayIo.out(`run ${run.name}: model ${model.name}, ${trainSet.name} ${trainSet.count} train / ${test.count} test images, batch ${run.batch}` +
           `${microBatch < run.batch ? ` in micro-batches of ${microBatch}` : ''}, ${run.epochs !== null ? `${run.epochs} epoch(s)` : `${run.steps} steps`}, seed ${run.seed}; writing ${shown(outDir)}/`);
+        writeSpecCopies(outDir, doc, file, io.cwd);
 
-        const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && process.stdout.isTTY ? 'tty' : 'plain';
-        const write = mode === 'tty' ? (t: string) => void process.stdout.write(t) : (t: string) => io.out(t);
-        const progress = createProgress({ mode, write, plainEvery: Math.max(1, Math.ceil(Math.floor(trainSet.count / run.batch) / 10)) });
+        const stream = json ? process.stderr : process.stdout;
+        const mode: ProgressMode = values.quiet ? 'quiet' : io === processIo && stream.isTTY ? 'tty' : 'plain';
+        const write = mode === 'tty' ? (t: string) => void stream.write(t) : (t: string) => sayIo.out(t);
+        // Off a terminal: a line every tenth of an epoch or of the run, whichever is shorter (and at the heartbeat).
+        const stepsPerEpoch = Math.floor(trainSet.count / run.batch);
+        const totalSteps = run.steps ?? (run.epochs ?? 1) * stepsPerEpoch;
+        const plainEvery = Math.max(1, Math.ceil(Math.min(stepsPerEpoch, totalSteps) / 10));
+        const progress = createProgress({ mode, write, plainEvery, columns: () => stream.columns });
         const signals = catchSignals(io);
         let result: TrainResult;
         try {
           result = await train({
             engine: backend.engine, backend: backend.name, model, run, train: trainSet, test, outDir, microBatch, evalChunk: plan.evalChunk,
-            saveEvery, resume, init, progress, info: (l) => io.out(l), stopRequested: signals.requested, show: shown,
+            saveEvery, resume, init, progress, info: (l) => sayIo.out(l), stopRequested: signals.requested, show: shown,
           });
         } finally {
           signals.release();
           progress.finish();
         }
-        const code = report(result, outDir, shown, io, signals.requested());
-        await writeRunReportAfterTraining(outDir, shown, io);
+        const code = report(result, outDir, shown, sayIo, signals.requested());
+        const reportFile = await writeRunReportAfterTraining(outDir, shown, sayIo);
+        if (json) io.out(JSON.stringify(summaryJson(result, run, model.name, backend.name, outDir, shown, reportFile), null, 2));
         return code;
       } finally {
         backend.close();
       }
     }
   });
+}
+
+/**
+ * The spec beside the run's metrics: spec.ir.json, the compiled document that trains the run again
+ * from any folder (attnc train DIR/spec.ir.json --run NAME), and spec.attn, the source as written
+ * when it was a .attn file (its imports are not copied; the IR holds what they declared).
+ */
+function writeSpecCopies(outDir: string, doc: IRDocument, file: string, cwd: string): void {
+  const specPath = join(outDir, 'spec.attn');
+  const source = resolve(cwd, file);
+  if (file.endsWith('.attn') && source !== specPath) copyFileSync(source, specPath);
+  if (resolve(cwd, file) !== join(outDir, 'spec.ir.json')) writeIrCopy(outDir, doc, file, cwd);
+}
+
+/** The --init checkpoint; a spec or other file given by mistake is named for what it is. */
+async function readInit(path: string, shown: string): Promise<Checkpoint> {
+  try {
+    return await readCheckpoint(path);
+  } catch (e) {
+    const why = e instanceof CheckpointError ? explainNotCheckpoint(path, shown, 'train --init') : null;
+    throw why ? new TrainError(why) : e;
+  }
 }
 
 async function loadData(doc: IRDocument, run: RunIR, file: string, cwd: string): Promise<{ train: Dataset; test: Dataset }> {
@@ -217,6 +260,20 @@ function catchSignals(io: Io): { requested: () => string | null; release: () => 
     process.on(sig, h);
   }
   return { requested: () => got, release: releaseAll };
+}
+
+/** The --json summary: what the last lines say, as numbers (accuracies as fractions, like eval's). */
+function summaryJson(r: TrainResult, run: RunIR, model: string, backend: string, outDir: string, shown: (p: string) => string, reportFile: string | null) {
+  const file = (name: string) => (existsSync(join(outDir, name)) ? shown(join(outDir, name)) : null);
+  return {
+    run: run.name, model, backend, status: r.status, message: r.message,
+    step: r.step, totalSteps: r.totalSteps, seed: run.seed,
+    trainSeconds: r.trainSeconds, imagesPerSec: r.imagesPerSec,
+    lastEval: r.lastEval ? { acc: r.lastEval.acc, loss: r.lastEval.loss, images: r.lastEval.images } : null,
+    bestAcc: r.bestMetric,
+    out: shown(outDir),
+    files: { last: file('last.safetensors'), best: file('best.safetensors'), metrics: file('metrics.jsonl'), report: reportFile },
+  };
 }
 
 function report(r: TrainResult, outDir: string, shown: (p: string) => string, io: Io, signal: string | null): number {

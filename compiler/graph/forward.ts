@@ -12,7 +12,8 @@
 import { equalShareCounts } from '../alloc.js';
 import type { LayerIR, ModelIR } from '../ir/types.js';
 import type { GraphBuilder } from './build.js';
-import { allocates, groupingOf, perturbationOf } from './policy.js';
+import { SCORES } from '../ir/scores.js';
+import { groupingOf, perturbationOf, scoredOf } from './policy.js';
 import type { Phase } from './types.js';
 
 export interface ForwardOptions {
@@ -100,7 +101,6 @@ function loss(c: ForwardOptions, logits: string): void {
 
 function block(c: ForwardOptions, layer: LayerIR, i: number, h: string): string {
   const { g, m, batch: B } = c;
-  const a = layer.attention;
   const phase = phaseOf(c);
   const L = layer.index;
   const pre = `blocks.${L}`;
@@ -109,6 +109,31 @@ function block(c: ForwardOptions, layer: LayerIR, i: number, h: string): string 
   const train = c.mode === 'train';
 
   const qkv = linear(c, layerNorm(c, h, `${pre}.norm1`, `${pre}.norm1`), `${pre}.attn.qkv`, `${pre}.attn.qkv`, m.qkvBias);
+  const attended = lowerAttention(c, layer, qkv);
+  const mid = residual(c, h, linear(c, attended, `${pre}.attn.proj`, `${pre}.attn.proj`, true), layer, `${pre}.mid`, SITE.projDropout, SITE.attnDropPath);
+
+  const z = linear(c, layerNorm(c, mid, `${pre}.norm2`, `${pre}.norm2`), `${pre}.mlp.fc1`, `${pre}.mlp.fc1`, true);
+  const gelu = g.tensor(act(`${pre}.mlp.act`), { kind: 'activation', shape: [rows, layer.mlp.hidden] });
+  g.node(phase, { op: 'gelu', label: `${pre}.mlp.gelu`, inputs: { x: z }, outputs: { y: gelu }, attrs: { count: rows * layer.mlp.hidden, layer: L, dropout: train ? m.dropout : 0, site: SITE.mlpHiddenDropout } });
+  const y2 = linear(c, gelu, `${pre}.mlp.fc2`, `${pre}.mlp.fc2`, true);
+  const next = i + 1 < m.layers.length ? `blocks.${m.layers[i + 1]!.index}.in` : 'blocks.out';
+  return residual(c, mid, y2, layer, next, SITE.mlpOutDropout, SITE.mlpDropPath);
+}
+
+/**
+ * A layer's attention on its fused q, k, v rows [B * T, (H + 2G) hd]: the key statistic and
+ * allocation (where the layer allocates), PGQA noise, and the grouped attention; returns the
+ * attended rows [B * T, H hd]. Reads of the model: its tokens and attention dropout only.
+ */
+export function lowerAttention(c: ForwardOptions, layer: LayerIR, qkv: string): string {
+  const { g, m, batch: B } = c;
+  const a = layer.attention;
+  const phase = phaseOf(c);
+  const L = layer.index;
+  const pre = `blocks.${L}`;
+  const T = m.tokens;
+  const rows = B * T;
+  const train = c.mode === 'train';
   const table = allocation(c, layer, qkv);
   const perturb = perturbationOf(m, layer, c.mode, B);
   const attrs = {
@@ -127,14 +152,7 @@ function block(c: ForwardOptions, layer: LayerIR, i: number, h: string): string 
   if (perturb?.at === 'output') outputs.o = g.tensor(act(`${pre}.attn.o`), { kind: 'activation', shape: [rows, a.heads * a.headDim] });
   outputs.out = g.tensor(act(perturb?.at === 'output' ? `${pre}.attn.o_perturbed` : `${pre}.attn.o`), { kind: 'activation', shape: [rows, a.heads * a.headDim] });
   g.node(phase, { op: 'attention', label: `${pre}.attn`, inputs, outputs, attrs });
-  const mid = residual(c, h, linear(c, outputs.out, `${pre}.attn.proj`, `${pre}.attn.proj`, true), layer, `${pre}.mid`, SITE.projDropout, SITE.attnDropPath);
-
-  const z = linear(c, layerNorm(c, mid, `${pre}.norm2`, `${pre}.norm2`), `${pre}.mlp.fc1`, `${pre}.mlp.fc1`, true);
-  const gelu = g.tensor(act(`${pre}.mlp.act`), { kind: 'activation', shape: [rows, layer.mlp.hidden] });
-  g.node(phase, { op: 'gelu', label: `${pre}.mlp.gelu`, inputs: { x: z }, outputs: { y: gelu }, attrs: { count: rows * layer.mlp.hidden, layer: L, dropout: train ? m.dropout : 0, site: SITE.mlpHiddenDropout } });
-  const y2 = linear(c, gelu, `${pre}.mlp.fc2`, `${pre}.mlp.fc2`, true);
-  const next = i + 1 < m.layers.length ? `blocks.${m.layers[i + 1]!.index}.in` : 'blocks.out';
-  return residual(c, mid, y2, layer, next, SITE.mlpOutDropout, SITE.mlpDropPath);
+  return outputs.out;
 }
 
 function residual(c: ForwardOptions, h: string, y: string, layer: LayerIR, outName: string, dropSite: number, pathSite: number): string {
@@ -159,12 +177,11 @@ export function allocationState(g: GraphBuilder, layer: LayerIR): string {
 /** The statistic and allocation nodes of a layer; returns its head -> group table, or null (uniform grouping). */
 function allocation(c: ForwardOptions, layer: LayerIR, qkv: string): string | null {
   const a = layer.attention;
-  if (!allocates(layer)) {
+  const al = scoredOf(layer);
+  if (!al) {
     if (a.heads % a.kvHeads !== 0) throw new Error(`layer ${layer.index}: uniform grouping needs kv_heads ${a.kvHeads} to divide heads ${a.heads}`);
     return null;
   }
-  const al = a.allocation;
-  if (al.policy === 'uniform') throw new Error('unreachable');
   const { g, batch: B } = c;
   const phase = phaseOf(c);
   const pre = `blocks.${layer.index}.attn`;
@@ -175,10 +192,10 @@ function allocation(c: ForwardOptions, layer: LayerIR, qkv: string): string | nu
   const inputs: Record<string, string> = {};
   if (!frozen) {
     const stats = g.tensor(`scratch:${pre}.key_stats`, { kind: 'scratch', shape: [B, a.kvHeads] });
-    g.node(phase, { op: 'key_stat', label: `${pre}.key_stats`, inputs: { qkv }, outputs: { stats }, attrs: { batch: B, tokens: c.m.tokens, heads: a.heads, groups: a.kvHeads, headDim: a.headDim, score: { kind: 'key_norm', norm: al.norm } } });
+    g.node(phase, { op: 'key_stat', label: `${pre}.key_stats`, inputs: { qkv }, outputs: { stats }, attrs: { batch: B, tokens: c.m.tokens, heads: a.heads, groups: a.kvHeads, headDim: a.headDim, score: al.score, ...(SCORES[al.score.kind].drawn ? { layer: layer.index, mode: c.mode } : {}) } });
     inputs.stats = stats;
   }
-  const { norm: _norm, ...policy } = al;
+  const { score: _score, ...policy } = al;
   g.node(phase, {
     op: 'allocate', label: `${pre}.allocate`, inputs, outputs: { table, state },
     attrs: { batch: B, heads: a.heads, groups: a.kvHeads, layer: layer.index, mode: c.mode, grouping, frozen, policy },

@@ -102,7 +102,7 @@ export const OPS: Record<string, OpSpec> = {
   },
   key_stat: {
     reads: ['qkv'], writes: ['stats'],
-    doc: 'an importance statistic [B, G] per image and K/V group, from the keys (the score registry, compiler/graph/scores.ts)',
+    doc: 'an importance statistic [B, G] per image and K/V group, from the keys (the score registry, compiler/ir/scores.ts)',
   },
   allocate: {
     reads: ['stats?'], writes: ['table'], updates: ['state'],

@@ -1,10 +1,22 @@
 // What a layer's attention does in a mode, decided once for every backend: whether it allocates
 // query heads by score, how its heads find their K/V group, and whether (and how) it is perturbed.
-import type { LayerIR, ModelIR } from '../ir/types.js';
+import type { LayerIR, ModelIR, ScoredAllocationIR } from '../ir/types.js';
 
-/** Whether the layer allocates query heads by a score (KDGQA, DGQA), rather than by fixed uniform groups. */
+/** The layer's scored allocation (KDGQA, DGQA, or any statistic of the registry), or null for fixed uniform groups. */
+export function scoredOf(layer: LayerIR): ScoredAllocationIR | null {
+  const al = layer.attention.allocation;
+  return al.policy === 'uniform' ? null : al;
+}
+
+/** Whether the layer allocates query heads by a score rather than by fixed uniform groups: the one test every module uses. */
 export function allocates(layer: LayerIR): boolean {
-  return layer.attention.allocation.policy !== 'uniform';
+  return scoredOf(layer) !== null;
+}
+
+/** Whether the layer's allocation at evaluation depends on which images share a batch (scope batch, recomputed). */
+export function evalDependsOnBatch(layer: LayerIR): boolean {
+  const al = scoredOf(layer);
+  return al !== null && al.eval === 'recompute' && al.scope === 'batch';
 }
 
 /**
@@ -13,8 +25,8 @@ export function allocates(layer: LayerIR): boolean {
  * unless eval reads the frozen counts).
  */
 export function groupingOf(layer: LayerIR, mode: 'train' | 'eval'): 'uniform' | 'table' | 'table-per-sample' {
-  const al = layer.attention.allocation;
-  if (al.policy === 'uniform') return 'uniform';
+  const al = scoredOf(layer);
+  if (!al) return 'uniform';
   if (al.track || (mode === 'eval' && al.eval === 'frozen')) return 'table';
   return al.scope === 'sample' ? 'table-per-sample' : 'table';
 }

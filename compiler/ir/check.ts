@@ -29,9 +29,9 @@ function checkLayer(m: ModelIR, layer: LayerIR, at: string, report: Report): voi
   if (a.kvHeads > a.heads) return report(`${at}/attention/kvHeads`, say('KvHeadsOutOfRange', [a.kvHeads, a.heads]));
   const alloc = a.allocation;
   if (alloc.policy === 'uniform' && a.heads % a.kvHeads !== 0) report(`${at}/attention/kvHeads`, say('KvHeadsDoNotDivideHeads', [a.kvHeads, a.heads, '']));
-  if (alloc.policy === 'key_norm') {
-    if (alloc.minPerGroup * a.kvHeads > a.heads) {
-      report(`${at}/attention/allocation/minPerGroup`, say('MinQueriesTooLarge', [alloc.minPerGroup, a.kvHeads, alloc.minPerGroup * a.kvHeads, a.heads]));
+  if (alloc.policy === 'scored') {
+    if (alloc.min * a.kvHeads > a.heads) {
+      report(`${at}/attention/allocation/min`, say('MinQueriesTooLarge', [alloc.min, a.kvHeads, alloc.min * a.kvHeads, a.heads]));
     }
     if ((alloc.track === null) !== (alloc.window === null)) report(`${at}/attention/allocation/window`, 'window is set exactly when the allocation is tracked');
   }

@@ -4,6 +4,7 @@
 // (runtime/checkpoint), every backend and the code generators (compiler/targets) read these names,
 // so they are part of the IR layer: nothing here depends on how a tensor is stored or computed.
 import type { LayerIR, ModelIR } from './types.js';
+import { allocates } from '../graph/policy.js';
 
 export interface ParamSpec {
   name: string;
@@ -68,7 +69,7 @@ export function parameterSpecs(m: ModelIR): ParamSpec[] {
 export function stateSpecs(m: ModelIR): StateSpec[] {
   const specs: StateSpec[] = [];
   for (const layer of m.layers) {
-    if (layer.attention.allocation.policy !== 'key_norm') continue;
+    if (!allocates(layer)) continue;
     const b = `blocks.${layer.index}.attn.alloc`;
     const G = [layer.attention.kvHeads];
     specs.push(

@@ -1,9 +1,13 @@
 // The attnc IR: what the compiler hands every backend. Plain JSON, versioned, every default explicit,
 // one entry per transformer layer after per-layer overrides, each entry with its source span.
 // compiler/ir/schema.json is the JSON Schema (2020-12) of this file's types; a test keeps them in step.
-// Bump IR_VERSION whenever a change would make an older reader misread a document.
+// Bump IR_VERSION whenever a change would make an older reader misread a document (and teach
+// compiler/ir/migrate.ts to read the older one: checkpoints embed the IR).
+import type { ScoreIR } from './scores.js';
 
-export const IR_VERSION = 1;
+export type { ScoreIR } from './scores.js';
+
+export const IR_VERSION = 2;
 
 /** Where an IR entry came from in the .attn source (1-based line and column). */
 export interface SourceSpan {
@@ -75,7 +79,7 @@ export interface AttentionIR {
   span: SourceSpan;
 }
 
-export type AllocationIR = UniformAllocationIR | KeyNormAllocationIR;
+export type AllocationIR = UniformAllocationIR | ScoredAllocationIR;
 
 /** Query head h uses K/V head floor(h / (heads / kvHeads)): GQA, with MHA and MQA as special cases. */
 export interface UniformAllocationIR {
@@ -83,21 +87,22 @@ export interface UniformAllocationIR {
 }
 
 /**
- * Query heads are shared out among K/V groups in proportion to a score per group computed from the
- * norms of the key heads (KDGQA); with `track` the score is tracked over training and the allocation
- * recomputed only every `window` steps (DGQA).
+ * Query heads are shared out among K/V groups in proportion to a score per group: an importance
+ * statistic of the registry (compiler/ir/scores.ts; the key norms for KDGQA); with `track` the score
+ * is tracked over training and the allocation recomputed only every `window` steps (DGQA).
+ * (IR version 1 called this policy 'key_norm', with `norm` for the score and `minPerGroup` for `min`.)
  */
-export interface KeyNormAllocationIR {
-  policy: 'key_norm';
-  /** 'l2': Frobenius norm of a key head's activations over tokens and head_dim; 'l1': sum of |k|. */
-  norm: 'l2' | 'l1';
+export interface ScoredAllocationIR {
+  policy: 'scored';
+  /** The statistic, per image and K/V group: `kind` names a registry entry, with its parameters. */
+  score: ScoreIR;
   /** 'minmax' rescales the scores to [0, 1] before sharing out (the paper's choice). */
   scale: 'minmax' | 'none';
   /** 'largest_remainder' (Hamilton); 'paper': round, then +/-1 at argmin/argmax until the sum is right. */
   rounding: 'largest_remainder' | 'paper';
   /** Every group gets at least this many query heads (0 allows starving a group, as the paper can). */
-  minPerGroup: number;
-  /** 'batch': one allocation per batch from norms summed over it (the paper); 'sample': one per image. */
+  min: number;
+  /** 'batch': one allocation per batch from statistics summed over it (the paper); 'sample': one per image. */
   scope: 'batch' | 'sample';
   /** 'recompute': allocate from the current batch at eval too; 'frozen': use the allocation held in the model state. */
   eval: 'recompute' | 'frozen';
@@ -109,7 +114,7 @@ export interface KeyNormAllocationIR {
 }
 
 /**
- * How a tracked score evolves (DGQA), per layer and K/V group; `norm` is the batch's key norm of a group.
+ * How a tracked score evolves (DGQA), per layer and K/V group; `norm` is the batch's statistic of a group (its key norm for KDGQA).
  *
  * rule 'attnc' (the default): at every training step (the global optimizer step, from 0)
  *   ema:  cache <- decay * cache + (1 - decay) * norm;  score = cache

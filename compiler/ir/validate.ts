@@ -6,6 +6,7 @@ import { validate as validateGenerated } from './schema-validator.generated.js';
 import schema from './schema.json' with { type: 'json' };
 import { diag, type Diagnostic } from '../../core/diagnostics.js';
 import { checkIrDocument } from './check.js';
+import { migrateDocument, READABLE_IR_VERSIONS } from './migrate.js';
 import { IR_VERSION, type IRDocument } from './types.js';
 
 export { schema as IR_SCHEMA };
@@ -68,11 +69,13 @@ export function loadIrDocument(text: string, file: string): { ir?: IRDocument; d
     return { diagnostics: [d] };
   }
   const version = (doc as { irVersion?: unknown } | null)?.irVersion;
-  if (version !== IR_VERSION) {
+  if (typeof version !== 'number' || !READABLE_IR_VERSIONS.includes(version)) {
     const d = diag('IrVersion', undefined, [JSON.stringify(version ?? null), IR_VERSION]);
     d.file = file;
     return { diagnostics: [d] };
   }
+  // An older version (a checkpoint's, a saved .ir.json) is read as the current one.
+  doc = migrateDocument(doc as Record<string, unknown>);
   const schemaErrors = validateIrDocument(doc, file);
   if (schemaErrors.length) return { diagnostics: schemaErrors };
   // Valid JSON of the right shape can still describe an impossible model: check it as a spec is checked.

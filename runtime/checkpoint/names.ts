@@ -12,6 +12,7 @@ import { validateIrDocument } from '../../compiler/ir/validate.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
+import { migrateModel, READABLE_IR_VERSIONS } from '../../compiler/ir/migrate.js';
 import { IR_VERSION, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { writeFileAtomic } from './atomic.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, tensorDigest, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
@@ -383,11 +384,13 @@ export function parseCheckpointMeta(metadata: Record<string, string>, file: stri
     );
   }
   const irVersion = metadata[META_KEYS.irVersion];
-  if (irVersion !== String(IR_VERSION)) {
+  const version = READABLE_IR_VERSIONS.find((v) => String(v) === irVersion);
+  if (version === undefined) {
     fail(`the checkpoint's model is IR version ${irVersion ?? '(none)'}, this attnc reads version ${IR_VERSION}`);
   }
   if (metadata[META_KEYS.model] === undefined) fail(`metadata '${META_KEYS.model}' is missing`);
-  const model = parseJsonMeta(metadata, META_KEYS.model, file);
+  // An older checkpoint's model is read as the current IR (its tensors are named as they always were).
+  const model = migrateModel(parseJsonMeta(metadata, META_KEYS.model, file), version!);
   const problem = modelProblem(model);
   if (problem) fail(`metadata '${META_KEYS.model}' is not a model: ${problem}`);
 

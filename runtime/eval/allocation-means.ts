@@ -2,17 +2,16 @@
 // evaluated images, from the counts a backend reports per batch (TrainingEngine.evaluate's `counts`,
 // or the TensorFlow.js forward pass's onCounts, runtime/tfjs/allocation-tap.ts).
 import type { LayerIR, ModelIR } from '../../compiler/ir/types.js';
+import type { ScoreKind } from '../../compiler/ir/scores.js';
 import { equalShareCounts } from '../../compiler/alloc.js';
+import { allocates, scoredOf } from '../../compiler/graph/policy.js';
 
 export interface LayerAllocation {
   layer: number;
-  policy: 'uniform' | 'key_norm';
+  /** 'uniform', or the statistic a scored layer allocates by. */
+  policy: 'uniform' | ScoreKind;
   /** Query heads per K/V group, averaged over the evaluated images. */
   meanCounts: number[];
-}
-
-function isKeyNorm(layer: LayerIR): boolean {
-  return layer.attention.allocation.policy === 'key_norm';
 }
 
 /**
@@ -26,7 +25,7 @@ export class AllocationMeans {
   private images = 0;
 
   constructor(readonly model: ModelIR) {
-    this.keyNormLayers = model.layers.filter(isKeyNorm);
+    this.keyNormLayers = model.layers.filter(allocates);
     this.sums = new Map(this.keyNormLayers.map((l) => [l.index, new Float64Array(l.attention.kvHeads)]));
   }
 
@@ -66,9 +65,10 @@ export class AllocationMeans {
   result(): LayerAllocation[] {
     return this.model.layers.map((layer) => {
       const { heads, kvHeads } = layer.attention;
-      if (!isKeyNorm(layer)) return { layer: layer.index, policy: 'uniform', meanCounts: equalShareCounts(heads, kvHeads) };
+      const al = scoredOf(layer);
+      if (!al) return { layer: layer.index, policy: 'uniform', meanCounts: equalShareCounts(heads, kvHeads) };
       const sum = this.sums.get(layer.index)!;
-      return { layer: layer.index, policy: 'key_norm', meanCounts: Array.from(sum, (s) => (this.images ? s / this.images : 0)) };
+      return { layer: layer.index, policy: al.score.kind, meanCounts: Array.from(sum, (s) => (this.images ? s / this.images : 0)) };
     });
   }
 }

@@ -1,6 +1,7 @@
 // The evaluation report as text for the terminal: accuracies as percentages, per-class accuracy, the
 // confusion matrix as an aligned table (up to 20 classes; beyond that the most confused pairs), and
 // the mean allocation of query heads to K/V groups per layer.
+import { scoredOf } from '../../compiler/graph/policy.js';
 import type { ModelIR } from '../../compiler/ir/types.js';
 import type { EvalReport } from './evaluate.js';
 import { mostConfusedPairs } from './metrics.js';
@@ -73,13 +74,14 @@ export function formatTextReport(r: EvalReport, ctx: ReportContext): string {
   lines.push('', 'allocation (mean query heads per K/V group, over the evaluated images):');
   lines.push(...table(r.allocation.map((a) => {
     const fixed = a.policy === 'uniform';
-    return [`layer ${a.layer}`, fixed ? 'uniform' : `key_norm (${allocationMode(m, a.layer)})`, a.meanCounts.map((c) => (fixed ? String(c) : c.toFixed(2))).join(' ')];
+    return [`layer ${a.layer}`, fixed ? 'uniform' : `${a.policy} (${allocationMode(m, a.layer)})`, a.meanCounts.map((c) => (fixed ? String(c) : c.toFixed(2))).join(' ')];
   }), [0, 1, 2]));
   return lines.join('\n');
 }
 
-/** "recompute" or "frozen": how a key_norm layer allocates at evaluation. */
+/** "recompute" or "frozen": how a scored layer allocates at evaluation. */
 export function allocationMode(m: ModelIR, layer: number): string {
-  const a = m.layers.find((l) => l.index === layer)?.attention.allocation;
-  return a && a.policy === 'key_norm' ? `${a.eval}, ${a.scope}` : 'uniform';
+  const l = m.layers.find((x) => x.index === layer);
+  const a = l && scoredOf(l);
+  return a ? `${a.eval}, ${a.scope}` : 'uniform';
 }

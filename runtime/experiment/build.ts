@@ -48,10 +48,10 @@ export async function buildReport(input: BuildInput): Promise<BuiltReport> {
     if (records) curves.set(grid.name, runCurves(records));
   }
   const modelOrder = [...new Set(exp.runs.map((r) => r.model))];
-  const { models, reference } = summarizeModels(runs, modelOrder);
+  const { models, reference, warnings } = summarizeModels(runs, modelOrder);
   const summary: ExperimentSummary = {
     format: 'attnc-experiment-summary', experiment: exp.name, base: exp.base, spec: record.spec, length: record.length,
-    attnc: COMPILER_ID, reference, runs, models,
+    attnc: COMPILER_ID, reference, runs, models, warnings,
   };
   const html = reportHtml({
     summary, curves,

@@ -37,6 +37,20 @@ export function runCurves(records: MetricsRecord[]): RunCurves {
   };
 }
 
+/**
+ * Exponential moving average with TensorBoard's debiasing (the first points are not pulled towards
+ * zero), its weight chosen from the number of points so that about a thirtieth of the line is averaged.
+ * Few points (under 20) come back as they are.
+ */
+export function smoothed(points: [number, number][], weight = Math.min(0.95, Math.max(0, 1 - 30 / Math.max(1, points.length)))): [number, number][] {
+  if (points.length < 20 || weight <= 0) return points;
+  let ema = 0;
+  return points.map(([x, y], i) => {
+    ema = weight * ema + (1 - weight) * y;
+    return [x, ema / (1 - weight ** (i + 1))];
+  });
+}
+
 /** Consecutive points averaged in equal buckets (x: the bucket's last x), or the points when few. */
 export function bucketMeans(points: [number, number][], max: number): [number, number][] {
   if (points.length <= max) return points;

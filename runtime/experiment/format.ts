@@ -28,6 +28,32 @@ export function delta(m: ModelStats, reference: string | null): string {
   return `${points >= 0 ? '+' : ''}${points.toFixed(2)}`;
 }
 
+/** A 95% interval in percent, '[81.20, 83.05]'; signed ('[-0.40, +1.10]') for differences. */
+export function interval(ci: [number, number] | null | undefined, signed = false): string {
+  if (!ci) return DASH;
+  const f = (x: number) => `${signed && x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}`;
+  return `[${f(ci[0])}, ${f(ci[1])}]`;
+}
+
+/** A p-value with two significant digits, '0.031', '< 0.0001'. */
+export function pValue(p: number): string {
+  if (p < 1e-4) return '< 0.0001';
+  return p >= 0.1 ? p.toFixed(2) : p.toPrecision(2);
+}
+
+/** The statistics columns of a model (comparison.ts): its 95% interval, Δ pts with the paired interval, Holm p, verdict. */
+export const STAT_HEADER = ['95% CI', 'Δ pts (95% CI)', 'p (Holm)', 'verdict'];
+
+export function statCells(m: ModelStats, reference: string | null): string[] {
+  const c = m.comparison;
+  return [
+    interval(m.top1CI),
+    c?.ci95 ? `${delta(m, reference)} (${interval(c.ci95, true)})` : delta(m, reference),
+    c?.pHolm != null ? pValue(c.pHolm) : DASH,
+    c ? c.verdict : m.model === reference ? 'reference' : DASH,
+  ];
+}
+
 /** 1234567 -> '1.23M'. */
 export function count(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;

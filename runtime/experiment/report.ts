@@ -1,9 +1,10 @@
 // OUT/report.html: one self-contained page (inline CSS and SVG, no scripts, nothing fetched) with the
 // comparison table, test top-1 and training loss of every run, and the allocation of query heads of
 // every key_norm layer over training.
+import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR } from '../../compiler/ir/types.js';
-import type { RunCurves } from './curves.js';
-import { bytes, count, DASH, delta, lengthText, numStat, pct, pctStat, seconds } from './format.js';
+import { smoothed, type RunCurves } from './curves.js';
+import { bytes, count, DASH, lengthText, numStat, pct, pctStat, seconds, STAT_HEADER, statCells } from './format.js';
 import { describeVariants, type ExperimentSummary, type RunSummary } from './summary.js';
 import { escapeXml as esc, lineChart, stackedStepChart, type Series } from './svg.js';
 
@@ -19,8 +20,12 @@ export interface ReportInput {
   generated: string;
 }
 
-/** Tableau 10: distinguishable, and readable by most colour-blind readers. */
-const MODEL_COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+/**
+ * Colours of the models, in order: the first eight are the set of eight strong colours farthest apart
+ * from each other in CIELAB (each pair at least 49 ΔE*76 apart; Tableau 10's closest pair was 26), so
+ * that eight variants stay apart on one chart; then red and grey.
+ */
+export const MODEL_COLORS = ['#000000', '#ff7f0e', '#56b4e9', '#e7298a', '#1b9e77', '#8c564b', '#9467bd', '#bcbd22', '#d62728', '#7f7f7f'];
 const SEED_DASHES = ['', '7 4', '2 3', '10 3 2 3', '14 5', '4 2 1 2'];
 const GROUP_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#9c755f', '#ff9da7', '#bab0ac'];
 
@@ -56,10 +61,13 @@ export function reportHtml(input: ReportInput): string {
       'Train loss: the mean over the last epoch trained. K/V per token: the cache of keys and values summed over layers (float32).</p>',
     '<h2>Test top-1 over training</h2>',
     legend(input, colorOf, dashOf),
+    identicalNote(input, (c) => c.top1),
     lineChart(runSeries(input, colorOf, dashOf, (c) => c.top1, true), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'test top-1 (%)', formatY: (v) => (v * 100).toFixed(0) }),
     '<h2>Training loss</h2>',
     legend(input, colorOf, dashOf),
-    lineChart(runSeries(input, colorOf, dashOf, (c) => c.loss, false), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'training loss (batch mean)' }),
+    identicalNote(input, (c) => c.loss),
+    lineChart(lossSeries(input, colorOf, dashOf), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'training loss (batch mean)' }),
+    '<p class="note">Bold lines: the loss smoothed by an exponential moving average (debiased, as TensorBoard does); faint lines: the batch means as logged (bucket means beyond 300 points).</p>',
     allocationSection(input),
     '<h2>Runs</h2>',
     runsTable(s.runs, colorOf),
@@ -72,7 +80,7 @@ export function swatch(color: string, dash = '', width = 30): string {
 }
 
 function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): string {
-  const head = ['model', 'layers', 'seeds', 'test top-1 %', 'Δ pts', 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token (vs MHA)', 'img/s', 'wall / run'];
+  const head = ['model', 'layers', 'seeds', 'test top-1 %', ...STAT_HEADER, 'best top-1 %', 'test loss', 'train loss', 'params', 'K/V per token (vs MHA)', 'img/s', 'wall / run'];
   const best = s.models.find((m) => m.top1);
   const rows = s.models.map((m) => {
     const cells = [
@@ -80,18 +88,22 @@ function comparisonTable(s: ExperimentSummary, colorOf: Map<string, string>): st
       esc(describeVariants(m.variants)),
       `${m.seeds.length}/${m.gridRuns}`,
       m === best ? `<b>${pctStat(m.top1)}</b>` : pctStat(m.top1),
-      delta(m, s.reference),
+      ...statCells(m, s.reference).map(esc),
       pctStat(m.bestTop1),
       numStat(m.finalTestLoss, 3),
       numStat(m.finalTrainLoss, 3),
       count(m.params),
       `${bytes(m.kvBytesPerToken)} (${Number((m.kvRatioToMha * 100).toFixed(1))}%)`,
       m.imagesPerSec ? m.imagesPerSec.mean.toFixed(0) : DASH,
-      seconds(m.wallSeconds?.mean),
+      wallText(m.wallSeconds?.mean, s.runs.some((r) => r.model === m.model && r.wallSource === 'metrics')),
     ];
     return `<tr${m.baseline ? ' class="baseline"' : ''}>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
   });
-  return `<div class="wide"><table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
+  const notes = [
+    'Intervals: bootstrap 95% over seeds. p: paired t-test (by seed) against the reference, Holm-corrected over the comparisons; a model is called better or worse only when p &lt; 0.05. summary.json also holds the Wilcoxon signed-rank test.',
+    ...s.warnings.map((w) => `Warning: ${esc(w)}`),
+  ];
+  return `<div class="wide"><table class="comparison"><thead><tr>${head.map((h, i) => `<th${i < 2 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>\n${notes.map((n) => `<p class="note">${n}</p>`).join('\n')}`;
 }
 
 function legend(input: ReportInput, colorOf: Map<string, string>, dashOf: Map<number, string>): string {
@@ -110,8 +122,47 @@ function runSeries(input: ReportInput, colorOf: Map<string, string>, dashOf: Map
   });
 }
 
+/** A wall time; '≈' when (some of) it was summed from metrics.jsonl rather than measured around attnc train. */
+function wallText(s: number | null | undefined, fromMetrics: boolean): string {
+  const text = seconds(s);
+  return fromMetrics && text !== DASH ? `<span title="not recorded by attnc experiment: the steps' and evaluations' seconds of metrics.jsonl (start-up and checkpoints not counted)">≈ ${text}</span>` : text;
+}
+
+/** Each run's loss twice: as logged, faint, and smoothed on top. */
+function lossSeries(input: ReportInput, colorOf: Map<string, string>, dashOf: Map<number, string>): Series[] {
+  const raw = runSeries(input, colorOf, dashOf, (c) => c.loss, false);
+  return [
+    ...raw.map((s) => ({ ...s, label: `${s.label} (as logged)`, opacity: 0.22, thin: true })),
+    ...raw.map((s) => ({ ...s, label: `${s.label} (smoothed)`, points: smoothed(s.points) })),
+  ];
+}
+
+/**
+ * Runs whose curves are identical point for point are drawn on top of each other, and only the last
+ * one drawn shows: name them (same seed, same allocation: the same computation, as KDGQA's with two
+ * close key norms and GQA's).
+ */
+export function identicalGroups(input: ReportInput, pick: (c: RunCurves) => [number, number][]): string[][] {
+  const byKey = new Map<string, string[]>();
+  for (const r of input.summary.runs) {
+    const c = input.curves.get(r.run);
+    if (!c) continue;
+    const points = pick(c);
+    if (!points.length) continue;
+    const key = JSON.stringify(points);
+    byKey.set(key, [...(byKey.get(key) ?? []), `${r.model} seed ${r.seed}`]);
+  }
+  return [...byKey.values()].filter((g) => g.length > 1);
+}
+
+function identicalNote(input: ReportInput, pick: (c: RunCurves) => [number, number][]): string {
+  const groups = identicalGroups(input, pick);
+  if (!groups.length) return '';
+  return `<p class="note identical">Identical curves, drawn on top of each other (only the last shows): ${groups.map((g) => esc(g.join(' = '))).join('; ')}.</p>`;
+}
+
 function allocationSection(input: ReportInput): string {
-  const keyNorm = input.models.filter((m) => m.layers.some((l) => l.attention.allocation.policy === 'key_norm'));
+  const keyNorm = input.models.filter((m) => m.layers.some(allocates));
   if (!keyNorm.length) return '';
   const out = ['<h2>Allocation of query heads (key_norm layers)</h2>', '<p class="note">Query heads per K/V group of each key_norm layer over training steps, stacked (group 0 at the bottom), from the allocation records of metrics.jsonl.</p>'];
   const maxGroups = Math.max(...keyNorm.flatMap((m) => m.layers.map((l) => l.attention.kvHeads)));
@@ -125,7 +176,7 @@ function allocationSection(input: ReportInput): string {
       }
       const c = input.curves.get(r.run);
       const charts = m.layers
-        .filter((l) => l.attention.allocation.policy === 'key_norm')
+        .filter(allocates)
         .map((l) => {
           const changes = c?.allocation.get(l.index) ?? [];
           if (!changes.length) return `<svg class="allocation" width="170" height="96"><text x="22" y="11" font-size="9" font-family="system-ui, sans-serif" font-weight="600">layer ${l.index}</text><text x="22" y="50" font-size="9" font-family="system-ui, sans-serif" fill="#999">no records</text></svg>`;
@@ -149,7 +200,7 @@ function runsTable(runs: RunSummary[], colorOf: Map<string, string>): string {
       r.finalTestLoss === null ? DASH : r.finalTestLoss.toFixed(4),
       r.finalTrainLoss === null ? DASH : r.finalTrainLoss.toFixed(4),
       r.imagesPerSec === null ? DASH : r.imagesPerSec.toFixed(0),
-      seconds(r.wallSeconds),
+      wallText(r.wallSeconds, r.wallSource === 'metrics'),
     ];
     return `<tr>${cells.map((c, i) => `<td${i < 2 ? ' class="l"' : ''}>${c}</td>`).join('')}</tr>`;
   });

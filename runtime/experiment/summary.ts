@@ -4,6 +4,7 @@
 import type { AttentionVariant, ModelIR } from '../../compiler/ir/types.js';
 import { analyzeModel } from '../../compiler/analyze.js';
 import type { MetricsRecord } from '../train/index.js';
+import { compareModels, type Comparison } from './comparison.js';
 import type { GridRun, Length } from './plan.js';
 
 /** complete: trained to the grid's length; incomplete: stopped part way or failed; not run: no metrics. */
@@ -31,6 +32,12 @@ export interface RunSummary {
   /** Training images per second: images of all steps over their summed step times. */
   imagesPerSec: number | null;
   wallSeconds: number | null;
+  /**
+   * 'measured': the attnc train calls as experiment.json recorded them; 'metrics': not recorded (the
+   * run was trained apart, or before attnc recorded it), so the steps' and evaluations' seconds from
+   * metrics.jsonl (start-up and checkpoints not counted); null: no figure.
+   */
+  wallSource: 'measured' | 'metrics' | null;
   params: number;
   /** K and V bytes per token, summed over layers (float32), and the ratio to the same model with MHA. */
   kvBytesPerToken: number;
@@ -64,6 +71,10 @@ export interface ModelStats {
   wallSeconds: Stat | null;
   /** Mean top-1 minus the reference model's (summary.reference), in fractions (0.012 = 1.2 points). */
   deltaTop1: number | null;
+  /** Bootstrap 95% interval of the mean top-1 over the seeds (comparison.ts); null below two seeds. */
+  top1CI: [number, number] | null;
+  /** Against the reference, paired by seed, with the tests and the verdict; null for the reference itself. */
+  comparison: Comparison | null;
 }
 
 export interface ExperimentSummary {
@@ -78,6 +89,8 @@ export interface ExperimentSummary {
   runs: RunSummary[];
   /** Best mean top-1 first; models without a complete run last. */
   models: ModelStats[];
+  /** What weakens the statistics (too few seeds). */
+  warnings: string[];
 }
 
 const isStep = (r: MetricsRecord): r is Extract<MetricsRecord, { kind: 'step' }> => r.kind === 'step';
@@ -115,11 +128,33 @@ export function summarizeRun(grid: GridRun, model: ModelIR, records: MetricsReco
     finalTrainLoss: lastEpochLosses.length ? lastEpochLosses.reduce((a, b) => a + b, 0) / lastEpochLosses.length : null,
     // Every step trains a full batch, so images over seconds is steps over the sum of 1 / (images/s).
     imagesPerSec: steps.length ? steps.length / steps.reduce((a, s) => a + 1 / s.imagesPerSec, 0) : null,
-    wallSeconds,
+    ...wall(wallSeconds, records ?? [], steps),
     params: analysis.params.total,
     kvBytesPerToken: analysis.kvCache.bytesPerToken,
     kvRatioToMha: analysis.kvCache.ratioToMha,
   };
+}
+
+/** The recorded wall time, else one summed from metrics.jsonl: epochs' training seconds, steps after the last epoch, evaluations. */
+function wall(recorded: number | null, records: MetricsRecord[], steps: { step: number; imagesPerSec: number }[]): Pick<RunSummary, 'wallSeconds' | 'wallSource'> {
+  if (recorded !== null) return { wallSeconds: recorded, wallSource: 'measured' };
+  if (!steps.length) return { wallSeconds: null, wallSource: null };
+  let epochSeconds = 0;
+  let evalSeconds = 0;
+  let lastEpochStep = 0;
+  for (const r of records) {
+    if (r.kind === 'epoch' && typeof r.elapsedSec === 'number') {
+      epochSeconds += r.elapsedSec;
+      lastEpochStep = r.step;
+    }
+    if (r.kind === 'eval' && r.imagesPerSec > 0) evalSeconds += r.images / r.imagesPerSec;
+  }
+  // Steps after the last epoch record (a run of --steps): at the epochs' seconds per step (none when
+  // no epoch ended: the step records do not hold the batch their rate is of).
+  const tail = steps.filter((s) => s.step > lastEpochStep).length;
+  const tailSeconds = tail && lastEpochStep ? (tail * epochSeconds) / lastEpochStep : 0;
+  const seconds = epochSeconds + evalSeconds + tailSeconds;
+  return seconds > 0 ? { wallSeconds: seconds, wallSource: 'metrics' } : { wallSeconds: null, wallSource: null };
 }
 
 function baselineOf(variants: AttentionVariant[]): ModelStats['baseline'] {
@@ -129,7 +164,7 @@ function baselineOf(variants: AttentionVariant[]): ModelStats['baseline'] {
 }
 
 /** Per-model statistics over the complete runs, sorted; models in `order` (the experiment's) break ties. */
-export function summarizeModels(runs: RunSummary[], order: string[]): { models: ModelStats[]; reference: string | null } {
+export function summarizeModels(runs: RunSummary[], order: string[]): { models: ModelStats[]; reference: string | null; warnings: string[] } {
   const models = order.map((name): ModelStats => {
     const mine = runs.filter((r) => r.model === name);
     const done = mine.filter((r) => r.status === 'complete');
@@ -141,15 +176,16 @@ export function summarizeModels(runs: RunSummary[], order: string[]): { models: 
       seeds: done.map((r) => r.seed), gridRuns: mine.length,
       top1: of((r) => r.finalTop1), bestTop1: of((r) => r.bestTop1), finalTrainLoss: of((r) => r.finalTrainLoss),
       finalTestLoss: of((r) => r.finalTestLoss), imagesPerSec: of((r) => r.imagesPerSec), wallSeconds: of((r) => r.wallSeconds),
-      deltaTop1: null,
+      deltaTop1: null, top1CI: null, comparison: null,
     };
   });
   // Grouped variants are compared with GQA at the same K/V budget, as in the paper; MHA when there is no GQA.
   const ref = models.find((m) => m.baseline === 'gqa' && m.top1) ?? models.find((m) => m.baseline === 'mha' && m.top1) ?? null;
   if (ref) for (const m of models) m.deltaTop1 = m.top1 ? m.top1.mean - ref.top1!.mean : null;
+  const warnings = compareModels(models, runs, ref?.model ?? null);
   const rank = (m: ModelStats) => (m.top1 ? m.top1.mean : -Infinity);
   const sorted = [...models].sort((a, b) => rank(b) - rank(a) || order.indexOf(a.model) - order.indexOf(b.model));
-  return { models: sorted, reference: ref?.model ?? null };
+  return { models: sorted, reference: ref?.model ?? null, warnings };
 }
 
 /** 'gqa' when every layer agrees, else runs of layers: 'mha 0-5, dgqa 6-11'. */

@@ -13,6 +13,10 @@ export interface Series {
   step?: boolean;
   /** Dots at the points (sparse data such as evaluations). */
   markers?: boolean;
+  /** Stroke opacity (a faint raw line under its smoothed one); 1 by default. */
+  opacity?: number;
+  /** Thinner than the chart's lines. */
+  thin?: boolean;
 }
 
 export interface ChartOptions {
@@ -31,6 +35,8 @@ export interface ChartOptions {
   formatY?: (v: number) => string;
   /** Smaller margins and fonts for small multiples. */
   compact?: boolean;
+  /** A second label under each x tick (the training time at that step), and in the point tooltips. */
+  xSecondary?: (x: number) => string | null;
 }
 
 /** Escapes text for SVG/HTML element content and attribute values. */
@@ -64,8 +70,8 @@ export function shortNumber(v: number): string {
 const fmt = (v: number) => Number(v.toFixed(1)).toString();
 
 export function lineChart(series: readonly Series[], o: ChartOptions): string {
-  const m = o.compact ? { left: 26, right: 6, top: o.title ? 16 : 6, bottom: 18 } : { left: 56, right: 16, top: o.title ? 28 : 12, bottom: 42 };
   const font = o.compact ? 9 : 12;
+  const m = o.compact ? { left: 26, right: 6, top: o.title ? 16 : 6, bottom: 18 } : { left: 56, right: 16, top: o.title ? 28 : 12, bottom: o.xSecondary ? 42 + font + 2 : 42 };
   const plotW = o.width - m.left - m.right;
   const plotH = o.height - m.top - m.bottom;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
@@ -103,6 +109,8 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   for (const t of xTicks) {
     parts.push(`<line x1="${fmt(px(t))}" x2="${fmt(px(t))}" y1="${m.top + plotH}" y2="${m.top + plotH + 3}" stroke="#888"/>`);
     parts.push(`<text x="${fmt(px(t))}" y="${m.top + plotH + font + 3}" text-anchor="middle" fill="#555">${escapeXml(shortNumber(t))}</text>`);
+    const second = o.xSecondary?.(t);
+    if (second) parts.push(`<text class="x2" x="${fmt(px(t))}" y="${m.top + plotH + 2 * font + 5}" text-anchor="middle" fill="#888">${escapeXml(second)}</text>`);
   }
   parts.push(`<rect x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
   if (o.xLabel) parts.push(`<text x="${m.left + plotW / 2}" y="${o.height - 6}" text-anchor="middle" fill="#333">${escapeXml(o.xLabel)}</text>`);
@@ -118,9 +126,14 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
     });
     if (s.step && xMax > pts.at(-1)![0]) coords.push(`${fmt(px(xMax))},${fmt(py(pts.at(-1)![1]))}`);
     const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
-    parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="${o.compact ? 1.5 : 1.8}"${dash} points="${coords.join(' ')}"><title>${escapeXml(s.label)}</title></polyline>`);
+    const opacity = s.opacity !== undefined && s.opacity < 1 ? ` stroke-opacity="${s.opacity}"` : '';
+    const width = (o.compact ? 1.5 : 1.8) * (s.thin ? 0.6 : 1);
+    parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="${Number(width.toFixed(2))}"${dash}${opacity} points="${coords.join(' ')}"><title>${escapeXml(s.label)}</title></polyline>`);
     if (s.markers) {
-      for (const [x, y] of pts) parts.push(`<circle cx="${fmt(px(x))}" cy="${fmt(py(y))}" r="${o.compact ? 1.8 : 2.8}" fill="${s.color}"><title>${escapeXml(`${s.label}: ${formatY(y)} at step ${x}`)}</title></circle>`);
+      for (const [x, y] of pts) {
+        const when = o.xSecondary?.(x);
+        parts.push(`<circle cx="${fmt(px(x))}" cy="${fmt(py(y))}" r="${o.compact ? 1.8 : 2.8}" fill="${s.color}"><title>${escapeXml(`${s.label}: ${formatY(y)} at step ${x}${when ? ` (${when})` : ''}`)}</title></circle>`);
+      }
     }
   }
   parts.push('</svg>');
@@ -144,7 +157,7 @@ export interface StackedStepOptions {
  * would hide each other, and the bands always fill the layer's heads.
  */
 export function stackedStepChart(changes: readonly { step: number; counts: readonly number[] }[], o: StackedStepOptions): string {
-  const m = { left: 22, right: 6, top: 16, bottom: 18 };
+  const m = { left: 32, right: 6, top: 16, bottom: 18 };
   const plotW = o.width - m.left - m.right;
   const plotH = o.height - m.top - m.bottom;
   const xMax = Math.max(o.xMax, changes.at(-1)?.step ?? 0, 1);
@@ -169,8 +182,13 @@ export function stackedStepChart(changes: readonly { step: number; counts: reado
     parts.push(`<polygon fill="${o.colors[g % o.colors.length]}" fill-opacity="0.85" stroke="#fff" stroke-width="0.5" points="${[...upper, ...lower].join(' ')}"><title>${escapeXml(title)}</title></polygon>`);
   }
   parts.push(`<rect x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
-  // Only the ends: 0 and all heads up the side, the first and the last step along the bottom.
-  for (const t of [0, o.total]) parts.push(`<text x="${m.left - 3}" y="${fmt(Number(py(t)) + 3)}" text-anchor="end" fill="#555">${t}</text>`);
+  // A tick at every count of query heads; a label at each when they are 10 px apart or more, else at every k-th and the top.
+  const every = Math.max(1, Math.ceil(10 / (plotH / Math.max(1, o.total))));
+  for (let t = 0; t <= o.total; t++) {
+    parts.push(`<line class="tick" x1="${m.left - 2}" x2="${m.left}" y1="${py(t)}" y2="${py(t)}" stroke="#888"/>`);
+    if ((t % every === 0 && o.total - t >= every) || t === o.total) parts.push(`<text x="${m.left - 3}" y="${fmt(Number(py(t)) + 3)}" text-anchor="end" fill="#555">${t}</text>`);
+  }
+  parts.push(`<text transform="translate(8 ${fmt(m.top + plotH / 2)}) rotate(-90)" text-anchor="middle" fill="#333">query heads</text>`);
   parts.push(`<text x="${m.left}" y="${m.top + plotH + 11}" fill="#555">0</text>`);
   parts.push(`<text x="${m.left + plotW}" y="${m.top + plotH + 11}" text-anchor="end" fill="#555">step ${escapeXml(shortNumber(xMax))}</text>`);
   parts.push('</svg>');

@@ -1,8 +1,8 @@
 // The comparison as a plain-text table for the terminal: one row per model, best mean top-1 first.
-import { bytes, count, DASH, delta, lengthText, numStat, pct, pctStat } from './format.js';
+import { bytes, count, DASH, lengthText, numStat, pct, pctStat, STAT_HEADER, statCells } from './format.js';
 import { describeVariants, type ExperimentSummary } from './summary.js';
 
-export const TABLE_HEADER = ['model', 'layers', 'seeds', 'test top-1 %', 'Δ pts', 'best top-1 %', 'train loss', 'params', 'K/V per token', 'img/s'];
+export const TABLE_HEADER = ['model', 'layers', 'seeds', 'test top-1 %', ...STAT_HEADER, 'best top-1 %', 'train loss', 'params', 'K/V per token', 'img/s'];
 
 export function comparisonRows(s: ExperimentSummary): string[][] {
   return s.models.map((m) => [
@@ -10,7 +10,7 @@ export function comparisonRows(s: ExperimentSummary): string[][] {
     describeVariants(m.variants),
     `${m.seeds.length}/${m.gridRuns}`,
     pctStat(m.top1),
-    delta(m, s.reference),
+    ...statCells(m, s.reference),
     pctStat(m.bestTop1),
     numStat(m.finalTrainLoss),
     count(m.params),
@@ -27,7 +27,9 @@ export function formatTable(s: ExperimentSummary): string {
   const line = (r: string[]) => r.map((cell, c) => (left.has(c) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
   const notes = [
     `test top-1: mean ± sample std over the seeds of complete runs (seeds: complete/grid), after ${lengthText(s.length)}`,
-    s.reference ? `Δ pts: mean top-1 minus ${s.reference}'s, in percentage points` : 'Δ pts: no MHA or GQA baseline with results in this experiment',
+    s.reference ? `Δ pts: mean top-1 minus ${s.reference}'s over the seeds both completed, in percentage points` : 'Δ pts: no MHA or GQA baseline with results in this experiment',
+    'intervals: bootstrap 95% over seeds; p: paired t-test against the reference, Holm-corrected over the comparisons; a verdict needs p < 0.05',
+    ...s.warnings.map((w) => `warning: ${w}`),
   ];
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line), '', ...notes].join('\n') + '\n';
 }

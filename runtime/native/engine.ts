@@ -3,14 +3,15 @@
 // (parameters, gradients, optimizer slots, allocation state); evaluation runs eval-only graphs, one
 // per batch size met, whose executors share the parameter and state arrays. Weights start from
 // runtime/tfjs/params.ts initialTensors(model, seed), as every backend's.
+import { allocates } from '../../compiler/graph/policy.js';
 import { lowerGraph } from '../../compiler/graph/lower.js';
+import { runtimeValues } from '../../compiler/graph/runtime-values.js';
 import type { Graph, GraphParam, RuntimeValue } from '../../compiler/graph/types.js';
 import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
-import { seed32 } from '../../core/random.js';
 import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { countsOfTable, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
@@ -42,7 +43,7 @@ export class NativeEngine implements TrainingEngine {
     readonly home: NativeExecutor,
   ) {
     this.model = o.model;
-    this.allocationLayers = o.model.layers.flatMap((l, i) => (l.attention.allocation.policy === 'key_norm' ? [i] : []));
+    this.allocationLayers = o.model.layers.flatMap((l, i) => (allocates(l) ? [i] : []));
     this.perImage = o.model.image.height * o.model.image.width * o.model.image.channels;
   }
 
@@ -108,9 +109,9 @@ export class NativeEngine implements TrainingEngine {
     const [lossSum, correct] = exec.f(g.outputs.evalStats);
     if (!at.logits) return { lossSum: lossSum!, correct: correct! };
     const counts = this.model.layers.flatMap((l) => {
-      if (l.attention.allocation.policy !== 'key_norm') return [];
+      if (!allocates(l)) return [];
       const name = `act:blocks.${l.index}.attn.table.eval`;
-      if (!exec.tensors.has(name)) throw new Error(`the eval graph has no head -> group table ${name} for key_norm layer ${l.index}`);
+      if (!exec.tensors.has(name)) throw new Error(`the eval graph has no head -> group table ${name} for scored layer ${l.index}`);
       return [countsOfTable(exec.u(name), l.attention.heads, l.attention.kvHeads)];
     });
     return { lossSum: lossSum!, correct: correct!, logits: Float32Array.from(exec.f(g.outputs.logits)), counts };
@@ -196,23 +197,9 @@ export class NativeEngine implements TrainingEngine {
     for (let i = 0; i < count; i++) labels[i] = batch.y[from + i]!;
   }
 
-  /** The runtime values of a pass (runtime/webgpu/runtime-values.ts, from the graph's training settings). */
+  /** The runtime values of a pass (compiler/graph/runtime-values.ts). */
   private values(at: StepPosition & { microBatch: number }): Record<RuntimeValue, number> {
-    const t = this.home.graph.training;
-    const lr = at.lr ?? t?.lr ?? 0;
-    const n = at.step + 1;
-    const beta1 = t?.beta1 ?? 0;
-    const beta2 = t?.beta2 ?? 0;
-    return {
-      seed: seed32(this.o.seed),
-      step: at.step,
-      epochStep: at.epochStep ?? at.step,
-      microBatch: at.microBatch,
-      lr,
-      adamStepSize: lr / (1 - Math.pow(beta1, n)),
-      adamBias2Sqrt: Math.sqrt(1 - Math.pow(beta2, n)),
-      decayFactor: 1 - lr * (t?.weightDecay ?? 0),
-    };
+    return runtimeValues(this.home.graph.training, { ...at, seed: this.o.seed });
   }
 
   private needRun(): RunIR {

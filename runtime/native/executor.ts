@@ -4,8 +4,9 @@
 // JS on the same memory: its counts come from compiler/alloc.ts itself, so they equal every other
 // backend's, and the DGQA tracker follows the WebGPU tracker kernel (templates/allocation.ts) step for
 // step in f32.
-import { allocateFromScores } from '../../compiler/alloc.js';
+import { allocateOnHost, type AllocateAttrs } from '../../compiler/graph/allocate.js';
 import type { Graph, GraphNode, GraphTensor, Phase, RuntimeValue } from '../../compiler/graph/types.js';
+import { randomScore, type ScoreKind } from '../../compiler/ir/scores.js';
 import type { NativeAddon } from './addon.js';
 
 export type Values = Record<RuntimeValue, number>;
@@ -21,6 +22,16 @@ export interface NativeExecutorOptions {
 
 type Attrs = Record<string, any>;
 type Step = (v: Values) => void;
+
+/** Each statistic of the score registry (compiler/ir/scores.ts): a native kernel over the keys, or drawn here (random). */
+const KEY_STATS: Record<ScoreKind, (A: NativeAddon, a: Attrs, qkv: Float32Array, stats: Float32Array) => Step> = {
+  key_norm: (A, a, qkv, stats) => () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, a.score.norm === 'l1' ? 1 : 0),
+  key_variance: (A, a, qkv, stats) => () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, 2),
+  random: (_A, a, _qkv, stats) => (v) => {
+    const draw = { seed: v.seed, layer: a.layer, training: a.mode === 'train', step: v.step, microBatch: v.microBatch };
+    for (let i = 0; i < stats.length; i++) stats[i] = randomScore(draw, Math.floor(i / a.groups), i % a.groups, a.groups);
+  },
+};
 
 const LASTING = new Set<GraphTensor['kind']>(['param', 'grad', 'optimizer-state', 'state']);
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -174,9 +185,8 @@ export class NativeExecutor {
         return (v) => A.crossEntropy(logits, labels, stats, dl, a.batch, a.classes, a.smoothing, scale, v.microBatch);
       }
       case 'key_stat': {
-        if (a.score.kind !== 'key_norm') throw new Error(`native: no kernel for the statistic '${a.score.kind}'`);
         const [qkv, stats] = [i('qkv'), o('stats')];
-        return () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, a.score.norm === 'l1');
+        return KEY_STATS[a.score.kind as ScoreKind](A, a, qkv, stats);
       }
       case 'noise': {
         const z = o('z');
@@ -265,118 +275,9 @@ export class NativeExecutor {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// allocate: the WebGPU renderAllocate and its kernels (templates/allocation.ts), on the host.
-
-const f32 = Math.fround;
-
-/** Contiguous runs of heads in group order (groupOfHeadFromCounts), capped at H. */
-function writeTable(table: Uint32Array, base: number, counts: ArrayLike<number>, heads: number): void {
-  let h = 0;
-  for (let g = 0; g < counts.length; g++) {
-    for (let c = 0; c < counts[g]!; c++) {
-      if (h < heads) table[base + h] = g;
-      h++;
-    }
-  }
-}
 
 function allocateStep(x: NativeExecutor, n: GraphNode, a: Attrs): Step {
-  const al = a.policy as Attrs;
-  const H: number = a.heads;
-  const G: number = a.groups;
-  const state = x.u(n.outputs.state!);
-  const floats = new Float32Array(state.buffer, state.byteOffset, state.length);
-  const table = x.u(n.outputs.table!);
-  const opts = { heads: H, scale: al.scale, rounding: al.rounding, minPerGroup: al.minPerGroup };
-  const alloc = (scores: number[]) => allocateFromScores(scores, opts).counts;
-  if (a.frozen) return () => writeTable(table, 0, state.subarray(0, G), H);
-  const stats = x.f(n.inputs.stats!);
-  const B: number = a.batch;
-  const sumsOf = (): number[] => {
-    const sums: number[] = [];
-    for (let g = 0; g < G; g++) {
-      let s = 0;
-      for (let b = 0; b < B; b++) s = f32(s + stats[b * G + g]!);
-      sums.push(s);
-    }
-    return sums;
-  };
-  if (al.track) {
-    const t = al.track as Attrs;
-    const decay: number = t.kind === 'ema' ? t.decay : 0;
-    const window: number = al.window ?? 1;
-    const [d, od] = [f32(decay), f32(1 - decay)];
-    const scoreOf = (cache: number, norm: number) => {
-      if (t.kind === 'diff') return f32(Math.abs(f32(cache - norm)));
-      return t.rule === 'attnc' ? f32(f32(cache * d) + f32(norm * od)) : f32(f32(norm * d) + f32(cache * od));
-    };
-    const nextCacheOf = (cache: number, norm: number, sc: number) => {
-      if (t.rule === 'attnc') return t.kind === 'diff' ? norm : sc;
-      return a.mode === 'train' ? f32(f32(cache + norm) / f32(window)) : norm;
-    };
-    return (v) => {
-      const sums = sumsOf();
-      const scores: number[] = [];
-      const next: number[] = [];
-      const scoreAndCache = () => {
-        for (let g = 0; g < G; g++) {
-          const cache = floats[G + g]!;
-          const sc = scoreOf(cache, sums[g]!);
-          scores[g] = sc;
-          next[g] = nextCacheOf(cache, sums[g]!, sc);
-        }
-      };
-      const storeCacheAndScore = () => {
-        for (let g = 0; g < G; g++) {
-          floats[G + g] = next[g]!;
-          floats[2 * G + g] = scores[g]!;
-        }
-      };
-      const storeCounts = (c: number[]) => state.set(c, 0);
-      let counts: ArrayLike<number>;
-      if (a.mode === 'eval') {
-        scoreAndCache();
-        const c = alloc(scores);
-        if (t.rule !== 'attnc') {
-          storeCounts(c);
-          storeCacheAndScore();
-        }
-        counts = c;
-      } else {
-        if (state[3 * G + 1] !== v.step + 1) {
-          const firstBatch = al.init === 'first_batch' && state[3 * G] === 0;
-          const due = t.rule === 'attnc' ? firstBatch || (v.step > 0 && v.step % window === 0) : v.epochStep % window === 0 || firstBatch;
-          state[3 * G] = 1;
-          state[3 * G + 1] = v.step + 1;
-          if (t.rule === 'attnc') {
-            scoreAndCache();
-            storeCacheAndScore();
-            if (due) storeCounts(alloc(scores));
-          } else if (due) {
-            scoreAndCache();
-            storeCounts(alloc(scores));
-            storeCacheAndScore();
-          }
-        }
-        counts = Array.from(state.subarray(0, G));
-      }
-      writeTable(table, 0, counts, H);
-    };
-  }
-  const perSample = a.grouping === 'table-per-sample';
-  return () => {
-    const sums = sumsOf();
-    let batchCounts: number[] | null = null;
-    if (perSample) {
-      for (let b = 0; b < B; b++) writeTable(table, b * H, alloc(Array.from(stats.subarray(b * G, (b + 1) * G))), H);
-      if (a.mode !== 'eval' && al.eval === 'frozen') batchCounts = alloc(sums);
-    } else {
-      batchCounts = alloc(sums);
-      writeTable(table, 0, batchCounts, H);
-    }
-    if (a.mode === 'eval') return;
-    for (let g = 0; g < G; g++) floats[2 * G + g] = sums[g]!;
-    if (batchCounts) state.set(batchCounts, 0);
-    state[3 * G] = 1;
-  };
+  const stats = n.inputs.stats ? x.f(n.inputs.stats) : null;
+  const run = allocateOnHost(a as AllocateAttrs, x.u(n.outputs.state!), stats, x.u(n.outputs.table!));
+  return (v) => run(v);
 }

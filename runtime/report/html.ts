@@ -5,7 +5,8 @@ import { describeVariants } from '../experiment/summary.js';
 import { pct } from '../experiment/format.js';
 import { swatch } from '../experiment/report.js';
 import { escapeXml as esc, lineChart, stackedStepChart, type Series } from '../experiment/svg.js';
-import { dataText, type RunReportData } from './run-data.js';
+import { dataText, timeAtStep, type RunReportData } from './run-data.js';
+import type { RunIR } from '../../compiler/ir/types.js';
 
 const TRAIN_COLOR = '#4e79a7';
 const TEST_COLOR = '#e15759';
@@ -27,25 +28,44 @@ th { color: #555; font-weight: 600; }
 .multiples { display: flex; flex-wrap: wrap; gap: 6px 12px; }
 `;
 
+/** h:mm:ss or m:ss of training time. */
+function clock(sec: number): string {
+  const s = Math.round(sec);
+  const h = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
+}
+
 export function runReportHtml(d: RunReportData, generated: string): string {
+  // Training time under the step axis and in the tooltips: steps are what the run counts, time what a person waits.
+  const when = (x: number) => {
+    const t = timeAtStep(d.trainTime, x);
+    return t === null ? null : clock(t);
+  };
+  const xs = d.trainTime.length ? { xSecondary: when, xLabel: 'optimizer step (training time m:ss below)' } : { xLabel: 'optimizer step' };
   const body = [
     `<h1>Run ${esc(d.run?.name ?? d.name)}</h1>`,
     `<p class="meta">${esc(`folder ${d.name} · written ${generated}`)}</p>`,
     header(d),
     '<h2>Training loss</h2>',
     legend([['training loss (batch mean)', TRAIN_COLOR, false], ['test loss (evaluation)', TEST_COLOR, true]]),
-    lineChart([line('training loss', TRAIN_COLOR, d.trainLoss), dots('test loss', TEST_COLOR, d.testLoss)], { ...WIDE, xLabel: 'optimizer step', yLabel: 'loss', xMax: d.steps }),
+    lineChart([line('training loss', TRAIN_COLOR, d.trainLoss), dots('test loss', TEST_COLOR, d.testLoss)], { ...WIDE, ...xs, yLabel: 'loss', xMax: d.steps }),
     '<h2>Accuracy</h2>',
     `<div class="pair">${[
-      lineChart([line('training top-1 (batch, training mode)', TRAIN_COLOR, d.trainAcc)], { ...HALF, title: 'training top-1 per step (%)', xLabel: 'optimizer step', yMin: 0, yMax: 1, formatY: percent, xMax: d.steps }),
-      lineChart([dots('test top-1', TEST_COLOR, d.testTop1)], { ...HALF, title: 'test top-1 per evaluation (%)', xLabel: 'optimizer step', formatY: percent, xMax: d.steps }),
+      lineChart([line('training top-1 (batch, training mode)', TRAIN_COLOR, d.trainAcc)], { ...HALF, ...xs, title: 'training top-1 per step (%)', yMin: 0, yMax: 1, formatY: percent, xMax: d.steps }),
+      // A fixed 0-100% axis: one evaluation would otherwise span an arbitrary range around its dot.
+      lineChart([dots('test top-1', TEST_COLOR, d.testTop1)], { ...HALF, ...xs, title: 'test top-1 per evaluation (%)', yMin: 0, yMax: 1, formatY: percent, xMax: d.steps }),
     ].join('')}</div>`,
-    '<h2>Learning rate and speed</h2>',
+    '<h2>Learning rate and gradient norm</h2>',
     `<div class="pair">${[
-      lineChart([line('learning rate', TRAIN_COLOR, d.lr)], { ...HALF, title: 'learning rate per step', xLabel: 'optimizer step', formatY: (v) => (v === 0 ? '0' : v.toExponential(1)), xMax: d.steps }),
-      lineChart([line('training images/s', TRAIN_COLOR, d.imagesPerSec)], { ...HALF, title: 'training images/s', xLabel: 'optimizer step', xMax: d.steps }),
+      lineChart([line('learning rate', TRAIN_COLOR, d.lr)], { ...HALF, ...xs, title: 'learning rate per step', formatY: (v) => (v === 0 ? '0' : v.toExponential(1)), xMax: d.steps }),
+      lineChart([line('gradient norm', TRAIN_COLOR, d.gradNorm)], { ...HALF, ...xs, title: `gradient norm per step (before clipping${d.run?.clipGrad ? ` at ${d.run.clipGrad}` : ''})`, xMax: d.steps }),
     ].join('')}</div>`,
-    '<p class="note">Per-step lines are means over equal buckets of steps beyond 300 points. Images/s is measured; every other figure is a function of the spec, the seed and the backend.</p>',
+    '<h2>Speed</h2>',
+    lineChart([line('training images/s', TRAIN_COLOR, d.imagesPerSec)], { ...WIDE, height: 220, ...xs, title: 'training images/s per step', xMax: d.steps }),
+    '<p class="note">Per-step lines are means over equal buckets of steps beyond 300 points. Images/s is measured; every other figure is a function of the spec, the seed and the backend. ' +
+      'Training time counts the steps only (not evaluation, checkpoints or start-up).</p>',
     allocationSection(d),
   ];
   return `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>${esc(`attnc run ${d.run?.name ?? d.name}`)}</title>\n<style>${CSS}</style>\n</head>\n<body>\n${body.filter(Boolean).join('\n')}\n</body>\n</html>\n`;
@@ -75,6 +95,9 @@ function header(d: RunReportData): string {
     ['model', m ? `${m.name}: ${m.layers.length} layer(s), dim ${m.dim}, ${m.image.height}×${m.image.width}×${m.image.channels} images, patch ${m.patch}, ${m.classes} classes` : 'unknown (no checkpoint)'],
     ['attention', m ? `${describeVariants(m.layers.map((l) => l.attention.variant))} (${layerHeads(d)})` : '-'],
     ['data', r ? `${dataText(r.data)}, batch ${r.batch}` : '-'],
+    ['optimizer', r ? optimizerText(r) : '-'],
+    ['schedule', r ? scheduleText(r) : '-'],
+    ['augmentation', r ? augmentText(r) : '-'],
     ['seed', r ? String(r.seed) : '-'],
     ['backend', d.backend ?? '-'],
     ['trained', `${d.steps} step(s), ${d.epochs} epoch(s) completed${length ? ` of ${length}` : ''}`],
@@ -87,11 +110,29 @@ function header(d: RunReportData): string {
     ['evaluated at step', f ? String(f.step) : '-'],
     ['best test top-1 %', b ? `${pct(b.acc)} (step ${b.step})` : '-'],
     ['final training loss', d.trainLoss.length ? d.trainLoss.at(-1)![1].toFixed(4) : '-'],
-    ['training images/s (mean)', d.imagesPerSec.length ? (d.imagesPerSec.reduce((a, p) => a + p[1], 0) / d.imagesPerSec.length).toFixed(0) : '-'],
+    ['training images/s', d.imagesPerSecOverall === null ? '-' : d.imagesPerSecOverall.toFixed(0)],
+    ['training time (steps)', d.trainTime.length ? clock(d.trainTime.at(-1)![1]) : '-'],
   ];
   const table = (cls: string, rs: [string, string][]) =>
     `<table class="${cls}">${rs.map(([k, v]) => `<tr><th>${esc(k)}</th><td${cls === 'figures' ? ' class="n"' : ''}>${esc(v)}</td></tr>`).join('')}</table>`;
   return `<div class="pair">${table('header', rows)}<div style="width: 40px"></div>${table('figures', figures)}</div>`;
+}
+
+function optimizerText(r: RunIR): string {
+  const o = r.optimizer;
+  const extra = o.kind === 'adamw' ? `betas ${o.beta1}/${o.beta2}, eps ${o.eps}` : `momentum ${o.momentum}`;
+  const more = [r.labelSmoothing ? `label smoothing ${r.labelSmoothing}` : '', r.clipGrad !== null ? `clip grad ${r.clipGrad}` : ''].filter(Boolean);
+  return `${o.kind}, lr ${o.lr}, weight decay ${o.weightDecay}, ${extra}${more.length ? `; ${more.join(', ')}` : ''}`;
+}
+
+function scheduleText(r: RunIR): string {
+  const s = r.schedule;
+  return `${s.kind}${s.warmupSteps ? `, warmup ${s.warmupSteps} steps` : ''}${s.kind !== 'constant' ? `, to ${s.minLr}` : ''}`;
+}
+
+function augmentText(r: RunIR): string {
+  if (!r.augment.length) return 'none';
+  return r.augment.map((a) => (a.kind === 'flip' ? `flip(p: ${a.p})` : a.kind === 'crop' ? `crop(padding: ${a.padding})` : `randaugment(n: ${a.n}, magnitude: ${a.magnitude})`)).join(', ');
 }
 
 /** '8 query / 3 K/V heads' when every layer has the same, else per layer. */

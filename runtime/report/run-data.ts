@@ -1,5 +1,6 @@
 // What the per-run page (runs/NAME/report.html) shows, gathered from the run's metrics.jsonl records
 // and its checkpoint's metadata. Kept apart from the HTML so the figures can be tested as numbers.
+import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { bucketMeans, MAX_LOSS_POINTS, runCurves } from '../experiment/curves.js';
 import type { CheckpointMetaOnly } from '../experiment/checkpoint-meta.js';
@@ -22,6 +23,12 @@ export interface RunReportData {
   trainAcc: [number, number][];
   lr: [number, number][];
   imagesPerSec: [number, number][];
+  /** [step, global gradient norm before clipping]. */
+  gradNorm: [number, number][];
+  /** Training images over training seconds (what attnc train prints), not the mean of per-step rates; null without steps. */
+  imagesPerSecOverall: number | null;
+  /** Seconds of training (steps only) when each step ended, [step, seconds]; empty when the batch is unknown. */
+  trainTime: [number, number][];
   testLoss: [number, number][];
   testTop1: [number, number][];
   /** Key_norm layers: heads (the top of the stack) and the allocation changes over training. */
@@ -49,10 +56,34 @@ export function runReportData(name: string, records: MetricsRecord[], meta: Chec
     trainAcc: perStep((s) => s.acc),
     lr: perStep((s) => s.lr),
     imagesPerSec: perStep((s) => s.imagesPerSec),
+    gradNorm: perStep((s) => s.gradNorm),
+    // Every step trains a full batch, so images over seconds is steps over the sum of 1 / (images/s).
+    imagesPerSecOverall: steps.length ? steps.length / steps.reduce((a, s) => a + 1 / s.imagesPerSec, 0) : null,
+    trainTime: trainTime(steps, meta?.run?.batch ?? null),
     testLoss: evals.map((e) => [e.step, e.loss]),
     testTop1: curves.top1,
     allocation: allocationLayers(meta?.model ?? null, curves.allocation),
   };
+}
+
+/** Cumulative training seconds at each step (a step's seconds are its batch over its images/s). */
+function trainTime(steps: StepRecord[], batch: number | null): [number, number][] {
+  if (batch === null) return [];
+  let t = 0;
+  return steps.map((s) => [s.step, (t += batch / s.imagesPerSec)]);
+}
+
+/** The training time at step x (that of the last step at or before it), by binary search; null when unknown. */
+export function timeAtStep(time: readonly [number, number][], x: number): number | null {
+  if (!time.length || x < time[0]![0]) return x <= 0 && time.length ? 0 : null;
+  let lo = 0;
+  let hi = time.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (time[mid]![0] <= x) lo = mid;
+    else hi = mid - 1;
+  }
+  return time[lo]![1];
 }
 
 /**
@@ -62,7 +93,7 @@ export function runReportData(name: string, records: MetricsRecord[], meta: Chec
 function allocationLayers(model: ModelIR | null, changes: Map<number, { step: number; counts: number[] }[]>): RunReportData['allocation'] {
   if (model) {
     return model.layers
-      .filter((l) => l.attention.allocation.policy === 'key_norm')
+      .filter(allocates)
       .map((l) => ({ layer: l.index, variant: l.attention.variant, heads: l.attention.heads, changes: changes.get(l.index) ?? [] }));
   }
   return [...changes.entries()]

@@ -1,6 +1,7 @@
 // attnc eval on TensorFlow.js: a VitModel (load-model.ts) in inference mode over a data set, each
 // batch's logits and the allocation its key_norm layers served (allocation-tap.ts) read back in one
 // go, and the batch that fits the wasm heap. The report is runtime/eval/evaluate.ts's.
+import { evalDependsOnBatch } from '../../compiler/graph/policy.js';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs';
 import { analyzeModel } from '../../compiler/analyze.js';
 import type { ModelIR } from '../../compiler/ir/types.js';
@@ -58,7 +59,7 @@ export function fitEvalBatch(model: ModelIR, wanted: number, backend: BackendCan
     throw new EvalError(`model '${model.name}' needs about ${formatBytes(perImage)} per image to evaluate on wasm: not even one image fits in the 4 GiB wasm heap — use a native backend (--backend tfjs-node or tfjs-node-gpu)`);
   }
   if (wanted <= room) return { batch: wanted, note: null };
-  const batchDependent = model.layers.some((l) => l.attention.allocation.policy === 'key_norm' && l.attention.allocation.eval === 'recompute' && l.attention.allocation.scope === 'batch');
+  const batchDependent = model.layers.some(evalDependsOnBatch);
   return {
     batch: room,
     note: `memory: evaluating in batches of ${room} images rather than ${wanted} (about ${formatBytes(perImage)} per image on the 4 GiB wasm heap)` +

@@ -7,12 +7,12 @@
 // mis-broadcasts them). docs/attention.md gives the math of every variant.
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import { Purpose, seed32, streamId, uniformFloats } from '../../core/random.js';
-import { countsFromStatistics, groupNorms } from './attention.js';
+import { countsFromStatistics, keyStatistic } from './attention.js';
 import { equalShareCounts } from '../../compiler/alloc.js';
 import { groupOfHeadOneHot, oneHotFromCountsHost } from './allocation.js';
 import type { Tf } from './backend.js';
 import type { Kernel, KernelContext } from './environment.js';
-import { perturbNoise } from './perturb.js';
+import { perturbNoise, subtractNoise, subtractNoiseBackward } from './perturb.js';
 
 type Attrs = Record<string, any>;
 
@@ -68,25 +68,6 @@ function rows(tf: Tf, x: Tensor, a: Attrs): Tensor {
   return tf.reshape(x, [a.batch, a.heads, p.rowsPerHead, p.rowLength]);
 }
 
-/** x - scale * (z * std(x) + mean(x)) per row (population std, floored at 1e-10). */
-function perturb(tf: Tf, x: Tensor, z: Tensor, scale: number): Tensor {
-  const mean = tf.mean(x, 3, true);
-  const std = tf.sqrt(tf.maximum(tf.mean(tf.square(tf.sub(x, mean)), 3, true), 1e-20));
-  return tf.sub(x, tf.mul(tf.add(tf.mul(z, std), mean), scale));
-}
-
-/** The vector-Jacobian product of perturb at x: dy - scale * ((sum dy z) dstd/dx + (sum dy) / n). */
-function perturbBackward(tf: Tf, x: Tensor, z: Tensor, dy: Tensor, scale: number): Tensor {
-  const n = x.shape[3]!;
-  const centred = tf.sub(x, tf.mean(x, 3, true));
-  const variance = tf.mean(tf.square(centred), 3, true);
-  const std = tf.sqrt(tf.maximum(variance, 1e-20));
-  // d std / dx = (x - mean) / (n std) where the variance is above the floor, 0 where it is clamped.
-  const dstd = tf.where(tf.greater(variance, 1e-20), tf.div(centred, tf.mul(std, n)), tf.zerosLike(centred));
-  const dyz = tf.sum(tf.mul(dy, z), 3, true);
-  return tf.sub(dy, tf.mul(tf.add(tf.mul(dyz, dstd), tf.div(tf.sum(dy, 3, true), n)), scale));
-}
-
 /** [B, H, T, hd] heads side by side -> [B * T, H * hd]. */
 const toRows = (tf: Tf, x: Tensor, a: Attrs) => tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [a.batch * a.tokens, a.heads * a.headDim]);
 const fromRows = (tf: Tf, x: Tensor, a: Attrs) => tf.transpose(tf.reshape(x, [a.batch, a.tokens, a.heads, a.headDim]), [0, 2, 1, 3]);
@@ -94,9 +75,9 @@ const fromRows = (tf: Tf, x: Tensor, a: Attrs) => tf.transpose(tf.reshape(x, [a.
 export const ATTENTION_KERNELS: Record<string, Kernel> = {
   key_stat: (k, n, a) => {
     const { tf } = k;
-    if (a.score.kind !== 'key_norm') throw new Error(`tfjs: no kernel for the statistic '${a.score.kind}'`);
-    const k4 = tf.transpose(split(tf, k.env.get(n.inputs.qkv!), a).k, [0, 2, 1, 3]) as Parameters<typeof groupNorms>[1];
-    k.env.put(n.outputs.stats!, groupNorms(tf, k4, a.score.norm));
+    const k4 = tf.transpose(split(tf, k.env.get(n.inputs.qkv!), a).k, [0, 2, 1, 3]) as Parameters<typeof keyStatistic>[1];
+    const draw = { seed: k.pass.seed, layer: a.layer, training: a.mode === 'train', step: k.pass.step, microBatch: k.pass.microBatch };
+    k.env.put(n.outputs.stats!, keyStatistic(tf, k4, a.score, draw));
   },
   allocate: (k, n, a) => {
     const { tf } = k;
@@ -133,7 +114,7 @@ export const ATTENTION_KERNELS: Record<string, Kernel> = {
     const z = n.inputs.z ? k.env.get(n.inputs.z) : null;
     if (a.perturb?.at === 'scores') {
       k.env.put(n.outputs.s!, tf.reshape(scores, [B, H, T, T]));
-      scores = perturb(tf, rows(tf, scores, a), z!, a.perturb.scale);
+      scores = subtractNoise(tf, rows(tf, scores, a), z!, a.perturb.scale);
     }
     const p = tf.softmax(tf.reshape(scores, [B * H, T, T]));
     k.env.put(n.outputs.p!, tf.reshape(p, [B, H, T, T]));
@@ -141,7 +122,7 @@ export const ATTENTION_KERNELS: Record<string, Kernel> = {
     const o = tf.reshape(tf.matMul((mask ? tf.mul(p, mask) : p) as Tensor3D, vh), [B, H, T, hd]);
     if (a.perturb?.at !== 'output') return k.env.put(n.outputs.out!, toRows(tf, o, a));
     k.env.put(n.outputs.o!, o);
-    k.env.put(n.outputs.out!, toRows(tf, tf.reshape(perturb(tf, rows(tf, o, a), z!, a.perturb.scale), [B, H, T, hd]), a));
+    k.env.put(n.outputs.out!, toRows(tf, tf.reshape(subtractNoise(tf, rows(tf, o, a), z!, a.perturb.scale), [B, H, T, hd]), a));
   },
   attention_bwd: (k, n, a) => {
     const { tf } = k;
@@ -153,7 +134,7 @@ export const ATTENTION_KERNELS: Record<string, Kernel> = {
     const vh = tf.reshape(expand(tf, v, sel, a), [B * H, T, hd]) as Tensor3D;
     const z = n.inputs.z ? k.env.get(n.inputs.z) : null;
     let dO = fromRows(tf, k.env.get(n.inputs.dout!), a);
-    if (a.perturb?.at === 'output') dO = tf.reshape(perturbBackward(tf, rows(tf, k.env.get(n.inputs.o!), a), z!, rows(tf, dO, a), a.perturb.scale), [B, H, T, hd]);
+    if (a.perturb?.at === 'output') dO = tf.reshape(subtractNoiseBackward(tf, rows(tf, k.env.get(n.inputs.o!), a), z!, rows(tf, dO, a), a.perturb.scale), [B, H, T, hd]);
     const dO3 = tf.reshape(dO, [B * H, T, hd]) as Tensor3D;
     const p = tf.reshape(k.env.get(n.inputs.p!), [B * H, T, T]) as Tensor3D;
     const mask = probsMask(k, a);
@@ -161,7 +142,7 @@ export const ATTENTION_KERNELS: Record<string, Kernel> = {
     let dp: Tensor = tf.matMul(dO3, tf.transpose(vh, [0, 2, 1]) as Tensor3D);
     if (mask) dp = tf.mul(dp, mask);
     let ds: Tensor = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), 2, true)));
-    if (a.perturb?.at === 'scores') ds = perturbBackward(tf, rows(tf, k.env.get(n.inputs.s!), a), z!, rows(tf, ds, a), a.perturb.scale);
+    if (a.perturb?.at === 'scores') ds = subtractNoiseBackward(tf, rows(tf, k.env.get(n.inputs.s!), a), z!, rows(tf, ds, a), a.perturb.scale);
     const ds3 = tf.reshape(ds, [B * H, T, T]) as Tensor3D;
     const dq = tf.mul(tf.matMul(ds3, kh), 1 / Math.sqrt(hd));
     const dk = reduce(tf, tf.reshape(tf.matMul(tf.transpose(ds3, [0, 2, 1]) as Tensor3D, qs), [B, H, T, hd]), sel, a);

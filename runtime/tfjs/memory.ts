@@ -10,6 +10,7 @@
 //   evaluation (forward in one tf.tidy):  1.9 to 2.1 x activations
 // plus about 3x the weights at batch 2 (weights, gradients, their running sum); the optimizer's slots
 // add 2x (AdamW). The factors below round those up.
+import { evalDependsOnBatch } from '../../compiler/graph/policy.js';
 import { analyzeModel } from '../../compiler/analyze.js';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { BackendCandidate } from './backend.js';
@@ -102,7 +103,7 @@ export function planMemory(model: ModelIR, run: RunIR, backend: BackendCandidate
   if (evalChunk > evalRoom) {
     evalChunk = Math.max(1, evalRoom);
     // KDGQA's allocation at evaluation ('recompute', one per batch) depends on the batch it sees.
-    const batchDependent = model.layers.some((l) => l.attention.allocation.policy === 'key_norm' && l.attention.allocation.eval === 'recompute' && l.attention.allocation.scope === 'batch');
+    const batchDependent = model.layers.some(evalDependsOnBatch);
     notes.push(
       `memory: evaluating in passes of ${evalChunk} images rather than eval batch ${run.eval.batch} (about ${formatBytes(est.evalPerImage)} per image)` +
         (batchDependent ? '; the key-norm allocation at evaluation is then computed per pass of that size' : ''),

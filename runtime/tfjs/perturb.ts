@@ -14,7 +14,7 @@
 // tfjs has no u32 bit operations to run the hash on the device, the draw is cheap next to the
 // attention itself (B * H * T * head_dim values), and the host draw is bit-identical to what the
 // WebGPU and PyTorch backends compute from the same (seed, stream, counter).
-import type { Tensor, Tensor4D } from '@tensorflow/tfjs';
+import type { Tensor } from '@tensorflow/tfjs';
 import type { PerturbIR } from '../../compiler/ir/types.js';
 import { Purpose, gaussianFloats, seed32, streamId, uniformFloats } from '../../core/random.js';
 import type { Tf } from './backend.js';
@@ -28,11 +28,6 @@ export interface PerturbDraw {
   paper: boolean;
   /** Query heads per K/V group of the uniform grouping: the reference zeroes column (h mod this) of head h's row. */
   headsPerGroup: number;
-}
-
-/** Whether the perturbation runs in this pass: 'train' only in training, 'always' at eval too. */
-export function perturbationActive(p: PerturbIR | null, training: boolean): p is PerturbIR {
-  return p !== null && p.scale !== 0 && (training || p.during === 'always');
 }
 
 /**
@@ -68,24 +63,21 @@ export function perturbNoise(p: PerturbIR, shape: readonly [number, number, numb
   return out;
 }
 
-/**
- * x - scale * (noise * std(x) + mean(x)) over the last axis of x = [B, H, R, n]; `noise` is
- * perturbNoise's output ([1, H, R, n] with `paper`, broadcast over the batch).
- */
-export function subtractNoise(tf: Tf, x: Tensor4D, noise: Float32Array, scale: number, paper: boolean): Tensor4D {
-  const [batch, heads, rows, n] = x.shape;
-  return tf.tidy(() => {
-    const z = tf.tensor4d(noise, [paper ? 1 : batch, heads, rows, n]);
-    const mean = x.mean(3, true);
-    const variance = x.sub(mean).square().mean(3, true);
-    const std = tf.maximum(variance, 1e-20).sqrt();
-    return x.sub(z.mul(std).add(mean).mul(scale)) as Tensor4D;
-  });
+/** x - scale * (z * std(x) + mean(x)) per row of x [B, H, R, n]; z broadcasts ([1, H, R, n] with `paper`). */
+export function subtractNoise(tf: Tf, x: Tensor, z: Tensor, scale: number): Tensor {
+  const mean = tf.mean(x, 3, true);
+  const std = tf.sqrt(tf.maximum(tf.mean(tf.square(tf.sub(x, mean)), 3, true), 1e-20));
+  return tf.sub(x, tf.mul(tf.add(tf.mul(z, std), mean), scale));
 }
 
-/** The whole step: draw for x = [B, H, R, n] and subtract. */
-export function applyPerturbation(tf: Tf, x: Tensor, p: PerturbIR, d: PerturbDraw): Tensor4D {
-  const x4 = x as Tensor4D;
-  const shape = x4.shape as [number, number, number, number];
-  return subtractNoise(tf, x4, perturbNoise(p, shape, d), p.scale, d.paper);
+/** The vector-Jacobian product of subtractNoise at x: dy - scale * ((sum dy z) dstd/dx + (sum dy) / n). */
+export function subtractNoiseBackward(tf: Tf, x: Tensor, z: Tensor, dy: Tensor, scale: number): Tensor {
+  const n = x.shape[3]!;
+  const centred = tf.sub(x, tf.mean(x, 3, true));
+  const variance = tf.mean(tf.square(centred), 3, true);
+  const std = tf.sqrt(tf.maximum(variance, 1e-20));
+  // d std / dx = (x - mean) / (n std) where the variance is above the floor, 0 where it is clamped.
+  const dstd = tf.where(tf.greater(variance, 1e-20), tf.div(centred, tf.mul(std, n)), tf.zerosLike(centred));
+  const dyz = tf.sum(tf.mul(dy, z), 3, true);
+  return tf.sub(dy, tf.mul(tf.add(tf.mul(dyz, dstd), tf.div(tf.sum(dy, 3, true), n)), scale));
 }

@@ -17,7 +17,10 @@ export interface EvalResult {
  * in data set order. `step` only keys random streams of layers that perturb at inference too (PGQA
  * during: always), so an evaluation at a given step replays exactly.
  */
-export async function evaluate(engine: TrainingEngine, test: Dataset, run: RunIR, chunk: number, at: { step: number }): Promise<EvalResult> {
+export async function evaluate(
+  engine: TrainingEngine, test: Dataset, run: RunIR, chunk: number, at: { step: number },
+  onBatch?: (images: number, total: number) => void,
+): Promise<EvalResult> {
   const started = performance.now();
   let lossSum = 0;
   let correct = 0;
@@ -28,6 +31,7 @@ export async function evaluate(engine: TrainingEngine, test: Dataset, run: RunIR
     lossSum += r.lossSum;
     correct += r.correct;
     images += batch.size;
+    onBatch?.(images, test.count);
   }
   return { loss: lossSum / images, acc: correct / images, images, seconds: (performance.now() - started) / 1000 };
 }

@@ -22,6 +22,12 @@ export interface Progress {
   step(p: StepProgress): void;
   /** A line that stays (epoch summary, evaluation, checkpoint); not shown when quiet. */
   line(text: string): void;
+  /**
+   * What is happening between steps (start-up, evaluation: "evaluating: 2560/10000 test images").
+   * On a terminal it replaces the step line; elsewhere it is printed when its topic (the text
+   * before ':') changes and then at the heartbeat.
+   */
+  status(text: string): void;
   /** Clears the updating line before other output (errors, the final summary). */
   finish(): void;
 }
@@ -34,6 +40,10 @@ export interface ProgressOptions {
   plainEvery: number;
   /** TTY mode: redraw at most this often. */
   minIntervalMs?: number;
+  /** Plain mode: print a line at least this often however long a step takes (default 10 s). */
+  heartbeatMs?: number;
+  /** TTY mode: the terminal's width, read at each redraw; the step line is shortened to fit it. */
+  columns?: () => number | undefined;
   now?: () => number;
 }
 
@@ -47,15 +57,42 @@ export function formatDuration(sec: number): string {
 }
 
 export function formatStep(p: StepProgress): string {
+  return stepFields(p).map((f) => f.text).join('  ');
+}
+
+/** The step line's fields, each with its rank: the lower ranks are dropped first to fit a width. */
+function stepFields(p: StepProgress): { text: string; rank: number }[] {
   return [
-    `epoch ${p.epoch}/${p.totalEpochs}`,
-    `step ${p.step}/${p.totalSteps}`,
-    `loss ${p.loss.toFixed(4)}`,
-    `acc ${(p.acc * 100).toFixed(1)}%`,
-    `${p.imagesPerSec.toFixed(0)} img/s`,
-    `ETA ${formatDuration(p.etaSec)}`,
-    `lr ${p.lr.toExponential(2)}`,
-  ].join('  ');
+    { text: `epoch ${p.epoch}/${p.totalEpochs}`, rank: 2 },
+    { text: `step ${p.step}/${p.totalSteps}`, rank: 9 },
+    { text: `loss ${p.loss.toFixed(4)}`, rank: 8 },
+    { text: `acc ${(p.acc * 100).toFixed(1)}%`, rank: 3 },
+    { text: `${p.imagesPerSec.toFixed(0)} img/s`, rank: 4 },
+    { text: `ETA ${formatDuration(p.etaSec)}`, rank: 7 },
+    { text: `lr ${p.lr.toExponential(2)}`, rank: 1 },
+  ];
+}
+
+/**
+ * The step line in at most `width` columns (a line that wraps is redrawn below itself at every
+ * step): single spaces first, then the least useful fields dropped, then cut.
+ */
+export function formatStepToFit(p: StepProgress, width: number | undefined): string {
+  const full = formatStep(p);
+  if (!width || width <= 0 || full.length <= width) return full;
+  let fields = stepFields(p);
+  for (;;) {
+    const text = fields.map((f) => f.text).join(' ');
+    if (text.length <= width) return text;
+    if (fields.length <= 1) return text.slice(0, width);
+    const lowest = Math.min(...fields.map((f) => f.rank));
+    fields = fields.filter((f) => f.rank !== lowest);
+  }
+}
+
+/** A transient line cut to the width. */
+function fit(text: string, width: number | undefined): string {
+  return width && width > 0 && text.length > width ? text.slice(0, width) : text;
 }
 
 const CLEAR_LINE = '\r\x1b[2K';
@@ -63,30 +100,55 @@ const CLEAR_LINE = '\r\x1b[2K';
 export function createProgress(o: ProgressOptions): Progress {
   const now = o.now ?? Date.now;
   const minInterval = o.minIntervalMs ?? 200;
+  const heartbeat = o.heartbeatMs ?? 10_000;
   let shown = '';
   let lastDraw = -Infinity;
-  if (o.mode === 'quiet') return { step() {}, line() {}, finish() {} };
+  if (o.mode === 'quiet') return { step() {}, line() {}, status() {}, finish() {} };
   if (o.mode === 'plain') {
+    let lastPrint = now();
+    let lastTopic = '';
+    const print = (text: string) => {
+      o.write(text + '\n');
+      lastPrint = now();
+    };
     return {
       step(p) {
-        if (p.step % o.plainEvery === 0 || p.step === p.totalSteps) o.write(formatStep(p) + '\n');
+        lastTopic = '';
+        // Every plainEvery steps, the last, and at the heartbeat: a slow step is not silence.
+        if (p.step % o.plainEvery === 0 || p.step === p.totalSteps || now() - lastPrint >= heartbeat) print(formatStep(p));
       },
       line(text) {
-        o.write(text + '\n');
+        print(text);
+      },
+      status(text) {
+        const topic = text.split(':')[0]!;
+        if (topic !== lastTopic || now() - lastPrint >= heartbeat) print(text);
+        lastTopic = topic;
       },
       finish() {},
     };
   }
+  const width = () => {
+    const c = o.columns?.();
+    return c && c > 1 ? c - 1 : undefined; // the last column would wrap on some terminals
+  };
   return {
     step(p) {
       const t = now();
       if (t - lastDraw < minInterval && p.step !== p.totalSteps) return;
       lastDraw = t;
-      shown = formatStep(p);
+      shown = formatStepToFit(p, width());
       o.write(CLEAR_LINE + shown);
     },
     line(text) {
       o.write(CLEAR_LINE + text + '\n' + shown);
+    },
+    status(text) {
+      const t = now();
+      if (t - lastDraw < minInterval) return;
+      lastDraw = t;
+      shown = fit(text, width());
+      o.write(CLEAR_LINE + shown);
     },
     finish() {
       if (shown) o.write(CLEAR_LINE);

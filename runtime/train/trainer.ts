@@ -71,6 +71,7 @@ export interface TrainResult {
 export async function train(o: TrainerOptions): Promise<TrainResult> {
   const { run } = o;
   const options = { model: o.model, run, seed: run.seed, microBatch: o.microBatch };
+  o.progress.status('starting: building the model, its optimizer and the first batches');
   const engine: TrainingEngine = await o.engine(options);
   try {
     return await new Loop(o, engine).run();
@@ -134,6 +135,7 @@ class Loop {
     if (this.o.resume && this.state.step >= this.totalSteps) {
       return this.result('done', `nothing to do: ${this.show(this.lastPath)} is at step ${this.state.step} of ${this.totalSteps} (give --epochs or --steps to train longer)`);
     }
+    this.o.progress.status(`starting: step ${this.state.step + 1} of ${this.totalSteps} (the first step also prepares the kernels)`);
     while (this.state.step < this.totalSteps) {
       const outcome = await this.step();
       if (outcome) return outcome;
@@ -240,7 +242,8 @@ class Loop {
 
   private async evaluateNow(): Promise<void> {
     const { o, state } = this;
-    const r = await evaluate(this.engine, o.test, o.run, o.evalChunk, { step: state.step });
+    o.progress.status(`evaluating: 0/${o.test.count} test images`);
+    const r = await evaluate(this.engine, o.test, o.run, o.evalChunk, { step: state.step }, (images, total) => o.progress.status(`evaluating: ${images}/${total} test images`));
     this.lastEval = r;
     this.lastEvalStep = state.step;
     this.metrics.append({ kind: 'eval', step: state.step, epoch: state.epoch, loss: r.loss, acc: r.acc, images: r.images, imagesPerSec: r.images / r.seconds });

@@ -9,13 +9,13 @@
 // from identical values. A step reads the device once, at its end: loss, hits, gradient norm, and the
 // allocation counts.
 /// <reference types="@webgpu/types" />
+import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { KernelLimits } from '../../compiler/targets/webgpu/kernel.js';
 import type { PlanParam, RuntimeValue, WebGpuPlan } from '../../compiler/targets/webgpu/plan.js';
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
-import { seed32 } from '../../core/random.js';
 import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { acquireDevice, deviceLimits, type WebGpu } from './device.js';
@@ -55,7 +55,7 @@ export class WebGpuEngine implements TrainingEngine {
     private readonly home: Planned,
   ) {
     this.model = o.model;
-    this.allocationLayers = o.model.layers.flatMap((l, i) => (l.attention.allocation.policy === 'key_norm' ? [i] : []));
+    this.allocationLayers = o.model.layers.flatMap((l, i) => (allocates(l) ? [i] : []));
     this.perImage = o.model.image.height * o.model.image.width * o.model.image.channels;
   }
 
@@ -141,8 +141,8 @@ export class WebGpuEngine implements TrainingEngine {
     const { plan, exec } = await this.evalPlan(batch.size);
     this.writeInputs(exec, plan, batch, 0, batch.size);
     exec.submit('eval', this.values(plan, { step: at.step, epochStep: at.step, lr: 0, microBatch: 0 }));
-    const tables = at.logits ? this.model.layers.flatMap((l) => (l.attention.allocation.policy === 'key_norm' ? [{ l, name: `act:blocks.${l.index}.attn.table.eval` }] : [])) : [];
-    for (const t of tables) if (!plan.buffers.some((b) => b.name === t.name)) throw new Error(`the eval plan has no head -> group table ${t.name} for key_norm layer ${t.l.index}`);
+    const tables = at.logits ? this.model.layers.flatMap((l) => (allocates(l) ? [{ l, name: `act:blocks.${l.index}.attn.table.eval` }] : [])) : [];
+    for (const t of tables) if (!plan.buffers.some((b) => b.name === t.name)) throw new Error(`the eval plan has no head -> group table ${t.name} for scored layer ${t.l.index}`);
     const names = [plan.outputs.evalStats, ...(at.logits ? [plan.outputs.logits] : []), ...tables.map((t) => t.name)];
     const data = await exec.read(names);
     const [lossSum, correct] = new Float32Array(data.get(plan.outputs.evalStats)!);
@@ -241,7 +241,7 @@ export class WebGpuEngine implements TrainingEngine {
 
   /** Runtime values; the seed is the engine's (an eval-only plan has no run to take it from). */
   private values(plan: WebGpuPlan, at: StepPosition & { microBatch: number }): Record<RuntimeValue, number> {
-    return { ...runtimeValues(plan, at), seed: seed32(this.o.seed) };
+    return runtimeValues(plan, { ...at, seed: this.o.seed });
   }
 
   private needRun(): RunIR {

@@ -18,11 +18,11 @@ export interface TinyOptions {
 }
 
 export const keyNormAllocation: AllocationIR = {
-  policy: 'key_norm',
-  norm: 'l2',
+  policy: 'scored',
+  score: { kind: 'key_norm', norm: 'l2' },
   scale: 'minmax',
   rounding: 'largest_remainder',
-  minPerGroup: 1,
+  min: 1,
   scope: 'batch',
   eval: 'frozen',
   track: { kind: 'ema', decay: 0.9, rule: 'attnc' },

@@ -148,7 +148,7 @@ describe('writeCheckpoint / readCheckpoint', () => {
     expect(metadata.format).toBe('attnc-checkpoint');
     expect(metadata['attnc.ir_version']).toBe(String(IR_VERSION));
     expect(metadata['attnc.version']).toMatch(/^\d+\.\d+\.\d+/);
-    expect(JSON.parse(metadata['attnc.model']).layers[1].attention.allocation.policy).toBe('key_norm');
+    expect(JSON.parse(metadata['attnc.model']).layers[1].attention.allocation.policy).toBe('scored');
     expect(JSON.parse(metadata['attnc.run']).name).toBe('train_tiny');
     expect(JSON.parse(metadata['attnc.train_state'])).toMatchObject({ step: 12, epoch: 1 });
     expect(tensors['optimizer.v.blocks.0.attn.qkv.weight'].shape).toEqual([16, 8]);

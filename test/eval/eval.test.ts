@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocateFromScores } from '../../compiler/alloc.js';
-import type { KeyNormAllocationIR } from '../../compiler/ir/types.js';
+import type { ScoredAllocationIR } from '../../compiler/ir/types.js';
 import { readCheckpoint } from '../../runtime/checkpoint/names.js';
 import { BatchIterator } from '../../runtime/data/batcher.js';
 import { loadDataset } from '../../runtime/data/load.js';
@@ -74,11 +74,11 @@ function expectedMetrics(logits: Float32Array[], bs: Batch[]) {
  */
 function expectedRecomputeMeans(w: WrittenCheckpoint, bs: Batch[]): number[] {
   const a = w.model.layers[0]!.attention;
-  const policy = a.allocation as KeyNormAllocationIR;
+  const policy = a.allocation as ScoredAllocationIR;
   const sums = new Array<number>(a.kvHeads).fill(0);
   let images = 0;
   const pixels = w.model.image.height * w.model.image.width * w.model.image.channels;
-  const share = (norms: number[]) => allocateFromScores(norms, { heads: a.heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.minPerGroup }).counts;
+  const share = (norms: number[]) => allocateFromScores(norms, { heads: a.heads, scale: policy.scale, rounding: policy.rounding, minPerGroup: policy.min }).counts;
   for (const b of bs) {
     const batchNorms = new Array<number>(a.kvHeads).fill(0);
     for (let i = 0; i < b.size; i++) {
@@ -162,6 +162,8 @@ describe('attnc eval', () => {
     expect(r.stdout).toMatch(/layer 0 +key_norm \(recompute, batch\) +\d\.\d\d \d\.\d\d/);
     expect(r.stdout).toMatch(/layer 1 +key_norm \(frozen, batch\) +3\.00 1\.00/);
     expect(r.stdout).toContain('report: best.eval-test.html');
+    // --help names the file that is written.
+    expect((await runCli(['eval', '--help'])).stdout).toContain('best.eval-test.html');
   });
 
   it('reports the mean of per-image allocations for scope sample', async () => {

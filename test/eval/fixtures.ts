@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { KeyNormAllocationIR, ModelIR, RunIR } from '../../compiler/ir/types.js';
+import type { ScoredAllocationIR, ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { writeCheckpoint } from '../../runtime/checkpoint/names.js';
 import { stateSpecs } from '../../compiler/ir/params.js';
 import type { Tensor } from '../../runtime/checkpoint/safetensors.js';
@@ -17,9 +17,9 @@ export function mhaModel(o: { depth?: number; kvHeads?: number } = {}): ModelIR 
   return vitModel({ name: 'tiny', image: 8, channels: 1, patch: 4, dim: 16, depth: o.depth ?? 2, heads: 4, kvHeads: o.kvHeads ?? 4, classes: CLASSES, mlpRatio: 2 });
 }
 
-export function keyNorm(o: Partial<KeyNormAllocationIR>): KeyNormAllocationIR {
+export function keyNorm(o: Partial<ScoredAllocationIR>): ScoredAllocationIR {
   return {
-    policy: 'key_norm', norm: 'l2', scale: 'none', rounding: 'largest_remainder', minPerGroup: 0, scope: 'batch',
+    policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'none', rounding: 'largest_remainder', min: 0, scope: 'batch',
     eval: 'recompute', track: null, window: null, init: 'uniform', ...o,
   };
 }
@@ -32,7 +32,7 @@ export function keyNormModel(): ModelIR {
   const base = mhaModel({ kvHeads: 2 });
   const allocations = [
     keyNorm({}),
-    keyNorm({ eval: 'frozen', track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, window: 10, minPerGroup: 1 }),
+    keyNorm({ eval: 'frozen', track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, window: 10, min: 1 }),
   ];
   return {
     ...base,

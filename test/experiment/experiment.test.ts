@@ -97,6 +97,8 @@ describe('attnc experiment', () => {
     // attnc train's own output comes through: its run line and progress.
     expect(first.stdout).toMatch(/run grid\/tiny_kdgqa\/seed1: model tiny_kdgqa, synthetic 64 train \/ 32 test images/);
     expect(first.stdout).toMatch(/eval at step 8: test top-1/);
+    // The backend line (about 200 characters) once for the grid, not once per run.
+    expect(count(first.stdout, /^backend: /gm)).toBe(1);
   });
 
   it('writes summary.json with the figures of each run\'s metrics.jsonl, and mean and std per model', () => {
@@ -113,6 +115,7 @@ describe('attnc experiment', () => {
       expect(r.finalTrainLoss).toBeCloseTo(want.finalTrainLoss, 12);
       expect(r.imagesPerSec).toBeCloseTo(want.imagesPerSec, 6);
       expect(r.wallSeconds).toBeGreaterThan(0);
+      expect(r.wallSource).toBe('measured');
       // By hand: patch 272 + cls 16 + pos 80 + 2 blocks x 3008 + norm 32 + head 68; K/V: 2 layers x (K+V) x 2 heads x 4 dims x 4 bytes.
       expect(r.params).toBe(6484);
       expect(r.kvBytesPerToken).toBe(128);
@@ -153,12 +156,39 @@ describe('attnc experiment', () => {
     expect(first.stdout).toContain('wrote grid/summary.json, grid/report.html');
   });
 
+  it('compares with the reference paired by seed (bootstrap intervals, Holm-corrected t-test, Wilcoxon), warns about few seeds, and prints it as Markdown', async () => {
+    const s = summaryOf('grid');
+    const kd = s.models.find((m: { model: string }) => m.model === 'tiny_kdgqa');
+    const gqa = s.models.find((m: { model: string }) => m.model === 'tiny_gqa');
+    const finals = (model: string) => SEEDS.map((seed) => expectedRun(path.join(out, model, `seed${seed}`)).finalTop1);
+    const diffs = finals('tiny_kdgqa').map((x, i) => x - finals('tiny_gqa')[i]!);
+    expect(gqa.comparison).toBeNull();
+    expect(kd.comparison).toMatchObject({ reference: 'tiny_gqa', seeds: SEEDS });
+    expect(kd.comparison.meanDiff).toBeCloseTo((diffs[0]! + diffs[1]!) / 2, 12);
+    // One comparison: Holm leaves its p alone.
+    if (kd.comparison.tTest) expect(kd.comparison.pHolm).toBe(kd.comparison.tTest.p);
+    expect(['better', 'worse', 'no significant difference']).toContain(kd.comparison.verdict);
+    for (const m of [kd, gqa]) if (m.top1CI) expect(m.top1CI[0]).toBeLessThanOrEqual(m.top1CI[1]);
+    expect([...s.warnings].sort()).toEqual(MODELS.map((m) => `${m}: 2 seeds; intervals and tests need at least 5 to mean much`));
+    const md = await runCli(['report', '--md', 'grid'], dir);
+    expect(md.code).toBe(0);
+    expect(md.stdout).toMatch(/^\| model \| layers \| seeds \| test top-1 % \| 95% CI \| Δ pts \(95% CI\) \| p \(Holm\) \| verdict \|$/m);
+    expect(md.stdout).toContain(`| ${kd.comparison.verdict} |`);
+    expect(md.stdout).toContain('Warning: tiny_kdgqa: 2 seeds');
+    const bad = await runCli(['report', '--md', 'grid/tiny_gqa'], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/summary\.json does not exist: give the folder attnc experiment wrote/);
+  });
+
   it('writes a self-contained report.html: the table, a line chart each for top-1 and loss, allocation charts of the key_norm layers', () => {
     const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(html).not.toMatch(/<script|<link|<img|\b(src|href)=|url\(/i);
     const charts = html.match(/<svg class="chart"[\s\S]*?<\/svg>/g) ?? [];
     expect(charts).toHaveLength(2);
-    for (const chart of charts) expect(count(chart, /<polyline/g)).toBe(4);
+    // Top-1: one line per run; loss: each run as logged (faint) and smoothed.
+    expect(count(charts[0]!, /<polyline/g)).toBe(4);
+    expect(count(charts[1]!, /<polyline/g)).toBe(8);
+    expect(count(charts[1]!, /stroke-opacity="0.22"/g)).toBe(4);
     // One per seed and key_norm layer: tiny_kdgqa has 2 layers, run with 2 seeds.
     const allocation = html.match(/<svg class="allocation"[\s\S]*?<\/svg>/g) ?? [];
     expect(allocation).toHaveLength(4);
@@ -246,6 +276,14 @@ describe('attnc experiment refuses, naming the fix', () => {
     const r = await runCli(['experiment', 'plain.attn'], dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('attnc experiment: plain.attn has no experiment block; add one');
+  });
+
+  it('--report-only on a published comparison (summary.json and report.html only) says what the folder lacks', async () => {
+    const r = await runCli(['experiment', '--report-only', 'docs/results/fashion-mnist-variants']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('holds a finished comparison (summary.json, report.html) but not the runs it was made from');
+    expect(r.stderr).toContain('docs/results/fashion-mnist-variants/README.md gives the command');
+    expect(fs.readFileSync('docs/results/fashion-mnist-variants/README.md', 'utf8')).toContain('--report-only');
   });
 
   it('an unknown --only model, both --epochs and --steps, and --report-only on a folder it did not write', async () => {

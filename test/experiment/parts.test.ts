@@ -3,12 +3,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bucketMeans, runCurves, sampleChanges } from '../../runtime/experiment/curves.js';
+import { bucketMeans, runCurves, sampleChanges, smoothed } from '../../runtime/experiment/curves.js';
+import { identicalGroups, MODEL_COLORS, type ReportInput } from '../../runtime/experiment/report.js';
 import { runGrid, type PlannedRun } from '../../runtime/experiment/grid.js';
-import { describeVariants, stat } from '../../runtime/experiment/summary.js';
+import { describeVariants, stat, summarizeRun } from '../../runtime/experiment/summary.js';
 import { lineChart, niceTicks, stackedStepChart } from '../../runtime/experiment/svg.js';
 import type { MetricsRecord } from '../../runtime/train/index.js';
-import { tempDir } from '../train/fixtures.js';
+import { tempDir, tinyModel } from '../train/fixtures.js';
 
 const { dir, cleanup } = tempDir('attnc-experiment-parts-');
 afterAll(cleanup);
@@ -167,7 +168,67 @@ describe('charts', () => {
     const ys = (poly: number[][]) => [...new Set(poly.map((p) => p[1]))].sort((a, b) => a - b);
     expect(ys(polygons[0]!)).toEqual([31.5, 47, 78]);
     expect(ys(polygons[1]!)).toEqual([16, 31.5, 47]);
-    // x: 22 + step / 10 * 142. Along the top left to right, back along the bottom: one simple outline.
-    expect(polygons[1]!.map((p) => p.join(',')).join(' ')).toBe('22,16 93,16 93,16 164,16 164,31.5 93,31.5 93,47 22,47');
+    // x: 32 + step / 10 * 132 (the left margin holds the 'query heads' label). Along the top left to right, back along the bottom: one simple outline.
+    expect(polygons[1]!.map((p) => p.join(',')).join(' ')).toBe('32,16 98,16 98,16 164,16 164,31.5 98,31.5 98,47 32,47');
+    // The y axis is labelled, with a tick and a label at every count of heads.
+    expect(svg).toContain('>query heads</text>');
+    expect([...svg.matchAll(/text-anchor="end" fill="#555">(\d+)</g)].map((m) => Number(m[1]))).toEqual([0, 1, 2, 3, 4]);
+  });
+});
+
+describe('experiment page (issue 13)', () => {
+  /** sRGB hex to CIELAB (D65), for the distance between two colours as the eye sees it (ΔE*76). */
+  function lab(hex: string): [number, number, number] {
+    const [r, g, b] = [1, 3, 5].map((i) => {
+      const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+      return c > 0.04045 ? ((c + 0.055) / 1.055) ** 2.4 : c / 12.92;
+    }) as [number, number, number];
+    const f = (t: number) => (t > 0.008856 ? Math.cbrt(t) : 7.787 * t + 16 / 116);
+    const x = f((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047);
+    const y = f(0.2126 * r + 0.7152 * g + 0.0722 * b);
+    const z = f((0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883);
+    return [116 * y - 16, 500 * (x - y), 200 * (y - z)];
+  }
+
+  it('the first eight model colours are far apart (every pair at least 45 ΔE*76)', () => {
+    const eight = MODEL_COLORS.slice(0, 8).map(lab);
+    for (let i = 0; i < 8; i++) for (let j = i + 1; j < 8; j++) expect(Math.hypot(...eight[i]!.map((v, k) => v - eight[j]![k]!)), `${MODEL_COLORS[i]} vs ${MODEL_COLORS[j]}`).toBeGreaterThan(45);
+  });
+
+  it('smooths a long loss line (debiased EMA) and leaves a short one alone', () => {
+    const short: [number, number][] = [[1, 3], [2, 1]];
+    expect(smoothed(short)).toBe(short);
+    const noisy: [number, number][] = Array.from({ length: 300 }, (_, i) => [i + 1, 1 + (i % 2 ? 0.5 : -0.5)]);
+    const s = smoothed(noisy);
+    expect(s[0]).toEqual([1, 0.5]); // debiased: the first point is itself
+    const tail = s.slice(100).map((p) => p[1]);
+    expect(Math.max(...tail) - Math.min(...tail)).toBeLessThan(0.1);
+  });
+
+  it('names the runs whose curves are identical and hide each other', () => {
+    const curve = (loss: number[]) => ({ loss: loss.map((v, i) => [i + 1, v] as [number, number]), top1: [], allocation: new Map(), lastStep: loss.length });
+    const runs = [['gqa', 0], ['kdgqa', 0], ['mha', 0], ['gqa', 1]].map(([model, seed]) => ({ run: `${model}/${seed}`, model, seed }));
+    const input = {
+      summary: { runs },
+      curves: new Map([['gqa/0', curve([2, 1])], ['kdgqa/0', curve([2, 1])], ['mha/0', curve([2, 0.9])], ['gqa/1', curve([2.1, 1])]]),
+    } as unknown as ReportInput;
+    expect(identicalGroups(input, (c) => c.loss)).toEqual([['gqa seed 0', 'kdgqa seed 0']]);
+  });
+
+  it('a run without a recorded wall time gets one from metrics.jsonl, marked as such', () => {
+    const grid = { name: 'g/m/seed0', model: 'm', seed: 0, dir: 'm/seed0' };
+    const records: MetricsRecord[] = [
+      ...Array.from({ length: 4 }, (_, i): MetricsRecord => ({ kind: 'step', step: i + 1, epoch: 1, loss: 1, acc: 0.5, lr: 0.1, gradNorm: 1, imagesPerSec: 100 })),
+      { kind: 'epoch', step: 4, epoch: 1, loss: 1, acc: 0.5, lr: 0.1, imagesPerSec: 100, elapsedSec: 12 },
+      { kind: 'eval', step: 4, epoch: 1, loss: 1, acc: 0.5, images: 500, imagesPerSec: 250 },
+      ...Array.from({ length: 2 }, (_, i): MetricsRecord => ({ kind: 'step', step: i + 5, epoch: 2, loss: 1, acc: 0.5, lr: 0.1, gradNorm: 1, imagesPerSec: 100 })),
+    ];
+    const estimated = summarizeRun(grid as never, tinyModel(), records, true, null);
+    // 12 s of epoch 1, 2 s of evaluation, 2 more steps at epoch 1's 3 s a step.
+    expect(estimated.wallSeconds).toBeCloseTo(20, 9);
+    expect(estimated.wallSource).toBe('metrics');
+    const measured = summarizeRun(grid as never, tinyModel(), records, true, 33);
+    expect(measured).toMatchObject({ wallSeconds: 33, wallSource: 'measured' });
+    expect(summarizeRun(grid as never, tinyModel(), null, false, null)).toMatchObject({ wallSeconds: null, wallSource: null });
   });
 });

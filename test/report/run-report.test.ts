@@ -29,11 +29,31 @@ describe('report.html of a run', () => {
   });
 
   it('attnc train writes a self-contained page with one chart per curve', () => {
-    // Training loss, training top-1, test top-1, learning rate, images/s; no allocation for uniform GQA.
-    expect(count(plainHtml, '<svg class="chart"')).toBe(5);
+    // Training loss, training top-1, test top-1, learning rate, gradient norm, images/s; no allocation for uniform GQA.
+    expect(count(plainHtml, '<svg class="chart"')).toBe(6);
     expect(plainHtml).not.toContain('<svg class="allocation"');
     expect(plainHtml).not.toMatch(/<script|<link|src=|href=|@import|url\(/i);
-    for (const title of ['training top-1 per step', 'test top-1 per evaluation', 'learning rate per step', 'training images/s']) expect(plainHtml).toContain(title);
+    for (const title of ['training top-1 per step', 'test top-1 per evaluation', 'learning rate per step', 'gradient norm per step', 'training images/s']) expect(plainHtml).toContain(title);
+  });
+
+  it('test top-1 on a fixed 0-100% axis, images/s as images over time, the optimizer and schedule, training time under the steps', () => {
+    const chart = (title: string) => plainHtml.slice(plainHtml.lastIndexOf('<svg', plainHtml.indexOf(title))).split('</svg>')[0]!;
+    const testChart = chart('test top-1 per evaluation');
+    const yLabels = [...testChart.matchAll(/text-anchor="end" fill="#555">(-?\d+)</g)].map((m) => Number(m[1]));
+    expect(Math.min(...yLabels)).toBe(0);
+    expect(Math.max(...yLabels)).toBe(100);
+    // Images over time: the steps' images over the sum of their seconds (the harmonic mean of per-step rates).
+    const steps = readMetrics(path.join(dir, 'plain', 'metrics.jsonl')).filter((x) => x.kind === 'step') as { imagesPerSec: number }[];
+    const overall = steps.length / steps.reduce((a, x) => a + 1 / x.imagesPerSec, 0);
+    expect(figure(plainHtml, 'training images/s')).toBe(overall.toFixed(0));
+    expect(plainHtml).not.toContain('images/s (mean)');
+    expect(figure(plainHtml, 'training time \\(steps\\)')).toMatch(/^\d+:\d\d$/);
+    expect(plainHtml).toMatch(/<tr><th>optimizer<\/th><td>adamw, lr [\d.e-]+, weight decay [\d.]+/);
+    expect(plainHtml).toMatch(/<tr><th>schedule<\/th><td>(cosine|linear|constant)/);
+    expect(plainHtml).toContain('<tr><th>augmentation</th><td>none</td>');
+    expect(plainHtml).toContain('training time m:ss below');
+    expect(plainHtml).toMatch(/<text class="x2"[^>]*>0:\d\d<\/text>/);
+    expect(plainHtml).toMatch(/test top-1: \d+ at step 6 \(0:\d\d\)/);
   });
 
   it('the header gives the model, data, seed, backend and the last evaluation of metrics.jsonl', () => {
@@ -50,6 +70,35 @@ describe('report.html of a run', () => {
     expect(plainHtml).toContain('<tr><th>seed</th><td>7</td>');
     expect(plainHtml).toContain('<tr><th>backend</th><td>wasm</td>');
     expect(plainHtml).toContain('<tr><th>trained</th><td>18 step(s), 3 epoch(s) completed of 3 epoch(s)</td>');
+  });
+
+  it('writes summary.csv (a row per epoch, timm\'s habit) and the spec beside metrics.jsonl', async () => {
+    const csv = fs.readFileSync(path.join(dir, 'plain', 'summary.csv'), 'utf8').trimEnd().split('\n');
+    expect(csv[0]).toBe('epoch,step,train_loss,train_top1,eval_loss,eval_top1,lr,train_images_per_sec,train_seconds');
+    const records = readMetrics(path.join(dir, 'plain', 'metrics.jsonl'));
+    const epochs = records.filter((x) => x.kind === 'epoch') as { epoch: number; step: number; loss: number }[];
+    expect(csv).toHaveLength(1 + epochs.length);
+    csv.slice(1).forEach((line, i) => {
+      const cells = line.split(',');
+      expect(Number(cells[0])).toBe(epochs[i]!.epoch);
+      expect(Number(cells[1])).toBe(epochs[i]!.step);
+      expect(Number(cells[2])).toBe(epochs[i]!.loss);
+      expect(Number(cells[5])).toBe(plainEvals[i]!.acc);
+    });
+    // The compiled spec trains the run again from the run's folder.
+    const ir = path.join(dir, 'plain', 'spec.ir.json');
+    expect(fs.existsSync(ir)).toBe(true);
+    expect((await runCli(['compile', 'plain/spec.ir.json'], dir)).code).toBe(0);
+    // A .attn spec is copied as written.
+    const src = 'model m {\n  image 8 x 8 x 1   patch 4   dim 16   depth 1   classes 4\n  attention { heads 2  kv_heads 1 }\n}\n\ntrain t {\n  model m\n  data synthetic(train: 64, test: 16)\n  steps 2   batch 16\n}\n';
+    fs.writeFileSync(path.join(dir, 'src.attn'), src);
+    const r = await runCli(['train', 'src.attn', '--out', 'fromsrc', '--quiet'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'fromsrc', 'spec.attn'), 'utf8')).toBe(src);
+    const again = await runCli(['train', 'fromsrc/spec.ir.json', '--out', 'again', '--quiet'], dir);
+    expect(again.code, again.stderr).toBe(0);
+    // A run of --steps ends without an epoch: its evaluation still gets a row.
+    expect(fs.readFileSync(path.join(dir, 'fromsrc', 'summary.csv'), 'utf8').trimEnd().split('\n')[1]).toMatch(/^0,2,,,[\d.e-]+,[\d.]+,,,$/);
   });
 
   it('attnc report rebuilds the same page from the folder', async () => {
@@ -81,8 +130,12 @@ describe('report.html of a run', () => {
     const r = await runCli(['train', spec, '--out', 'keynorm', '--quiet'], dir);
     expect(r.code).toBe(0);
     const html = fs.readFileSync(path.join(dir, 'keynorm', 'report.html'), 'utf8');
-    expect(count(html, '<svg class="chart"')).toBe(5);
+    expect(count(html, '<svg class="chart"')).toBe(6);
     expect(count(html, '<svg class="allocation"')).toBe(1);
+    // A labelled y axis with a tick at every count of the 8 query heads.
+    const alloc = html.slice(html.indexOf('<svg class="allocation"')).split('</svg>')[0]!;
+    expect(alloc).toContain('>query heads</text>');
+    expect(count(alloc, '<line class="tick"')).toBe(9);
     expect(html).toContain('layer 0 (dgqa, 8 query heads)');
     // One band per K/V group, whose tooltip starts with the first allocation record's count.
     const first = readMetrics(path.join(dir, 'keynorm', 'metrics.jsonl')).find((x) => x.kind === 'allocation');

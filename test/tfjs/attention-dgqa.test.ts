@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allocateFromScores, paperTrackerStep, updateTrackedScore } from '../../compiler/alloc.js';
-import type { KeyNormAllocationIR, TrackIR } from '../../compiler/ir/types.js';
+import type { ScoredAllocationIR, TrackIR } from '../../compiler/ir/types.js';
 import { uniformFloats } from '../../core/random.js';
 import { attentionStateTensors, createAttentionState, loadAttentionState } from '../../runtime/tfjs/attention.js';
 
@@ -129,8 +129,8 @@ class ReferenceDgqa {
 describe("DGQA (tracked key_norm), rule 'paper': the reference code's state, step by step", () => {
   const s = { B: 2, T: 3, H: 8, G: 4, hd: 2 };
   // What `compat paper` lowers a tracked allocation to (compiler/lower.ts).
-  const paperPolicy = (track: TrackIR, window: number, o: Partial<KeyNormAllocationIR> = {}) =>
-    keyNorm({ scale: 'none', rounding: 'paper', minPerGroup: 0, eval: 'recompute', track, window, ...o });
+  const paperPolicy = (track: TrackIR, window: number, o: Partial<ScoredAllocationIR> = {}) =>
+    keyNorm({ scale: 'none', rounding: 'paper', min: 0, eval: 'recompute', track, window, ...o });
   const hostOpts = { heads: 8, scale: 'none' as const, rounding: 'paper' as const, minPerGroup: 0 };
 
   // Two epochs of 4 batches, evaluation batches after each epoch (train.py) and one mid-epoch (so a

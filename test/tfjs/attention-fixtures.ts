@@ -1,10 +1,53 @@
-// Shared by the attention-core tests: shapes, IR builders, a plain float64 reference of grouped
-// attention, and small helpers. The reference shares no code with runtime/tfjs.
+// Shared by the attention tests: shapes, IR builders, a plain float64 reference of grouped attention,
+// small helpers, and `attentionCore`: one layer's attention lowered by the op graph
+// (compiler/graph/forward.ts lowerAttention: key statistic, allocation, noise, attention) and run by
+// the TensorFlow.js kernels, the same path a whole model takes. The reference shares no code with
+// runtime/tfjs.
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
-import type { AttentionIR, KeyNormAllocationIR } from '../../compiler/ir/types.js';
+import type { AttentionIR, ScoredAllocationIR } from '../../compiler/ir/types.js';
 import { uniformFloats } from '../../core/random.js';
-import { attentionCore, type AttentionContext, type AttentionState } from '../../runtime/tfjs/attention.js';
+import type { Tensor, Tensor3D } from '@tensorflow/tfjs';
+import { GraphBuilder } from '../../compiler/graph/build.js';
+import { lowerAttention } from '../../compiler/graph/forward.js';
+import type { LayerIR, ModelIR } from '../../compiler/ir/types.js';
+import type { AttentionState } from '../../runtime/tfjs/attention.js';
+import type { Tf } from '../../runtime/tfjs/backend.js';
+import { Environment } from '../../runtime/tfjs/environment.js';
+import { KERNELS } from '../../runtime/tfjs/executor.js';
+
+/** What a pass of one layer's attention is keyed by. */
+export interface AttentionContext {
+  training: boolean;
+  step: number;
+  epochStep?: number;
+  seed: number;
+  layer: number;
+  /** The layer's allocation state (null: uniform grouping). */
+  state: AttentionState | null;
+  attnDropout: number;
+  microBatch?: number;
+  onCounts?: (layer: number, counts: Tensor) => void;
+}
+
+/** qkv [B, T, (H + 2G) hd] -> [B, T, H hd] through the graph's attention nodes and the tfjs kernels (differentiable). */
+export function attentionCore(tfx: Tf, qkv: Tensor3D, a: AttentionIR, c: AttentionContext): Tensor3D {
+  const [B, T, W] = qkv.shape;
+  const mode = c.training ? 'train' : 'eval';
+  const g = new GraphBuilder();
+  const layer: LayerIR = { index: c.layer, span, attention: a, mlp: { hidden: 1, activation: 'gelu' }, dropPath: 0 };
+  const m = { tokens: T, attnDropout: c.attnDropout } as ModelIR;
+  const input = g.tensor('act:qkv', { kind: 'activation', shape: [B * T, W] });
+  const out = lowerAttention({ g, m, batch: B, mode, loss: { smoothing: 0, gradScale: null } }, layer, input);
+  return tfx.tidy(() => {
+    const env = new Environment(tfx, false);
+    env.bind(input, tfx.reshape(qkv, [B * T, W]));
+    const pass = { training: c.training, step: c.step, epochStep: c.epochStep, seed: c.seed, microBatch: c.microBatch ?? 0, onCounts: c.onCounts };
+    const k = { tf: tfx, env, pass, state: () => c.state! };
+    for (const node of g.phases[mode === 'train' ? 'forward' : 'eval']) KERNELS[node.op]!(k, node, node.attrs);
+    return tfx.reshape(env.get(out), [B, T, a.heads * a.headDim]) as Tensor3D;
+  });
+}
 
 export interface Shape { B: number; T: number; H: number; G: number; hd: number }
 export const span = { file: 't.attn', line: 1, col: 1, endLine: 1, endCol: 2 };
@@ -13,8 +56,8 @@ export function ir(s: Shape, allocation: AttentionIR['allocation'] = { policy: '
   return { variant: 'gqa', heads: s.H, kvHeads: s.G, headDim: s.hd, compat: 'none', allocation, perturb: null, span, ...extra };
 }
 
-export function keyNorm(o: Partial<KeyNormAllocationIR> = {}): KeyNormAllocationIR {
-  return { policy: 'key_norm', norm: 'l2', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1, scope: 'batch', eval: 'recompute', track: null, window: null, init: 'uniform', ...o };
+export function keyNorm(o: Partial<ScoredAllocationIR> = {}): ScoredAllocationIR {
+  return { policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'minmax', rounding: 'largest_remainder', min: 1, scope: 'batch', eval: 'recompute', track: null, window: null, init: 'uniform', ...o };
 }
 
 export function ctx(o: Partial<AttentionContext> = {}): AttentionContext {

@@ -24,6 +24,8 @@ model kdgqa extends mha {
 model dgqa_ema extends kdgqa { pool cls  attention { allocate key_norm(track: ema(decay: 0.8), window: 1 steps, init: first_batch) } }
 model dgqa_diff extends kdgqa { pool cls  attention { allocate key_norm(track: diff, window: 1 steps, init: first_batch, min: 0) } }
 model dgqa_paper extends kdgqa { pool cls  attention { allocate key_norm(track: ema(decay: 0.9), window: 2 steps)  compat paper } }
+model variance extends kdgqa { attention { allocate key_variance(scale: minmax) } }
+model control_ema extends kdgqa { pool cls  attention { allocate random(track: ema(decay: 0.5), window: 1 steps, init: first_batch) } }
 model pgqa extends mha {
   attention { kv_heads 2  perturb gaussian(scale: 0.5) }
   layers 1 { attention { perturb uniform(scale: 0.3, at: scores, during: always) } }
@@ -35,11 +37,13 @@ train kdgqa_run      { model kdgqa      data synthetic(train: 8, test: 8) batch 
 train dgqa_ema_run   { model dgqa_ema   data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 5 optimizer sgd(lr: 0.05) }
 train dgqa_diff_run  { model dgqa_diff  data synthetic(train: 8, test: 8) batch 4 seed 6 optimizer sgd(lr: 0.05) }
 train dgqa_paper_run { model dgqa_paper data synthetic(train: 8, test: 8) batch 4 seed 8 optimizer sgd(lr: 0.05) }
+train variance_run    { model variance    data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 10 optimizer sgd(lr: 0.05) }
+train control_ema_run { model control_ema data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 11 optimizer sgd(lr: 0.05) }
 train pgqa_run       { model pgqa       data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 7 optimizer sgd(lr: 0.1) }
 train pgqa_paper_run { model pgqa_paper data synthetic(train: 8, test: 8) batch 4 seed 9 optimizer sgd(lr: 0.1) }
 `;
 
-const VARIANTS = ['mha', 'gqa', 'kdgqa', 'dgqa_ema', 'dgqa_diff', 'dgqa_paper', 'pgqa', 'pgqa_paper'];
+const VARIANTS = ['mha', 'gqa', 'kdgqa', 'dgqa_ema', 'dgqa_diff', 'dgqa_paper', 'variance', 'control_ema', 'pgqa', 'pgqa_paper'];
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -280,7 +280,7 @@ describe('attention state', () => {
         ...l.attention,
         variant: 'dgqa',
         allocation: {
-          policy: 'key_norm', norm: 'l2', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1, scope: 'batch',
+          policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'minmax', rounding: 'largest_remainder', min: 1, scope: 'batch',
           eval: 'frozen', track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, window: 2, init: 'first_batch',
         },
       };

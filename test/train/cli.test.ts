@@ -46,10 +46,27 @@ describe('attnc train', () => {
     const loud = await runCli(['train', spec, '--out', 'plain'], dir);
     expect(loud.stdout).toMatch(/epoch 1\/1 {2}step 6\/6 {2}loss \d\.\d{4} {2}acc [\d.]+% {2}\d+ img\/s {2}ETA \d+:\d\d {2}lr [\d.]+e-\d/);
     expect(loud.stdout).toMatch(/eval at step 6: test top-1/);
+    // Start-up and evaluation are not silent.
+    expect(loud.stdout).toMatch(/^starting: building the model/m);
+    expect(loud.stdout).toMatch(/^evaluating: 0\/\d+ test images/m);
     const quiet = await runCli(['train', spec, '--out', 'quiet', '--quiet'], dir);
     expect(quiet.code).toBe(0);
     expect(quiet.stdout).not.toMatch(/step \d+\/6/);
     expect(quiet.stdout).toMatch(/^done: 6 steps/m);
+  });
+
+  it('--json ends with a JSON summary on stdout, everything else on stderr', async () => {
+    const spec = writeSpec(dir, irDocument([tinyModel()], [tinyRun({ epochs: 1 })]), 'json');
+    const r = await runCli(['train', spec, '--out', 'json', '--json'], dir);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ run: 'smoke', model: 'tiny', status: 'done', step: 6, totalSteps: 6, out: 'json', files: { last: 'json/last.safetensors', best: 'json/best.safetensors', metrics: 'json/metrics.jsonl', report: 'json/report.html' } });
+    expect(summary.lastEval.acc).toBeGreaterThanOrEqual(0);
+    expect(summary.lastEval.acc).toBeLessThanOrEqual(1);
+    expect(summary.bestAcc).toBe(summary.lastEval.acc);
+    expect(summary.imagesPerSec).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/^backend: /);
+    expect(r.stderr).toMatch(/^done: 6 steps/m);
   });
 
   it('takes --steps, --epochs and --seed from the command line', async () => {

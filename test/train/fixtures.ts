@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { IR_VERSION, type IRDocument, type KeyNormAllocationIR, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
+import { IR_VERSION, type IRDocument, type ScoredAllocationIR, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { span, vitModel } from '../helpers/model-ir.js';
 
 /** 8x8x1 images, patch 4 (4 patches + class token), dim 16, depth 1, 2 heads sharing 1 K/V head, 4 classes. */
@@ -17,11 +17,11 @@ export function tinyModel(o: Partial<Parameters<typeof vitModel>[0]> = {}): Mode
  * to key norms (scale none), tracked by an EMA unless `track` says otherwise and re-allocated every
  * `window` steps; `track: null` makes it KDGQA (allocated from every batch).
  */
-export function keyNormModel(o: { window?: number; track?: KeyNormAllocationIR['track']; dropout?: number } = {}): ModelIR {
+export function keyNormModel(o: { window?: number; track?: ScoredAllocationIR['track']; dropout?: number } = {}): ModelIR {
   const base = tinyModel({ dim: 24, heads: 8, kvHeads: 3, dropout: o.dropout ?? 0 });
   const track = o.track === undefined ? { kind: 'ema' as const, decay: 0.9, rule: 'attnc' as const } : o.track;
-  const allocation: KeyNormAllocationIR = {
-    policy: 'key_norm', norm: 'l2', scale: 'none', rounding: 'largest_remainder', minPerGroup: 0, scope: 'batch',
+  const allocation: ScoredAllocationIR = {
+    policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'none', rounding: 'largest_remainder', min: 0, scope: 'batch',
     eval: track ? 'frozen' : 'recompute', track, window: track ? (o.window ?? 3) : null, init: 'first_batch',
   };
   return { ...base, layers: base.layers.map((l) => ({ ...l, attention: { ...l.attention, variant: track ? 'dgqa' : 'kdgqa', allocation } })) };

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MetricsLog, readMetrics } from '../../runtime/train/metrics.js';
-import { createProgress, formatDuration, type StepProgress } from '../../runtime/train/progress.js';
+import { createProgress, formatDuration, formatStepToFit, type StepProgress } from '../../runtime/train/progress.js';
 import { tempDir } from './fixtures.js';
 
 const at = (step: number): StepProgress => ({ step, totalSteps: 25, epoch: 1, totalEpochs: 1, loss: 0.5, acc: 0.75, lr: 1e-3, imagesPerSec: 400, etaSec: 65 });
@@ -36,6 +36,47 @@ describe('progress', () => {
       'eval: 90%\nepoch 1/1 ',
     ]);
     expect(out.endsWith('\r\x1b[2K')).toBe(true);
+  });
+
+  it('plain: a heartbeat however few steps a line is due at, and status lines when their topic changes', () => {
+    let out = '';
+    let now = 0;
+    const p = createProgress({ mode: 'plain', write: (t) => (out += t), plainEvery: 100, heartbeatMs: 10_000, now: () => now });
+    p.status('starting: building the model');
+    p.status('starting: step 1 of 25');
+    for (let s = 1; s <= 6; s++) {
+      now += 4_000; // 4 s a step: a line at least every 10 s
+      p.step(at(s));
+    }
+    p.status('evaluating: 0/100 test images');
+    now += 3_000;
+    p.status('evaluating: 50/100 test images'); // too soon
+    now += 10_000;
+    p.status('evaluating: 100/100 test images');
+    const lines = out.trimEnd().split('\n').map((l) => l.replace(/ {2}loss.*/, ''));
+    expect(lines).toEqual([
+      'starting: building the model',
+      'epoch 1/1  step 3/25',
+      'epoch 1/1  step 6/25',
+      'evaluating: 0/100 test images',
+      'evaluating: 100/100 test images',
+    ]);
+  });
+
+  it('tty: the step line fits the terminal width (60 columns), dropping the least useful fields first', () => {
+    const full = formatStepToFit(at(3), 200);
+    expect(full).toBe('epoch 1/1  step 3/25  loss 0.5000  acc 75.0%  400 img/s  ETA 1:05  lr 1.00e-3');
+    const sixty = formatStepToFit(at(3), 59);
+    expect(sixty.length).toBeLessThanOrEqual(59);
+    expect(sixty).toContain('step 3/25');
+    expect(sixty).toContain('loss 0.5000');
+    expect(sixty).toContain('ETA 1:05');
+    expect(formatStepToFit(at(3), 30).length).toBeLessThanOrEqual(30);
+    let out = '';
+    const p = createProgress({ mode: 'tty', write: (t) => (out += t), plainEvery: 1, columns: () => 40 });
+    p.step(at(1));
+    p.status('evaluating: 1000/10000 test images, and some more words to make it long');
+    for (const drawn of out.split('\r\x1b[2K').filter(Boolean)) expect(drawn.length).toBeLessThanOrEqual(39);
   });
 
   it('quiet: nothing', () => {

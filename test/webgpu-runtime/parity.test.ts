@@ -55,6 +55,13 @@ model dgqa_diff extends kdgqa {
   pool cls
   attention { allocate key_norm(track: diff, window: 1 steps, init: first_batch, min: 0) }
 }
+model variance extends kdgqa {
+  attention { allocate key_variance(scale: minmax, min: 1) }
+}
+model control extends kdgqa {
+  pool cls
+  attention { allocate random(scope: sample, min: 0) }
+}
 model pgqa extends mha {
   attention { kv_heads 2 perturb gaussian(scale: 0.5) }
   layers 1 { attention { perturb uniform(scale: 0.3, at: scores, during: always) } }
@@ -65,6 +72,8 @@ train gqa_run       { model gqa        data synthetic(train: 8, test: 8) batch 4
 train kdgqa_run     { model kdgqa      data synthetic(train: 8, test: 8) batch 3 seed 4 optimizer sgd(lr: 0.05, momentum: 0.9) }
 train dgqa_ema_run  { model dgqa_ema   data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 5 optimizer sgd(lr: 0.05) }
 train dgqa_diff_run { model dgqa_diff  data synthetic(train: 8, test: 8) batch 4 seed 6 optimizer adamw(lr: 1e-2, eps: 1e-3) }
+train variance_run  { model variance   data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 8 optimizer sgd(lr: 0.05, momentum: 0.9) }
+train control_run   { model control    data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 9 optimizer adamw(lr: 1e-2, eps: 1e-3) }
 train pgqa_run      { model pgqa       data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 7 optimizer sgd(lr: 0.1, momentum: 0.5) clip_grad 1.0 }
 `;
 
@@ -72,7 +81,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const VARIANTS = ['mha', 'mqa', 'gqa', 'kdgqa', 'dgqa_ema', 'dgqa_diff', 'pgqa'];
+const VARIANTS = ['mha', 'mqa', 'gqa', 'kdgqa', 'dgqa_ema', 'dgqa_diff', 'variance', 'control', 'pgqa'];
 
 describe.skipIf(!gpu)(`the WebGPU engine against tfjs, one variant at a time ${skipReason ?? ''}`, () => {
   const ir = compileText(SPEC);

@@ -13,7 +13,7 @@ const { gpu, skipReason } = await gpuForTests();
 
 describe('the device purposes are the registry\'s', () => {
   it('match runtime/random.ts Purpose', () => {
-    expect(WGSL_PURPOSE).toEqual({ attentionDropout: Purpose.attentionDropout, perturbNoise: Purpose.perturbNoise, dropout: Purpose.dropout });
+    expect(WGSL_PURPOSE).toEqual({ attentionDropout: Purpose.attentionDropout, perturbNoise: Purpose.perturbNoise, allocationScore: Purpose.allocationScore, dropout: Purpose.dropout });
   });
 });
 

@@ -79,7 +79,7 @@ export function regenerateCommand(ir: IRDocument, t: PytorchTarget): string {
 
 function modelHeader(ir: IRDocument, t: PytorchTarget, f: Features): string {
   const notes: string[] = [];
-  if (f.keyNorm) {
+  if (f.scored) {
     notes.push(
       'Key-norm blocks (KDGQA, DGQA) share query heads among K/V heads by the allocation function of',
       "attnc (compiler/alloc.ts) in exact rational arithmetic on the host: their G key norms come to the",
@@ -101,7 +101,7 @@ Parameter names and layouts are timm's, as in attnc checkpoints (checkpoint.py l
 masks and noise come from attnc's counter-based generator, so a training step draws the masks attnc
 draws for it.${notes.length ? '\n' + notes.join('\n') : ''}
 """
-import math${f.keyNorm ? '\nfrom fractions import Fraction' : ''}
+import math${f.scored ? '\nfrom fractions import Fraction' : ''}
 
 import torch
 import torch.nn as nn
@@ -119,7 +119,7 @@ export function emitModelPy(ir: IRDocument, t: PytorchTarget): string {
     modelHeader(ir, t, f),
     modelSection(t.model, t.run),
     asset('pytorch', 'random.py'),
-    ...(f.keyNorm ? [asset('pytorch', 'allocation.py')] : []),
+    ...(f.scored ? [asset('pytorch', 'allocation.py')] : []),
     ...(f.perturb ? [asset('pytorch', 'noise.py')] : []),
     asset('pytorch', 'network.py', on),
     asset('pytorch', 'init_weights.py'),

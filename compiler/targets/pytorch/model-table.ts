@@ -2,13 +2,14 @@
 // with its attention exactly as the IR says) and RUN_SEED. The code below them in model.py loops over
 // LAYERS, so every block's policy is readable in one place. Also: which parts of the code a model
 // needs (Features), so that model.py leaves out what it never runs.
+import { scoredOf } from '../../graph/policy.js';
 import type { AttentionIR, LayerIR, ModelIR, RunIR } from '../../ir/types.js';
 import { pyValue } from './python.js';
 
 export interface Features {
   pool: 'cls' | 'mean';
-  /** Some block shares query heads by key norms (KDGQA/DGQA): allocation code and state buffers. */
-  keyNorm: boolean;
+  /** Some block shares query heads by a score (KDGQA/DGQA): allocation code, the statistics and state buffers. */
+  scored: boolean;
   /** Some tracked (DGQA) block follows attnc's update rule (TrackIR rule 'attnc'). */
   attncRule: boolean;
   /** Some tracked block follows the reference code's update rule (TrackIR rule 'paper'). */
@@ -18,11 +19,11 @@ export interface Features {
 }
 
 export function featuresOf(m: ModelIR): Features {
-  const allocations = m.layers.map((l) => l.attention.allocation);
-  const tracks = allocations.flatMap((a) => (a.policy === 'key_norm' && a.track ? [a.track] : []));
+  const scored = m.layers.flatMap((l) => scoredOf(l) ?? []);
+  const tracks = scored.flatMap((a) => a.track ?? []);
   return {
     pool: m.pool,
-    keyNorm: allocations.some((a) => a.policy === 'key_norm'),
+    scored: scored.length > 0,
     attncRule: tracks.some((t) => t.rule === 'attnc'),
     paperRule: tracks.some((t) => t.rule === 'paper'),
     perturb: m.layers.some((l) => l.attention.perturb !== null && l.attention.perturb.scale !== 0),
@@ -68,7 +69,8 @@ export function modelSection(m: ModelIR, run: RunIR | null): string {
 
 # One entry per block, its attention as the attnc IR says (compiler/ir/types.ts, AttentionIR):
 #   allocation 'uniform': query head h reads K/V head h // (heads // kv_heads) (MHA, MQA, GQA);
-#   allocation 'key_norm': query heads shared among K/V heads by key norms (KDGQA; DGQA with 'track');
+#   allocation 'scored': query heads shared among K/V heads by a score per K/V head, 'score' naming the
+#     statistic of attnc's registry (key_norm: KDGQA; DGQA with 'track');
 #   perturb: PGQA noise subtracted from each head's output rows or score rows.
 LAYERS = [
 ${m.layers.map(layerEntry).join('\n')}

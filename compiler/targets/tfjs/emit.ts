@@ -84,7 +84,7 @@ export function emitTfjsModule(ir: IRDocument, m: ModelIR): string {
     asset('tfjs', 'checkpoint.js', on),
     asset('tfjs', 'forward.js', on),
     ...(f.recompute ? [asset('tfjs', 'allocation.js')] : []),
-    ...(f.noise ? [asset('tfjs', 'noise.js')] : []),
+    ...(f.noise || f.random ? [asset('tfjs', 'noise.js', on)] : []),
     asset('tfjs', 'api.js', on),
   ];
   return sections.join('\n\n') + '\n';

@@ -2,14 +2,16 @@
 // normalisation of the spec's run that trains it) and LAYERS (one entry per block, with the block's
 // attention policy as constants). The code that follows in the module loops over LAYERS, so the
 // policy of every block is readable in one place and the code is the same for every model.
+import { allocates, scoredOf } from '../../graph/policy.js';
+import { describeScore, scoreSwitches, type ScoreIR, type ScoreKind } from '../../ir/scores.js';
 import type { AttentionIR, IRDocument, LayerIR, ModelIR, RunIR } from '../../ir/types.js';
 
 /** What the emitted code must contain beyond the always-present parts (unused code is left out). */
-export interface Features {
+export interface Features extends Record<ScoreKind, boolean> {
   pool: 'cls' | 'mean';
-  /** Some layer allocates by key norm: the module reads allocation state from the checkpoint. */
-  keyNorm: boolean;
-  /** Some key_norm layer recomputes its allocation from each batch (eval 'recompute'). */
+  /** Some layer allocates by a score: the module reads allocation state from the checkpoint. */
+  scored: boolean;
+  /** Some scored layer recomputes its allocation from each batch (eval 'recompute'); the statistics it computes are switched on by name (key_norm, ...). */
   recompute: boolean;
   /** Some recomputing layer is tracked (DGQA): it scores with one tracker step from the cache. */
   tracked: boolean;
@@ -28,11 +30,12 @@ export function perturbsAtInference(a: AttentionIR): boolean {
 }
 
 export function featuresOf(m: ModelIR): Features {
-  const keyNorm = m.layers.map((l) => l.attention.allocation).filter((a) => a.policy === 'key_norm');
-  const recompute = keyNorm.filter((a) => a.eval === 'recompute');
+  const scored = m.layers.flatMap((l) => scoredOf(l) ?? []);
+  const recompute = scored.filter((a) => a.eval === 'recompute');
   return {
     pool: m.pool,
-    keyNorm: keyNorm.length > 0,
+    scored: scored.length > 0,
+    ...scoreSwitches(recompute),
     recompute: recompute.length > 0,
     tracked: recompute.some((a) => a.track !== null),
     stateful: recompute.some((a) => a.track?.rule === 'paper'),
@@ -108,11 +111,11 @@ export function describeLayer(layer: LayerIR): string {
   const a = layer.attention;
   const { heads: H, kvHeads: G, headDim: hd } = a;
   let what: string;
-  if (a.allocation.policy === 'uniform') {
+  const al = scoredOf(layer);
+  if (!al) {
     what = G === H ? `MHA, ${H} heads of ${hd} dims` : `${G === 1 ? 'MQA' : 'GQA'}, ${H} query heads over ${G} K/V head${G === 1 ? '' : 's'} of ${hd} dims (${H / G} each)`;
   } else {
-    const al = a.allocation;
-    const by = al.track ? `tracked ${al.norm} key norm (${al.track.kind === 'ema' ? `ema ${al.track.decay}` : 'diff'})` : `${al.norm} key norm`;
+    const by = al.track ? `tracked ${scoreWords(al.score)} (${al.track.kind === 'ema' ? `ema ${al.track.decay}` : 'diff'})` : scoreWords(al.score);
     const when = al.eval === 'frozen' ? "the checkpoint's allocation" : `recomputed for every ${al.scope === 'sample' && !al.track ? 'image' : 'batch'}`;
     what = `${al.track ? 'DGQA' : 'KDGQA'}, ${H} query heads shared among ${G} K/V heads of ${hd} dims by ${by}: ${when}`;
   }
@@ -123,6 +126,9 @@ export function describeLayer(layer: LayerIR): string {
   return `${what}; MLP ${layer.mlp.hidden}`;
 }
 
+/** "l2 key norm" (as it always read), "key_variance", "random". */
+const scoreWords = (s: ScoreIR) => s.kind === 'key_norm' ? `${s.norm} key norm` : describeScore(s);
+
 /** The head -> K/V head table of a uniform grouping: query head h reads floor(h / (H / G)). */
 function uniformGroupOfHead(a: AttentionIR): number[] {
   const per = a.heads / a.kvHeads;
@@ -132,10 +138,10 @@ function uniformGroupOfHead(a: AttentionIR): number[] {
 function layerEntry(layer: LayerIR, position: number, source: string): string {
   const a = layer.attention;
   if (layer.index !== position) throw new Error(`tfjs target: layer ${position} has index ${layer.index}`);
-  if (a.allocation.policy === 'uniform' && a.heads % a.kvHeads !== 0) {
+  if (!allocates(layer) && a.heads % a.kvHeads !== 0) {
     throw new Error(`tfjs target: block ${layer.index}: uniform grouping needs kvHeads (${a.kvHeads}) to divide heads (${a.heads})`);
   }
-  const groupOfHead = a.allocation.policy === 'uniform' ? jsValue(uniformGroupOfHead(a)) : 'null';
+  const groupOfHead = allocates(layer) ? 'null' : jsValue(uniformGroupOfHead(a));
   const where = `${commentText(a.span.file || source)} line ${a.span.line}`;
   return `  // block ${layer.index}: ${describeLayer(layer)} (${where})
   {

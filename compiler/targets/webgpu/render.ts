@@ -6,6 +6,8 @@ import type { Graph, GraphNode, Phase } from '../../graph/types.js';
 import type { PlanBuilder } from './builder.js';
 import { dropoutValues, maskValues, MICRO, STEP, streamValues } from './context.js';
 import type { UniformValue } from './plan.js';
+import type { ScoreKind } from '../../ir/scores.js';
+import type { KernelInstance, KernelLimits } from './kernel.js';
 import { instantiate } from './templates/index.js';
 import type { PerturbOptions } from './templates/perturb.js';
 import { allocationUniformValues } from './wgsl-alloc.js';
@@ -53,6 +55,14 @@ const attentionShape = (a: Attrs) => ({ batch: a.batch, tokens: a.tokens, heads:
 const perturbOptions = (a: Attrs): PerturbOptions => ({ ...attentionShape(a), at: a.perturb.at, distribution: a.perturb.distribution, scale: a.perturb.scale, paper: a.perturb.paper });
 const dropUniforms = (a: Attrs) => (a.dropout > 0 ? { ...streamValues(a.layer), ...dropoutValues(a.dropout) } : {});
 
+/** The kernel of each statistic of the score registry (compiler/ir/scores.ts): template, options, uniforms. */
+const KEY_STATS: Record<ScoreKind, (a: Attrs, limits: KernelLimits) => [KernelInstance, Record<string, UniformValue>]> = {
+  key_norm: (a, limits) => [instantiate('key_norm', { ...keyShape(a), norm: a.score.norm }, limits), {}],
+  key_variance: (a, limits) => [instantiate('key_variance', keyShape(a), limits), {}],
+  random: (a, limits) => [instantiate('key_random', { batch: a.batch, groups: a.groups, mode: a.mode }, limits), streamValues(a.layer)],
+};
+const keyShape = (a: Attrs) => ({ batch: a.batch, tokens: a.tokens, heads: a.heads, groups: a.groups, headDim: a.headDim });
+
 const RENDER: Record<string, (c: RenderContext, node: GraphNode, a: Attrs) => void> = {
   patchify: (c, n, a) => simple(c, n, instantiate('patchify', { batch: a.batch, height: a.height, width: a.width, channels: a.channels, patch: a.patch }, c.b.limits)),
   linear: (c, n, a) =>
@@ -73,8 +83,10 @@ const RENDER: Record<string, (c: RenderContext, node: GraphNode, a: Attrs) => vo
   cross_entropy: (c, n, a) =>
     simple(c, n, instantiate('cross_entropy', { batch: a.batch, classes: a.classes, smoothing: a.smoothing, gradScale: a.gradScale }, c.b.limits), a.gradScale !== null ? { micro: MICRO } : {}),
   key_stat: (c, n, a) => {
-    if (a.score.kind !== 'key_norm') throw new Error(`webgpu: no kernel for the statistic '${a.score.kind}'`);
-    simple(c, n, instantiate('key_norm', { batch: a.batch, tokens: a.tokens, heads: a.heads, groups: a.groups, headDim: a.headDim, norm: a.score.norm }, c.b.limits), {}, { stats: 'norms' });
+    const [inst, uniforms] = KEY_STATS[a.score.kind as ScoreKind](a, c.b.limits);
+    // The kernel binds what it reads: the keys (qkv), unless the statistic is drawn.
+    const bindings = Object.fromEntries(inst.kernel.bindings.map((b) => [b.name, c.buf(b.name === 'norms' ? n.outputs.stats! : n.inputs[b.name]!)]));
+    c.b.dispatch(c.phase, inst, n.label, bindings, uniforms);
   },
   noise: (c, n, a) => simple(c, n, instantiate('noise', perturbOptions({ ...a, perturb: a, tokens: a.tokens }), c.b.limits), streamValues(a.layer)),
   grad_sumsq: (c, n, a) => simple(c, n, instantiate('grad_sumsq', {}, c.b.limits), { count: a.count, index: a.index }),
@@ -158,7 +170,7 @@ function renderAllocate(c: RenderContext, n: GraphNode, a: Attrs): void {
   const stats = c.buf(n.inputs.stats!);
   const sums = b.buffer(`scratch:${n.label}.stat_sums`, { kind: 'scratch', shape: [a.groups] });
   b.dispatch(phase, instantiate('key_norm_sum', { batch: a.batch, groups: a.groups }, b.limits), `${n.label}.stat_sums`, { norms: stats, sums });
-  const alloc = allocationUniformValues({ groups: a.groups, heads: a.heads, scale: al.scale, rounding: al.rounding, minPerGroup: al.minPerGroup });
+  const alloc = allocationUniformValues({ groups: a.groups, heads: a.heads, scale: al.scale, rounding: al.rounding, minPerGroup: al.min });
   if (al.track) {
     const inst = instantiate('tracker', { maxGroups: c.maxGroups, track: al.track, window: al.window ?? 1, init: al.init, mode: a.mode }, b.limits);
     b.dispatch(phase, inst, `${n.label}.tracker`, { sums, state, table }, { step: STEP, epoch_step: { runtime: 'epochStep' }, ...alloc });

@@ -40,4 +40,4 @@ fn gaussian(key: u32, i: u32) -> f32 {
 `;
 
 /** core/random.ts Purpose values used by the device (the registry is there; these must match it). */
-export const WGSL_PURPOSE = { attentionDropout: 1, perturbNoise: 2, dropout: 0x102 } as const;
+export const WGSL_PURPOSE = { attentionDropout: 1, perturbNoise: 2, allocationScore: 3, dropout: 0x102 } as const;

@@ -55,14 +55,14 @@ const LAYERS = [
   // block 0: DGQA, 4 query heads shared among 2 K/V heads of 8 dims by tracked l2 key norm (ema 0.9): the checkpoint's allocation; MLP 64 (dgqa_frozen.attn line 4)
   {
     index: 0, variant: 'dgqa', heads: 4, kvHeads: 2, headDim: 8, mlpHidden: 64, compat: 'none',
-    allocation: { policy: 'key_norm', norm: 'l2', scale: 'none', rounding: 'largest_remainder', minPerGroup: 1, scope: 'batch', eval: 'frozen', track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, window: 10, init: 'uniform' },
+    allocation: { policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'none', rounding: 'largest_remainder', min: 1, scope: 'batch', eval: 'frozen', track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, window: 10, init: 'uniform' },
     groupOfHead: null,
     perturb: null,
   },
   // block 1: DGQA, 4 query heads shared among 2 K/V heads of 8 dims by tracked l2 key norm (ema 0.9): the checkpoint's allocation; MLP 64 (dgqa_frozen.attn line 4)
   {
     index: 1, variant: 'dgqa', heads: 4, kvHeads: 2, headDim: 8, mlpHidden: 64, compat: 'none',
-    allocation: { policy: 'key_norm', norm: 'l2', scale: 'none', rounding: 'largest_remainder', minPerGroup: 1, scope: 'batch', eval: 'frozen', track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, window: 10, init: 'uniform' },
+    allocation: { policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'none', rounding: 'largest_remainder', min: 1, scope: 'batch', eval: 'frozen', track: { kind: 'ema', decay: 0.9, rule: 'attnc' }, window: 10, init: 'uniform' },
     groupOfHead: null,
     perturb: null,
   },
@@ -235,7 +235,7 @@ function loadParameters(tf, file) {
 
 /** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
 function allocationStateNames() {
-  return LAYERS.filter((l) => l.allocation.policy === 'key_norm').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
+  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
 }
 
 /**
@@ -243,10 +243,10 @@ function allocationStateNames() {
  * the allocation made in training, blocks.<i>.attn.alloc.counts (query heads per K/V group), as a
  * head -> group table.
  */
-function readAllocationState(file) {
+function readAllocationState(file, seed) {
   const state = LAYERS.map(() => null);
   LAYERS.forEach((layer, i) => {
-    if (layer.allocation.policy !== 'key_norm') return;
+    if (layer.allocation.policy === 'uniform') return;
     const read = (field) => {
       const name = 'blocks.' + layer.index + '.attn.alloc.' + field;
       const t = file.tensors.get(name);
@@ -428,7 +428,7 @@ export async function loadModel(checkpointBytes, options = {}) {
   const file = readSafetensors(checkpointBytes);
   const meta = checkpointMetadata(file.metadata);
   checkSameModel(meta.model);
-  const state = readAllocationState(file);
+  const state = readAllocationState(file, meta.run?.seed ?? 0);
   const weights = loadParameters(tf, file);
   // The run that trained the checkpoint knows its normalisation; the spec's run is the fallback.
   const run = meta.run ?? RUN;

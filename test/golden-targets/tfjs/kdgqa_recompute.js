@@ -57,14 +57,14 @@ const LAYERS = [
   // block 0: KDGQA, 4 query heads shared among 2 K/V heads of 8 dims by l2 key norm: recomputed for every batch; MLP 64 (kdgqa_recompute.attn line 4)
   {
     index: 0, variant: 'kdgqa', heads: 4, kvHeads: 2, headDim: 8, mlpHidden: 64, compat: 'none',
-    allocation: { policy: 'key_norm', norm: 'l2', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1, scope: 'batch', eval: 'recompute', track: null, window: null, init: 'uniform' },
+    allocation: { policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'minmax', rounding: 'largest_remainder', min: 1, scope: 'batch', eval: 'recompute', track: null, window: null, init: 'uniform' },
     groupOfHead: null,
     perturb: null,
   },
   // block 1: KDGQA, 4 query heads shared among 2 K/V heads of 8 dims by l1 key norm: recomputed for every image; MLP 64 (kdgqa_recompute.attn line 7)
   {
     index: 1, variant: 'kdgqa', heads: 4, kvHeads: 2, headDim: 8, mlpHidden: 64, compat: 'none',
-    allocation: { policy: 'key_norm', norm: 'l1', scale: 'minmax', rounding: 'largest_remainder', minPerGroup: 1, scope: 'sample', eval: 'recompute', track: null, window: null, init: 'uniform' },
+    allocation: { policy: 'scored', score: { kind: 'key_norm', norm: 'l1' }, scale: 'minmax', rounding: 'largest_remainder', min: 1, scope: 'sample', eval: 'recompute', track: null, window: null, init: 'uniform' },
     groupOfHead: null,
     perturb: null,
   },
@@ -237,7 +237,7 @@ function loadParameters(tf, file) {
 
 /** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
 function allocationStateNames() {
-  return LAYERS.filter((l) => l.allocation.policy === 'key_norm').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
+  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
 }
 
 /**
@@ -245,10 +245,10 @@ function allocationStateNames() {
  * the allocation made in training, blocks.<i>.attn.alloc.counts (query heads per K/V group), as a
  * head -> group table.
  */
-function readAllocationState(file) {
+function readAllocationState(file, seed) {
   const state = LAYERS.map(() => null);
   LAYERS.forEach((layer, i) => {
-    if (layer.allocation.policy !== 'key_norm') return;
+    if (layer.allocation.policy === 'uniform') return;
     const read = (field) => {
       const name = 'blocks.' + layer.index + '.attn.alloc.' + field;
       const t = file.tensors.get(name);
@@ -356,22 +356,31 @@ function headGroups(tf, k, layer, layerState) {
   if (layer.groupOfHead) return layer.groupOfHead; // uniform grouping: fixed
   // key_norm allocation, eval 'frozen': the allocation of the checkpoint (made in training)
   if (layer.allocation.eval === 'frozen') return layerState.groupOfHead;
-  return keyNormGroups(tf, k, layer, layerState); // eval 'recompute'
+  return scoredGroups(tf, k, layer, layerState); // eval 'recompute'
 }
 
 /**
- * key_norm allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
- * head's key norm per image (l2: Frobenius over tokens and head_dim; l1: sum of |k|), summed over the
+ * The statistics of attnc's score registry (compiler/ir/scores.ts), by name, that a block may
+ * recompute at inference: keys k [B, T, G, hd] -> a score per image and K/V head, [B, G].
+ */
+const KEY_SCORES = {
+  key_norm: (tf, k, score) => (score.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3])), // l2: Frobenius over tokens and head_dim; l1: sum of |k|
+  key_variance: (tf, k) => tf.mean(tf.square(tf.sub(k, tf.mean(k, [1, 3], true))), [1, 3]), // population variance over tokens and head_dim
+};
+
+/**
+ * Scored allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
+ * head's statistic per image (KEY_SCORES), summed over the
  * batch (scope 'batch') or not ('sample'); then allocateFromScores. The result depends on the batch.
  * The G (or B x G) scores are read back to decide the counts exactly: one small sync per block.
  */
-function keyNormGroups(tf, k, layer, layerState) {
+function scoredGroups(tf, k, layer, layerState) {
   const a = layer.allocation;
-  const perImage = a.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3]); // [B, G]
+  const perImage = KEY_SCORES[a.score.kind](tf, k, a.score, layer, layerState); // [B, G]
   const scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);
   const values = scores.dataSync();
   const G = layer.kvHeads;
-  const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.minPerGroup };
+  const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.min };
   const tables = [];
   for (let row = 0; row < values.length / G; row++) {
     const rowScores = Array.from(values.subarray(row * G, (row + 1) * G));
@@ -542,7 +551,7 @@ export async function loadModel(checkpointBytes, options = {}) {
   const file = readSafetensors(checkpointBytes);
   const meta = checkpointMetadata(file.metadata);
   checkSameModel(meta.model);
-  const state = readAllocationState(file);
+  const state = readAllocationState(file, meta.run?.seed ?? 0);
   const weights = loadParameters(tf, file);
   // The run that trained the checkpoint knows its normalisation; the spec's run is the fallback.
   const run = meta.run ?? RUN;

@@ -68,7 +68,7 @@ const LAYERS = [
   // block 1: DGQA, 4 query heads shared among 2 K/V heads of 8 dims by tracked l2 key norm (diff): recomputed for every batch; PGQA uniform noise x2 at scores; MLP 64 (pgqa_always.attn line 8)
   {
     index: 1, variant: 'pgqa', heads: 4, kvHeads: 2, headDim: 8, mlpHidden: 64, compat: 'paper',
-    allocation: { policy: 'key_norm', norm: 'l2', scale: 'none', rounding: 'paper', minPerGroup: 0, scope: 'batch', eval: 'recompute', track: { kind: 'diff', rule: 'paper' }, window: 10, init: 'uniform' },
+    allocation: { policy: 'scored', score: { kind: 'key_norm', norm: 'l2' }, scale: 'none', rounding: 'paper', min: 0, scope: 'batch', eval: 'recompute', track: { kind: 'diff', rule: 'paper' }, window: 10, init: 'uniform' },
     groupOfHead: null,
     perturb: { distribution: 'uniform', scale: 2, at: 'scores', during: 'always' },
   },
@@ -241,7 +241,7 @@ function loadParameters(tf, file) {
 
 /** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
 function allocationStateNames() {
-  return LAYERS.filter((l) => l.allocation.policy === 'key_norm').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
+  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
 }
 
 /**
@@ -249,10 +249,10 @@ function allocationStateNames() {
  * the allocation made in training, blocks.<i>.attn.alloc.counts (query heads per K/V group), as a
  * head -> group table; a tracked block that recomputes needs the tracker's cache.
  */
-function readAllocationState(file) {
+function readAllocationState(file, seed) {
   const state = LAYERS.map(() => null);
   LAYERS.forEach((layer, i) => {
-    if (layer.allocation.policy !== 'key_norm') return;
+    if (layer.allocation.policy === 'uniform') return;
     const read = (field) => {
       const name = 'blocks.' + layer.index + '.attn.alloc.' + field;
       const t = file.tensors.get(name);
@@ -368,18 +368,27 @@ function headGroups(tf, k, layer, layerState) {
   if (layer.groupOfHead) return layer.groupOfHead; // uniform grouping: fixed
   // key_norm allocation, eval 'frozen': the allocation of the checkpoint (made in training)
   if (layer.allocation.eval === 'frozen') return layerState.groupOfHead;
-  return keyNormGroups(tf, k, layer, layerState); // eval 'recompute'
+  return scoredGroups(tf, k, layer, layerState); // eval 'recompute'
 }
 
 /**
- * key_norm allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
- * head's key norm per image (l2: Frobenius over tokens and head_dim; l1: sum of |k|), summed over the
+ * The statistics of attnc's score registry (compiler/ir/scores.ts), by name, that a block may
+ * recompute at inference: keys k [B, T, G, hd] -> a score per image and K/V head, [B, G].
+ */
+const KEY_SCORES = {
+  key_norm: (tf, k, score) => (score.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3])), // l2: Frobenius over tokens and head_dim; l1: sum of |k|
+  key_variance: (tf, k) => tf.mean(tf.square(tf.sub(k, tf.mean(k, [1, 3], true))), [1, 3]), // population variance over tokens and head_dim
+};
+
+/**
+ * Scored allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
+ * head's statistic per image (KEY_SCORES), summed over the
  * batch (scope 'batch') or not ('sample'); then allocateFromScores. The result depends on the batch.
  * The G (or B x G) scores are read back to decide the counts exactly: one small sync per block.
  */
-function keyNormGroups(tf, k, layer, layerState) {
+function scoredGroups(tf, k, layer, layerState) {
   const a = layer.allocation;
-  const perImage = a.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3]); // [B, G]
+  const perImage = KEY_SCORES[a.score.kind](tf, k, a.score, layer, layerState); // [B, G]
   let scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);
   if (a.track) {
     // Tracked (DGQA): the score of one tracker step from this batch's norms and the cache.
@@ -395,7 +404,7 @@ function keyNormGroups(tf, k, layer, layerState) {
   }
   const values = scores.dataSync();
   const G = layer.kvHeads;
-  const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.minPerGroup };
+  const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.min };
   const tables = [];
   for (let row = 0; row < values.length / G; row++) {
     const rowScores = Array.from(values.subarray(row * G, (row + 1) * G));
@@ -579,6 +588,7 @@ function streamId(...parts) {
   return s;
 }
 
+
 /** out[i] = the top 24 bits of lowbias32(lowbias32(lowbias32(seed) ^ stream) ^ i), over 2^24: uniform in [0, 1). */
 function uniformFloats(seed, stream, count) {
   const key = lowbias32(lowbias32(seed) ^ stream);
@@ -682,7 +692,7 @@ export async function loadModel(checkpointBytes, options = {}) {
   const file = readSafetensors(checkpointBytes);
   const meta = checkpointMetadata(file.metadata);
   checkSameModel(meta.model);
-  const allocation = readAllocationState(file);
+  const allocation = readAllocationState(file, meta.run?.seed ?? 0);
   const weights = loadParameters(tf, file);
   const state = allocation.map((s) => (s?.cache ? { cache: tf.tensor1d(s.cache) } : s));
   // The run that trained the checkpoint knows its normalisation; the spec's run is the fallback.

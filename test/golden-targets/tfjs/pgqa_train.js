@@ -235,7 +235,7 @@ function loadParameters(tf, file) {
 
 /** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
 function allocationStateNames() {
-  return LAYERS.filter((l) => l.allocation.policy === 'key_norm').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
+  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ TWO_POW_24 = 16777216.0
 # Purposes: the first part of every stream id (runtime/random.ts, Purpose).
 PURPOSE_ATTENTION_DROPOUT = 1
 PURPOSE_PERTURB_NOISE = 2
+PURPOSE_ALLOCATION_SCORE = 3
 PURPOSE_INIT = 0x101
 PURPOSE_DROPOUT = 0x102
 

@@ -37,10 +37,10 @@ export async function loadModel(checkpointBytes, options = {}) {
   const meta = checkpointMetadata(file.metadata);
   checkSameModel(meta.model);
   // @if tracked
-  const allocation = readAllocationState(file);
+  const allocation = readAllocationState(file, meta.run?.seed ?? 0);
   // @else
-  // @if keyNorm
-  const state = readAllocationState(file);
+  // @if scored
+  const state = readAllocationState(file, meta.run?.seed ?? 0);
   // @else
   const state = LAYERS.map(() => null); // no block keeps allocation state
   // @end

@@ -167,9 +167,9 @@ function loadParameters(tf, file) {
 
 /** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
 function allocationStateNames() {
-  return LAYERS.filter((l) => l.allocation.policy === 'key_norm').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
+  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
 }
-// @if keyNorm
+// @if scored
 
 /**
  * What key_norm blocks need from the checkpoint, per block (null for the others): with eval 'frozen'
@@ -180,10 +180,10 @@ function allocationStateNames() {
  * head -> group table.
  // @end
  */
-function readAllocationState(file) {
+function readAllocationState(file, seed) {
   const state = LAYERS.map(() => null);
   LAYERS.forEach((layer, i) => {
-    if (layer.allocation.policy !== 'key_norm') return;
+    if (layer.allocation.policy === 'uniform') return;
     const read = (field) => {
       const name = 'blocks.' + layer.index + '.attn.alloc.' + field;
       const t = file.tensors.get(name);
@@ -201,6 +201,10 @@ function readAllocationState(file) {
     // @if tracked
     // Recomputed and tracked (DGQA): the score is one tracker step from the cache, which stays as it is.
     else if (layer.allocation.track) state[i] = { cache: read('cache') };
+    // @end
+    // @if random
+    // The random score at evaluation is keyed by the run seed (attnc evaluates with the checkpoint's).
+    if (layer.allocation.score.kind === 'random' && layer.allocation.eval === 'recompute') state[i] = { ...state[i], seed };
     // @end
   });
   return state;

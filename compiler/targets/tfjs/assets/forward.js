@@ -49,7 +49,7 @@ function groupedAttention(tf, qkv, layer, layerState) {
   const q = headsFrom(0, H);
   const k = headsFrom(H, G);
   const v = headsFrom(H + G, G);
-  // @if keyNorm
+  // @if scored
   const groups = headGroups(tf, k, layer, layerState);
   // @else
   const groups = layer.groupOfHead; // every block of this model has a fixed grouping
@@ -91,7 +91,7 @@ function expandGroups(tf, x, groups, H) {
   const gathered = tf.gather(tf.reshape(byHead, [batch * G, tokens * hd]), tf.tensor1d(rows, 'int32'));
   return tf.reshape(gathered, [batch * H, tokens, hd]);
 }
-// @if keyNorm
+// @if scored
 
 /** Which K/V head each query head reads: one table [H] for the batch, or one per image. */
 function headGroups(tf, k, layer, layerState) {
@@ -99,7 +99,7 @@ function headGroups(tf, k, layer, layerState) {
   // @if recompute
   // key_norm allocation, eval 'frozen': the allocation of the checkpoint (made in training)
   if (layer.allocation.eval === 'frozen') return layerState.groupOfHead;
-  return keyNormGroups(tf, k, layer, layerState); // eval 'recompute'
+  return scoredGroups(tf, k, layer, layerState); // eval 'recompute'
   // @else
   // key_norm allocation
   return layerState.groupOfHead; // eval 'frozen': every key_norm block of this model
@@ -108,14 +108,26 @@ function headGroups(tf, k, layer, layerState) {
 // @if recompute
 
 /**
- * key_norm allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
- * head's key norm per image (l2: Frobenius over tokens and head_dim; l1: sum of |k|), summed over the
+ * The statistics of attnc's score registry (compiler/ir/scores.ts), by name, that a block may
+ * recompute at inference: keys k [B, T, G, hd] -> a score per image and K/V head, [B, G].
+ */
+const KEY_SCORES = {
+  key_norm: (tf, k, score) => (score.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3])), // l2: Frobenius over tokens and head_dim; l1: sum of |k|
+  key_variance: (tf, k) => tf.mean(tf.square(tf.sub(k, tf.mean(k, [1, 3], true))), [1, 3]), // population variance over tokens and head_dim
+  // @if random
+  random: (tf, k, score, layer, layerState) => randomScores(tf, layerState.seed, layer.index, k.shape[0], k.shape[2]), // seeded, the same for every image
+  // @end
+};
+
+/**
+ * Scored allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
+ * head's statistic per image (KEY_SCORES), summed over the
  * batch (scope 'batch') or not ('sample'); then allocateFromScores. The result depends on the batch.
  * The G (or B x G) scores are read back to decide the counts exactly: one small sync per block.
  */
-function keyNormGroups(tf, k, layer, layerState) {
+function scoredGroups(tf, k, layer, layerState) {
   const a = layer.allocation;
-  const perImage = a.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3]); // [B, G]
+  const perImage = KEY_SCORES[a.score.kind](tf, k, a.score, layer, layerState); // [B, G]
   // @if tracked
   let scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);
   if (a.track) {
@@ -137,7 +149,7 @@ function keyNormGroups(tf, k, layer, layerState) {
   // @end
   const values = scores.dataSync();
   const G = layer.kvHeads;
-  const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.minPerGroup };
+  const options = { heads: layer.heads, scale: a.scale, rounding: a.rounding, minPerGroup: a.min };
   const tables = [];
   for (let row = 0; row < values.length / G; row++) {
     const rowScores = Array.from(values.subarray(row * G, (row + 1) * G));

@@ -1,13 +1,23 @@
 // ---------------------------------------------------------------------------------------------
+// @if noise
 // PGQA noise at inference (perturb ... during: always)
+// @else
+// The random allocation score at inference (allocate random(...), eval recompute)
+// @end
 //
 // attnc's counter-based generator (runtime/random.ts, docs/attention.md): every draw is a pure
 // function of (seed, stream, counter), so this module draws exactly the noise attnc's own evaluation
 // draws for the same seed and step. Arithmetic on unsigned 32-bit integers: Math.imul multiplies
 // modulo 2^32, and >>> 0 reads the result as unsigned.
 
+// @if noise
 /** The random-stream purpose of PGQA noise (runtime/random.ts Purpose.perturbNoise). */
 const PERTURB_NOISE_PURPOSE = 2;
+// @end
+// @if random
+/** The random-stream purpose of the `random` allocation score (core/random.ts Purpose.allocationScore). */
+const ALLOCATION_SCORE_PURPOSE = 3;
+// @end
 
 /** lowbias32 (Chris Wellons' hash-prospector): a bijective u32 -> u32 mix. */
 function lowbias32(x) {
@@ -36,6 +46,20 @@ function streamId(...parts) {
   }
   return s;
 }
+
+// @if random
+
+/**
+ * The `random` statistic at evaluation (compiler/ir/scores.ts randomScore), [B, G]: the same whole
+ * number in [0, 4096) for every image, the top 12 bits of draw g of stream (ALLOCATION_SCORE_PURPOSE, block).
+ */
+function randomScores(tf, seed, layer, batch, groups) {
+  const key = lowbias32(lowbias32(seed32(seed)) ^ streamId(ALLOCATION_SCORE_PURPOSE, layer));
+  const row = Array.from({ length: groups }, (_, g) => lowbias32(key ^ g) >>> 20);
+  return tf.tensor2d(Array.from({ length: batch }, () => row), [batch, groups]);
+}
+// @end
+// @if noise
 
 /** out[i] = the top 24 bits of lowbias32(lowbias32(lowbias32(seed) ^ stream) ^ i), over 2^24: uniform in [0, 1). */
 function uniformFloats(seed, stream, count) {
@@ -101,3 +125,4 @@ function perturb(tf, x, layer, noise) {
   const std = tf.sqrt(tf.maximum(tf.mean(tf.square(tf.sub(x, mean)), 3, true), 1e-20));
   return tf.sub(x, tf.mul(tf.add(tf.mul(z, std), mean), layer.perturb.scale));
 }
+// @end

@@ -5,11 +5,12 @@
 //
 // A key_norm layer's state is one u32 buffer (f32 values stored as their bits):
 //   [0, G) counts | [G, 2G) cache (f32) | [2G, 3G) score (f32) | [3G] initialised (0/1) | [3G + 1] last step + 1 (0: none)
-import type { KeyNormAllocationIR, TrackIR } from '../../../ir/types.js';
-import { f32, grid, makeKernel, GRID_ARGS, WG_INDEX, type KernelInstance, type KernelLimits } from '../kernel.js';
+import type { ScoredAllocationIR, TrackIR } from '../../../ir/types.js';
+import { ELEMENTWISE_WG, f32, grid, makeKernel, GRID_ARGS, WG_INDEX, type KernelInstance, type KernelLimits } from '../kernel.js';
 import { ALLOCATION_UNIFORMS, allocationWgsl } from '../wgsl-alloc.js';
 import { reductionWorkgroup, workgroupSumWgsl } from '../wgsl-math.js';
-import { elementwise, io } from './elementwise.js';
+import { RANDOM_WGSL, WGSL_PURPOSE } from '../wgsl-random.js';
+import { elementwise, INDEX, io, STREAM_UNIFORMS } from './elementwise.js';
 
 /** Words of a layer's state buffer. */
 export function allocationStateWords(groups: number): number {
@@ -53,6 +54,65 @@ fn main(${GRID_ARGS}) {
     bindings: [io('qkv', 'read'), io('norms', 'read_write')],
   }, limits);
   return { kernel, workgroups: grid(o.batch * G, limits) };
+}
+
+/** The shape of a key statistic's kernel: one value per image and K/V group. */
+export type KeyStatOptions = Omit<KeyNormOptions, 'norm'>;
+
+/** WGSL: the key element e (token e / hd, dim e % hd) of cell (b, g). */
+const keyAt = (o: KeyStatOptions) => `qkv[(b * ${o.tokens}u + e / ${o.headDim}u) * ${(o.heads + 2 * o.groups) * o.headDim}u + (${o.heads}u + g) * ${o.headDim}u + e % ${o.headDim}u]`;
+
+/** norms[b, g] = the population variance of K over tokens and head_dim: the mean first, then the mean squared deviation. */
+export function keyVarianceKernel(o: KeyStatOptions, limits: KernelLimits): KernelInstance {
+  const n = o.tokens * o.headDim;
+  const wg = reductionWorkgroup(limits.maxComputeInvocationsPerWorkgroup);
+  const body = /* wgsl */ `
+${workgroupSumWgsl('sum', wg)}
+${workgroupSumWgsl('dev', wg)}
+@compute @workgroup_size(${wg})
+fn main(${GRID_ARGS}) {
+  let cell = ${WG_INDEX};
+  if (cell >= ${o.batch * o.groups}u) { return; }
+  let b = cell / ${o.groups}u;
+  let g = cell % ${o.groups}u;
+  var s = 0.0f;
+  for (var e = lid; e < ${n}u; e += ${wg}u) { s = s + ${keyAt(o)}; }
+  let mean = reduce_sum(lid, s) / ${f32(n)};
+  var d = 0.0f;
+  for (var e = lid; e < ${n}u; e += ${wg}u) {
+    let c = ${keyAt(o)} - mean;
+    d = d + c * c;
+  }
+  let total = reduce_dev(lid, d);
+  if (lid == 0u) { norms[cell] = total / ${f32(n)}; }
+}
+`;
+  const kernel = makeKernel({
+    template: 'key_variance', key: `b${o.batch}_t${o.tokens}_h${o.heads}g${o.groups}d${o.headDim}`, workgroupSize: [wg, 1, 1], workgroupBytes: 8 * wg, body,
+    bindings: [io('qkv', 'read'), io('norms', 'read_write')],
+  }, limits);
+  return { kernel, workgroups: grid(o.batch * o.groups, limits) };
+}
+
+/**
+ * norms[b, g] = the `random` statistic (compiler/ir/scores.ts randomScore): the top 12 bits of the
+ * counter generator, keyed (seed, layer, step, micro-batch) with counter b * G + g in training, and
+ * (seed, layer) with counter g at evaluation.
+ */
+export function keyRandomKernel(o: { batch: number; groups: number; mode: 'train' | 'eval' }, limits: KernelLimits): KernelInstance {
+  const train = o.mode === 'train';
+  const body = /* wgsl */ `
+${RANDOM_WGSL}
+fn stream_id2(a: u32, b: u32) -> u32 { return stream_step(stream_step(2u, a), b); }
+@compute @workgroup_size(${ELEMENTWISE_WG})
+fn main(${GRID_ARGS}) {
+  ${INDEX}
+  if (i >= ${o.batch * o.groups}u) { return; }
+  let key = stream_key(u.seed, ${train ? `stream_id4(${WGSL_PURPOSE.allocationScore}u, u.layer, u.step, u.micro)` : `stream_id2(${WGSL_PURPOSE.allocationScore}u, u.layer)`});
+  norms[i] = f32(random_bits(key, ${train ? 'i' : `i % ${o.groups}u`}) >> 20u);
+}
+`;
+  return elementwise('key_random', `b${o.batch}_g${o.groups}_${o.mode}`, o.batch * o.groups, [io('norms', 'read_write')], STREAM_UNIFORMS, body, limits);
 }
 
 /** sums[g] = sum over b of norms[b, g], images in order (the reference sums per-image norms). */
@@ -163,7 +223,7 @@ export interface TrackerOptions {
   maxGroups: number;
   track: TrackIR;
   window: number;
-  init: KeyNormAllocationIR['init'];
+  init: ScoredAllocationIR['init'];
   /** 'train': one tracker step per optimizer step; 'eval': allocate from the score this batch gives. */
   mode: 'train' | 'eval';
 }

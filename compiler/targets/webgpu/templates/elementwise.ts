@@ -9,7 +9,7 @@ import { elementwiseGrid, makeKernel, ELEMENTWISE_WG, GRID_ARGS, WG_INDEX, type 
 import { NORMAL_CDF_WGSL } from '../wgsl-math.js';
 import { RANDOM_WGSL, WGSL_PURPOSE } from '../wgsl-random.js';
 
-const INDEX = `let i = ${WG_INDEX} * ${ELEMENTWISE_WG}u + lid;`;
+export const INDEX = `let i = ${WG_INDEX} * ${ELEMENTWISE_WG}u + lid;`;
 
 /**
  * The uniforms of one dropout mask of runtime/tfjs/vit.ts (maskUniformValues gives them): the host

@@ -43,19 +43,20 @@ MODEL = {
 
 # One entry per block, its attention as the attnc IR says (compiler/ir/types.ts, AttentionIR):
 #   allocation 'uniform': query head h reads K/V head h // (heads // kv_heads) (MHA, MQA, GQA);
-#   allocation 'key_norm': query heads shared among K/V heads by key norms (KDGQA; DGQA with 'track');
+#   allocation 'scored': query heads shared among K/V heads by a score per K/V head, 'score' naming the
+#     statistic of attnc's registry (key_norm: KDGQA; DGQA with 'track');
 #   perturb: PGQA noise subtracted from each head's output rows or score rows.
 LAYERS = [
     {
         'index': 0, 'variant': 'dgqa', 'heads': 6, 'kv_heads': 3, 'head_dim': 8,
         'mlp_hidden': 96, 'drop_path': 0, 'compat': 'none',
-        'allocation': {'policy': 'key_norm', 'norm': 'l2', 'scale': 'none', 'rounding': 'largest_remainder', 'min_per_group': 1, 'scope': 'batch', 'eval': 'frozen', 'track': {'kind': 'ema', 'decay': 0.9, 'rule': 'attnc'}, 'window': 3, 'init': 'uniform'},
+        'allocation': {'policy': 'scored', 'score': {'kind': 'key_norm', 'norm': 'l2'}, 'scale': 'none', 'rounding': 'largest_remainder', 'min': 1, 'scope': 'batch', 'eval': 'frozen', 'track': {'kind': 'ema', 'decay': 0.9, 'rule': 'attnc'}, 'window': 3, 'init': 'uniform'},
         'perturb': None,
     },
     {
         'index': 1, 'variant': 'dgqa', 'heads': 6, 'kv_heads': 3, 'head_dim': 8,
         'mlp_hidden': 96, 'drop_path': 0, 'compat': 'none',
-        'allocation': {'policy': 'key_norm', 'norm': 'l2', 'scale': 'none', 'rounding': 'largest_remainder', 'min_per_group': 0, 'scope': 'batch', 'eval': 'frozen', 'track': {'kind': 'diff', 'rule': 'attnc'}, 'window': 3, 'init': 'first_batch'},
+        'allocation': {'policy': 'scored', 'score': {'kind': 'key_norm', 'norm': 'l2'}, 'scale': 'none', 'rounding': 'largest_remainder', 'min': 0, 'scope': 'batch', 'eval': 'frozen', 'track': {'kind': 'diff', 'rule': 'attnc'}, 'window': 3, 'init': 'first_batch'},
         'perturb': None,
     },
 ]
@@ -77,6 +78,7 @@ TWO_POW_24 = 16777216.0
 # Purposes: the first part of every stream id (runtime/random.ts, Purpose).
 PURPOSE_ATTENTION_DROPOUT = 1
 PURPOSE_PERTURB_NOISE = 2
+PURPOSE_ALLOCATION_SCORE = 3
 PURPOSE_INIT = 0x101
 PURPOSE_DROPOUT = 0x102
 
@@ -267,18 +269,54 @@ def expand_groups(x, groups):
     return x.gather(1, groups[:, :, None, None].expand(batch, groups.shape[1], tokens, head_dim))
 
 
-def key_norms(k, norm):
-    """[B, G]: each image's norm of each K/V head's keys k [B, G, T, hd] (l2: Frobenius over T and hd; l1: sum of |k|)."""
-    return k.square().sum((2, 3)).sqrt() if norm == 'l2' else k.abs().sum((2, 3))
+# The statistics of attnc's score registry (compiler/ir/scores.ts), each by its name: each maps
+# the keys k [B, G, T, hd] of a block (layer) to one float32 score per image and K/V head, [B, G].
+KEY_SCORES = {}
 
 
-class KeyNormAllocation(nn.Module):
-    """The allocation state of a key_norm block, saved as blocks.<i>.attn.alloc.<buffer>:
+def key_score(name):
+    """Registers a statistic under its registry name."""
+    def register(fn):
+        KEY_SCORES[name] = fn
+        return fn
+    return register
+
+
+@key_score('key_norm')
+def key_norm(k, score, ctx, layer):
+    """Each image's norm of each K/V head's keys (l2: Frobenius over T and hd; l1: sum of |k|)."""
+    return k.square().sum((2, 3)).sqrt() if score['norm'] == 'l2' else k.abs().sum((2, 3))
+
+
+@key_score('key_variance')
+def key_variance(k, score, ctx, layer):
+    """The population variance of each K/V head's keys over T and hd: the mean, then the mean squared deviation."""
+    return (k - k.mean((2, 3), keepdim=True)).square().mean((2, 3))
+
+
+@key_score('random')
+def random_score(k, score, ctx, layer):
+    """A whole number in [0, 4096) per image and K/V head, the top 12 bits of the generator: in training
+    from stream (PURPOSE_ALLOCATION_SCORE, layer, step, micro_batch) at counter image * G + g (images
+    counted from the micro-batch's first), at evaluation from (PURPOSE_ALLOCATION_SCORE, layer) at counter g."""
+    batch, groups = k.shape[0], k.shape[1]
+    if ctx.training:
+        key = _stream_key(seed32(ctx.seed), stream_id(PURPOSE_ALLOCATION_SCORE, layer, ctx.step, ctx.micro_batch))
+        counters = _counters(ctx.first_image * groups, batch * groups, k.device)
+    else:
+        key = _stream_key(seed32(ctx.seed), stream_id(PURPOSE_ALLOCATION_SCORE, layer))
+        counters = _counters(0, groups, k.device).repeat(batch)
+    return (lowbias32(key ^ counters) >> 20).to(torch.float32).reshape(batch, groups)
+
+
+class ScoredAllocation(nn.Module):
+    """The allocation state of a scored block, saved as blocks.<i>.attn.alloc.<buffer>:
     counts int32 [G]: the allocation training made last (what eval 'frozen' uses);
     cache, score float32 [G]: the DGQA tracker's cache and score (the batch's key norms when untracked)."""
 
-    def __init__(self, heads, groups, policy):
+    def __init__(self, layer, heads, groups, policy):
         super().__init__()
+        self.layer = layer
         self.heads = heads
         self.policy = policy
         self.register_buffer('counts', torch.tensor(equal_share(heads, groups), dtype=torch.int32))
@@ -294,7 +332,7 @@ class KeyNormAllocation(nn.Module):
 
     def allocate(self, scores):
         p = self.policy
-        return allocate_from_scores(scores, self.heads, p['scale'], p['rounding'], p['min_per_group'])
+        return allocate_from_scores(scores, self.heads, p['scale'], p['rounding'], p['min'])
 
     def store(self, counts):
         self.counts.copy_(torch.tensor(counts, dtype=torch.int32))
@@ -305,7 +343,7 @@ class KeyNormAllocation(nn.Module):
         p = self.policy
         if not ctx.training and p['eval'] == 'frozen':
             return self.counts.tolist()
-        per_image = key_norms(k, p['norm'])
+        per_image = KEY_SCORES[p['score']['kind']](k, p['score'], ctx, self.layer)
         summed = per_image.sum(0)  # the reference sums the images' norms over the batch
         if ctx.training and ctx.reduce_norms is not None:
             summed = ctx.reduce_norms(summed)  # data parallel: the norms of the whole micro-batch
@@ -378,7 +416,7 @@ class Attention(nn.Module):
         # Uniform grouping: query head h reads K/V head h // (H / G); nothing to look up with G = H (MHA).
         self.uniform_counts = [heads // groups] * groups if heads % groups == 0 else None
         self.register_buffer('uniform_groups', None, persistent=False)
-        self.alloc = KeyNormAllocation(heads, groups, policy) if policy['policy'] == 'key_norm' else None
+        self.alloc = ScoredAllocation(self.index, heads, groups, policy) if policy['policy'] != 'uniform' else None
         if self.alloc is None and groups != heads:
             self.uniform_groups = torch.tensor([h // (heads // groups) for h in range(heads)], dtype=torch.int64)
         self.last_counts = None  # the counts the last forward pass used: [G], or [B] lists of [G]
@@ -399,6 +437,13 @@ class Attention(nn.Module):
         if self.alloc is None:
             self.last_counts = self.uniform_counts
             return self.uniform_groups
+        if torch.onnx.is_in_onnx_export() and (ctx.training or self.alloc.policy['eval'] != 'frozen'):
+            # The allocation is computed in Python from the keys (.tolist()): a trace would record this
+            # input's counts as constants and the exported model would give every input the same groups.
+            raise RuntimeError(
+                f'layer {self.index}: key_norm allocation computed from the keys of each pass cannot be exported to ONNX '
+                '(torch.onnx.export would freeze the traced input\'s allocation into a constant); '
+                'export a model whose key_norm layers evaluate frozen (eval: frozen), or evaluate it with PyTorch or attnc')
         counts = self.alloc.counts_for(k.detach(), ctx)
         self.last_counts = counts
         table = [group_of_head(c) for c in counts] if counts and isinstance(counts[0], list) else group_of_head(counts)
@@ -494,7 +539,7 @@ class VisionTransformer(nn.Module):
         first_image: where these images start within their micro-batch when processes share it, so each
         process draws its own part of the micro-batch's masks (0 on one process).
         Training mode (model.train()) applies dropout, drop path and train-only noise, and updates the
-        allocation state of key_norm blocks."""
+        allocation state of scored blocks."""
         height, width, channels = MODEL['image']
         if tuple(x.shape[1:]) != (channels, height, width):
             raise ValueError('model %s takes [B, %d, %d, %d] images, got %s' % (MODEL['name'], channels, height, width, list(x.shape)))

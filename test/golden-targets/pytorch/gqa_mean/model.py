@@ -39,7 +39,8 @@ MODEL = {
 
 # One entry per block, its attention as the attnc IR says (compiler/ir/types.ts, AttentionIR):
 #   allocation 'uniform': query head h reads K/V head h // (heads // kv_heads) (MHA, MQA, GQA);
-#   allocation 'key_norm': query heads shared among K/V heads by key norms (KDGQA; DGQA with 'track');
+#   allocation 'scored': query heads shared among K/V heads by a score per K/V head, 'score' naming the
+#     statistic of attnc's registry (key_norm: KDGQA; DGQA with 'track');
 #   perturb: PGQA noise subtracted from each head's output rows or score rows.
 LAYERS = [
     {
@@ -73,6 +74,7 @@ TWO_POW_24 = 16777216.0
 # Purposes: the first part of every stream id (runtime/random.ts, Purpose).
 PURPOSE_ATTENTION_DROPOUT = 1
 PURPOSE_PERTURB_NOISE = 2
+PURPOSE_ALLOCATION_SCORE = 3
 PURPOSE_INIT = 0x101
 PURPOSE_DROPOUT = 0x102
 
@@ -317,7 +319,7 @@ class VisionTransformer(nn.Module):
         first_image: where these images start within their micro-batch when processes share it, so each
         process draws its own part of the micro-batch's masks (0 on one process).
         Training mode (model.train()) applies dropout, drop path and train-only noise, and updates the
-        allocation state of key_norm blocks."""
+        allocation state of scored blocks."""
         height, width, channels = MODEL['image']
         if tuple(x.shape[1:]) != (channels, height, width):
             raise ValueError('model %s takes [B, %d, %d, %d] images, got %s' % (MODEL['name'], channels, height, width, list(x.shape)))

@@ -171,7 +171,7 @@ def eval_mutates_state():
     """DGQA rule 'paper' changes the allocation state at every evaluation batch (as the reference)."""
     for layer in LAYERS:
         a = layer['allocation']
-        if a['policy'] == 'key_norm' and a['track'] is not None and a['track']['rule'] == 'paper' and a['eval'] == 'recompute':
+        if a['policy'] != 'uniform' and a['track'] is not None and a['track']['rule'] == 'paper' and a['eval'] == 'recompute':
             return True
     return False
 

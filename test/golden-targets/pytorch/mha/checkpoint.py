@@ -226,7 +226,7 @@ def state_specs(m):
     specs = []
     for layer in m['layers']:
         a = layer['attention']
-        if a['allocation']['policy'] == 'key_norm':
+        if a['allocation']['policy'] != 'uniform':
             b, g = 'blocks.%d.attn.alloc' % layer['index'], [a['kvHeads']]
             specs += [(b + '.counts', g, 'I32'), (b + '.cache', g, 'F32'), (b + '.score', g, 'F32')]
     return specs

@@ -1,0 +1,109 @@
+// The importance statistics an allocation may share query heads by: ONE registry. Each entry is a
+// name, its parameters (schema, default, doc: the language's `allocate NAME(...)` arguments and the
+// IR's `score` object are built from them) and a plain float64 reference implementation that tests
+// hold every backend to. A backend computes a statistic with one function per entry (the graph's
+// `key_stat` op carries the IR's `score`); docs/allocation.md lists them.
+//
+// Every statistic is per image and K/V group, [B, G]; scope 'batch' sums it over the batch's images
+// (the allocate op), as the reference code sums its key norms.
+import { Purpose, randomBits, seed32, streamId } from '../../core/random.js';
+
+/** The statistic of a scored allocation, as the IR holds it: `kind` names a registry entry, the rest are its parameters. */
+export type ScoreIR = { kind: 'key_norm'; norm: 'l2' | 'l1' } | { kind: 'key_variance' } | { kind: 'random' };
+export type ScoreKind = ScoreIR['kind'];
+
+/** What a keyed statistic (`random`) is drawn from: the pass, as every backend knows it. */
+export interface ScoreDraw {
+  /** The run seed (seed32 is applied here). */
+  seed: number;
+  layer: number;
+  /** Training: keyed by (step, micro-batch, image); evaluation: one fixed key per layer. */
+  training: boolean;
+  step: number;
+  microBatch: number;
+  /** Where these images start within their micro-batch (data-parallel processes share one; 0 otherwise). */
+  firstImage?: number;
+}
+
+export interface ScoreParam {
+  values: readonly string[];
+  default: string;
+  doc: string;
+}
+
+export interface ScoreEntry {
+  /** The language's doc line of `allocate NAME(...)`. */
+  doc: string;
+  params: Readonly<Record<string, ScoreParam>>;
+  /** Whether the statistic is drawn from the (seed, layer, step) key rather than read from the keys. */
+  drawn: boolean;
+  /** FLOPs per key element to compute it (compiler/analyze.ts): a multiply-add per element for a norm. */
+  flopsPerKey: number;
+  /** float64 reference: keys[b][g] holds image b's T * hd key values of group g (token-major); returns [B][G]. */
+  reference(score: ScoreIR, keys: readonly (readonly (readonly number[])[])[], draw: ScoreDraw): number[][];
+}
+
+/**
+ * The `random` statistic of image b (counted from the micro-batch's first) and group g, a whole number
+ * in [0, 4096): the top 12 bits of the counter generator (core/random.ts) at
+ *   training:   stream streamId(Purpose.allocationScore, layer, step, microBatch), counter b * G + g
+ *   evaluation: stream streamId(Purpose.allocationScore, layer),                  counter g (every image)
+ * Whole numbers below 2^12 sum exactly in float32 over up to 4096 images, in any order, so the
+ * batch's sum, and hence the allocation, is the same bits on every backend (docs/allocation.md).
+ */
+export function randomScore(draw: ScoreDraw, image: number, group: number, groups: number): number {
+  const stream = draw.training ? streamId(Purpose.allocationScore, draw.layer, draw.step, draw.microBatch) : streamId(Purpose.allocationScore, draw.layer);
+  const counter = draw.training ? ((draw.firstImage ?? 0) + image) * groups + group : group;
+  return randomBits(seed32(draw.seed), stream, counter >>> 0) >>> 20;
+}
+
+const sum = (xs: readonly number[], f: (x: number) => number) => xs.reduce((s, x) => s + f(x), 0);
+
+export const SCORES: Readonly<Record<ScoreKind, ScoreEntry>> = {
+  key_norm: {
+    doc: 'query heads shared out in proportion to the norms of the key heads (KDGQA; DGQA with track)',
+    params: { norm: { values: ['l2', 'l1'], default: 'l2', doc: 'norm of a key head over tokens and head_dim (l2: Frobenius)' } },
+    drawn: false,
+    flopsPerKey: 2,
+    reference: (score, keys) => keys.map((image) => image.map((k) => ((score as { norm: string }).norm === 'l1' ? sum(k, Math.abs) : Math.sqrt(sum(k, (x) => x * x))))),
+  },
+  key_variance: {
+    doc: 'query heads shared out in proportion to the variance of each key head over tokens and head_dim (population variance)',
+    params: {},
+    drawn: false,
+    flopsPerKey: 4, // the sum, then a subtraction and a multiply-add per element
+    reference: (_score, keys) =>
+      keys.map((image) =>
+        image.map((k) => {
+          const mean = sum(k, (x) => x) / k.length;
+          return sum(k, (x) => (x - mean) * (x - mean)) / k.length;
+        }),
+      ),
+  },
+  random: {
+    doc: 'query heads shared out in proportion to a seeded random number per K/V group: the control for informed allocation',
+    params: {},
+    drawn: true,
+    flopsPerKey: 0,
+    reference: (_score, keys, draw) => keys.map((image, b) => image.map((_k, g) => randomScore(draw, b, g, image.length))),
+  },
+};
+
+export const SCORE_KINDS = Object.keys(SCORES) as ScoreKind[];
+
+/** The statistics a model's layers allocate by, as switches (`key_norm`: true, ...) for the emitters' assets. */
+export function scoreSwitches(allocations: readonly { policy: string; score?: ScoreIR }[]): Record<ScoreKind, boolean> {
+  const used = new Set(allocations.map((a) => a.score?.kind));
+  return Object.fromEntries(SCORE_KINDS.map((k) => [k, used.has(k)])) as Record<ScoreKind, boolean>;
+}
+
+/** The IR score of a statistic from its named arguments (absent ones take their defaults). */
+export function scoreFromArgs(kind: ScoreKind, args: Readonly<Record<string, unknown>>): ScoreIR {
+  const params = Object.fromEntries(Object.entries(SCORES[kind].params).map(([name, p]) => [name, args[name] ?? p.default]));
+  return { kind, ...params } as ScoreIR;
+}
+
+/** "key_norm l2", "key_variance": a score for reports, its name then its parameters' values. */
+export function describeScore(score: ScoreIR): string {
+  return [score.kind, ...Object.keys(SCORES[score.kind].params).map((p) => String((score as unknown as Record<string, unknown>)[p]))].join(' ');
+}

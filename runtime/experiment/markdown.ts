@@ -1,0 +1,23 @@
+// The comparison as a Markdown table, ready to paste (`attnc report --md EXPERIMENT_DIR`): the
+// statistics of comparison.ts, the notes that say how to read them, and the summary's warnings.
+import { lengthText, pctStat, STAT_HEADER, statCells } from './format.js';
+import { describeVariants, type ExperimentSummary } from './summary.js';
+
+const cell = (text: string) => text.replace(/\|/g, '\\|');
+
+export function markdownTable(s: ExperimentSummary): string {
+  const head = ['model', 'layers', 'seeds', 'test top-1 %', ...STAT_HEADER];
+  const rows = s.models.map((m) => [m.model, describeVariants(m.variants), `${m.seeds.length}/${m.gridRuns}`, pctStat(m.top1), ...statCells(m, s.reference)]);
+  const line = (r: string[]) => `| ${r.map(cell).join(' | ')} |`;
+  return [
+    `Experiment \`${s.experiment}\` (${s.spec}), after ${lengthText(s.length)}; reference: ${s.reference ?? 'none'}.`,
+    '',
+    line(head),
+    line(head.map((_, i) => (i < 2 ? '---' : '---:'))),
+    ...rows.map(line),
+    '',
+    'Test top-1: mean ± sample std over seeds. Intervals: bootstrap 95% over seeds. Δ pts: paired by seed against the reference.',
+    'p: paired t-test, Holm-corrected over the comparisons; a model is called better or worse only when p < 0.05 (summary.json also holds the Wilcoxon signed-rank test).',
+    ...s.warnings.map((w) => `Warning: ${w}.`),
+  ].join('\n') + '\n';
+}
