@@ -1,7 +1,7 @@
 // Says what a file given as a checkpoint is when it is not one (a spec, an IR document, a PyTorch
 // file, text), so that `attnc eval x.attn` answers with what was expected rather than with a
 // safetensors header length read from the spec's first eight characters.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 
 const SPEC_START = /^\s*(#|import\b|model\b|train\b|experiment\b)/;
@@ -10,6 +10,9 @@ const SPEC_START = /^\s*(#|import\b|model\b|train\b|experiment\b)/;
 export function explainNotCheckpoint(file: string, shown: string, command: string): string | null {
   let head: Buffer;
   try {
+    // Only a regular file is looked into: opening a FIFO (or a device) would block or never end, and
+    // the checkpoint reader has already said what such a file is.
+    if (!statSync(file).isFile()) return null;
     const fd = openSync(file, 'r');
     try {
       head = Buffer.alloc(512);
