@@ -81,6 +81,7 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
   if (positionals.length !== 1) throw new UserError(`attnc train: give exactly one spec file\n\n${TRAIN_USAGE}`);
   if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc train: give --epochs or --steps, not both (--epochs N trains N epochs, --steps N that many optimizer steps)');
   if (values.resume && values.init) throw new UserError('attnc train: --resume continues a run, --init starts a new one from other weights: give one of them');
+  if (values['fresh-optimizer'] && !values.resume) throw new UserError('attnc train: --fresh-optimizer goes with --resume (a new run starts with fresh optimizer state anyway)');
   const backendName = values.backend as BackendName;
   if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
   const overrides = { epochs: positiveInt('--epochs', values.epochs), steps: positiveInt('--steps', values.steps), seed: positiveInt('--seed', values.seed, 0) };
