@@ -35,3 +35,66 @@ export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): 
   }
   return scale === 0 ? worst : worst / scale;
 }
+
+// The variants every backend's training-step parity suite runs against tfjs (test/webgpu-runtime/
+// parity.test.ts, test/native/parity.test.ts): one tiny ViT per variant and a run each.
+// AdamW's eps is 1e-3 here: with the default 1e-8, m / sqrt(v) turns a gradient that is zero up to
+// rounding (the key bias: softmax ignores a constant per row) into a full step of either sign, and
+// the weights could not be compared. SGD runs compare with any settings.
+export const PARITY_SPEC = `
+model mha {
+  image   8 x 8 x 3
+  patch   4
+  dim     16
+  depth   2
+  mlp     2x
+  classes 5
+  attention { heads 4 }
+}
+model mqa extends mha { attention { kv_heads 1 } }
+model gqa extends mha {
+  dropout      0.1
+  attn_dropout 0.2
+  drop_path    0.1
+  attention { kv_heads 2 }
+}
+model kdgqa extends mha {
+  dim 24
+  pool mean
+  attention {
+    heads    6
+    kv_heads 3
+    allocate key_norm(norm: l1, scope: sample, min: 1)
+  }
+}
+model dgqa_ema extends kdgqa {
+  pool cls
+  attention { allocate key_norm(track: ema(decay: 0.8), window: 1 steps, init: first_batch) }
+}
+model dgqa_diff extends kdgqa {
+  pool cls
+  attention { allocate key_norm(track: diff, window: 1 steps, init: first_batch, min: 0) }
+}
+model variance extends kdgqa {
+  attention { allocate key_variance(scale: minmax, min: 1) }
+}
+model control extends kdgqa {
+  pool cls
+  attention { allocate random(scope: sample, min: 0) }
+}
+model pgqa extends mha {
+  attention { kv_heads 2 perturb gaussian(scale: 0.5) }
+  layers 1 { attention { perturb uniform(scale: 0.3, at: scores, during: always) } }
+}
+train mha_run       { model mha        data synthetic(train: 8, test: 8) batch 4 seed 1 optimizer sgd(lr: 0.1, momentum: 0.9, weight_decay: 1e-4) }
+train mqa_run       { model mqa        data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 2 optimizer adamw(lr: 1e-2, eps: 1e-3) clip_grad 0.5 }
+train gqa_run       { model gqa        data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 3 optimizer adamw(lr: 1e-2, weight_decay: 0.05, eps: 1e-3) label_smoothing 0.1 }
+train kdgqa_run     { model kdgqa      data synthetic(train: 8, test: 8) batch 3 seed 4 optimizer sgd(lr: 0.05, momentum: 0.9) }
+train dgqa_ema_run  { model dgqa_ema   data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 5 optimizer sgd(lr: 0.05) }
+train dgqa_diff_run { model dgqa_diff  data synthetic(train: 8, test: 8) batch 4 seed 6 optimizer adamw(lr: 1e-2, eps: 1e-3) }
+train variance_run  { model variance   data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 8 optimizer sgd(lr: 0.05, momentum: 0.9) }
+train control_run   { model control    data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 9 optimizer adamw(lr: 1e-2, eps: 1e-3) }
+train pgqa_run      { model pgqa       data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 7 optimizer sgd(lr: 0.1, momentum: 0.5) clip_grad 1.0 }
+`;
+
+export const PARITY_VARIANTS = ['mha', 'mqa', 'gqa', 'kdgqa', 'dgqa_ema', 'dgqa_diff', 'variance', 'control', 'pgqa'];
