@@ -41,8 +41,6 @@ export function differentiate(g: GraphBuilder, o: DifferentiateOptions): void {
       grads.set(t, same);
     },
     emit: (node) => g.node('backward', node),
-    scratch: (name, shape) => g.tensor(name, { kind: 'scratch', shape }),
-    shape: (t) => g.shape(t),
   };
   for (let i = forward.length - 1; i >= 0; i--) {
     const node = forward[i]!;

@@ -9,7 +9,7 @@ import { differentiate } from './differentiate.js';
 import { allocationState, grad, lowerForward, param } from './forward.js';
 import { planMemory } from './memory.js';
 import { allocates } from './policy.js';
-import { GRAPH_VERSION, PHASES, type Graph, type GraphParam, type GraphTraining } from './types.js';
+import { GRAPH_VERSION, type Graph, type GraphParam, type GraphTraining } from './types.js';
 
 export interface GraphOptions {
   /** The model to lower (default: the run's, else the only model). */
@@ -151,5 +151,4 @@ export function verify(graph: Graph): void {
       }
     }
   }
-  void PHASES;
 }

@@ -30,9 +30,6 @@ export interface VjpContext {
   /** The gradient of `tensor` is exactly that of `same` (an identity branch); no node is emitted. */
   alias(tensor: string, same: string): void;
   emit(node: GraphNode): void;
-  /** A backward-only tensor (e.g. a gradient that is not a forward tensor's), declared as scratch. */
-  scratch(name: string, shape: number[]): string;
-  shape(tensor: string): number[];
 }
 
 const at = (node: GraphNode) => node.attrs as Record<string, any>;

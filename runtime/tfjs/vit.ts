@@ -44,11 +44,6 @@ export interface VitOptions {
   scope?: string;
 }
 
-/** A training pass's loss statistics: [mean loss over the step's images, images right], summed over passes. */
-export interface PassStats {
-  stats: Tensor1D;
-}
-
 export class VitModel {
   readonly params: VitParams;
   /** The attention state of each layer (null for layers without one), indexed by layer. */

@@ -88,7 +88,10 @@ const RENDER: Record<string, (c: RenderContext, node: GraphNode, a: Attrs) => vo
     const bindings = Object.fromEntries(inst.kernel.bindings.map((b) => [b.name, c.buf(b.name === 'norms' ? n.outputs.stats! : n.inputs[b.name]!)]));
     c.b.dispatch(c.phase, inst, n.label, bindings, uniforms);
   },
-  noise: (c, n, a) => simple(c, n, instantiate('noise', perturbOptions({ ...a, perturb: a, tokens: a.tokens }), c.b.limits), streamValues(a.layer)),
+  noise: (c, n, a) => {
+    const o: PerturbOptions = { batch: a.batch, tokens: a.tokens, heads: a.heads, groups: a.groups, headDim: a.headDim, at: a.at, distribution: a.distribution, scale: a.scale, paper: a.paper };
+    simple(c, n, instantiate('noise', o, c.b.limits), streamValues(a.layer));
+  },
   grad_sumsq: (c, n, a) => simple(c, n, instantiate('grad_sumsq', {}, c.b.limits), { count: a.count, index: a.index }),
   grad_norm: (c, n, a) => simple(c, n, instantiate('grad_norm', { params: a.params, clip: a.clip }, c.b.limits)),
   adamw: (c, n, a) =>
