@@ -73,8 +73,25 @@ export async function runState(dir: string, trained: { run: RunIR; model: ModelI
   const meta = await readCheckpointMeta(last);
   const state = meta.trainState;
   if (!state) throw new ExperimentError(`${shown}/last.safetensors has no training state: it was not written by attnc train; move it away or choose another --out`);
-  checkResumable(metaAsCheckpoint(meta), `${shown}/last.safetensors`, trained.model, trained.run);
+  const shared = sharedRunName(meta.run?.name, trained.run.name);
+  checkResumable(metaAsCheckpoint(meta), `${shown}/last.safetensors`, trained.model, shared ? { ...trained.run, name: shared } : trained.run);
   const { steps, epochs } = trained.run;
   const done = steps !== null ? state.step >= steps : state.epoch >= epochs!;
+  if (!done && shared) {
+    throw new ExperimentError(`${shown} holds run '${shared}' of another experiment, stopped at step ${state.step}: finish it there (attnc experiment ... --resume), then this grid reuses it`);
+  }
   return done ? { kind: 'complete', step: state.step } : { kind: 'partial', step: state.step };
+}
+
+/**
+ * Experiments of one study share runs: a folder (a link or a copy) holding the same model, settings and
+ * seed trained by another experiment, 'other/MODEL/seedN' where this grid has 'exp/MODEL/seedN', is
+ * this grid's run too (a run's name is a label: nothing it computes depends on it). The name that
+ * differs is returned; undefined when the names are equal or are not two grid runs of one model and seed.
+ */
+export function sharedRunName(saved: string | undefined, wanted: string): string | undefined {
+  if (saved === undefined || saved === wanted) return undefined;
+  const tail = (name: string) => name.slice(name.indexOf('/'));
+  const isGridRun = (name: string) => name.split('/').length === 3;
+  return isGridRun(saved) && isGridRun(wanted) && tail(saved) === tail(wanted) ? saved : undefined;
 }

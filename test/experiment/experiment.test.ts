@@ -260,6 +260,25 @@ describe('attnc experiment, runs stopped part way', () => {
   });
 });
 
+describe('experiments of one study share runs', () => {
+  it("reuse a complete run of another experiment (same model, settings, seed) linked into their folder, and refuse one stopped part way", async () => {
+    fs.writeFileSync(path.join(dir, 'share.attn'), `${SPEC}\nexperiment pair {\n  train base\n  models tiny_gqa\n  seeds 0\n}\n`);
+    const first = await runCli(['experiment', 'share.attn', '--name', 'grid', '--out', 'shareA', '--steps', '2', '--only', 'tiny_gqa', '--quiet'], dir);
+    expect(first.code).toBe(0);
+    fs.mkdirSync(path.join(dir, 'shareB'));
+    fs.symlinkSync(path.join(dir, 'shareA', 'tiny_gqa'), path.join(dir, 'shareB', 'tiny_gqa'));
+    const reused = await runCli(['experiment', 'share.attn', '--name', 'pair', '--out', 'shareB', '--steps', '2', '--quiet'], dir);
+    expect(reused.stderr).toBe('');
+    expect(reused.code).toBe(0);
+    expect(reused.stdout).toContain('[1/1] pair/tiny_gqa/seed0: complete at step 2 in shareB/tiny_gqa/seed0/, skipped');
+    expect(summaryOf('shareB').runs[0].status).toBe('complete');
+
+    const longer = await runCli(['experiment', 'share.attn', '--name', 'pair', '--out', 'shareB', '--steps', '4', '--resume', '--quiet'], dir);
+    expect(longer.code).toBe(1);
+    expect(longer.stderr).toContain("shareB/tiny_gqa/seed0 holds run 'grid/tiny_gqa/seed0' of another experiment, stopped at step 2: finish it there");
+  });
+});
+
 describe('attnc experiment refuses, naming the fix', () => {
   it('an unknown experiment, listing those of the spec', async () => {
     fs.writeFileSync(path.join(dir, 'tiny.attn'), SPEC);
