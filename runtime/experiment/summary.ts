@@ -4,6 +4,7 @@
 import type { AttentionVariant, ModelIR } from '../../compiler/ir/types.js';
 import { analyzeModel } from '../../compiler/analyze.js';
 import type { MetricsRecord } from '../train/index.js';
+import { allocationFigures, type AllocationFigures } from './allocation-figures.js';
 import { compareModels, type Comparison } from './comparison.js';
 import type { GridRun, Length } from './plan.js';
 
@@ -42,6 +43,8 @@ export interface RunSummary {
   /** K and V bytes per token, summed over layers (float32), and the ratio to the same model with MHA. */
   kvBytesPerToken: number;
   kvRatioToMha: number;
+  /** What the per-batch allocations did (allocation-figures.ts); null without one. */
+  allocation: AllocationFigures | null;
 }
 
 /** Mean and sample standard deviation (n - 1); std is null for a single value. */
@@ -69,6 +72,8 @@ export interface ModelStats {
   finalTestLoss: Stat | null;
   imagesPerSec: Stat | null;
   wallSeconds: Stat | null;
+  /** Share of training steps the per-batch allocations held the even split (RunSummary.allocation); null without one. */
+  evenShare: Stat | null;
   /** Mean top-1 minus the reference model's (summary.reference), in fractions (0.012 = 1.2 points). */
   deltaTop1: number | null;
   /** Bootstrap 95% interval of the mean top-1 over the seeds (comparison.ts); null below two seeds. */
@@ -132,6 +137,7 @@ export function summarizeRun(grid: GridRun, model: ModelIR, records: MetricsReco
     params: analysis.params.total,
     kvBytesPerToken: analysis.kvCache.bytesPerToken,
     kvRatioToMha: analysis.kvCache.ratioToMha,
+    allocation: records ? allocationFigures(model, records) : null,
   };
 }
 
@@ -176,6 +182,7 @@ export function summarizeModels(runs: RunSummary[], order: string[]): { models: 
       seeds: done.map((r) => r.seed), gridRuns: mine.length,
       top1: of((r) => r.finalTop1), bestTop1: of((r) => r.bestTop1), finalTrainLoss: of((r) => r.finalTrainLoss),
       finalTestLoss: of((r) => r.finalTestLoss), imagesPerSec: of((r) => r.imagesPerSec), wallSeconds: of((r) => r.wallSeconds),
+      evenShare: of((r) => r.allocation?.evenShare ?? null),
       deltaTop1: null, top1CI: null, comparison: null,
     };
   });

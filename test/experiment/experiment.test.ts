@@ -67,6 +67,23 @@ function expectedRun(runDir: string) {
   };
 }
 
+/** Step by step: each step runs with the last allocation record read before it (even before any); 4 heads over 2 groups. */
+function expectedAllocation(runDir: string, layers: number): { evenShare: number; changes: number } {
+  const rs = records(runDir);
+  const lastStep = Math.max(...rs.filter((r) => r.kind === 'step').map((r) => r.step));
+  let even = 0;
+  let changes = 0;
+  for (let layer = 0; layer < layers; layer++) {
+    const mine = rs.filter((r) => r.kind === 'allocation' && r.layer === layer);
+    changes += Math.max(0, mine.length - 1);
+    for (let step = 1; step <= lastStep; step++) {
+      const held = mine.filter((r) => r.step <= step - 1).at(-1);
+      if (!held || held.counts!.every((c) => c === 2)) even++;
+    }
+  }
+  return { evenShare: even / (layers * lastStep), changes };
+}
+
 function meanStd(xs: number[]): { mean: number; std: number } {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   return { mean, std: Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) };
@@ -120,7 +137,11 @@ describe('attnc experiment', () => {
       expect(r.params).toBe(6484);
       expect(r.kvBytesPerToken).toBe(128);
       expect(r.variants).toEqual(r.model === 'tiny_gqa' ? ['gqa', 'gqa'] : ['kdgqa', 'kdgqa']);
+      expect(r.allocation).toEqual(r.model === 'tiny_gqa' ? null : expectedAllocation(path.join(out, r.dir), 2));
     }
+    const kdEven = SEEDS.map((seed) => expectedAllocation(path.join(out, 'tiny_kdgqa', `seed${seed}`), 2)!.evenShare);
+    expect(s.models.find((m: { model: string }) => m.model === 'tiny_kdgqa').evenShare.mean).toBeCloseTo(meanStd(kdEven).mean, 12);
+    expect(s.models.find((m: { model: string }) => m.model === 'tiny_gqa').evenShare).toBeNull();
     for (const m of s.models) {
       const finals = SEEDS.map((seed) => expectedRun(path.join(out, m.model, `seed${seed}`)).finalTop1);
       const { mean, std } = meanStd(finals);
@@ -172,7 +193,7 @@ describe('attnc experiment', () => {
     expect([...s.warnings].sort()).toEqual(MODELS.map((m) => `${m}: 2 seeds; intervals and tests need at least 5 to mean much`));
     const md = await runCli(['report', '--md', 'grid'], dir);
     expect(md.code).toBe(0);
-    expect(md.stdout).toMatch(/^\| model \| layers \| seeds \| test top-1 % \| 95% CI \| Δ pts \(95% CI\) \| p \(Holm\) \| verdict \|$/m);
+    expect(md.stdout).toMatch(/^\| model \| layers \| seeds \| test top-1 % \| 95% CI \| Δ pts \(95% CI\) \| p \(Holm\) \| verdict \| even split % \|$/m);
     expect(md.stdout).toContain(`| ${kd.comparison.verdict} |`);
     expect(md.stdout).toContain('Warning: tiny_kdgqa: 2 seeds');
     const bad = await runCli(['report', '--md', 'grid/tiny_gqa'], dir);
