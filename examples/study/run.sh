@@ -23,4 +23,6 @@ experiment variants
 experiment groups
 experiment statistic gqa kdgqa
 experiment window gqa dgqa_ema
+experiment difficulty
 experiment noise gqa pgqa
+experiment size
