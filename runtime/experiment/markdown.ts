@@ -6,9 +6,10 @@ import { describeVariants, type ExperimentSummary } from './summary.js';
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 
 export function markdownTable(s: ExperimentSummary): string {
-  const head = ['model', 'layers', 'seeds', 'test top-1 %', ...STAT_HEADER, 'even split %'];
+  const head = ['model', 'layers', 'seeds', 'test top-1 %', ...STAT_HEADER, 'even split %', 'changes'];
   const even = (m: (typeof s.models)[number]) => (m.evenShare ? (100 * m.evenShare.mean).toFixed(1) : '-');
-  const rows = s.models.map((m) => [m.model, describeVariants(m.variants), `${m.seeds.length}/${m.gridRuns}`, pctStat(m.top1), ...statCells(m, s.reference), even(m)]);
+  const changes = (m: (typeof s.models)[number]) => (m.allocationChanges ? m.allocationChanges.mean.toFixed(1) : '-');
+  const rows = s.models.map((m) => [m.model, describeVariants(m.variants), `${m.seeds.length}/${m.gridRuns}`, pctStat(m.top1), ...statCells(m, s.reference), even(m), changes(m)]);
   const line = (r: string[]) => `| ${r.map(cell).join(' | ')} |`;
   return [
     `Experiment \`${s.experiment}\` (${s.spec}), after ${lengthText(s.length)}; reference: ${s.reference ?? 'none'}.`,
@@ -19,7 +20,7 @@ export function markdownTable(s: ExperimentSummary): string {
     '',
     'Test top-1: mean ± sample std over seeds. Intervals: bootstrap 95% over seeds. Δ pts: paired by seed against the reference.',
     'p: paired t-test, Holm-corrected over the comparisons; a model is called better or worse only when p < 0.05 (summary.json also holds the Wilcoxon signed-rank test).',
-    'Even split %: the share of training steps at which the per-batch allocations held the even split (mean over seeds); at 100 a scored model computes exactly what GQA computes.',
+    'Even split %: the share of training steps at which the per-batch allocations held the even split (mean over seeds); at 100 a scored model computes exactly what GQA computes. Changes: allocation changes per run, summed over layers (mean over seeds).',
     ...s.warnings.map((w) => `Warning: ${w}.`),
   ].join('\n') + '\n';
 }

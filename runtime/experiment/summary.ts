@@ -74,6 +74,8 @@ export interface ModelStats {
   wallSeconds: Stat | null;
   /** Share of training steps the per-batch allocations held the even split (RunSummary.allocation); null without one. */
   evenShare: Stat | null;
+  /** Allocation changes per run (RunSummary.allocation.changes); null without a per-batch allocation. */
+  allocationChanges: Stat | null;
   /** Mean top-1 minus the reference model's (summary.reference), in fractions (0.012 = 1.2 points). */
   deltaTop1: number | null;
   /** Bootstrap 95% interval of the mean top-1 over the seeds (comparison.ts); null below two seeds. */
@@ -182,7 +184,7 @@ export function summarizeModels(runs: RunSummary[], order: string[]): { models: 
       seeds: done.map((r) => r.seed), gridRuns: mine.length,
       top1: of((r) => r.finalTop1), bestTop1: of((r) => r.bestTop1), finalTrainLoss: of((r) => r.finalTrainLoss),
       finalTestLoss: of((r) => r.finalTestLoss), imagesPerSec: of((r) => r.imagesPerSec), wallSeconds: of((r) => r.wallSeconds),
-      evenShare: of((r) => r.allocation?.evenShare ?? null),
+      evenShare: of((r) => r.allocation?.evenShare ?? null), allocationChanges: of((r) => r.allocation?.changes ?? null),
       deltaTop1: null, top1CI: null, comparison: null,
     };
   });

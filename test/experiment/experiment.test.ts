@@ -141,6 +141,8 @@ describe('attnc experiment', () => {
     }
     const kdEven = SEEDS.map((seed) => expectedAllocation(path.join(out, 'tiny_kdgqa', `seed${seed}`), 2)!.evenShare);
     expect(s.models.find((m: { model: string }) => m.model === 'tiny_kdgqa').evenShare.mean).toBeCloseTo(meanStd(kdEven).mean, 12);
+    const kdChanges = SEEDS.map((seed) => expectedAllocation(path.join(out, 'tiny_kdgqa', `seed${seed}`), 2)!.changes);
+    expect(s.models.find((m: { model: string }) => m.model === 'tiny_kdgqa').allocationChanges.mean).toBeCloseTo(meanStd(kdChanges).mean, 12);
     expect(s.models.find((m: { model: string }) => m.model === 'tiny_gqa').evenShare).toBeNull();
     for (const m of s.models) {
       const finals = SEEDS.map((seed) => expectedRun(path.join(out, m.model, `seed${seed}`)).finalTop1);
@@ -193,7 +195,7 @@ describe('attnc experiment', () => {
     expect([...s.warnings].sort()).toEqual(MODELS.map((m) => `${m}: 2 seeds; intervals and tests need at least 5 to mean much`));
     const md = await runCli(['report', '--md', 'grid'], dir);
     expect(md.code).toBe(0);
-    expect(md.stdout).toMatch(/^\| model \| layers \| seeds \| test top-1 % \| 95% CI \| Δ pts \(95% CI\) \| p \(Holm\) \| verdict \| even split % \|$/m);
+    expect(md.stdout).toMatch(/^\| model \| layers \| seeds \| test top-1 % \| 95% CI \| Δ pts \(95% CI\) \| p \(Holm\) \| verdict \| even split % \| changes \|$/m);
     expect(md.stdout).toContain(`| ${kd.comparison.verdict} |`);
     expect(md.stdout).toContain('Warning: tiny_kdgqa: 2 seeds');
     const bad = await runCli(['report', '--md', 'grid/tiny_gqa'], dir);
