@@ -1,7 +1,10 @@
-// The analyses behind `attnc compile --summary`, checked against timm's published parameter counts,
-// the literature's MAC count for ViT-B/16 and hand-derived figures for a small model.
+// The analyses behind `attnc compile --summary` (a pass over the op graph), checked against timm's
+// published parameter counts, the literature's MAC count for ViT-B/16 and hand-derived figures for a
+// small model.
 import { describe, expect, it } from 'vitest';
 import { analyzeDocument, analyzeModel } from '../compiler/analyze.js';
+import { lowerModelGraph } from '../compiler/graph/lower.js';
+import { OPS } from '../compiler/graph/ops.js';
 import type { IRDocument, LayerIR, ModelIR } from '../compiler/ir/types.js';
 import { formatSummary, summaryJson } from '../compiler/summary-format.js';
 import { span, uniformAttention, vitModel } from './helpers/model-ir.js';
@@ -131,11 +134,22 @@ describe('FLOPs', () => {
     expect(mha.total - gqa.total).toBe(mha.qkv - gqa.qkv);
   });
 
-  it('count mean pooling and fc_norm instead of normalising every token', () => {
+  it('count mean pooling after the final norm, as attnc computes it', () => {
     const f = analyzeModel(small({ pool: 'mean' })).flops;
-    // 16 tokens; pooling 16 * 64, fc_norm over 64 elements.
+    // 16 tokens: attnc normalises every token, then averages them (16 * 64 adds and divides);
+    // timm's default fc_norm order (pool, then normalise 64 elements) is not what attnc runs.
     expect(f.head).toBe(16 * 64 + 2 * 64 * 10 + 10);
-    expect(f.norms).toBe(2 * 2 * 7 * 16 * 64 + 7 * 64);
+    expect(f.norms).toBe(2 * 2 * 7 * 16 * 64 + 7 * 16 * 64);
+  });
+
+  it('are each op\'s declared FLOPs summed over the eval phase', () => {
+    const m = small();
+    const graph = lowerModelGraph(m, null, { batch: 1 });
+    const declared = graph.phases.eval.map((n) => OPS[n.op]!.flops?.(n.attrs).total ?? 0);
+    expect(declared.reduce((a, b) => a + b, 0)).toBe(analyzeModel(m).flops.total);
+    // Twice the batch, twice the FLOPs: the figures are per image.
+    const two = lowerModelGraph(m, null, { batch: 2 });
+    expect(two.phases.eval.map((n) => OPS[n.op]!.flops?.(n.attrs).total ?? 0).reduce((a, b) => a + b, 0)).toBe(2 * 3_725_490);
   });
 });
 
@@ -156,18 +170,35 @@ describe('memory', () => {
     expect(mem.parameterBytes).toBe(4 * 105_930);
   });
 
-  it('normalises only the pooled vector with mean pooling', () => {
+  it('keeps every token of the final norm with mean pooling (attnc normalises before pooling)', () => {
     const mem = analyzeModel(small({ pool: 'mean' })).memory;
-    expect(mem.finalNorm).toBe(4 * (64 + 2));
+    expect(mem.finalNorm).toBe(4 * (16 * 64 + 2 * 16));
     expect(mem.perLayer[0].attentionProbs).toBe(4 * 4 * 16 * 16);
   });
 
-  it('adds the dropped probabilities and the masks with dropout', () => {
-    const plain = analyzeModel(small()).memory.perLayer[0];
-    const dropped = analyzeModel(small({ attnDropout: 0.1, dropout: 0.1 })).memory.perLayer[0];
-    const probs = 4 * 17 * 17;
-    expect(dropped.attentionProbs - plain.attentionProbs).toBe(4 * probs);
-    expect(dropped.dropoutMasks).toBe(probs + 17 * 64 + 17 * 256 + 17 * 64);
+  it('keeps no dropout masks: the backward draws them again from their streams', () => {
+    const plain = analyzeModel(small()).memory;
+    const dropped = analyzeModel(small({ attnDropout: 0.1, dropout: 0.1 })).memory;
+    expect(dropped.activationsBytes).toBe(plain.activationsBytes);
+  });
+
+  it('keeps the noise and the unperturbed output of PGQA, and the table of a scored allocation', () => {
+    const m = mixedModel();
+    const trained = { ...m, layers: m.layers.map((l) => (l.attention.perturb ? { ...l, attention: { ...l.attention, perturb: { ...l.attention.perturb, during: 'train' as const } } } : l)) };
+    const mem = analyzeModel(trained).memory;
+    // PGQA at the output: the noise (one row of T * hd per head) and the output before it, 6 heads of 64.
+    expect(mem.perLayer[9]!.perturb).toBe(4 * (6 * 197 * 64 + 197 * 6 * 64));
+    expect(mem.perLayer[0]!.perturb).toBe(0);
+    // KDGQA: the head -> group table, one word per query head.
+    expect(mem.perLayer[5]!.allocation).toBe(4 * 6);
+    expect(mem.perLayer[0]!.allocation).toBe(0);
+  });
+
+  it('gives the gradient buffers of the memory plan', () => {
+    const m = small();
+    const plan = lowerModelGraph(m, null, { batch: 1, trainingPass: true }).memory;
+    expect(analyzeModel(m).memory.gradientBuffersBytes).toBe(4 * plan.buffers.reduce((a, b) => a + b.elements, 0));
+    expect(plan.buffers.length).toBeGreaterThan(0);
   });
 });
 

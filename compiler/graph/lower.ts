@@ -18,12 +18,20 @@ export interface GraphOptions {
   run?: string;
   /** Images per pass (default: the run's micro-batch; 1 without a run). */
   batch?: number;
+  /**
+   * Without a run, lower one training pass too: the training forward (the model's dropout, drop
+   * path and PGQA rates) and its backward, with a unit loss scale and no label smoothing, but no
+   * optimizer. The summary measures what the backward keeps from it (compiler/analyze.ts).
+   */
+  trainingPass?: boolean;
 }
 
 interface Lowering {
   m: ModelIR;
   run: RunIR | null;
   batch: number;
+  /** The training pass's loss settings; null: eval only. */
+  loss: { smoothing: number; gradScale: number } | null;
   g: GraphBuilder;
   params: GraphParam[];
   training: GraphTraining | null;
@@ -33,8 +41,8 @@ interface Lowering {
 /** The passes, in the order they run. */
 export const PASSES: readonly { name: string; run: (l: Lowering) => void }[] = [
   { name: 'params', run: declareParams },
-  { name: 'forward', run: (l) => l.run && lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'train', loss: { smoothing: l.run.labelSmoothing, gradScale: 1 / l.run.batch } }) },
-  { name: 'differentiate', run: (l) => l.run && differentiate(l.g, { seed: { tensor: 'output:logits', grad: 'act:dlogits' }, paramGrads: new Map(l.params.map((p) => [p.tensor, p.grad])) }) },
+  { name: 'forward', run: (l) => l.loss && lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'train', loss: l.loss }) },
+  { name: 'differentiate', run: (l) => l.loss && differentiate(l.g, { seed: { tensor: 'output:logits', grad: 'act:dlogits' }, paramGrads: new Map(l.params.map((p) => [p.tensor, p.grad])) }) },
   { name: 'optimizer', run: lowerOptimizer },
   { name: 'eval', run: (l) => lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'eval', loss: { smoothing: l.run?.labelSmoothing ?? 0, gradScale: null } }) },
   { name: 'assemble', run: assemble },
@@ -64,11 +72,17 @@ export function selectModelAndRun(ir: IRDocument, o: Pick<GraphOptions, 'model' 
 }
 
 export function lowerGraph(ir: IRDocument, o: GraphOptions = {}): Graph {
-  const { model: m, run } = selectModelAndRun(ir, o);
+  const { model, run } = selectModelAndRun(ir, o);
+  return lowerModelGraph(model, run, o);
+}
+
+/** The graph of one model (and the run whose training step it holds, or null). */
+export function lowerModelGraph(m: ModelIR, run: RunIR | null, o: Pick<GraphOptions, 'batch' | 'trainingPass'> = {}): Graph {
   const batch = o.batch ?? run?.microBatch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`the batch must be a whole number >= 1, got ${batch}`);
   if (run && run.batch % batch !== 0) throw new Error(`--batch ${batch} must divide run '${run.name}''s batch of ${run.batch} (the passes of a step accumulate gradients)`);
-  const l: Lowering = { m, run, batch, g: new GraphBuilder(), params: [], training: null };
+  const loss = run ? { smoothing: run.labelSmoothing, gradScale: 1 / run.batch } : o.trainingPass ? { smoothing: 0, gradScale: 1 } : null;
+  const l: Lowering = { m, run, batch, loss, g: new GraphBuilder(), params: [], training: null };
   for (const pass of PASSES) pass.run(l);
   return l.graph!;
 }
@@ -84,8 +98,8 @@ function declareParams(l: Lowering): void {
     const tensor = g.tensor(param(spec.name), { kind: 'param', shape, init: { kind: 'param', param: spec.name } });
     const slotTensors: Record<string, string> = {};
     let gradTensor = '';
+    if (l.loss) gradTensor = g.tensor(grad(spec.name), { kind: 'grad', shape });
     if (run) {
-      gradTensor = g.tensor(grad(spec.name), { kind: 'grad', shape });
       for (const s of slots) slotTensors[s] = g.tensor(`opt.${s}:${spec.name}`, { kind: 'optimizer-state', shape });
     }
     return { name: spec.name, tensor, grad: gradTensor, slots: slotTensors, checkpointShape: spec.shape, shape, layout: layoutOf(spec), weightDecay: decays(spec.name, spec.shape) };

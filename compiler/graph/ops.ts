@@ -2,7 +2,32 @@
 // for forward ops, the one vector-Jacobian rule from which compiler/graph/differentiate.ts builds the
 // backward. A backend supports the graph by implementing each op of this table (docs/graph.md);
 // nothing else describes the model.
+import { SCORES, type ScoreIR } from '../ir/scores.js';
 import type { GraphNode } from './types.js';
+
+/** A multiply-add (MAC) counts as 2 FLOPs, so matmul FLOPs are twice the MACs fvcore and timm report. */
+export const FLOPS_PER_MULTIPLY_ADD = 2;
+/** LayerNorm: mean (1), centre (1), variance (multiply-add, 2), scale by 1/std (1), affine (2). */
+export const LAYERNORM_FLOPS_PER_ELEMENT = 7;
+/** Softmax: max (1), subtract (1), exp (1), sum (1), divide (1). */
+export const SOFTMAX_FLOPS_PER_ELEMENT = 5;
+/** Exact GELU x/2 * (1 + erf(x/sqrt 2)): divide, erf, add, multiply, halve; erf counts as 1. */
+export const GELU_FLOPS_PER_ELEMENT = 5;
+/**
+ * PGQA noise per perturbed element: row mean (1) and variance (2) of the noise and of the target,
+ * standardise and rescale the noise (3), multiply by scale (1), subtract (1). Drawing is not counted.
+ */
+export const PERTURB_FLOPS_PER_ELEMENT = 11;
+
+/**
+ * What a node computes, from its attrs (docs/analyses.md states the conventions): `total` FLOPs, of
+ * which `macs` multiply-adds in matmuls, and for the attention its named parts (they sum to total).
+ */
+export interface OpFlops {
+  total: number;
+  macs: number;
+  parts?: Record<string, number>;
+}
 
 export interface OpSpec {
   /** Roles read; a trailing '?' marks a role that some nodes leave out. */
@@ -15,6 +40,12 @@ export interface OpSpec {
   doc: string;
   /** The vector-Jacobian rule of a forward op (absent: no gradient flows through it). */
   vjp?: (node: GraphNode, d: VjpContext) => void;
+  /**
+   * The FLOPs of a forward op from its attrs. Absent on the forward ops that do no counted
+   * arithmetic (patchify and allocate move or count, noise only draws, the loss is not part of
+   * inference) and on the backward and optimizer ops, which no analysis counts yet.
+   */
+  flops?: (attrs: Record<string, any>) => OpFlops;
 }
 
 /**
@@ -48,6 +79,7 @@ export const OPS: Record<string, OpSpec> = {
     doc: 'NHWC images [B, H, W, C] -> patch rows [B * P, C * p * p] (row-major patches, channels innermost, as timm\'s conv)',
   },
   linear: {
+    flops: (a) => linearFlops(a.rows, a.in, a.out, a.bias),
     reads: ['x', 'weight', 'bias?'], writes: ['y'],
     doc: 'y = x W (+ b): x [rows, in], W [in, out] (the checkpoint\'s weight transposed)',
     vjp(node, d) {
@@ -64,6 +96,8 @@ export const OPS: Record<string, OpSpec> = {
     },
   },
   embed: {
+    // The position embeddings are added to every token; the class token is a copy.
+    flops: (a) => ({ total: a.batch * (a.patches + (a.cls ? 1 : 0)) * a.dim, macs: 0 }),
     reads: ['patches', 'cls?', 'pos'], writes: ['h'],
     doc: 'tokens = [cls token;] patch embeddings, + position embeddings, as [B * T, D] rows',
     vjp(node, d) {
@@ -74,6 +108,7 @@ export const OPS: Record<string, OpSpec> = {
     },
   },
   layernorm: {
+    flops: (a) => ({ total: LAYERNORM_FLOPS_PER_ELEMENT * a.rows * a.dim, macs: 0 }),
     reads: ['x', 'gamma', 'beta'], writes: ['y', 'stats'],
     doc: 'y = (x - mean) / sqrt(var + eps) * gamma + beta per row; stats [rows, 2] = (mean, 1 / sqrt(var + eps)) for the backward',
     vjp(node, d) {
@@ -89,6 +124,7 @@ export const OPS: Record<string, OpSpec> = {
     },
   },
   gelu: {
+    flops: (a) => ({ total: GELU_FLOPS_PER_ELEMENT * a.count, macs: 0 }),
     reads: ['x'], writes: ['y'],
     doc: 'y = dropout(gelu(x)) with the exact erf GELU; the mask is drawn from the (layer, site) stream',
     vjp(node, d) {
@@ -98,6 +134,7 @@ export const OPS: Record<string, OpSpec> = {
     },
   },
   key_stat: {
+    flops: (a) => ({ total: SCORES[(a.score as ScoreIR).kind].flopsPerKey * a.batch * a.groups * a.tokens * a.headDim, macs: 0 }),
     reads: ['qkv'], writes: ['stats'],
     doc: 'an importance statistic [B, G] per image and K/V group, from the keys (the score registry, compiler/ir/scores.ts)',
   },
@@ -110,6 +147,7 @@ export const OPS: Record<string, OpSpec> = {
     doc: 'PGQA noise, standardised per row, from the (layer, step, micro-batch) stream',
   },
   attention: {
+    flops: attentionFlops,
     reads: ['qkv', 'table?', 'z?'], writes: ['out', 'p', 's?', 'o?'],
     doc: 'grouped attention: query head h reads K/V group table[h] (h / (H / G) without a table); PGQA subtracts scaled noise at the scores or the output; dropout on the probabilities. Saves p (and s or o when perturbed) for the backward',
     vjp(node, d) {
@@ -121,6 +159,7 @@ export const OPS: Record<string, OpSpec> = {
     },
   },
   residual: {
+    flops: (a) => ({ total: a.rows * a.dim, macs: 0 }),
     reads: ['h', 'y'], writes: ['out'],
     doc: 'out = h + dropPath(dropout(y)): the end of a residual branch',
     vjp(node, d) {
@@ -131,6 +170,7 @@ export const OPS: Record<string, OpSpec> = {
     },
   },
   pool: {
+    flops: (a) => ({ total: a.pool === 'mean' ? a.batch * a.tokens * a.dim : 0, macs: 0 }),
     reads: ['x'], writes: ['pooled'],
     doc: 'the class token\'s row, or the mean of the tokens: [B * T, D] -> [B, D]',
     vjp(node, d) {
@@ -158,6 +198,30 @@ export const OPS: Record<string, OpSpec> = {
   adamw: { reads: ['stats'], writes: [], updates: ['p', 'grad', 'm', 'v'], doc: 'AdamW with decoupled decay; zeroes the gradient; skips a step whose gradient norm is not finite' },
   sgd: { reads: ['stats'], writes: [], updates: ['p', 'grad', 'buf?'], doc: 'SGD with optional momentum and weight decay; zeroes the gradient' },
 };
+
+/** A linear layer over `rows` rows: its multiply-adds, plus the bias addition. */
+export function linearFlops(rows: number, inFeatures: number, outFeatures: number, bias: boolean): OpFlops {
+  const macs = rows * inFeatures * outFeatures;
+  return { total: FLOPS_PER_MULTIPLY_ADD * macs + (bias ? rows * outFeatures : 0), macs };
+}
+
+/**
+ * Grouped attention: every query head still scores against all T keys and mixes all T values, so
+ * QK^T and attention @ V depend on the heads, not the K/V groups. Softmax counts with scaling q by
+ * 1 / sqrt(headDim) (timm scales q, not the scores); PGQA noise where the node perturbs.
+ */
+function attentionFlops(a: Record<string, any>): OpFlops {
+  const { batch: B, heads: H, tokens: T, headDim: hd } = a;
+  const matmul = B * H * T * T * hd;
+  const perturb = a.perturb ? PERTURB_FLOPS_PER_ELEMENT * B * H * (a.perturb.at === 'output' ? T * hd : T * T) : 0;
+  const parts = {
+    scores: FLOPS_PER_MULTIPLY_ADD * matmul,
+    softmax: SOFTMAX_FLOPS_PER_ELEMENT * B * H * T * T + B * H * T * hd,
+    attnV: FLOPS_PER_MULTIPLY_ADD * matmul,
+    perturb,
+  };
+  return { total: parts.scores + parts.softmax + parts.attnV + perturb, macs: 2 * matmul, parts };
+}
 
 /** Every role of an op with whether it is optional, for checks. */
 export function rolesOf(op: string): { name: string; optional: boolean; access: 'read' | 'write' | 'update' }[] {

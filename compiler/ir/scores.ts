@@ -37,7 +37,7 @@ export interface ScoreEntry {
   params: Readonly<Record<string, ScoreParam>>;
   /** Whether the statistic is drawn from the (seed, layer, step) key rather than read from the keys. */
   drawn: boolean;
-  /** FLOPs per key element to compute it (compiler/analyze.ts): a multiply-add per element for a norm. */
+  /** FLOPs per key element to compute it (the key_stat op's declared FLOPs, compiler/graph/ops.ts): a multiply-add per element for a norm. */
   flopsPerKey: number;
   /** float64 reference: keys[b][g] holds image b's T * hd key values of group g (token-major); returns [B][G]. */
   reference(score: ScoreIR, keys: readonly (readonly (readonly number[])[])[], draw: ScoreDraw): number[][];

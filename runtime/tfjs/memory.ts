@@ -2,7 +2,7 @@
 // step that does not fit aborts the process with an out-of-memory error deep inside WebAssembly,
 // after the data has loaded, with nothing the user can act on.
 //
-// The estimate is compiler/analyze.ts's activation bytes per image (what a framework keeps for the
+// The estimate is compiler/analyze.ts's activation bytes per image (what the graph keeps for the
 // backward pass) times a factor measured on this backend: tfjs keeps every intermediate of the
 // forward pass until the gradients are done, about ten times the minimal set. Measured with
 // tf.profile's peak bytes, marginal per image (docs/training.md, "Memory"):
