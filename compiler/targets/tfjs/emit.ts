@@ -1,15 +1,16 @@
 // `attnc compile --target tfjs`: one model of an IR document as a standalone, readable ES module for
 // inference in TensorFlow.js (Node or a browser), depending on @tensorflow/tfjs only.
 //
-// The module is data, then code: MODEL, RUN and LAYERS (model-table.ts) hold everything specific to the
-// model, each block's attention policy as constants; the code is the JavaScript files of assets/
-// (../assets.ts): the checkpoint reader, the forward pass (runtime/tfjs at evaluation, in the same
-// order), the allocation (compiler/alloc.ts in exact BigInt arithmetic), the PGQA noise
-// (runtime/random.ts and perturb.ts) and loadModel. It loops over LAYERS and is the same for every
-// model, except that parts a model does not need are left out (the key-norm allocation, the PGQA
-// noise generator, the class token). docs/targets.md describes what a user gets.
+// The module is data, ops, then the model's forward: MODEL, RUN and LAYERS (model-table.ts) hold
+// everything specific to the model, each block's attention policy as constants; the ops are the
+// JavaScript files of assets/ (../assets.ts): the checkpoint reader, the graph's ops at inference,
+// the allocation (compiler/alloc.ts in exact BigInt arithmetic), the PGQA noise (core/random.ts)
+// and loadModel, with the parts a model does not need left out (the key-norm allocation, the PGQA
+// noise generator, the class token); forward() is the model's eval graph printed node by node
+// (forward.ts). docs/targets.md describes what a user gets.
 import type { IRDocument, ModelIR } from '../../ir/types.js';
 import { asset } from '../assets.js';
+import { forwardSection } from './forward.js';
 import { commentText, featuresOf, modelSection, runOf, type Features } from './model-table.js';
 import { readme } from './readme.js';
 
@@ -69,7 +70,7 @@ function header(ir: IRDocument, m: ModelIR, f: Features): string {
 //
 // The computation is attnc's evaluation (docs/tfjs-backend.md): no dropout, no stochastic depth.
 ${notes.length ? notes.join('\n') + '\n' : ''}// The file reads top to bottom: the model as data (MODEL, RUN, LAYERS), the checkpoint reader, the
-// layers, the forward pass, and loadModel.
+// ops, the forward pass (the model's op graph, node by node), and loadModel.
 
 import * as tfjs from '@tensorflow/tfjs';`;
 }
@@ -85,6 +86,7 @@ export function emitTfjsModule(ir: IRDocument, m: ModelIR): string {
     asset('tfjs', 'forward.js', on),
     ...(f.recompute ? [asset('tfjs', 'allocation.js')] : []),
     ...(f.noise || f.random ? [asset('tfjs', 'noise.js', on)] : []),
+    forwardSection(m, f.noise),
     asset('tfjs', 'api.js', on),
   ];
   return sections.join('\n\n') + '\n';

@@ -10,7 +10,7 @@
 //
 // The computation is attnc's evaluation (docs/tfjs-backend.md): no dropout, no stochastic depth.
 // The file reads top to bottom: the model as data (MODEL, RUN, LAYERS), the checkpoint reader, the
-// layers, the forward pass, and loadModel.
+// ops, the forward pass (the model's op graph, node by node), and loadModel.
 
 import * as tfjs from '@tensorflow/tfjs';
 
@@ -238,7 +238,8 @@ function allocationStateNames() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Layers: the operations of attnc's runtime/tfjs/ops.ts at inference, in the same order.
+// The ops of attnc's op graph (docs/graph.md) at inference, as TensorFlow.js functions: forward(),
+// at the end of the module, calls them node by node. Tokens travel as [B*T, D] rows.
 
 /** x [N, in] @ w [in, out] + b [out]. */
 function linear(tf, x, w, b) {
@@ -247,9 +248,9 @@ function linear(tf, x, w, b) {
 }
 
 /** LayerNorm over the last axis of x [N, D] with the biased variance, as torch.nn.LayerNorm. */
-function layerNorm(tf, x, gamma, beta) {
+function layerNorm(tf, x, gamma, beta, eps) {
   const centered = tf.sub(x, tf.mean(x, 1, true));
-  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), 1, true), MODEL.norm.eps));
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), 1, true), eps));
   return tf.add(tf.mul(tf.mul(centered, rstd), gamma), beta);
 }
 
@@ -269,28 +270,43 @@ function patchify(tf, x) {
   return tf.reshape(tf.transpose(grid, [0, 1, 3, 5, 2, 4]), [b * (h / p) * (w / p), c * p * p]); // (b, gy, gx, c, i, j)
 }
 
+/** Patch embeddings [B*P, D] -> token rows [B*T, D]: + the position embeddings. */
+function embed(tf, x, batch, pos) {
+  const { tokens, dim } = MODEL;
+  return tf.reshape(tf.add(tf.reshape(x, [batch, tokens, dim]), pos), [batch * tokens, dim]);
+}
+
+/** Token rows [B*T, D] -> the mean of each image's tokens, [B, D] (pool 'mean'). */
+function meanOfTokens(tf, x, batch) {
+  return tf.mean(tf.reshape(x, [batch, MODEL.tokens, MODEL.dim]), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Grouped attention (docs/attention.md): query head h attends with the keys and values of K/V head
 // group(h). All query heads run as one batched matMul; each one's K/V rows are gathered from the G.
 
+/** The `count` heads from head `first` of the fused q, k, v rows [B*T, (H + 2G) * hd], as [B, T, count, hd]. */
+function headsOf(tf, qkv, batch, first, count, hd) {
+  const [rows, width] = qkv.shape;
+  const tokens = rows / batch;
+  return tf.reshape(tf.slice(tf.reshape(qkv, [batch, tokens, width]), [0, 0, first * hd], [batch, tokens, count * hd]), [batch, tokens, count, hd]);
+}
+
 /**
- * qkv [B, T, (H + 2G) * hd] (the H query heads, then the G key heads, then the G value heads, hd
- * columns each) -> [B, T, H * hd].
+ * qkv [B*T, (H + 2G) * hd] (the H query heads, then the G key heads, then the G value heads, hd
+ * columns each) -> [B*T, H * hd]. `groups`: which K/V head each query head reads, one table [H] for
+ * the batch or one per image.
  */
-function groupedAttention(tf, qkv, layer, layerState) {
-  const [batch, tokens] = qkv.shape;
+function groupedAttention(tf, qkv, batch, layer, groups) {
   const { heads: H, kvHeads: G, headDim: hd } = layer;
-  const headsFrom = (first, count) => tf.reshape(tf.slice(qkv, [0, 0, first * hd], [batch, tokens, count * hd]), [batch, tokens, count, hd]);
-  const q = headsFrom(0, H);
-  const k = headsFrom(H, G);
-  const v = headsFrom(H + G, G);
-  const groups = layer.groupOfHead; // every block of this model has a fixed grouping
+  const tokens = qkv.shape[0] / batch;
+  const q = headsOf(tf, qkv, batch, 0, H, hd);
   const qh = tf.reshape(tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(hd)), [batch * H, tokens, hd]);
-  const kh = expandGroups(tf, k, groups, H);
-  const vh = expandGroups(tf, v, groups, H);
+  const kh = expandGroups(tf, headsOf(tf, qkv, batch, H, G, hd), groups, H);
+  const vh = expandGroups(tf, headsOf(tf, qkv, batch, H + G, G, hd), groups, H);
   const scores = tf.matMul(qh, kh, false, true); // [B*H, T, T]
   const out = tf.matMul(tf.softmax(tf.reshape(scores, [batch * H, tokens, tokens])), vh); // [B*H, T, hd]
-  return tf.reshape(tf.transpose(tf.reshape(out, [batch, H, tokens, hd]), [0, 2, 1, 3]), [batch, tokens, H * hd]);
+  return tf.reshape(tf.transpose(tf.reshape(out, [batch, H, tokens, hd]), [0, 2, 1, 3]), [batch * tokens, H * hd]);
 }
 
 /**
@@ -313,36 +329,43 @@ function expandGroups(tf, x, groups, H) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The forward pass (docs/tfjs-backend.md): tokens travel as a [B*T, D] matrix.
-//
-//   patchify -> linear (the patch convolution) -> + pos_embed
-//   each block:  h = h + proj(attention(norm1(h)));  h = h + fc2(gelu(fc1(norm2(h))))
-//   norm -> the mean of the tokens -> head
+// The forward pass: attnc's eval graph of this model (`attnc compile SPEC --emit graph`), node by node.
 
-/** Block `layer` on the token rows h [B*T, D]. */
-function block(tf, weights, h, batch, layer, layerState) {
-  const w = (name) => weights['blocks.' + layer.index + '.' + name];
-  const rows = h.shape[0];
-  const qkv = linear(tf, layerNorm(tf, h, w('norm1.weight'), w('norm1.bias')), w('attn.qkv.weight'), w('attn.qkv.bias'));
-  const attended = groupedAttention(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]), layer, layerState);
-  h = tf.add(h, linear(tf, tf.reshape(attended, [rows, layer.heads * layer.headDim]), w('attn.proj.weight'), w('attn.proj.bias')));
-  const hidden = gelu(tf, linear(tf, layerNorm(tf, h, w('norm2.weight'), w('norm2.bias')), w('mlp.fc1.weight'), w('mlp.fc1.bias')));
-  return tf.add(h, linear(tf, hidden, w('mlp.fc2.weight'), w('mlp.fc2.bias')));
-}
-
-/** Logits [B, classes] of normalised NHWC images [B, H, W, C]. */
+/** Logits [B, 5] of normalised NHWC images [B, 16, 16, 3]. */
 function forward(tf, weights, state, images) {
   const batch = images.shape[0];
-  const { patches, tokens: T, dim: D } = MODEL;
-  const embedded = linear(tf, patchify(tf, images), weights['patch_embed.proj.weight'], weights['patch_embed.proj.bias']);
-  const seq = tf.reshape(embedded, [batch, patches, D]);
-  let h = tf.reshape(tf.add(seq, weights.pos_embed), [batch * T, D]);
-  LAYERS.forEach((layer, i) => {
-    h = block(tf, weights, h, batch, layer, state[i]);
-  });
-  const tokens = tf.reshape(layerNorm(tf, h, weights['norm.weight'], weights['norm.bias']), [batch, T, D]);
-  const pooled = tf.mean(tokens, 1); // pool 'mean': the mean of the tokens
-  return linear(tf, pooled, weights['head.weight'], weights['head.bias']);
+  const patches = patchify(tf, images);
+  const patch_embed = linear(tf, patches, weights['patch_embed.proj.weight'], weights['patch_embed.proj.bias']);
+  const b0_in = embed(tf, patch_embed, batch, weights.pos_embed);
+
+  // block 0
+  const b0_norm1 = layerNorm(tf, b0_in, weights['blocks.0.norm1.weight'], weights['blocks.0.norm1.bias'], 0.000001);
+  const b0_attn_qkv = linear(tf, b0_norm1, weights['blocks.0.attn.qkv.weight'], null);
+  const b0_attn_o = groupedAttention(tf, b0_attn_qkv, batch, LAYERS[0], LAYERS[0].groupOfHead);
+  const b0_attn_proj = linear(tf, b0_attn_o, weights['blocks.0.attn.proj.weight'], weights['blocks.0.attn.proj.bias']);
+  const b0_mid = tf.add(b0_in, b0_attn_proj);
+  const b0_norm2 = layerNorm(tf, b0_mid, weights['blocks.0.norm2.weight'], weights['blocks.0.norm2.bias'], 0.000001);
+  const b0_mlp_fc1 = linear(tf, b0_norm2, weights['blocks.0.mlp.fc1.weight'], weights['blocks.0.mlp.fc1.bias']);
+  const b0_mlp_act = gelu(tf, b0_mlp_fc1);
+  const b0_mlp_fc2 = linear(tf, b0_mlp_act, weights['blocks.0.mlp.fc2.weight'], weights['blocks.0.mlp.fc2.bias']);
+  const b1_in = tf.add(b0_mid, b0_mlp_fc2);
+
+  // block 1
+  const b1_norm1 = layerNorm(tf, b1_in, weights['blocks.1.norm1.weight'], weights['blocks.1.norm1.bias'], 0.000001);
+  const b1_attn_qkv = linear(tf, b1_norm1, weights['blocks.1.attn.qkv.weight'], null);
+  const b1_attn_o = groupedAttention(tf, b1_attn_qkv, batch, LAYERS[1], LAYERS[1].groupOfHead);
+  const b1_attn_proj = linear(tf, b1_attn_o, weights['blocks.1.attn.proj.weight'], weights['blocks.1.attn.proj.bias']);
+  const b1_mid = tf.add(b1_in, b1_attn_proj);
+  const b1_norm2 = layerNorm(tf, b1_mid, weights['blocks.1.norm2.weight'], weights['blocks.1.norm2.bias'], 0.000001);
+  const b1_mlp_fc1 = linear(tf, b1_norm2, weights['blocks.1.mlp.fc1.weight'], weights['blocks.1.mlp.fc1.bias']);
+  const b1_mlp_act = gelu(tf, b1_mlp_fc1);
+  const b1_mlp_fc2 = linear(tf, b1_mlp_act, weights['blocks.1.mlp.fc2.weight'], weights['blocks.1.mlp.fc2.bias']);
+  const blocks_out = tf.add(b1_mid, b1_mlp_fc2);
+
+  const norm = layerNorm(tf, blocks_out, weights['norm.weight'], weights['norm.bias'], 0.000001);
+  const pooled = meanOfTokens(tf, norm, batch);
+  const logits = linear(tf, pooled, weights['head.weight'], weights['head.bias']);
+  return logits;
 }
 
 // ---------------------------------------------------------------------------------------------

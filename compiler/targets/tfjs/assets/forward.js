@@ -1,5 +1,6 @@
 // ---------------------------------------------------------------------------------------------
-// Layers: the operations of attnc's runtime/tfjs/ops.ts at inference, in the same order.
+// The ops of attnc's op graph (docs/graph.md) at inference, as TensorFlow.js functions: forward(),
+// at the end of the module, calls them node by node. Tokens travel as [B*T, D] rows.
 
 /** x [N, in] @ w [in, out] + b [out]. */
 function linear(tf, x, w, b) {
@@ -8,9 +9,9 @@ function linear(tf, x, w, b) {
 }
 
 /** LayerNorm over the last axis of x [N, D] with the biased variance, as torch.nn.LayerNorm. */
-function layerNorm(tf, x, gamma, beta) {
+function layerNorm(tf, x, gamma, beta, eps) {
   const centered = tf.sub(x, tf.mean(x, 1, true));
-  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), 1, true), MODEL.norm.eps));
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), 1, true), eps));
   return tf.add(tf.mul(tf.mul(centered, rstd), gamma), beta);
 }
 
@@ -30,47 +31,75 @@ function patchify(tf, x) {
   return tf.reshape(tf.transpose(grid, [0, 1, 3, 5, 2, 4]), [b * (h / p) * (w / p), c * p * p]); // (b, gy, gx, c, i, j)
 }
 
+// @if cls
+/** Patch embeddings [B*P, D] -> token rows [B*T, D]: the class token first, then + the position embeddings. */
+function embed(tf, x, batch, cls, pos) {
+  const { patches, tokens, dim } = MODEL;
+  const seq = tf.concat([tf.tile(cls, [batch, 1, 1]), tf.reshape(x, [batch, patches, dim])], 1);
+  return tf.reshape(tf.add(seq, pos), [batch * tokens, dim]);
+}
+
+/** Token rows [B*T, D] -> the class token's row of each image, [B, D] (pool 'cls'). */
+function classToken(tf, x, batch) {
+  return tf.reshape(tf.slice(tf.reshape(x, [batch, MODEL.tokens, MODEL.dim]), [0, 0, 0], [batch, 1, MODEL.dim]), [batch, MODEL.dim]);
+}
+// @else
+/** Patch embeddings [B*P, D] -> token rows [B*T, D]: + the position embeddings. */
+function embed(tf, x, batch, pos) {
+  const { tokens, dim } = MODEL;
+  return tf.reshape(tf.add(tf.reshape(x, [batch, tokens, dim]), pos), [batch * tokens, dim]);
+}
+
+/** Token rows [B*T, D] -> the mean of each image's tokens, [B, D] (pool 'mean'). */
+function meanOfTokens(tf, x, batch) {
+  return tf.mean(tf.reshape(x, [batch, MODEL.tokens, MODEL.dim]), 1);
+}
+// @end
+
 // ---------------------------------------------------------------------------------------------
 // Grouped attention (docs/attention.md): query head h attends with the keys and values of K/V head
 // group(h). All query heads run as one batched matMul; each one's K/V rows are gathered from the G.
 
+/** The `count` heads from head `first` of the fused q, k, v rows [B*T, (H + 2G) * hd], as [B, T, count, hd]. */
+function headsOf(tf, qkv, batch, first, count, hd) {
+  const [rows, width] = qkv.shape;
+  const tokens = rows / batch;
+  return tf.reshape(tf.slice(tf.reshape(qkv, [batch, tokens, width]), [0, 0, first * hd], [batch, tokens, count * hd]), [batch, tokens, count, hd]);
+}
+
 /**
- * qkv [B, T, (H + 2G) * hd] (the H query heads, then the G key heads, then the G value heads, hd
- * columns each) -> [B, T, H * hd].
+ * qkv [B*T, (H + 2G) * hd] (the H query heads, then the G key heads, then the G value heads, hd
+ * columns each) -> [B*T, H * hd]. `groups`: which K/V head each query head reads, one table [H] for
+ * the batch or one per image.
+// @if noise
+ * `z`: the block's PGQA noise (pgqaNoise), subtracted at the scores or the output; absent: none.
+// @end
  */
 // @if noise
-function groupedAttention(tf, qkv, layer, layerState, noise) {
+function groupedAttention(tf, qkv, batch, layer, groups, z) {
 // @else
-function groupedAttention(tf, qkv, layer, layerState) {
+function groupedAttention(tf, qkv, batch, layer, groups) {
 // @end
-  const [batch, tokens] = qkv.shape;
   const { heads: H, kvHeads: G, headDim: hd } = layer;
-  const headsFrom = (first, count) => tf.reshape(tf.slice(qkv, [0, 0, first * hd], [batch, tokens, count * hd]), [batch, tokens, count, hd]);
-  const q = headsFrom(0, H);
-  const k = headsFrom(H, G);
-  const v = headsFrom(H + G, G);
-  // @if scored
-  const groups = headGroups(tf, k, layer, layerState);
-  // @else
-  const groups = layer.groupOfHead; // every block of this model has a fixed grouping
-  // @end
+  const tokens = qkv.shape[0] / batch;
+  const q = headsOf(tf, qkv, batch, 0, H, hd);
   const qh = tf.reshape(tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(hd)), [batch * H, tokens, hd]);
-  const kh = expandGroups(tf, k, groups, H);
-  const vh = expandGroups(tf, v, groups, H);
+  const kh = expandGroups(tf, headsOf(tf, qkv, batch, H, G, hd), groups, H);
+  const vh = expandGroups(tf, headsOf(tf, qkv, batch, H + G, G, hd), groups, H);
   // @if noise
   let scores = tf.matMul(qh, kh, false, true); // [B*H, T, T]
-  if (perturbsAtInference(layer) && layer.perturb.at === 'scores') {
-    scores = perturb(tf, tf.reshape(scores, [batch, H, tokens, tokens]), layer, noise); // each query's T logits
+  if (z && layer.perturb.at === 'scores') {
+    scores = perturb(tf, tf.reshape(scores, [batch, H, tokens, tokens]), layer.perturb.scale, z); // each query's T logits
   }
   let out = tf.matMul(tf.softmax(tf.reshape(scores, [batch * H, tokens, tokens])), vh); // [B*H, T, hd]
-  if (perturbsAtInference(layer) && layer.perturb.at === 'output') {
-    out = perturb(tf, tf.reshape(out, [batch, H, 1, tokens * hd]), layer, noise); // each head's whole output per image
+  if (z && layer.perturb.at === 'output') {
+    out = perturb(tf, tf.reshape(out, [batch, H, 1, tokens * hd]), layer.perturb.scale, z); // each head's whole output per image
   }
   // @else
   const scores = tf.matMul(qh, kh, false, true); // [B*H, T, T]
   const out = tf.matMul(tf.softmax(tf.reshape(scores, [batch * H, tokens, tokens])), vh); // [B*H, T, hd]
   // @end
-  return tf.reshape(tf.transpose(tf.reshape(out, [batch, H, tokens, hd]), [0, 2, 1, 3]), [batch, tokens, H * hd]);
+  return tf.reshape(tf.transpose(tf.reshape(out, [batch, H, tokens, hd]), [0, 2, 1, 3]), [batch * tokens, H * hd]);
 }
 
 /**
@@ -91,20 +120,6 @@ function expandGroups(tf, x, groups, H) {
   const gathered = tf.gather(tf.reshape(byHead, [batch * G, tokens * hd]), tf.tensor1d(rows, 'int32'));
   return tf.reshape(gathered, [batch * H, tokens, hd]);
 }
-// @if scored
-
-/** Which K/V head each query head reads: one table [H] for the batch, or one per image. */
-function headGroups(tf, k, layer, layerState) {
-  if (layer.groupOfHead) return layer.groupOfHead; // uniform grouping: fixed
-  // @if recompute
-  // key_norm allocation, eval 'frozen': the allocation of the checkpoint (made in training)
-  if (layer.allocation.eval === 'frozen') return layerState.groupOfHead;
-  return scoredGroups(tf, k, layer, layerState); // eval 'recompute'
-  // @else
-  // key_norm allocation
-  return layerState.groupOfHead; // eval 'frozen': every key_norm block of this model
-  // @end
-}
 // @if recompute
 
 /**
@@ -119,15 +134,20 @@ const KEY_SCORES = {
   // @end
 };
 
-/**
- * Scored allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): each K/V
- * head's statistic per image (KEY_SCORES), summed over the
- * batch (scope 'batch') or not ('sample'); then allocateFromScores. The result depends on the batch.
- * The G (or B x G) scores are read back to decide the counts exactly: one small sync per block.
- */
-function scoredGroups(tf, k, layer, layerState) {
+/** A block's statistic per image and K/V head, [B, G], from its keys in the fused q, k, v rows [B*T, (H + 2G) * hd]. */
+function keyScores(tf, qkv, batch, layer, layerState) {
   const a = layer.allocation;
-  const perImage = KEY_SCORES[a.score.kind](tf, k, a.score, layer, layerState); // [B, G]
+  return KEY_SCORES[a.score.kind](tf, headsOf(tf, qkv, batch, layer.heads, layer.kvHeads, layer.headDim), a.score, layer, layerState);
+}
+
+/**
+ * Scored allocation recomputed from this batch, as attnc evaluates (eval 'recompute'): the statistics
+ * per image [B, G] summed over the batch (scope 'batch') or not ('sample'); then allocateFromScores.
+ * The result depends on the batch. The G (or B x G) scores are read back to decide the counts
+ * exactly: one small sync per block. Returns one head -> K/V head table [H], or one per image.
+ */
+function allocateHeads(tf, perImage, layer, layerState) {
+  const a = layer.allocation;
   // @if tracked
   let scores = a.scope === 'sample' && !a.track ? perImage : tf.sum(perImage, 0);
   if (a.track) {
@@ -172,70 +192,3 @@ function trackedScore(tf, track, cache, norms) {
 }
 // @end
 // @end
-// @end
-
-// ---------------------------------------------------------------------------------------------
-// The forward pass (docs/tfjs-backend.md): tokens travel as a [B*T, D] matrix.
-//
-// @if cls
-//   patchify -> linear (the patch convolution) -> [class token, patches] -> + pos_embed
-// @else
-//   patchify -> linear (the patch convolution) -> + pos_embed
-// @end
-//   each block:  h = h + proj(attention(norm1(h)));  h = h + fc2(gelu(fc1(norm2(h))))
-// @if cls
-//   norm -> the class token -> head
-// @else
-//   norm -> the mean of the tokens -> head
-// @end
-
-/** Block `layer` on the token rows h [B*T, D]. */
-// @if noise
-function block(tf, weights, h, batch, layer, layerState, noise) {
-// @else
-function block(tf, weights, h, batch, layer, layerState) {
-// @end
-  const w = (name) => weights['blocks.' + layer.index + '.' + name];
-  const rows = h.shape[0];
-  const qkv = linear(tf, layerNorm(tf, h, w('norm1.weight'), w('norm1.bias')), w('attn.qkv.weight'), w('attn.qkv.bias'));
-  // @if noise
-  const attended = groupedAttention(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]), layer, layerState, noise);
-  // @else
-  const attended = groupedAttention(tf, tf.reshape(qkv, [batch, rows / batch, qkv.shape[1]]), layer, layerState);
-  // @end
-  h = tf.add(h, linear(tf, tf.reshape(attended, [rows, layer.heads * layer.headDim]), w('attn.proj.weight'), w('attn.proj.bias')));
-  const hidden = gelu(tf, linear(tf, layerNorm(tf, h, w('norm2.weight'), w('norm2.bias')), w('mlp.fc1.weight'), w('mlp.fc1.bias')));
-  return tf.add(h, linear(tf, hidden, w('mlp.fc2.weight'), w('mlp.fc2.bias')));
-}
-
-/** Logits [B, classes] of normalised NHWC images [B, H, W, C]. */
-// @if noise
-function forward(tf, weights, state, images, noise) {
-// @else
-function forward(tf, weights, state, images) {
-// @end
-  const batch = images.shape[0];
-  const { patches, tokens: T, dim: D } = MODEL;
-  const embedded = linear(tf, patchify(tf, images), weights['patch_embed.proj.weight'], weights['patch_embed.proj.bias']);
-  // @if cls
-  let seq = tf.reshape(embedded, [batch, patches, D]);
-  seq = tf.concat([tf.tile(weights.cls_token, [batch, 1, 1]), seq], 1); // the class token first
-  // @else
-  const seq = tf.reshape(embedded, [batch, patches, D]);
-  // @end
-  let h = tf.reshape(tf.add(seq, weights.pos_embed), [batch * T, D]);
-  LAYERS.forEach((layer, i) => {
-    // @if noise
-    h = block(tf, weights, h, batch, layer, state[i], noise);
-    // @else
-    h = block(tf, weights, h, batch, layer, state[i]);
-    // @end
-  });
-  const tokens = tf.reshape(layerNorm(tf, h, weights['norm.weight'], weights['norm.bias']), [batch, T, D]);
-  // @if cls
-  const pooled = tf.reshape(tf.slice(tokens, [0, 0, 0], [batch, 1, D]), [batch, D]); // pool 'cls': the class token
-  // @else
-  const pooled = tf.mean(tokens, 1); // pool 'mean': the mean of the tokens
-  // @end
-  return linear(tf, pooled, weights['head.weight'], weights['head.bias']);
-}

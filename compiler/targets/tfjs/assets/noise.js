@@ -81,11 +81,6 @@ function gaussianFloats(seed, stream, count) {
   return out;
 }
 
-/** Whether a block's PGQA noise runs at inference. */
-function perturbsAtInference(layer) {
-  return layer.perturb !== null && layer.perturb.scale !== 0 && layer.perturb.during === 'always';
-}
-
 /**
  * The standardised noise for x = [B, H, R, n] (R rows of n values per image and head), drawn from the
  * stream (PGQA purpose, block, step, 0): raw value i is draw i, then each row is centred and scaled to
@@ -115,14 +110,21 @@ function perturbNoise(perturb, [batch, heads, rowsPerHead, n], draw) {
   return out;
 }
 
-/** x [B, H, R, n] -> x - scale * (noise * std(x) + mean(x)), each row with its own mean and std. */
-function perturb(tf, x, layer, noise) {
-  const [batch, heads, rows, n] = x.shape;
+/**
+ * A block's standardised PGQA noise for x = [B, H, R, n], as a tensor [B, H, R, n] ([1, H, R, n] with
+ * compat 'paper' at 'output'), drawn for options.seed and options.step.
+ */
+function pgqaNoise(tf, layer, shape, options) {
   const paper = layer.compat === 'paper' && layer.perturb.at === 'output';
-  const draw = { seed: noise.seed, step: noise.step, layer: layer.index, paper, headsPerGroup: Math.max(1, Math.floor(layer.heads / layer.kvHeads)) };
-  const z = tf.tensor4d(perturbNoise(layer.perturb, x.shape, draw), [paper ? 1 : batch, heads, rows, n]);
+  const draw = { seed: options.seed, step: options.step, layer: layer.index, paper, headsPerGroup: Math.max(1, Math.floor(layer.heads / layer.kvHeads)) };
+  const [batch, heads, rows, n] = shape;
+  return tf.tensor4d(perturbNoise(layer.perturb, shape, draw), [paper ? 1 : batch, heads, rows, n]);
+}
+
+/** x [B, H, R, n] -> x - scale * (z * std(x) + mean(x)), each row with its own mean and std. */
+function perturb(tf, x, scale, z) {
   const mean = tf.mean(x, 3, true);
   const std = tf.sqrt(tf.maximum(tf.mean(tf.square(tf.sub(x, mean)), 3, true), 1e-20));
-  return tf.sub(x, tf.mul(tf.add(tf.mul(z, std), mean), layer.perturb.scale));
+  return tf.sub(x, tf.mul(tf.add(tf.mul(z, std), mean), scale));
 }
 // @end
