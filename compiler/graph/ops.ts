@@ -223,11 +223,23 @@ function attentionFlops(a: Record<string, any>): OpFlops {
   return { total: parts.scores + parts.softmax + parts.attnV + perturb, macs: 2 * matmul, parts };
 }
 
-/** Every role of an op with whether it is optional, for checks. */
-export function rolesOf(op: string): { name: string; optional: boolean; access: 'read' | 'write' | 'update' }[] {
+export interface Role {
+  name: string;
+  optional: boolean;
+  access: 'read' | 'write' | 'update';
+}
+
+const roleTables = new Map<string, readonly Role[]>();
+
+/** Every role of an op with whether it is optional, for checks (computed once per op: every node is checked). */
+export function rolesOf(op: string): readonly Role[] {
+  let roles = roleTables.get(op);
+  if (roles) return roles;
   const spec = OPS[op];
   if (!spec) throw new Error(`graph: unknown op '${op}'`);
-  const list = (roles: readonly string[] | undefined, access: 'read' | 'write' | 'update') =>
-    (roles ?? []).map((r) => ({ name: r.replace(/\?$/, ''), optional: r.endsWith('?'), access }));
-  return [...list(spec.reads, 'read'), ...list(spec.writes, 'write'), ...list(spec.updates, 'update')];
+  const list = (names: readonly string[] | undefined, access: Role['access']) =>
+    (names ?? []).map((r) => ({ name: r.replace(/\?$/, ''), optional: r.endsWith('?'), access }));
+  roles = [...list(spec.reads, 'read'), ...list(spec.writes, 'write'), ...list(spec.updates, 'update')];
+  roleTables.set(op, roles);
+  return roles;
 }
