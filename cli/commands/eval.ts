@@ -14,6 +14,8 @@ import { parseDataOption, runDataBaseDir } from '../../runtime/eval/data-spec.js
 import { EvalError } from '../../runtime/eval/errors.js';
 import type { EvalReport } from '../../runtime/eval/evaluate.js';
 import { renderHtmlReport } from '../../runtime/eval/html-report.js';
+import { analysisBatch, DEFAULT_ANALYSIS_IMAGES, describeAnalysisNoise, formatAnalysisText, parseAnalysisImages } from '../../runtime/eval/analysis.js';
+import type { AnalysisReport } from '../../runtime/eval/similarity.js';
 import { formatTextReport, type ReportContext } from '../../runtime/eval/text-report.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 import { parseCommandArgs } from '../args.js';
@@ -21,6 +23,7 @@ import { explainNotCheckpoint } from '../checkpoint-file.js';
 
 export const EVAL_USAGE = `Usage: attnc eval CHECKPOINT [--data DATA] [--split test|train] [--batch N]
                   [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu] [--json]
+                  [--analyze [--analyze-images N]]
 
 Evaluates an attnc checkpoint: top-1 and top-5 accuracy, mean loss, per-class accuracy, the confusion
 matrix and the mean number of query heads per K/V group in each layer.
@@ -33,6 +36,10 @@ matrix and the mean number of query heads per K/V group in each layer.
   --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
                   webgpu evaluates with the WebGPU plan of the model
   --json          print the results as JSON (accuracies as fractions)
+  --analyze       also the PGQA analysis (docs/evaluation.md): per layer the similarity of the
+                  attention maps and head outputs of query heads sharing a K/V head, with and
+                  without PGQA noise, and each head's similarity with and without noise
+  --analyze-images N  the first N images of the split (default ${DEFAULT_ANALYSIS_IMAGES})
 Also writes NAME.eval-SPLIT.html next to the checkpoint NAME.safetensors (best.eval-test.html
 for best.safetensors on the test split).`;
 
@@ -86,6 +93,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     options: {
       data: { type: 'string' }, split: { type: 'string', default: 'test' }, batch: { type: 'string' },
       backend: { type: 'string', default: 'auto' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      analyze: { type: 'boolean' }, 'analyze-images': { type: 'string' },
     },
   });
   if (values.help) return io.out(EVAL_USAGE), EXIT_OK;
@@ -98,6 +106,15 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
   if (values.batch !== undefined) {
     wantedBatch = Number(values.batch);
     if (!Number.isSafeInteger(wantedBatch) || wantedBatch < 1) throw new UserError(`attnc eval: --batch needs a whole number >= 1, got '${values.batch}'`);
+  }
+  if (values['analyze-images'] !== undefined && !values.analyze) throw new UserError('attnc eval: --analyze-images needs --analyze');
+  let analysisImages = DEFAULT_ANALYSIS_IMAGES;
+  if (values['analyze-images'] !== undefined) {
+    try {
+      analysisImages = parseAnalysisImages(values['analyze-images']);
+    } catch (e) {
+      throw new UserError(`attnc eval: ${(e as Error).message}`);
+    }
   }
   // In --json mode stdout carries the JSON only; what would be said along the way goes to stderr.
   const say = values.json ? (t: string) => io.err(t) : (t: string) => io.out(t);
@@ -120,6 +137,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     let report: EvalReport;
     let fitted: { batch: number; note: string | null };
     let data: Dataset;
+    let analysis: { report: AnalysisReport; noise: string } | undefined;
     try {
       say(`backend: ${backend.why}`);
       const wanted = wantedBatch ?? checkpoint.meta.run?.eval.batch ?? DEFAULT_BATCH;
@@ -135,6 +153,11 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
         seed: checkpoint.meta.run?.seed ?? 0,
       };
       report = await backend.evaluate(checkpoint, data, options);
+      if (values.analyze) {
+        say(`analysis: the first ${Math.min(analysisImages, data.count)} images, with and without noise`);
+        const noise = describeAnalysisNoise(model, options.step, options.seed);
+        analysis = { report: await backend.analyze(checkpoint, data, { ...options, batch: analysisBatch(model, fitted.batch), images: analysisImages, pictures: 3 }), noise };
+      }
     } finally {
       backend.close();
     }
@@ -148,7 +171,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     const htmlPath = join(dirname(path), `${basename(path).replace(/\.safetensors$/, '')}.eval-${split}.html`);
     let html: string | null = showPath(htmlPath, io.cwd);
     try {
-      await writeFileAtomic(htmlPath, new TextEncoder().encode(renderHtmlReport(report, ctx)));
+      await writeFileAtomic(htmlPath, new TextEncoder().encode(renderHtmlReport(report, ctx, analysis)));
     } catch (e) {
       // The numbers are printed either way; a folder we cannot write to should not lose them.
       io.err(`attnc eval: could not write the HTML report ${html}: ${(e as Error).message}`);
@@ -159,10 +182,11 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
       const { batches: _b, seconds: _s, ...numbers } = report;
       io.out(JSON.stringify({
         checkpoint: shown, model: model.name, data: ctx.dataName, split, classNames: ctx.classNames,
-        ...numbers, html,
+        ...numbers, ...(analysis ? { analysis: { noise: analysis.noise, ...analysis.report } } : {}), html,
       }, null, 2));
     } else {
       io.out(formatTextReport(report, ctx));
+      if (analysis) io.out(`\n${formatAnalysisText(analysis.report, analysis.noise)}`);
       if (html) io.out(`\nreport: ${html}`);
     }
     return EXIT_OK;

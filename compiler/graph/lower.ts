@@ -8,8 +8,8 @@ import { GraphBuilder, checkNode } from './build.js';
 import { differentiate } from './differentiate.js';
 import { allocationState, grad, lowerForward, param } from './forward.js';
 import { planMemory } from './memory.js';
-import { allocates } from './policy.js';
-import { GRAPH_VERSION, type Graph, type GraphParam, type GraphTraining } from './types.js';
+import { allocates, type EvalNoise } from './policy.js';
+import { GRAPH_VERSION, type Graph, type GraphParam, type GraphTap, type GraphTraining } from './types.js';
 
 export interface GraphOptions {
   /** The model to lower (default: the run's, else the only model). */
@@ -18,6 +18,10 @@ export interface GraphOptions {
   run?: string;
   /** Images per pass (default: the run's micro-batch; 1 without a run). */
   batch?: number;
+  /** Eval phase: expose each attention layer's probabilities and head outputs (Graph.taps). */
+  taps?: boolean;
+  /** Eval phase: which PGQA noise it applies (policy.ts EvalNoise; default 'declared'). */
+  evalNoise?: EvalNoise;
 }
 
 interface Lowering {
@@ -27,6 +31,8 @@ interface Lowering {
   g: GraphBuilder;
   params: GraphParam[];
   training: GraphTraining | null;
+  taps: GraphTap[] | null;
+  evalNoise: EvalNoise;
   graph?: Graph;
 }
 
@@ -36,7 +42,7 @@ export const PASSES: readonly { name: string; run: (l: Lowering) => void }[] = [
   { name: 'forward', run: (l) => l.run && lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'train', loss: { smoothing: l.run.labelSmoothing, gradScale: 1 / l.run.batch } }) },
   { name: 'differentiate', run: (l) => l.run && differentiate(l.g, { seed: { tensor: 'output:logits', grad: 'act:dlogits' }, paramGrads: new Map(l.params.map((p) => [p.tensor, p.grad])) }) },
   { name: 'optimizer', run: lowerOptimizer },
-  { name: 'eval', run: (l) => lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'eval', loss: { smoothing: l.run?.labelSmoothing ?? 0, gradScale: null } }) },
+  { name: 'eval', run: (l) => lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'eval', loss: { smoothing: l.run?.labelSmoothing ?? 0, gradScale: null }, evalNoise: l.evalNoise, ...(l.taps ? { taps: l.taps } : {}) }) },
   { name: 'assemble', run: assemble },
   { name: 'verify', run: (l) => verify(l.graph!) },
 ];
@@ -68,7 +74,7 @@ export function lowerGraph(ir: IRDocument, o: GraphOptions = {}): Graph {
   const batch = o.batch ?? run?.microBatch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`the batch must be a whole number >= 1, got ${batch}`);
   if (run && run.batch % batch !== 0) throw new Error(`--batch ${batch} must divide run '${run.name}''s batch of ${run.batch} (the passes of a step accumulate gradients)`);
-  const l: Lowering = { m, run, batch, g: new GraphBuilder(), params: [], training: null };
+  const l: Lowering = { m, run, batch, g: new GraphBuilder(), params: [], training: null, taps: o.taps ? [] : null, evalNoise: o.evalNoise ?? 'declared' };
   for (const pass of PASSES) pass.run(l);
   return l.graph!;
 }
@@ -129,7 +135,7 @@ function assemble(l: Lowering): void {
     allocationState: m.layers.filter(allocates).map((layer) => ({ layer: layer.index, tensor: `state:blocks.${layer.index}.attn.alloc`, groups: layer.attention.kvHeads })),
     inputs: { images: 'input:images', labels: 'input:labels' },
     outputs: { logits: 'output:logits', evalStats: 'output:eval.stats' },
-    training: l.training, phases: g.phases,
+    training: l.training, phases: g.phases, ...(l.taps ? { taps: l.taps } : {}),
     memory: planMemory(g.tensors, g.phases.backward),
   };
 }
