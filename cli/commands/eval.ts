@@ -3,7 +3,7 @@
 import { dataSpecText } from '../../compiler/ir/describe.js';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { DataIR, RunIR } from '../../compiler/ir/types.js';
-import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
+import { BACKEND_NAMES, isBackendUserError, openBackend, type Backend, type BackendName } from '../../runtime/backends.js';
 import { writeFileAtomic } from '../../runtime/checkpoint/atomic.js';
 import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
@@ -12,7 +12,7 @@ import type { Normalization } from '../../runtime/data/normalize.js';
 import { DataError, type Dataset } from '../../runtime/data/types.js';
 import { parseDataOption, runDataBaseDir } from '../../runtime/eval/data-spec.js';
 import { EvalError } from '../../runtime/eval/errors.js';
-import type { EvalReport } from '../../runtime/eval/evaluate.js';
+import type { EvalOptions, EvalReport } from '../../runtime/eval/evaluate.js';
 import { renderHtmlReport } from '../../runtime/eval/html-report.js';
 import { analysisBatch, DEFAULT_ANALYSIS_IMAGES, describeAnalysisNoise, formatAnalysisText, parseAnalysisImages } from '../../runtime/eval/analysis.js';
 import type { AnalysisReport } from '../../runtime/eval/similarity.js';
@@ -87,6 +87,26 @@ function planData(text: string | undefined, c: Checkpoint, checkpointPath: strin
   return { data: run.data, normalize: run.normalize, baseDir: runDataBaseDir(run, cwd, checkpointPath), warnings: [] };
 }
 
+/** The PGQA analysis of a checkpoint on `data` (docs/evaluation.md), and the sentence saying what noise it applied. */
+async function runAnalysis(backend: Backend, c: Checkpoint, data: Dataset, o: EvalOptions, images: number): Promise<{ report: AnalysisReport; noise: string }> {
+  const model = c.meta.model;
+  const report = await backend.analyze(c, data, { ...o, batch: analysisBatch(model, o.batch), images, pictures: 3 });
+  return { report, noise: describeAnalysisNoise(model, o.step, o.seed) };
+}
+
+/**
+ * The PGQA analysis of a checkpoint file on its run's test data, through an open backend (attnc
+ * experiment --analyze runs it on each run's best checkpoint).
+ */
+export async function analyzeCheckpointFile(path: string, backend: Backend, images: number, cwd: string): Promise<{ report: AnalysisReport; noise: string }> {
+  const checkpoint = await readCheckpoint(path);
+  const model = checkpoint.meta.model;
+  const plan = planData(undefined, checkpoint, path, cwd, path);
+  const data = await loadDataset(plan.data, 'test', { baseDir: plan.baseDir, height: model.image.height, width: model.image.width, channels: model.image.channels, classes: model.classes });
+  const batch = backend.fitEvalBatch(model, checkpoint.meta.run?.eval.batch ?? DEFAULT_BATCH).batch;
+  return runAnalysis(backend, checkpoint, data, { batch, normalize: plan.normalize, step: checkpoint.meta.trainState?.step ?? 0, seed: checkpoint.meta.run?.seed ?? 0 }, images);
+}
+
 export async function evalCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommandArgs('eval', {
     args, allowPositionals: true,
@@ -155,8 +175,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
       report = await backend.evaluate(checkpoint, data, options);
       if (values.analyze) {
         say(`analysis: the first ${Math.min(analysisImages, data.count)} images, with and without noise`);
-        const noise = describeAnalysisNoise(model, options.step, options.seed);
-        analysis = { report: await backend.analyze(checkpoint, data, { ...options, batch: analysisBatch(model, fitted.batch), images: analysisImages, pictures: 3 }), noise };
+        analysis = await runAnalysis(backend, checkpoint, data, options, analysisImages);
       }
     } finally {
       backend.close();
