@@ -11,7 +11,7 @@ import { BatchIterator } from '../../runtime/data/batcher.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import { referenceLogits, type ReferenceAttention } from '../helpers/reference-vit.js';
 import { runCli } from '../helpers/cli.js';
-import { mhaModel, tempDir, writeTinyCheckpoint, type WrittenCheckpoint } from './fixtures.js';
+import { keyNormModel, mhaModel, tempDir, writeTinyCheckpoint, type WrittenCheckpoint } from './fixtures.js';
 
 const IMAGES = 12;
 
@@ -153,5 +153,20 @@ describe('attnc eval --analyze', () => {
     const notCkpt = await runCli(['eval', 'model.attn', '--analyze'], dir);
     expect(notCkpt.code).toBe(1);
     expect(notCkpt.stderr).toContain('model.attn: this is an attnc spec, not a checkpoint');
+    const native = await runCli(['eval', gqa.file, '--analyze', '--backend', 'native'], dir);
+    expect(native.code).toBe(1);
+    expect(native.stderr).toMatch(/--analyze is not available with --backend native \(the addon does not return the attention probabilities|--backend native: /);
+  });
+
+  it('groups the heads of a key-norm layer as its allocation did, image by image', async () => {
+    const kd = await writeTinyCheckpoint(dir, keyNormModel(), { name: 'kd.safetensors', counts: { 1: [3, 1] } });
+    const got = await analyze(kd, dir);
+    // Block 1 keeps its stored allocation, 3 heads then 1: group 1 never serves two heads.
+    const frozen = got.layers[1]!;
+    expect(frozen.pictures[0]!.heads.map((h) => h.group)).toEqual([0, 0, 0, 1]);
+    expect(frozen.maps.perGroup[1]).toEqual({ withNoise: null, withoutNoise: null });
+    expect(frozen.maps.withNoise).toBeCloseTo(frozen.maps.perGroup[0]!.withNoise!, 12);
+    // Block 0 allocates from each batch: every picture's groups are a valid allocation of 4 heads.
+    for (const p of got.layers[0]!.pictures) expect(p.heads.map((h) => h.group)).toEqual([...p.heads.map((h) => h.group)].sort());
   });
 });
