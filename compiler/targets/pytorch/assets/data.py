@@ -418,6 +418,10 @@ def load_tiny_imagenet(path, split, height, width, channels):
             if not os.path.isfile(image):
                 raise DataError(image, 'is listed in %s:%d but does not exist' % (ann, line), 'restore it from the archive')
             files.append((image, wnids.index(parts[1])))
+        listed = set(os.path.basename(p) for p, _ in files)
+        unlisted = sorted(n for n in os.listdir(os.path.join(root, 'val', 'images')) if re.search(r'\.(png|jpe?g)$', n, re.I) and n not in listed)
+        if unlisted:
+            raise DataError(os.path.join(root, 'val', 'images', unlisted[0]), 'has no label in %s' % ann, 'add its line to val_annotations.txt, or move it out of val/images/')
     images, labels = _decode_files(files, height, width, channels)
     return Dataset('tiny_imagenet', images, labels, len(wnids), root)
 
