@@ -35,9 +35,10 @@ function overview(r: AnalysisReport): string {
   return `<svg class="chart" width="${W}" height="${H}" role="img" aria-label="similarities per layer">${axis}${ticks}${lines}<text x="${(W + L) / 2}" y="${H}" text-anchor="middle" font-size="11">layer</text></svg><div class="legend">${legend}</div>`;
 }
 
-/** Bars in [-1, 1] (values, labels, colours) as one small SVG. */
+/** Bars in [-1, 1] (values, labels, colours) as one small SVG; the axis at the bottom unless a value is negative. */
 function bars(items: { label: string; value: number | null; color: string }[]): string {
-  const w = 16, gap = 4, H = 110, mid = 55, scale = 50;
+  const negative = items.some((it) => it.value !== null && it.value < 0);
+  const w = 16, gap = 4, H = negative ? 110 : 66, mid = negative ? 55 : 52, scale = negative ? 45 : 48;
   const W = items.length * (w + gap) + 10;
   const rects = items.map((it, i) => {
     const x0 = 5 + i * (w + gap);
