@@ -16,6 +16,10 @@ export const DATASETS: Record<string, DatasetFacts> = {
   fashion_mnist: { classes: 10, trainImages: 60000, image: [28, 28, 1], mean: [0.286], std: [0.353] },
   cifar10: { classes: 10, trainImages: 50000, image: [32, 32, 3], mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
   cifar100: { classes: 100, trainImages: 50000, image: [32, 32, 3], mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] },
+  // Photographs of ImageNet's kind: ImageNet's statistics, as the usual recipes for both.
+  tiny_imagenet: { classes: 200, trainImages: 100000, image: [64, 64, 3], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+  // Images of up to 512 px on the longer side, of varying size.
+  food101: { classes: 101, trainImages: 75750, image: [512, 512, 3], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
 };
 
 export const IMAGENET_NORMALIZATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };

@@ -112,7 +112,7 @@ function lowerData(c: Choice | undefined): DataIR {
     case 'mnist':
     case 'fashion_mnist': return { kind: c.option, path: c.path ?? null };
     case 'synthetic': return { kind: 'synthetic', train: arg(c, 'train', 2048), test: arg(c, 'test', 512) };
-    default: return { kind: c.option as 'idx' | 'cifar10' | 'cifar100' | 'folder', path: c.path! };
+    default: return { kind: c.option as 'idx' | 'cifar10' | 'cifar100' | 'folder' | 'tiny_imagenet' | 'food101', path: c.path! };
   }
 }
 

@@ -118,7 +118,9 @@ const dataSpec: ValueSpec = {
     idx: { doc: 'a folder with train-/t10k- IDX images and labels, gzipped or not', path: 'required' },
     cifar10: { doc: 'the CIFAR-10 binary batches folder', path: 'required' },
     cifar100: { doc: 'the CIFAR-100 binary folder', path: 'required' },
-    folder: { doc: 'one folder per class under train/ and val/ (as Tiny ImageNet and Food-101 unpack)', path: 'required' },
+    folder: { doc: 'one folder per class under train/ and val/ (or test/), or flat: one folder per class', path: 'required' },
+    tiny_imagenet: { doc: 'Tiny ImageNet as tiny-imagenet-200.zip unpacks: wnids.txt, train/<wnid>/images/, val/images/ with val/val_annotations.txt', path: 'required' },
+    food101: { doc: 'Food-101 as food-101.tar.gz unpacks: images/<class>/<id>.jpg and the official split in meta/train.txt, meta/test.txt', path: 'required' },
     synthetic: { doc: 'a seeded learnable data set for smoke tests', args: { train: arg(int(1), 'training images', '2048'), test: arg(int(1), 'test images', '512') } },
   },
 };

@@ -7,6 +7,9 @@ import type { ModelIR, RunIR } from '../compiler/ir/types.js';
 import type { Checkpoint } from './checkpoint/names.js';
 import type { Dataset } from './data/types.js';
 import type { EvalOptions, EvalReport } from './eval/evaluate.js';
+import type { AnalysisOptions } from './eval/analysis.js';
+import type { AnalysisReport } from './eval/similarity.js';
+import { analyzeAttention } from './tfjs/analyze.js';
 import type { EngineFactory } from './train/engine.js';
 import { selectBackend, type BackendPreference, type SelectedBackend } from './tfjs/backend.js';
 import { tfjsEngineFactory } from './tfjs/engine.js';
@@ -47,6 +50,8 @@ export interface Backend {
   fitEvalBatch(model: ModelIR, wanted: number): { batch: number; note: string | null };
   /** attnc eval of a checkpoint on this backend. */
   evaluate(c: Checkpoint, data: Dataset, o: EvalOptions): Promise<EvalReport>;
+  /** attnc eval --analyze: the PGQA analysis of a checkpoint (TensorFlow.js backends only). */
+  analyze(c: Checkpoint, data: Dataset, o: AnalysisOptions): Promise<AnalysisReport>;
   close(): void;
 }
 
@@ -76,6 +81,7 @@ async function openWebGpu(): Promise<Backend> {
     planTraining: (model, run) => planWebGpuTraining(session, model, run),
     fitEvalBatch: (model, wanted) => fitWebGpuEvalBatch(model, wanted, session.limits),
     evaluate: (c, data, o) => evaluateOnWebGpu(session, c, data, o),
+    analyze: () => Promise.reject(noAnalysis('webgpu', 'its plan keeps the attention probabilities in device buffers it does not read back')),
     close: () => session.close(),
   };
 }
@@ -104,8 +110,14 @@ function openNative(): Backend {
         e.dispose();
       }
     },
+    analyze: () => Promise.reject(noAnalysis('native', 'the addon does not return the attention probabilities and head outputs of its eval phase')),
     close: () => session.close(),
   };
+}
+
+/** --analyze runs the graph's eval taps through the TensorFlow.js executor only. */
+function noAnalysis(name: string, why: string): BackendUnavailableError {
+  return new BackendUnavailableError(`--analyze is not available with --backend ${name} (${why}); use a TensorFlow.js backend: --backend auto, wasm, cpu, tfjs-node or tfjs-node-gpu`);
 }
 
 async function openTfjs(preference: BackendPreference): Promise<Backend> {
@@ -126,6 +138,14 @@ async function openTfjs(preference: BackendPreference): Promise<Backend> {
       const loaded = modelFromCheckpoint(tf, c);
       try {
         return await evaluateModel(loaded, data, o);
+      } finally {
+        loaded.model.dispose();
+      }
+    },
+    async analyze(c, data, o) {
+      const loaded = modelFromCheckpoint(tf, c);
+      try {
+        return await analyzeAttention(loaded, data, o);
       } finally {
         loaded.model.dispose();
       }

@@ -115,6 +115,32 @@ describe('op graph: verification', () => {
   });
 });
 
+describe('op graph: eval taps for the PGQA analysis', () => {
+  const ir = compile(CASES, 'dgqa_pgqa.attn');
+
+  it('names each attention layer\'s probabilities, outputs and table, and applies the noise asked for', () => {
+    const plain = lowerGraph(ir);
+    expect(plain.taps).toBeUndefined();
+    const noisy = lowerGraph(ir, { taps: true, evalNoise: 'training' });
+    const clean = lowerGraph(ir, { taps: true, evalNoise: 'off' });
+    expect(graphProblems(noisy)).toEqual([]);
+    const m = ir.models.find((x) => x.name === noisy.model)!;
+    expect(noisy.taps!.map((t) => t.layer)).toEqual(m.layers.map((l) => l.index));
+    for (const t of noisy.taps!) {
+      const attn = noisy.phases.eval.find((n) => n.op === 'attention' && n.outputs.p === t.probs)!;
+      expect(attn.outputs.out).toBe(t.out);
+      expect(attn.inputs.table).toBe(t.table);
+    }
+    // Every perturbed layer is perturbed in the noisy eval phase, none in the clean one.
+    const perturbed = m.layers.filter((l) => l.attention.perturb && l.attention.perturb.scale > 0).map((l) => l.index);
+    expect(perturbed.length).toBeGreaterThan(0);
+    expect(noisy.taps!.filter((t) => t.noise !== 'none').map((t) => t.layer)).toEqual(perturbed);
+    expect(clean.taps!.every((t) => t.noise === 'none')).toBe(true);
+    expect(clean.phases.eval.some((n) => n.op === 'noise')).toBe(false);
+    expect(noisy.phases.eval.filter((n) => n.op === 'noise').length).toBe(perturbed.length);
+  });
+});
+
 describe('attnc compile --emit graph', () => {
   const spec = path.join(SPECS, 'quickstart.attn');
 

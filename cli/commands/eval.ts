@@ -3,7 +3,7 @@
 import { dataSpecText } from '../../compiler/ir/describe.js';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { DataIR, RunIR } from '../../compiler/ir/types.js';
-import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
+import { BACKEND_NAMES, isBackendUserError, openBackend, type Backend, type BackendName } from '../../runtime/backends.js';
 import { writeFileAtomic } from '../../runtime/checkpoint/atomic.js';
 import { readCheckpoint, type Checkpoint } from '../../runtime/checkpoint/names.js';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
@@ -12,8 +12,10 @@ import type { Normalization } from '../../runtime/data/normalize.js';
 import { DataError, type Dataset } from '../../runtime/data/types.js';
 import { parseDataOption, runDataBaseDir } from '../../runtime/eval/data-spec.js';
 import { EvalError } from '../../runtime/eval/errors.js';
-import type { EvalReport } from '../../runtime/eval/evaluate.js';
+import type { EvalOptions, EvalReport } from '../../runtime/eval/evaluate.js';
 import { renderHtmlReport } from '../../runtime/eval/html-report.js';
+import { analysisBatch, DEFAULT_ANALYSIS_IMAGES, describeAnalysisNoise, formatAnalysisText, parseAnalysisImages } from '../../runtime/eval/analysis.js';
+import type { AnalysisReport } from '../../runtime/eval/similarity.js';
 import { formatTextReport, type ReportContext } from '../../runtime/eval/text-report.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
 import { parseCommandArgs } from '../args.js';
@@ -21,6 +23,7 @@ import { explainNotCheckpoint } from '../checkpoint-file.js';
 
 export const EVAL_USAGE = `Usage: attnc eval CHECKPOINT [--data DATA] [--split test|train] [--batch N]
                   [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu] [--json]
+                  [--analyze [--analyze-images N]]
 
 Evaluates an attnc checkpoint: top-1 and top-5 accuracy, mean loss, per-class accuracy, the confusion
 matrix and the mean number of query heads per K/V group in each layer.
@@ -33,6 +36,10 @@ matrix and the mean number of query heads per K/V group in each layer.
   --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
                   webgpu evaluates with the WebGPU plan of the model
   --json          print the results as JSON (accuracies as fractions)
+  --analyze       also the PGQA analysis (docs/evaluation.md): per layer the similarity of the
+                  attention maps and head outputs of query heads sharing a K/V head, with and
+                  without PGQA noise, and each head's similarity with and without noise
+  --analyze-images N  the first N images of the split (default ${DEFAULT_ANALYSIS_IMAGES})
 Also writes NAME.eval-SPLIT.html next to the checkpoint NAME.safetensors (best.eval-test.html
 for best.safetensors on the test split).`;
 
@@ -80,12 +87,33 @@ function planData(text: string | undefined, c: Checkpoint, checkpointPath: strin
   return { data: run.data, normalize: run.normalize, baseDir: runDataBaseDir(run, cwd, checkpointPath), warnings: [] };
 }
 
+/** The PGQA analysis of a checkpoint on `data` (docs/evaluation.md), and the sentence saying what noise it applied. */
+async function runAnalysis(backend: Backend, c: Checkpoint, data: Dataset, o: EvalOptions, images: number): Promise<{ report: AnalysisReport; noise: string }> {
+  const model = c.meta.model;
+  const report = await backend.analyze(c, data, { ...o, batch: analysisBatch(model, o.batch), images, pictures: 3 });
+  return { report, noise: describeAnalysisNoise(model, o.step, o.seed) };
+}
+
+/**
+ * The PGQA analysis of a checkpoint file on its run's test data, through an open backend (attnc
+ * experiment --analyze runs it on each run's best checkpoint).
+ */
+export async function analyzeCheckpointFile(path: string, backend: Backend, images: number, cwd: string): Promise<{ report: AnalysisReport; noise: string }> {
+  const checkpoint = await readCheckpoint(path);
+  const model = checkpoint.meta.model;
+  const plan = planData(undefined, checkpoint, path, cwd, path);
+  const data = await loadDataset(plan.data, 'test', { baseDir: plan.baseDir, height: model.image.height, width: model.image.width, channels: model.image.channels, classes: model.classes });
+  const batch = backend.fitEvalBatch(model, checkpoint.meta.run?.eval.batch ?? DEFAULT_BATCH).batch;
+  return runAnalysis(backend, checkpoint, data, { batch, normalize: plan.normalize, step: checkpoint.meta.trainState?.step ?? 0, seed: checkpoint.meta.run?.seed ?? 0 }, images);
+}
+
 export async function evalCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommandArgs('eval', {
     args, allowPositionals: true,
     options: {
       data: { type: 'string' }, split: { type: 'string', default: 'test' }, batch: { type: 'string' },
       backend: { type: 'string', default: 'auto' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      analyze: { type: 'boolean' }, 'analyze-images': { type: 'string' },
     },
   });
   if (values.help) return io.out(EVAL_USAGE), EXIT_OK;
@@ -98,6 +126,15 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
   if (values.batch !== undefined) {
     wantedBatch = Number(values.batch);
     if (!Number.isSafeInteger(wantedBatch) || wantedBatch < 1) throw new UserError(`attnc eval: --batch needs a whole number >= 1, got '${values.batch}'`);
+  }
+  if (values['analyze-images'] !== undefined && !values.analyze) throw new UserError('attnc eval: --analyze-images needs --analyze');
+  let analysisImages = DEFAULT_ANALYSIS_IMAGES;
+  if (values['analyze-images'] !== undefined) {
+    try {
+      analysisImages = parseAnalysisImages(values['analyze-images']);
+    } catch (e) {
+      throw new UserError(`attnc eval: ${(e as Error).message}`);
+    }
   }
   // In --json mode stdout carries the JSON only; what would be said along the way goes to stderr.
   const say = values.json ? (t: string) => io.err(t) : (t: string) => io.out(t);
@@ -120,6 +157,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     let report: EvalReport;
     let fitted: { batch: number; note: string | null };
     let data: Dataset;
+    let analysis: { report: AnalysisReport; noise: string } | undefined;
     try {
       say(`backend: ${backend.why}`);
       const wanted = wantedBatch ?? checkpoint.meta.run?.eval.batch ?? DEFAULT_BATCH;
@@ -135,6 +173,10 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
         seed: checkpoint.meta.run?.seed ?? 0,
       };
       report = await backend.evaluate(checkpoint, data, options);
+      if (values.analyze) {
+        say(`analysis: the first ${Math.min(analysisImages, data.count)} images, with and without noise`);
+        analysis = await runAnalysis(backend, checkpoint, data, options, analysisImages);
+      }
     } finally {
       backend.close();
     }
@@ -148,7 +190,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     const htmlPath = join(dirname(path), `${basename(path).replace(/\.safetensors$/, '')}.eval-${split}.html`);
     let html: string | null = showPath(htmlPath, io.cwd);
     try {
-      await writeFileAtomic(htmlPath, new TextEncoder().encode(renderHtmlReport(report, ctx)));
+      await writeFileAtomic(htmlPath, new TextEncoder().encode(renderHtmlReport(report, ctx, analysis)));
     } catch (e) {
       // The numbers are printed either way; a folder we cannot write to should not lose them.
       io.err(`attnc eval: could not write the HTML report ${html}: ${(e as Error).message}`);
@@ -159,10 +201,11 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
       const { batches: _b, seconds: _s, ...numbers } = report;
       io.out(JSON.stringify({
         checkpoint: shown, model: model.name, data: ctx.dataName, split, classNames: ctx.classNames,
-        ...numbers, html,
+        ...numbers, ...(analysis ? { analysis: { noise: analysis.noise, ...analysis.report } } : {}), html,
       }, null, 2));
     } else {
       io.out(formatTextReport(report, ctx));
+      if (analysis) io.out(`\n${formatAnalysisText(analysis.report, analysis.noise)}`);
       if (html) io.out(`\nreport: ${html}`);
     }
     return EXIT_OK;

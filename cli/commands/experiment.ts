@@ -6,6 +6,11 @@ import { acquireRunLock, describeRemovedTemps, ensureOutputDir, removeStaleTemps
 import { DataError } from '../../runtime/data/types.js';
 import { buildReport, writeReport, type BuildInput } from '../../runtime/experiment/build.js';
 import { runGrid, type PlannedRun } from '../../runtime/experiment/grid.js';
+import { analysisIsStale, BEST_CHECKPOINT, runAnalysis, writeRunAnalysis } from '../../runtime/experiment/analysis.js';
+import { DEFAULT_ANALYSIS_IMAGES, parseAnalysisImages } from '../../runtime/eval/analysis.js';
+import { EvalError } from '../../runtime/eval/errors.js';
+import { isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
+import { analyzeCheckpointFile } from './eval.js';
 import { baseLength, ExperimentError, gridRuns, onlyModels, runState, selectExperiment, trainedRun, type Length } from '../../runtime/experiment/plan.js';
 import { IR_FILE, readRecord, writeIrCopy, writeRecord, type ExperimentRecord } from '../../runtime/experiment/record.js';
 import { lengthText } from '../../runtime/experiment/format.js';
@@ -16,8 +21,8 @@ import { trainCommand } from './train.js';
 import { parseCommandArgs } from '../args.js';
 
 export const EXPERIMENT_USAGE = `Usage: attnc experiment SPEC [--name NAME] [--out DIR] [--backend B] [--epochs N | --steps N]
-                        [--resume] [--only MODEL] [--quiet]
-       attnc experiment --report-only DIR
+                        [--resume] [--only MODEL] [--quiet] [--analyze [--analyze-images N]]
+       attnc experiment --report-only DIR [--analyze [--analyze-images N]]
 
 Trains every run of an experiment (each model x each seed) one after another with attnc train, each
 into DIR/MODEL/seedN/, then writes DIR/summary.json and DIR/report.html and prints the comparison.
@@ -30,6 +35,9 @@ into DIR/MODEL/seedN/, then writes DIR/summary.json and DIR/report.html and prin
   --only MODEL      train only this model's runs (repeatable, or comma-separated); the report covers the grid
   --quiet           only one line per run and the table
   --report-only DIR rebuild summary.json and report.html from the runs in DIR, training nothing
+  --analyze         also the PGQA analysis (attnc eval --analyze) of every complete run's best
+                    checkpoint, plotted against the PGQA noise scale in report.html and summary.json
+  --analyze-images N  the first N test images (default ${DEFAULT_ANALYSIS_IMAGES})
 Ctrl-C stops the run in progress after saving it; attnc experiment ... --resume continues the grid.`;
 
 function positiveInt(flag: string, value: string | undefined): number | undefined {
@@ -44,7 +52,7 @@ async function userFacing<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof ExperimentError || e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError) {
+    if (e instanceof ExperimentError || e instanceof TrainError || e instanceof DataError || e instanceof CheckpointError || e instanceof EvalError || isBackendUserError(e)) {
       throw new UserError(`attnc experiment: ${e.message}`);
     }
     throw e;
@@ -58,13 +66,16 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
       name: { type: 'string' }, out: { type: 'string', short: 'o' }, backend: { type: 'string', default: 'auto' },
       epochs: { type: 'string' }, steps: { type: 'string' }, resume: { type: 'boolean' }, only: { type: 'string', multiple: true },
       quiet: { type: 'boolean', short: 'q' }, 'report-only': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      analyze: { type: 'boolean' }, 'analyze-images': { type: 'string' },
     },
   });
   if (values.help) return io.out(EXPERIMENT_USAGE), EXIT_OK;
   const shown = (p: string) => relative(io.cwd, p) || '.';
+  if (values['analyze-images'] !== undefined && !values.analyze) throw new UserError('attnc experiment: --analyze-images needs --analyze');
+  const analyze: AnalyzeOptions | null = values.analyze ? { images: analysisImages(values['analyze-images']), backend: values.backend as BackendName } : null;
   if (values['report-only'] !== undefined) {
     if (positionals.length) throw new UserError(`attnc experiment: --report-only takes the experiment's folder and no spec (the folder holds the spec it was run with)\n\n${EXPERIMENT_USAGE}`);
-    return userFacing(() => reportOnly(resolve(io.cwd, values['report-only']!), io, shown));
+    return userFacing(() => reportOnly(resolve(io.cwd, values['report-only']!), io, shown, analyze));
   }
   if (positionals.length !== 1) throw new UserError(`attnc experiment: give exactly one spec file\n\n${EXPERIMENT_USAGE}`);
   if (values.epochs !== undefined && values.steps !== undefined) throw new UserError('attnc experiment: give --epochs or --steps, not both');
@@ -148,7 +159,7 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
         },
       });
 
-      await report({ outDir, doc, experiment: exp, record, file: irFile, show: shown }, io);
+      await report({ outDir, doc, experiment: exp, record, file: irFile, show: shown }, io, analyze);
       if (outcome.stoppedAt) return outcome.stoppedAt.code;
       if (outcome.failed.length) {
         io.err(`attnc experiment: ${outcome.failed.length} run(s) failed: ${outcome.failed.join(', ')}; the report covers the others`);
@@ -172,7 +183,7 @@ async function callTrain(args: string[], io: Io, sayBackend: (line: string) => v
   }
 }
 
-async function reportOnly(outDir: string, io: Io, shown: (p: string) => string): Promise<number> {
+async function reportOnly(outDir: string, io: Io, shown: (p: string) => string, analyze: AnalyzeOptions | null): Promise<number> {
   const record = readRecord(outDir);
   if (!record) {
     // A published copy (docs/results/...) keeps only the comparison: the runs it was made from are not in it.
@@ -188,11 +199,48 @@ async function reportOnly(outDir: string, io: Io, shown: (p: string) => string):
   const irFile = join(outDir, IR_FILE);
   const doc = loadSpec(irFile, io);
   const exp = selectExperiment(doc, record.experiment, shown(irFile));
-  await report({ outDir, doc, experiment: exp, record, file: irFile, show: shown }, io);
+  await report({ outDir, doc, experiment: exp, record, file: irFile, show: shown }, io, analyze);
   return EXIT_OK;
 }
 
-async function report(input: BuildInput, io: Io): Promise<void> {
+interface AnalyzeOptions {
+  images: number;
+  backend: BackendName;
+}
+
+function analysisImages(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_ANALYSIS_IMAGES;
+  try {
+    return parseAnalysisImages(text);
+  } catch (e) {
+    throw new UserError(`attnc experiment: ${(e as Error).message}`);
+  }
+}
+
+/** The PGQA analysis of every complete run's best checkpoint that has none newer than it (analysis.json in its folder). */
+async function analyzeRuns(input: BuildInput, o: AnalyzeOptions, io: Io): Promise<void> {
+  const runs = [];
+  for (const grid of gridRuns(input.experiment)) {
+    const dir = join(input.outDir, grid.dir);
+    const trained = trainedRun(input.doc, grid, input.record.length, input.file);
+    if ((await runState(dir, trained, input.show(dir))).kind === 'complete' && existsSync(join(dir, BEST_CHECKPOINT)) && analysisIsStale(dir)) runs.push({ dir, model: trained.model });
+  }
+  if (!runs.length) return;
+  const backend = await openBackend(o.backend);
+  try {
+    for (const [i, r] of runs.entries()) {
+      const ckpt = join(r.dir, BEST_CHECKPOINT);
+      io.out(`[analysis ${i + 1}/${runs.length}] ${input.show(ckpt)}`);
+      const { report, noise } = await analyzeCheckpointFile(ckpt, backend, o.images, io.cwd);
+      await writeRunAnalysis(r.dir, runAnalysis(r.model, report, noise));
+    }
+  } finally {
+    backend.close();
+  }
+}
+
+async function report(input: BuildInput, io: Io, analyze: AnalyzeOptions | null): Promise<void> {
+  if (analyze) await analyzeRuns(input, analyze, io);
   const built = await buildReport(input);
   const files = await writeReport(input.outDir, built);
   io.out(`\n${built.table}`);

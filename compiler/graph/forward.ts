@@ -13,8 +13,8 @@ import { equalShareCounts } from '../alloc.js';
 import type { LayerIR, ModelIR } from '../ir/types.js';
 import type { GraphBuilder } from './build.js';
 import { SCORES } from '../ir/scores.js';
-import { groupingOf, perturbationOf, scoredOf } from './policy.js';
-import type { Phase } from './types.js';
+import { groupingOf, perturbationOf, scoredOf, type EvalNoise } from './policy.js';
+import type { GraphTap, Phase } from './types.js';
 
 export interface ForwardOptions {
   g: GraphBuilder;
@@ -23,6 +23,10 @@ export interface ForwardOptions {
   mode: 'train' | 'eval';
   /** Label smoothing, and the loss gradient's scale (1 / the images of an optimizer step; null: eval). */
   loss: { smoothing: number; gradScale: number | null };
+  /** Eval mode: which PGQA noise to apply (default 'declared', as attnc eval). */
+  evalNoise?: EvalNoise;
+  /** Eval mode: when given, each attention layer's tap is added here (GraphTap). */
+  taps?: GraphTap[];
 }
 
 /** Where in a block a dropout or drop-path mask is drawn: part of its random stream's key (core random registry). */
@@ -135,7 +139,7 @@ export function lowerAttention(c: ForwardOptions, layer: LayerIR, qkv: string): 
   const rows = B * T;
   const train = c.mode === 'train';
   const table = allocation(c, layer, qkv);
-  const perturb = perturbationOf(m, layer, c.mode, B);
+  const perturb = perturbationOf(m, layer, c.mode, B, c.evalNoise);
   const attrs = {
     batch: B, tokens: T, heads: a.heads, groups: a.kvHeads, headDim: a.headDim, grouping: groupingOf(layer, c.mode),
     layer: L, dropout: train ? m.attnDropout : 0, perturb,
@@ -152,6 +156,7 @@ export function lowerAttention(c: ForwardOptions, layer: LayerIR, qkv: string): 
   if (perturb?.at === 'output') outputs.o = g.tensor(act(`${pre}.attn.o`), { kind: 'activation', shape: [rows, a.heads * a.headDim] });
   outputs.out = g.tensor(act(perturb?.at === 'output' ? `${pre}.attn.o_perturbed` : `${pre}.attn.o`), { kind: 'activation', shape: [rows, a.heads * a.headDim] });
   g.node(phase, { op: 'attention', label: `${pre}.attn`, inputs, outputs, attrs });
+  if (c.taps && !train) c.taps.push({ layer: L, heads: a.heads, groups: a.kvHeads, probs: outputs.p, out: outputs.out, ...(table ? { table } : {}), noise: perturb?.at ?? 'none' });
   return outputs.out;
 }
 

@@ -8,8 +8,8 @@ import { GraphBuilder, checkNode } from './build.js';
 import { differentiate } from './differentiate.js';
 import { allocationState, grad, lowerForward, param } from './forward.js';
 import { planMemory } from './memory.js';
-import { allocates } from './policy.js';
-import { GRAPH_VERSION, type Graph, type GraphParam, type GraphTraining } from './types.js';
+import { allocates, type EvalNoise } from './policy.js';
+import { GRAPH_VERSION, type Graph, type GraphParam, type GraphTap, type GraphTraining } from './types.js';
 
 export interface GraphOptions {
   /** The model to lower (default: the run's, else the only model). */
@@ -24,6 +24,10 @@ export interface GraphOptions {
    * optimizer. The summary measures what the backward keeps from it (compiler/analyze.ts).
    */
   trainingPass?: boolean;
+  /** Eval phase: expose each attention layer's probabilities and head outputs (Graph.taps). */
+  taps?: boolean;
+  /** Eval phase: which PGQA noise it applies (policy.ts EvalNoise; default 'declared'). */
+  evalNoise?: EvalNoise;
 }
 
 interface Lowering {
@@ -35,6 +39,8 @@ interface Lowering {
   g: GraphBuilder;
   params: GraphParam[];
   training: GraphTraining | null;
+  taps: GraphTap[] | null;
+  evalNoise: EvalNoise;
   graph?: Graph;
 }
 
@@ -44,7 +50,7 @@ export const PASSES: readonly { name: string; run: (l: Lowering) => void }[] = [
   { name: 'forward', run: (l) => l.loss && lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'train', loss: l.loss }) },
   { name: 'differentiate', run: (l) => l.loss && differentiate(l.g, { seed: { tensor: 'output:logits', grad: 'act:dlogits' }, paramGrads: new Map(l.params.map((p) => [p.tensor, p.grad])) }) },
   { name: 'optimizer', run: lowerOptimizer },
-  { name: 'eval', run: (l) => lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'eval', loss: { smoothing: l.run?.labelSmoothing ?? 0, gradScale: null } }) },
+  { name: 'eval', run: (l) => lowerForward({ g: l.g, m: l.m, batch: l.batch, mode: 'eval', loss: { smoothing: l.run?.labelSmoothing ?? 0, gradScale: null }, evalNoise: l.evalNoise, ...(l.taps ? { taps: l.taps } : {}) }) },
   { name: 'assemble', run: assemble },
   { name: 'verify', run: (l) => verify(l.graph!) },
 ];
@@ -77,12 +83,12 @@ export function lowerGraph(ir: IRDocument, o: GraphOptions = {}): Graph {
 }
 
 /** The graph of one model (and the run whose training step it holds, or null). */
-export function lowerModelGraph(m: ModelIR, run: RunIR | null, o: Pick<GraphOptions, 'batch' | 'trainingPass'> = {}): Graph {
+export function lowerModelGraph(m: ModelIR, run: RunIR | null, o: Pick<GraphOptions, 'batch' | 'trainingPass' | 'taps' | 'evalNoise'> = {}): Graph {
   const batch = o.batch ?? run?.microBatch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`the batch must be a whole number >= 1, got ${batch}`);
   if (run && run.batch % batch !== 0) throw new Error(`--batch ${batch} must divide run '${run.name}''s batch of ${run.batch} (the passes of a step accumulate gradients)`);
   const loss = run ? { smoothing: run.labelSmoothing, gradScale: 1 / run.batch } : o.trainingPass ? { smoothing: 0, gradScale: 1 } : null;
-  const l: Lowering = { m, run, batch, loss, g: new GraphBuilder(), params: [], training: null };
+  const l: Lowering = { m, run, batch, loss, g: new GraphBuilder(), params: [], training: null, taps: o.taps ? [] : null, evalNoise: o.evalNoise ?? 'declared' };
   for (const pass of PASSES) pass.run(l);
   return l.graph!;
 }
@@ -143,7 +149,7 @@ function assemble(l: Lowering): void {
     allocationState: m.layers.filter(allocates).map((layer) => ({ layer: layer.index, tensor: `state:blocks.${layer.index}.attn.alloc`, groups: layer.attention.kvHeads })),
     inputs: { images: 'input:images', labels: 'input:labels' },
     outputs: { logits: 'output:logits', evalStats: 'output:eval.stats' },
-    training: l.training, phases: g.phases,
+    training: l.training, phases: g.phases, ...(l.taps ? { taps: l.taps } : {}),
     memory: planMemory(g.tensors, g.phases.backward),
   };
 }

@@ -48,10 +48,18 @@ export interface Perturbation {
   noiseRows: number;
 }
 
-export function perturbationOf(m: ModelIR, layer: LayerIR, mode: 'train' | 'eval', batch: number): Perturbation | null {
+/**
+ * Which noise an eval phase applies: 'declared' as the layer says (`during: always` only, what
+ * attnc eval measures); 'training' also the noise of `during: train` layers (the analysis's noisy
+ * pass); 'off' none (its clean pass).
+ */
+export type EvalNoise = 'declared' | 'training' | 'off';
+
+export function perturbationOf(m: ModelIR, layer: LayerIR, mode: 'train' | 'eval', batch: number, evalNoise: EvalNoise = 'declared'): Perturbation | null {
   const a = layer.attention;
   const p = a.perturb;
-  if (!p || p.scale === 0 || (mode === 'eval' && p.during !== 'always')) return null;
+  if (!p || p.scale === 0) return null;
+  if (mode === 'eval' && (evalNoise === 'off' || (evalNoise === 'declared' && p.during !== 'always'))) return null;
   const paper = a.compat === 'paper' && p.at === 'output';
   const rowsPerHead = p.at === 'output' ? 1 : m.tokens;
   const rows = batch * a.heads * rowsPerHead;

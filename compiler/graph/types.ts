@@ -118,10 +118,30 @@ export interface Graph {
   allocationState: GraphAllocationState[];
   inputs: { images: string; labels: string };
   outputs: { logits: string; evalStats: string };
+  /**
+   * Eval-phase taps (lowered on request, GraphOptions.taps): per attention layer the tensors that
+   * hold its softmax probabilities and its heads' outputs, for the host to read after the pass.
+   */
+  taps?: GraphTap[];
   training: GraphTraining | null;
   phases: Record<Phase, GraphNode[]>;
   /** Where the backward's gradients live: shared buffers by lifetime (compiler/graph/memory.ts). */
   memory: MemoryPlan;
+}
+
+/** What the eval phase exposes of one attention layer (runtime/eval's PGQA analysis reads them). */
+export interface GraphTap {
+  layer: number;
+  heads: number;
+  groups: number;
+  /** f32 [B, H, T, T]: the attention probabilities, after any perturbation of the scores. */
+  probs: string;
+  /** f32 [B * T, H * hd]: the heads' outputs (probabilities times values) before the projection, after any perturbation of the output. */
+  out: string;
+  /** The head -> group table of a layer that allocates by score (absent: uniform grouping). */
+  table?: string;
+  /** The noise the eval phase applied here ('none', or where: 'scores' / 'output'). */
+  noise: 'none' | 'scores' | 'output';
 }
 
 export interface MemoryPlan {

@@ -151,7 +151,7 @@ export type DataIR =
   | { kind: 'mnist' | 'fashion_mnist'; path: string | null }
   | { kind: 'idx'; path: string }
   | { kind: 'cifar10' | 'cifar100'; path: string }
-  | { kind: 'folder'; path: string }
+  | { kind: 'folder' | 'tiny_imagenet' | 'food101'; path: string }
   | { kind: 'synthetic'; train: number; test: number };
 
 export type AugmentIR =

@@ -7,15 +7,9 @@
 // Class names are the sorted directory names of the training split; label = index in that list.
 import { realpath } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
-import { decodeImage } from './decode.js';
-import { isDirectory, listDir, readBytes } from './files.js';
-import { convertChannels, resize } from './image.js';
+import { isDirectory, listDir } from './files.js';
+import { decodeImageFiles, IMAGE_EXT } from './image-files.js';
 import { DataError, type Dataset } from './types.js';
-
-const IMAGE_EXT = /\.(png|jpe?g)$/i;
-
-/** The largest image file read (a 100-megapixel PNG stored raw is about 400 MB). */
-export const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
 
 /** FNV-1a (32-bit) of a string's UTF-8 bytes. */
 export function fnv1a(text: string): number {
@@ -105,16 +99,6 @@ export async function loadFolder(root: string, split: 'train' | 'test', size: { 
   if (files.length === 0) {
     throw new DataError(layout.splitDir, `no ${split} images (.png, .jpg, .jpeg) in any class directory`, layout.flat ? 'the flat layout puts about 1 image in 10 into the test split; add more images' : 'add images');
   }
-  const { height, width, channels } = size;
-  const per = height * width * channels;
-  const out = new Uint8Array(files.length * per);
-  const labels = new Int32Array(files.length);
-  for (let i = 0; i < files.length; i++) {
-    const { path, label } = files[i]!;
-    const img = decodeImage(await readBytes(path, 'image', MAX_IMAGE_FILE_BYTES), path);
-    const converted = img.channels === channels ? img.data : convertChannels(img.data, img.height * img.width, img.channels, channels);
-    out.set(resize(converted, img.height, img.width, channels, height, width), i * per);
-    labels[i] = label;
-  }
-  return { name: basename(root), images: out, labels, count: files.length, height, width, channels, classes: classNames.length, classNames, source: layout.splitDir };
+  const { images, labels } = await decodeImageFiles(files, size);
+  return { name: basename(root), images, labels, count: files.length, ...size, classes: classNames.length, classNames, source: layout.splitDir };
 }

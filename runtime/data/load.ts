@@ -6,6 +6,7 @@ import { loadCifar } from './cifar.js';
 import { isDirectory } from './files.js';
 import { loadFolder } from './folder.js';
 import { findIdxFiles, loadIdxPair } from './idx.js';
+import { loadFood101, loadTinyImageNet } from './listed.js';
 import { conformDataset } from './image.js';
 import { loadFashionMnist, loadMnist } from './mnist.js';
 import { makeSynthetic } from './synthetic.js';
@@ -51,6 +52,12 @@ export async function loadDataset(data: DataIR, split: 'train' | 'test', opts: L
       break;
     case 'folder':
       ds = await loadFolder(at(data.path), split, { height, width, channels });
+      break;
+    case 'tiny_imagenet':
+      ds = await loadTinyImageNet(at(data.path), split, { height, width, channels });
+      break;
+    case 'food101':
+      ds = await loadFood101(at(data.path), split, { height, width, channels });
       break;
     case 'synthetic':
       ds = makeSynthetic(split, split === 'train' ? data.train : data.test, { height, width, channels, classes: opts.classes ?? 10 });

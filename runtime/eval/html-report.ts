@@ -1,7 +1,9 @@
 // The evaluation report as one self-contained HTML page (inline CSS, no scripts, no external assets):
 // the numbers, per-class accuracy, the confusion matrix as a coloured grid and the allocation of
 // query heads per layer as bars.
+import { ANALYSIS_CSS, renderAnalysisSection } from './analysis-html.js';
 import type { EvalReport } from './evaluate.js';
+import type { AnalysisReport } from './similarity.js';
 import { mostConfusedPairs } from './metrics.js';
 import { allocationMode, describeHeads, percent, type ReportContext } from './text-report.js';
 
@@ -67,14 +69,15 @@ function allocationBars(r: EvalReport, ctx: ReportContext): string {
   return `<p class="muted">Mean query heads per K/V group over the evaluated images; a bar 120 px wide would hold every query head of the layer.</p>\n<table class="alloc">${rows.join('\n')}</table>`;
 }
 
-export function renderHtmlReport(r: EvalReport, ctx: ReportContext): string {
+/** The page; with `analysis` (attnc eval --analyze) also the PGQA analysis section. */
+export function renderHtmlReport(r: EvalReport, ctx: ReportContext, analysis?: { report: AnalysisReport; noise: string }): string {
   const m = ctx.model;
   const names = ctx.classNames;
   const counts = r.confusion.map((row) => row.reduce((a, b) => a + b, 0));
   const perClass = r.perClass.map((acc, c) => `<tr><td class="name">${c}</td><td class="name">${escapeHtml(names[c]!)}</td><td>${counts[c]}</td><td>${percent(acc)}</td></tr>`);
   const title = `attnc eval: ${m.name} on ${ctx.dataName} (${ctx.split})`;
   return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${CSS}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${CSS}${analysis ? ANALYSIS_CSS : ''}</style></head>
 <body>
 <h1>${escapeHtml(title)}</h1>
 <p>Checkpoint <code>${escapeHtml(ctx.checkpoint)}</code>${ctx.step !== null ? `, step ${ctx.step}` : ''}: model <b>${escapeHtml(m.name)}</b>, ${escapeHtml(describeHeads(m))},
@@ -85,6 +88,7 @@ Data: ${escapeHtml(ctx.dataName)}, ${ctx.split} split (<code>${escapeHtml(ctx.da
 ${m.classes <= MAX_GRID_CLASSES ? confusionGrid(r, names) : confusedPairs(r, names)}
 <h2>Allocation of query heads per layer</h2>
 ${allocationBars(r, ctx)}
+${analysis ? renderAnalysisSection(analysis.report, analysis.noise) : ''}
 <h2>Per-class accuracy</h2>
 <table><tr><th class="name">class</th><th class="name">name</th><th>images</th><th>top-1</th></tr>
 ${perClass.join('\n')}</table>

@@ -6,6 +6,7 @@ import type { ExperimentIR, IRDocument } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import { writeFileAtomic } from '../checkpoint/atomic.js';
 import { readMetrics, type MetricsRecord } from '../train/index.js';
+import { gatherAnalysis, readRunAnalysis } from './analysis.js';
 import { runCurves, type RunCurves } from './curves.js';
 import { gridRuns, runState, trainedRun } from './plan.js';
 import type { ExperimentRecord } from './record.js';
@@ -38,6 +39,7 @@ export async function buildReport(input: BuildInput): Promise<BuiltReport> {
   const { doc, experiment: exp, record } = input;
   const runs: RunSummary[] = [];
   const curves = new Map<string, RunCurves>();
+  const analysed: Parameters<typeof gatherAnalysis>[0] = [];
   for (const grid of gridRuns(exp)) {
     const dir = join(input.outDir, grid.dir);
     const trained = trainedRun(doc, grid, record.length, input.file);
@@ -46,12 +48,15 @@ export async function buildReport(input: BuildInput): Promise<BuiltReport> {
     const records: MetricsRecord[] | null = existsSync(metricsFile) ? readMetrics(metricsFile) : null;
     runs.push(summarizeRun(grid, trained.model, records, state.kind === 'complete', record.wallSeconds[grid.dir] ?? null));
     if (records) curves.set(grid.name, runCurves(records));
+    const analysis = state.kind === 'complete' ? readRunAnalysis(dir) : null;
+    if (analysis) analysed.push({ run: grid.name, model: grid.model, seed: grid.seed, analysis });
   }
+  const analysis = gatherAnalysis(analysed);
   const modelOrder = [...new Set(exp.runs.map((r) => r.model))];
   const { models, reference, warnings } = summarizeModels(runs, modelOrder);
   const summary: ExperimentSummary = {
     format: 'attnc-experiment-summary', experiment: exp.name, base: exp.base, spec: record.spec, length: record.length,
-    attnc: COMPILER_ID, reference, runs, models, warnings,
+    attnc: COMPILER_ID, reference, runs, models, warnings, ...(analysis ? { analysis } : {}),
   };
   const html = reportHtml({
     summary, curves,

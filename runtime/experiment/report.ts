@@ -3,6 +3,7 @@
 // every key_norm layer over training.
 import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR } from '../../compiler/ir/types.js';
+import { analysisSection } from './analysis.js';
 import { smoothed, type RunCurves } from './curves.js';
 import { bytes, count, DASH, lengthText, numStat, pct, pctStat, seconds, STAT_HEADER, statCells } from './format.js';
 import { describeVariants, type ExperimentSummary, type RunSummary } from './summary.js';
@@ -69,6 +70,7 @@ export function reportHtml(input: ReportInput): string {
     lineChart(lossSeries(input, colorOf, dashOf), { width: 1100, height: 360, xLabel: 'optimizer step', yLabel: 'training loss (batch mean)' }),
     '<p class="note">Bold lines: the loss smoothed by an exponential moving average (debiased, as TensorBoard does); faint lines: the batch means as logged (bucket means beyond 300 points).</p>',
     allocationSection(input),
+    analysisSection(s.analysis),
     '<h2>Runs</h2>',
     runsTable(s.runs, colorOf),
   ];

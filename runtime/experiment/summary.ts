@@ -7,6 +7,7 @@ import type { MetricsRecord } from '../train/index.js';
 import { allocationFigures, type AllocationFigures } from './allocation-figures.js';
 import { compareModels, type Comparison } from './comparison.js';
 import type { GridRun, Length } from './plan.js';
+import type { ExperimentAnalysis } from './analysis.js';
 
 /** complete: trained to the grid's length; incomplete: stopped part way or failed; not run: no metrics. */
 export type RunStatus = 'complete' | 'incomplete' | 'not run';
@@ -98,6 +99,8 @@ export interface ExperimentSummary {
   models: ModelStats[];
   /** What weakens the statistics (too few seeds). */
   warnings: string[];
+  /** attnc experiment --analyze: the PGQA analysis of the complete runs (analysis.ts); absent when none was made. */
+  analysis?: ExperimentAnalysis;
 }
 
 const isStep = (r: MetricsRecord): r is Extract<MetricsRecord, { kind: 'step' }> => r.kind === 'step';

@@ -10,6 +10,7 @@
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import { lowerGraph } from '../../compiler/graph/lower.js';
 import type { Graph } from '../../compiler/graph/types.js';
+import type { EvalNoise } from '../../compiler/graph/policy.js';
 import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import { stateSpecs } from '../../compiler/ir/params.js';
@@ -36,6 +37,15 @@ export interface ForwardContext {
   microBatch?: number;
   /** Told each key_norm layer's query heads per group in this pass ([G] or [B, G]); the receiver disposes it. */
   onCounts?: (layer: number, counts: Tensor) => void;
+}
+
+/** One attention layer as VitModel.inspect reads it. */
+export interface InspectedLayer {
+  layer: number;
+  noise: 'none' | 'scores' | 'output';
+  probs: Tensor;
+  out: Tensor;
+  groupOf: Tensor | null;
 }
 
 export interface VitOptions {
@@ -65,14 +75,17 @@ export class VitModel {
     return this.params.list.map((p) => p.variable);
   }
 
-  /** The graph of a pass: eval only (run null), or a training step of `run` at `batch` images per pass. */
-  graph(batch: number, run: RunIR | null): Graph {
-    const key = `${batch}:${run ? JSON.stringify(run) : ''}`;
+  /**
+   * The graph of a pass: eval only (run null), or a training step of `run` at `batch` images per pass;
+   * `analysis` lowers the eval phase with its attention taps and the noise it names.
+   */
+  graph(batch: number, run: RunIR | null, analysis?: EvalNoise): Graph {
+    const key = `${batch}:${run ? JSON.stringify(run) : ''}:${analysis ?? ''}`;
     let g = this.graphs.get(key);
     if (!g) {
       const m = this.model;
       const doc: IRDocument = { irVersion: IR_VERSION, compiler: COMPILER_ID, source: `${m.name}.attn`, models: [m], runs: run ? [{ ...run, model: m.name, microBatch: batch, batch: run.batch % batch === 0 ? run.batch : batch }] : [], experiments: [] };
-      g = lowerGraph(doc, { model: m.name, ...(run ? { run: run.name } : {}), batch });
+      g = lowerGraph(doc, { model: m.name, ...(run ? { run: run.name } : {}), batch, ...(analysis ? { taps: true, evalNoise: analysis } : {}) });
       this.graphs.set(key, g);
     }
     return g;
@@ -98,6 +111,28 @@ export class VitModel {
       runPhases(this.kernelContext(env, ctx), graph, [ctx.training ? 'forward' : 'eval'], null);
       return env.get(graph.outputs.logits) as Tensor2D;
     });
+  }
+
+  /**
+   * The eval phase with its attention taps (Graph.taps), PGQA noise as `noise` says: per layer the
+   * probabilities [B, H, T, T], the head outputs [B * T, H * hd] and, for layers that allocate, each
+   * head's group ([H] or [B, H], int32). The caller disposes every tensor returned.
+   */
+  inspect(x: Tensor4D, ctx: Omit<ForwardContext, 'training'>, noise: EvalNoise): InspectedLayer[] {
+    const graph = this.graph(x.shape[0], null, noise);
+    const taps = graph.taps!;
+    const keep = new Set<string>(taps.flatMap((t) => [t.probs, t.out, ...(t.table ? [t.table] : [])]));
+    const env = this.environment(graph, x, this.tf.zeros([x.shape[0]], 'int32'));
+    try {
+      runPhases(this.kernelContext(env, { ...ctx, training: false }), graph, ['eval'], keep);
+      return taps.map((t) => ({
+        layer: t.layer, noise: t.noise, probs: env.take(t.probs), out: env.take(t.out),
+        // The tfjs kernels hold a table as its one-hot selection [H, G] or [B, H, G].
+        groupOf: t.table ? this.tf.tidy(() => this.tf.argMax(env.get(t.table!), -1)) : null,
+      }));
+    } finally {
+      env.dispose();
+    }
   }
 
   /**

@@ -29,7 +29,7 @@ describe('parseDataOption', () => {
       }
       throw new Error(`'${text}' was accepted`);
     };
-    expect(error('mnst')).toBe("--data: error AT3006: unknown option 'mnst' for 'data'; did you mean 'mnist'?\n  | mnst\n  | ~~~~\n  hint: choose one of mnist, fashion_mnist, idx, cifar10, cifar100, folder, synthetic");
+    expect(error('mnst')).toBe("--data: error AT3006: unknown option 'mnst' for 'data'; did you mean 'mnist'?\n  | mnst\n  | ~~~~\n  hint: choose one of mnist, fashion_mnist, idx, cifar10, cifar100, folder, tiny_imagenet, food101, synthetic");
     expect(error('folder')).toContain("'data folder' needs the argument 'path'");
     expect(error('cifar100 "x"')).toContain("model 'tiny' has 10 classes but cifar100 has 100");
     expect(error('cifar100 "x"')).toContain("hint: the checkpoint's model classifies 10 classes; evaluate it on data with 10 classes");

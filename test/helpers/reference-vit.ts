@@ -98,14 +98,30 @@ function patchEmbed(model: ModelIR, t: RefTensors, img: ArrayLike<number>, offse
   return tokens;
 }
 
-function attention(model: ModelIR, layer: number, t: RefTensors, xs: Float64Array[]): Float64Array[] {
+/** What the reference saw of one attention layer for one image: probabilities [H][T * T], head outputs [T][H * hd]. */
+export interface ReferenceAttention {
+  layer: number;
+  image: number;
+  probs: Float64Array[];
+  heads: Float64Array[];
+}
+
+export interface ReferenceOptions {
+  /** Told every layer's attention of every image. */
+  trace?: (a: ReferenceAttention) => void;
+  /** Compute a PGQA model without its noise (otherwise it is refused: the reference draws no noise). */
+  withoutNoise?: boolean;
+}
+
+function attention(model: ModelIR, layer: number, t: RefTensors, xs: Float64Array[], image: number, o: ReferenceOptions): Float64Array[] {
   const a = model.layers[layer].attention;
-  if (a.allocation.policy !== 'uniform' || a.perturb) throw new Error('reference: uniform GQA only');
+  if (a.allocation.policy !== 'uniform' || (a.perturb && !o.withoutNoise)) throw new Error('reference: uniform GQA only');
   const { heads: Hq, kvHeads: G, headDim: hd } = a;
   const pre = `blocks.${layer}.attn.`;
   const qkv = xs.map((x) => linear(x, get(t, pre + 'qkv.weight'), t[pre + 'qkv.bias']));
   const T = xs.length;
   const out = xs.map(() => new Float64Array(Hq * hd));
+  const probs = Array.from({ length: Hq }, () => new Float64Array(T * T));
   const scale = 1 / Math.sqrt(hd);
   for (let h = 0; h < Hq; h++) {
     const g = Math.floor(h / (Hq / G));
@@ -122,6 +138,7 @@ function attention(model: ModelIR, layer: number, t: RefTensors, xs: Float64Arra
       const m = Math.max(...scores);
       let z = 0;
       for (let j = 0; j < T; j++) z += (scores[j] = Math.exp(scores[j] - m));
+      for (let j = 0; j < T; j++) probs[h][i * T + j] = scores[j] / z;
       for (let d = 0; d < hd; d++) {
         let s = 0;
         for (let j = 0; j < T; j++) s += (scores[j] / z) * v(j, d);
@@ -129,11 +146,12 @@ function attention(model: ModelIR, layer: number, t: RefTensors, xs: Float64Arra
       }
     }
   }
-  return out.map((o) => linear(o, get(t, pre + 'proj.weight'), get(t, pre + 'proj.bias')));
+  o.trace?.({ layer, image, probs, heads: out });
+  return out.map((row) => linear(row, get(t, pre + 'proj.weight'), get(t, pre + 'proj.bias')));
 }
 
 /** Logits [batch, classes] for NHWC images (batch * H * W * C values). */
-export function referenceLogits(model: ModelIR, t: RefTensors, images: ArrayLike<number>, batch: number): Float64Array {
+export function referenceLogits(model: ModelIR, t: RefTensors, images: ArrayLike<number>, batch: number, o: ReferenceOptions = {}): Float64Array {
   const { height, width, channels } = model.image;
   const eps = model.norm.eps;
   const logits = new Float64Array(batch * model.classes);
@@ -145,7 +163,7 @@ export function referenceLogits(model: ModelIR, t: RefTensors, images: ArrayLike
     for (let l = 0; l < model.depth; l++) {
       const b = `blocks.${l}.`;
       const normed = xs.map((x) => layerNorm(x, get(t, b + 'norm1.weight'), get(t, b + 'norm1.bias'), eps));
-      const att = attention(model, l, t, normed);
+      const att = attention(model, l, t, normed, n, o);
       xs = xs.map((x, i) => x.map((v, d) => v + att[i][d]));
       xs = xs.map((x) => {
         const h = layerNorm(x, get(t, b + 'norm2.weight'), get(t, b + 'norm2.bias'), eps);

@@ -373,6 +373,79 @@ def load_folder(root, split, height, width, channels):
     return Dataset(os.path.basename(os.path.normpath(root)), np.stack(images), np.array(labels, dtype=np.int64), len(classes), split_dir)
 
 
+def _decode_files(files, height, width, channels):
+    """(path, label) pairs -> images at the model's size and labels, as load_folder decodes them."""
+    images = []
+    for path, _ in files:
+        img = _decode_image(path)
+        img = convert_channels(img[None], channels) if img.shape[-1] != channels else img[None]
+        images.append(resize(img, height, width)[0])
+    return np.stack(images), np.array([label for _, label in files], dtype=np.int64)
+
+
+def _lines(path, what, fix):
+    if not os.path.isfile(path):
+        raise DataError(path, '%s not found' % what, fix)
+    with open(path, encoding='utf-8') as f:
+        return [(i + 1, l.strip()) for i, l in enumerate(f) if l.strip()]
+
+
+def _listed_root(path, folder, marker, what):
+    for d in (path, os.path.join(path, folder)):
+        if os.path.exists(os.path.join(d, marker)):
+            return d
+    raise DataError(path, 'is not %s as its archive unpacks: no %s here or in %s/' % (what, marker, folder), 'give the %s/ folder' % folder)
+
+
+def load_tiny_imagenet(path, split, height, width, channels):
+    """attnc's runtime/data/listed.ts: sorted wnids.txt, train/<wnid>/images/, the labelled val/ as the test split."""
+    root = _listed_root(path, 'tiny-imagenet-200', 'wnids.txt', 'Tiny ImageNet')
+    again = 'unpack tiny-imagenet-200.zip again'
+    wnids = sorted(l for _, l in _lines(os.path.join(root, 'wnids.txt'), 'class list', again))
+    files = []
+    if split == 'train':
+        for label, wnid in enumerate(wnids):
+            d = os.path.join(root, 'train', wnid, 'images')
+            if not os.path.isdir(d):
+                raise DataError(d, 'training images of class %s not found' % wnid, again)
+            files += [(os.path.join(d, n), label) for n in sorted(os.listdir(d)) if re.search(r'\.(png|jpe?g)$', n, re.I)]
+    else:
+        ann = os.path.join(root, 'val', 'val_annotations.txt')
+        for line, text in _lines(ann, 'validation labels', 'it lists the class of every image in val/images/; ' + again):
+            parts = text.split('\t')
+            if len(parts) < 2 or parts[1] not in wnids:
+                raise DataError('%s:%d' % (ann, line), 'expected "file<TAB>wnid" with a wnid of wnids.txt', again)
+            image = os.path.join(root, 'val', 'images', parts[0])
+            if not os.path.isfile(image):
+                raise DataError(image, 'is listed in %s:%d but does not exist' % (ann, line), 'restore it from the archive')
+            files.append((image, wnids.index(parts[1])))
+        listed = set(os.path.basename(p) for p, _ in files)
+        unlisted = sorted(n for n in os.listdir(os.path.join(root, 'val', 'images')) if re.search(r'\.(png|jpe?g)$', n, re.I) and n not in listed)
+        if unlisted:
+            raise DataError(os.path.join(root, 'val', 'images', unlisted[0]), 'has no label in %s' % ann, 'add its line to val_annotations.txt, or move it out of val/images/')
+    images, labels = _decode_files(files, height, width, channels)
+    return Dataset('tiny_imagenet', images, labels, len(wnids), root)
+
+
+def load_food101(path, split, height, width, channels):
+    """attnc's runtime/data/listed.ts: meta/classes.txt, the official split of meta/<split>.txt, images/<class>/<id>.jpg."""
+    root = _listed_root(path, 'food-101', 'meta', 'Food-101')
+    again = 'unpack food-101.tar.gz again'
+    classes = [l for _, l in _lines(os.path.join(root, 'meta', 'classes.txt'), 'class list', again)]
+    listing = os.path.join(root, 'meta', '%s.txt' % split)
+    files = []
+    for line, text in _lines(listing, '%s split list' % split, again):
+        cls, _, ident = text.partition('/')
+        if cls not in classes or not ident:
+            raise DataError('%s:%d' % (listing, line), 'expected "class/id" with a class of meta/classes.txt', again)
+        image = os.path.join(root, 'images', cls, ident + '.jpg')
+        if not os.path.isfile(image):
+            raise DataError(image, 'is listed in %s:%d but does not exist' % (listing, line), 'restore it from the archive')
+        files.append((image, classes.index(cls)))
+    images, labels = _decode_files(files, height, width, channels)
+    return Dataset('food101', images, labels, len(classes), root)
+
+
 SYNTHETIC_SEED = 0x5EED  # fixed: the data set is part of the benchmark, not of the run's randomness
 NOISE_STD, BRIGHTNESS = 40, 20
 
@@ -429,6 +502,10 @@ def load_dataset(data, split, image, classes, base_dir='.'):
         ds = load_cifar(kind, at(data['path']), split)
     elif kind == 'folder':
         ds = load_folder(at(data['path']), split, height, width, channels)
+    elif kind == 'tiny_imagenet':
+        ds = load_tiny_imagenet(at(data['path']), split, height, width, channels)
+    elif kind == 'food101':
+        ds = load_food101(at(data['path']), split, height, width, channels)
     elif kind == 'synthetic':
         ds = make_synthetic(split, data['train'] if split == 'train' else data['test'], height, width, channels, classes)
     else:
