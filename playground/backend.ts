@@ -41,21 +41,25 @@ interface PageGpu {
 
 let device: Promise<PageGpu | null> | null = null;
 
-/** The browser's WebGPU device (one per page), with the adapter's buffer limits; null without WebGPU. */
+/** The browser's WebGPU device (one per page, again after it is lost); null without WebGPU. */
 function webGpuDevice(): Promise<PageGpu | null> {
-  device ??= (async () => {
-    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-    const adapter = gpu ? await gpu.requestAdapter() : null;
-    if (!gpu || !adapter) return null;
-    const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
-    const d = await adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize } });
-    const info: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info ?? {};
-    const words = [info.vendor, info.architecture, info.device, info.description].filter((x) => x && x.trim());
-    const software = info.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software/i.test(words.join(' '));
-    d.lost.then(() => (device = null));
-    return { gpu: { device: d, adapter, backend: 'default', description: words.join(' / ') || 'unnamed adapter', envSet: [], gpu }, software };
-  })().catch(() => null);
-  return device;
+  const pending = device ?? openWebGpu().catch(() => null);
+  device = pending;
+  return pending;
+}
+
+/** A device on navigator.gpu's adapter, asking for the adapter's buffer limits (as device.ts does with Dawn's). */
+async function openWebGpu(): Promise<PageGpu | null> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  const adapter = gpu ? await gpu.requestAdapter() : null;
+  if (!gpu || !adapter) return null;
+  const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
+  const d = await adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize } });
+  const info: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info ?? {};
+  const words = [info.vendor, info.architecture, info.device, info.description].filter((x): x is string => !!x && !!x.trim());
+  const software = info.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software/i.test(words.join(' '));
+  void d.lost.then(() => (device = null));
+  return { gpu: { device: d, adapter, backend: 'default', description: words.join(' / ') || 'unnamed adapter', envSet: [], gpu }, software };
 }
 
 /** WebGPU's engine on the page's device; with `hardwareOnly`, null on a software adapter. */

@@ -41,11 +41,12 @@ export class LineChart {
     g.fillStyle = '#222';
     g.fillText(this.title, pad.left, 13);
     const all = this.series.flatMap((s) => s.points);
-    const xMax = Math.max(1, ...all.map((p) => p.x));
+    const xMin = all.length ? Math.min(...all.map((p) => p.x)) : 0;
+    const xMax = Math.max(xMin + 1, ...all.map((p) => p.x));
     let [yMin, yMax] = this.yRange ?? [Math.min(...all.map((p) => p.y)), Math.max(...all.map((p) => p.y))];
     if (!Number.isFinite(yMin) || !Number.isFinite(yMax)) [yMin, yMax] = [0, 1];
     if (yMax - yMin < 1e-9) [yMin, yMax] = [yMin - 0.5, yMax + 0.5];
-    const X = (x: number) => pad.left + (x / xMax) * (w - pad.left - pad.right);
+    const X = (x: number) => pad.left + ((x - xMin) / (xMax - xMin)) * (w - pad.left - pad.right);
     const Y = (y: number) => h - pad.bottom - ((y - yMin) / (yMax - yMin)) * (h - pad.top - pad.bottom);
     g.strokeStyle = '#bbb';
     g.beginPath();
@@ -56,6 +57,7 @@ export class LineChart {
     g.fillStyle = '#555';
     g.fillText(yMax.toPrecision(3), 2, pad.top + 4);
     g.fillText(yMin.toPrecision(3), 2, h - pad.bottom);
+    g.fillText(`step ${xMin}`, pad.left, h - 6);
     g.fillText(`step ${xMax}`, w - pad.right - 50, h - 6);
     this.series.forEach((s, i) => {
       g.fillStyle = s.color;
