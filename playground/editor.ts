@@ -11,19 +11,25 @@ export const CHECK_DELAY_MS = 250;
 
 export interface SpecEditor {
   view: EditorView;
-  /** The latest compilation of the document. */
-  latest(): Checked;
+  /** The compilation of the document as it is now (compiled here when the linter has not yet seen the last change). */
+  current(): Checked;
+  /** Replaces the document with the file `name` holding `text`. */
+  open(name: string, text: string): void;
 }
 
-/** An editor in `parent` holding `text`; `onChecked` sees every compilation of the document `name`. */
+/** An editor in `parent` holding the file `name` with `text`; `onChecked` sees every compilation of the document. */
 export function createEditor(parent: HTMLElement, name: string, text: string, onChecked: (c: Checked) => void): SpecEditor {
-  let latest = checkDocument(name, text);
+  let latest = { name, text, checked: checkDocument(name, text) };
+  const check = (now: string): Checked => {
+    if (now !== latest.text || name !== latest.name) {
+      latest = { name, text: now, checked: checkDocument(name, now) };
+      onChecked(latest.checked);
+    }
+    return latest.checked;
+  };
   const lint = linter(
-    (view): CmDiagnostic[] => {
-      latest = checkDocument(name, view.state.doc.toString());
-      onChecked(latest);
-      return latest.placed.map((p) => ({ from: p.from, to: p.to, severity: p.severity, source: 'attnc', message: p.message }));
-    },
+    (view): CmDiagnostic[] =>
+      check(view.state.doc.toString()).placed.map((p) => ({ from: p.from, to: p.to, severity: p.severity, source: 'attnc', message: p.message })),
     { delay: CHECK_DELAY_MS },
   );
   const view = new EditorView({
@@ -37,6 +43,12 @@ export function createEditor(parent: HTMLElement, name: string, text: string, on
       ],
     }),
   });
-  onChecked(latest);
-  return { view, latest: () => latest };
+  onChecked(latest.checked);
+  const current = () => check(view.state.doc.toString());
+  const open = (file: string, content: string) => {
+    name = file;
+    view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: content } });
+    current();
+  };
+  return { view, current, open };
 }

@@ -28,10 +28,7 @@ const specSelect = $<HTMLSelectElement>('spec');
 const initialSpec = SHIPPED_SPECS.has(params.get('spec') ?? '') ? params.get('spec')! : 'quickstart.attn';
 for (const name of [...SHIPPED_SPECS.keys()].sort()) specSelect.add(new Option(name, name, false, name === initialSpec));
 const editor = createEditor($('editor'), initialSpec, SHIPPED_SPECS.get(initialSpec) ?? '', showSummary);
-specSelect.addEventListener('change', () => {
-  const text = SHIPPED_SPECS.get(specSelect.value) ?? '';
-  editor.view.dispatch({ changes: { from: 0, to: editor.view.state.doc.length, insert: text } });
-});
+specSelect.addEventListener('change', () => editor.open(specSelect.value, SHIPPED_SPECS.get(specSelect.value) ?? ''));
 
 for (const id of ['alloc-heads', 'alloc-norms', 'alloc-compat']) $(id).addEventListener('input', showAllocation);
 showAllocation();
@@ -52,7 +49,7 @@ function setStatus(status: PlaygroundState['status'], text: string): void {
 
 /** The run to train: the document's first train run and its model. */
 function runOfDocument(): { model: ModelIR; run: RunIR } {
-  const ir = editor.latest().result.ir;
+  const ir = editor.current().result.ir;
   if (!ir) throw new Error('the spec has errors: fix them to train');
   const run = ir.runs[0];
   const model = run && ir.models.find((m) => m.name === run.model);
