@@ -1,14 +1,15 @@
 // The layering of attnc (docs/architecture.md, "Layers"), checked by test/architecture.test.ts:
 // core <- grammar <- compiler <- runtime <- cli, and compiler <- lsp <- cli (the language server); inside
 // runtime/, the training loop, evaluation, experiments and reports know backends only through the
-// registry runtime/backends.ts.
+// registry runtime/backends.ts. The playground (playground/, a page) sits beside cli/: it imports the
+// front end and runtime/, chooses its backend in one module (playground/backend.ts), and nothing imports it.
 const BACKENDS = '^runtime/(tfjs|webgpu|native)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', comment: 'modules form no import cycle', from: {}, to: { circular: true } },
-    { name: 'core-imports-nothing', severity: 'error', comment: 'core/ imports nothing of the project', from: { path: '^core/' }, to: { path: '^(grammar|compiler|runtime|cli|lsp|bin|test|bench)/' } },
+    { name: 'core-imports-nothing', severity: 'error', comment: 'core/ imports nothing of the project', from: { path: '^core/' }, to: { path: '^(grammar|compiler|runtime|cli|lsp|playground|bin|test|bench)/' } },
     { name: 'grammar-imports-core-only', severity: 'error', comment: 'grammar/ imports only core/', from: { path: '^grammar/' }, to: { path: '^(compiler|runtime|cli|lsp|bin)/' } },
     { name: 'compiler-below-runtime', severity: 'error', comment: 'compiler/ imports only core/, grammar/ and compiler/', from: { path: '^compiler/' }, to: { path: '^(runtime|cli|bin)/' } },
     {
@@ -36,7 +37,13 @@ module.exports = {
     },
     { name: 'lsp-over-front-end', severity: 'error', comment: 'lsp/ (the language server) imports only core/, grammar/ and compiler/', from: { path: '^lsp/' }, to: { path: '^(runtime|cli|bin)/' } },
     { name: 'only-cli-imports-lsp', severity: 'error', comment: 'nothing but cli/ (attnc lsp) imports lsp/', from: { path: '^(core|grammar|compiler|runtime)/' }, to: { path: '^lsp/' } },
-    { name: 'no-tests-or-bench', severity: 'error', comment: 'shipped code imports nothing from test/ or bench/', from: { path: '^(core|grammar|compiler|runtime|cli|lsp)/' }, to: { path: '^(test|bench)/' } },
+    { name: 'playground-beside-cli', severity: 'error', comment: 'playground/ (the page) imports core/, grammar/, compiler/ and runtime/, never cli/ or lsp/', from: { path: '^playground/' }, to: { path: '^(cli|lsp|bin)/' } },
+    { name: 'nothing-imports-playground', severity: 'error', comment: 'no shipped folder imports the playground', from: { path: '^(core|grammar|compiler|runtime|cli|lsp)/' }, to: { path: '^playground/' } },
+    {
+      name: 'playground-backends-in-one-place', severity: 'error', comment: 'the playground reaches a backend only through playground/backend.ts',
+      from: { path: '^playground/', pathNot: '^playground/backend\\.ts$' }, to: { path: BACKENDS },
+    },
+    { name: 'no-tests-or-bench', severity: 'error', comment: 'shipped code imports nothing from test/ or bench/', from: { path: '^(core|grammar|compiler|runtime|cli|lsp|playground)/' }, to: { path: '^(test|bench)/' } },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -11,7 +11,8 @@ import { compileFile } from '../dist/compiler/compile.js';
 import { selectModelAndRun } from '../dist/compiler/targets/webgpu/lower.js';
 import { selectBackend } from '../dist/runtime/tfjs/backend.js';
 import { TfjsEngine } from '../dist/runtime/tfjs/engine.js';
-import { acquireEngineDevice, WebGpuEngine } from '../dist/runtime/webgpu/engine.js';
+import { acquireEngineDevice } from '../dist/runtime/webgpu/device.js';
+import { WebGpuEngine } from '../dist/runtime/webgpu/engine.js';
 
 /** The attention block of each variant beside `heads` (as specs/vit_s16.attn), KV: the K/V heads. */
 const VARIANTS = {

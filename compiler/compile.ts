@@ -1,43 +1,16 @@
-// The compiler pipeline: source -> AST -> checked blocks -> resolved models -> IR, one pass after another.
-//
-//   1. load        parse the root file and its imports; collect declarations      (resolve.ts, grammar/)
-//   2. fields      check each block's fields against the schema                    (check.ts, values.ts)
-//   3. models      resolve `extends` and per-layer overrides                       (models.ts)
-//   4. semantics   cross-field rules on resolved models and runs                   (semantics.ts)
-//   5. lower       build the IR with every default explicit                        (lower.ts)
-//   6. validate    check the IR against its JSON Schema                            (ir/validate.ts)
-//
-// A pass runs only on what earlier passes accepted, so one mistake is reported once.
+// The compiler on the disk: compiler/pipeline.ts (every pass, in order) reading files through Node,
+// with imports falling back to the shipped specs/ (compiler/resolve.ts).
 import * as fs from 'node:fs';
 import { readRegularTextSync } from '../core/files.js';
-import type { RunDecl } from '../grammar/ast.js';
-import { checkBlock, type CheckedBlock, type CheckedField } from './check.js';
-import { formatValue } from './fmt.js';
-import { SCHEMA } from './schema.js';
-import { capDiagnostics, diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
-import type { IRDocument, ModelIR, RunIR } from './ir/types.js';
-import { IR_VERSION } from './ir/types.js';
-import { checkIrDocument } from './ir/check.js';
-import { validateIrDocument } from './ir/validate.js';
-import { lowerExperiment, lowerModel, lowerRun } from './lower.js';
-import { effectiveLayers, ModelResolver, modelSetting, type ResolvedModel } from './models.js';
-import { loadProgram, type Host, type Program } from './resolve.js';
-import { checkExperiment, checkModel, checkRun } from './semantics.js';
-import { COMPILER_ID } from './version.js';
-import type { NameRef } from './values.js';
+import { compileProgram, type CompileResult } from './pipeline.js';
+import { nodePaths, type Host } from './resolve.js';
 
-export const PASSES = ['load', 'fields', 'models', 'semantics', 'lower', 'validate'] as const;
+export { PASSES, type CompileResult } from './pipeline.js';
 
 export interface CompileOptions {
   host?: Host;
   /** Paths in diagnostics and spans are shown relative to this folder (default: the current one). */
   displayBase?: string;
-}
-
-export interface CompileResult {
-  ir?: IRDocument;
-  diagnostics: Diagnostic[];
-  program: Program;
 }
 
 /** The largest .attn file read (the largest shipped spec is a few kB). */
@@ -50,169 +23,5 @@ export const nodeHost: Host = {
 };
 
 export function compileFile(file: string, options: CompileOptions = {}): CompileResult {
-  const { program, diagnostics } = loadProgram(file, options.host ?? nodeHost, options.displayBase ?? process.cwd());
-  // After a syntax error the recovered AST lacks what the parser skipped: checking it would only
-  // report the consequences ("missing the field ..."), so stop at the syntax errors.
-  if (diagnostics.some((d) => d.code.startsWith('AT1') && d.severity === 'error')) return { diagnostics: capDiagnostics(sortDiagnostics(diagnostics)), program };
-  const ir = new Compilation(program, diagnostics).run();
-  return { ir, diagnostics: capDiagnostics(sortDiagnostics(diagnostics)), program };
-}
-
-class Compilation {
-  private readonly resolver: ModelResolver;
-  private readonly models = new Map<string, ModelIR | null>();
-  private readonly runs = new Map<string, RunIR | null>();
-  private readonly checkedRuns = new Map<RunDecl, CheckedBlock>();
-
-  constructor(private readonly program: Program, private readonly diags: Diagnostic[]) {
-    this.resolver = new ModelResolver(program, diags);
-  }
-
-  run(): IRDocument | undefined {
-    const experiments = [];
-    for (const decl of this.program.rootDecls) {
-      if (decl.kind === 'model') this.model(decl.name);
-      else if (decl.kind === 'train') this.trainRun(decl.name);
-      else if (decl.kind === 'experiment') experiments.push(this.experiment(decl));
-    }
-    // The document holds what the root file declares and uses; what it imports is checked as well,
-    // used or not, so that a broken library file is reported wherever it is imported.
-    const models = [...this.models.values()];
-    const runs = [...this.runs.values()];
-    this.checkImported();
-    if (hasErrors(this.diags)) return undefined;
-    const doc: IRDocument = {
-      irVersion: IR_VERSION,
-      compiler: COMPILER_ID,
-      source: this.program.root,
-      models: models.filter((m): m is ModelIR => m !== null),
-      runs: runs.filter((r): r is RunIR => r !== null),
-      experiments: experiments.filter((e) => e !== null),
-    };
-    const schemaErrors = validateIrDocument(doc, this.program.root);
-    if (!schemaErrors.length) schemaErrors.push(...checkIrDocument(doc, this.program.root));
-    if (schemaErrors.length) {
-      // The checks above should make this impossible: a schema failure here is a compiler bug.
-      this.diags.push(...schemaErrors.map((d) => ({ ...d, message: `internal error: ${d.message}` })));
-      return undefined;
-    }
-    return doc;
-  }
-
-  /** Checks every declaration of the imported files that the root file did not use. */
-  private checkImported(): void {
-    const rootDecls = new Set(this.program.rootDecls);
-    for (const [name, found] of this.program.models) if (!rootDecls.has(found.decl)) this.model(name);
-    for (const [name, found] of this.program.runs) if (!rootDecls.has(found.decl)) this.trainRun(name);
-    for (const found of this.program.experiments.values()) if (!rootDecls.has(found.decl)) this.experiment(found.decl);
-  }
-
-  /** Checks and lowers a model once, however many runs use it. */
-  private model(name: string, usedAt?: NameRef): ModelIR | null {
-    if (this.models.has(name)) return this.models.get(name)!;
-    this.models.set(name, null);
-    const resolved = this.resolver.resolve(name, usedAt?.span);
-    const ir = resolved ? this.checkAndLower(resolved) : null;
-    this.models.set(name, ir);
-    return ir;
-  }
-
-  private checkAndLower(m: ResolvedModel): ModelIR | null {
-    const before = this.diags.length;
-    const depth = modelSetting<number>(m, 'depth')?.value ?? 0;
-    checkModel(m, effectiveLayers(m, depth), this.diags);
-    return m.hasFieldErrors || hasErrors(this.diags.slice(before)) ? null : lowerModel(m);
-  }
-
-  private runBlock(decl: RunDecl): CheckedBlock {
-    let block = this.checkedRuns.get(decl);
-    if (!block) {
-      block = checkBlock(decl.body, decl.kind === 'train' ? 'train' : 'experiment', this.diags);
-      this.checkedRuns.set(decl, block);
-    }
-    return block;
-  }
-
-  private trainRun(name: string, usedAt?: NameRef): RunIR | null {
-    if (this.runs.has(name)) return this.runs.get(name)!;
-    this.runs.set(name, null);
-    const found = this.program.runs.get(name);
-    if (!found) {
-      this.diags.push(diag('UnknownRun', usedAt?.span, [name, didYouMean(name, this.program.runs.keys())]));
-      return null;
-    }
-    const before = this.diags.length;
-    const block = this.runBlock(found.decl);
-    const modelRef = block.fields.get('model')?.values?.[0] as NameRef | undefined;
-    const model = modelRef ? this.model(modelRef.name, modelRef) : null;
-    const resolved = modelRef && model ? this.resolver.resolve(modelRef.name) : null;
-    checkRun({ run: block, name, nameSpan: found.decl.nameSpan, model: resolved }, this.diags);
-    const ir = model && !hasErrors(this.diags.slice(before)) ? lowerRun(name, found.decl.nameSpan, block, model) : null;
-    this.runs.set(name, ir);
-    return ir;
-  }
-
-  private experiment(decl: RunDecl) {
-    const block = this.runBlock(decl);
-    const before = this.diags.length;
-    const baseRef = block.fields.get('train')?.values?.[0] as NameRef | undefined;
-    if (!block.fields.has('train')) this.diags.push(diag('MissingField', decl.nameSpan, ['experiment', decl.name, 'train', 'add: train quickstart']));
-    const base = baseRef ? this.trainRun(baseRef.name, baseRef) : null;
-    const refs = (block.fields.get('models')?.values ?? []) as NameRef[];
-    for (const ref of refs) this.model(ref.name, ref);
-    checkExperiment(block, this.diags);
-    if (!base || hasErrors(this.diags.slice(before))) return null;
-    const models = refs.length ? refs.map((r) => r.name) : [base.model];
-    const sweep = block.fields.get('sweep')?.block;
-    const points = sweep ? sweepPoints(sweep) : [[]];
-    const reported = new Set<string>();
-    const names = models.flatMap((model) => points.map((point) => (point.length ? this.sweptModel(model, point, reported) : model)));
-    if (hasErrors(this.diags.slice(before))) return null;
-    return lowerExperiment(decl.name, decl.nameSpan, block, base, names.filter((n): n is string => n !== null));
-  }
-
-  /**
-   * A model with some of its fields (or its attention's) set as a point of a sweep says: checked and
-   * lowered as the model itself is, so a value that breaks a rule is reported at the sweep's value.
-   * Named `MODEL__field_value__...` (an identifier, as every model name: targets use it in code and
-   * file names); null when it does not compile (reported).
-   */
-  private sweptModel(model: string, point: SweepValue[], reported: Set<string>): string | null {
-    const word = (text: string) => text.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
-    const name = [model, ...point.map((p) => `${p.field.name}_${word(formatValue(p.field.field.values[0]!))}`)].join('__');
-    if (this.models.has(name)) return this.models.get(name) ? name : null;
-    const resolved = this.resolver.resolve(model);
-    if (!resolved) return null;
-    const derived = { ...resolved, name, fields: new Map(resolved.fields), attention: new Map(resolved.attention) };
-    for (const p of point) (SCHEMA.model[p.field.name] ? derived.fields : derived.attention).set(p.field.name, p.field);
-    const before = this.diags.length;
-    const ir = this.checkAndLower(derived);
-    // A bad value breaks every point it is in: say so once, at the value.
-    const fresh = this.diags.splice(before).filter((d) => {
-      const key = `${d.code}:${d.span?.file}:${d.span?.line}:${d.span?.col}`;
-      return !reported.has(key) && reported.add(key);
-    });
-    this.diags.push(...fresh);
-    this.models.set(name, ir);
-    return ir ? name : null;
-  }
-}
-
-/** One value of a swept field, as a field of its own whose one value is the sweep's (and so its span). */
-interface SweepValue {
-  field: CheckedField;
-}
-
-/** Every combination of the sweep's values, in the order written (the first field varies slowest). */
-function sweepPoints(sweep: CheckedBlock): SweepValue[][] {
-  let points: SweepValue[][] = [[]];
-  for (const f of sweep.fields.values()) {
-    const values = f.values ?? [];
-    const one = values.map((v, i): SweepValue => {
-      const node = f.field.values[i]!;
-      return { field: { name: f.name, spec: f.spec, values: [v], field: { ...f.field, values: [node], span: node.span } } };
-    });
-    points = points.flatMap((p) => one.map((v) => [...p, v]));
-  }
-  return points;
+  return compileProgram(file, options.host ?? nodeHost, options.displayBase ?? process.cwd(), nodePaths);
 }

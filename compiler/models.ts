@@ -5,7 +5,7 @@ import type { ModelDecl } from '../grammar/ast.js';
 import type { Span } from '../core/span.js';
 import { checkBlock, type CheckedBlock, type CheckedField } from './check.js';
 import { diag, didYouMean, hasErrors, type Diagnostic } from '../core/diagnostics.js';
-import type { Declared, Program } from './resolve.js';
+import type { Declared, Program } from './program.js';
 import type { Choice, LayerSelector, Width } from './values.js';
 
 /** A value together with the place in the source that set it, so checks can point at it. */

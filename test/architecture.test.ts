@@ -27,7 +27,7 @@ async function violations(dirs: string[], cwd: string): Promise<string[]> {
 
 describe('architecture', () => {
   it('every import follows the layering of docs/architecture.md', async () => {
-    const found = await violations(['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp'], process.cwd());
+    const found = await violations(['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp', 'playground'], process.cwd());
     expect(found, `layering violations:\n  ${found.join('\n  ')}`).toEqual([]);
   });
 
@@ -36,8 +36,8 @@ describe('architecture', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attnc-arch-'));
     try {
       fs.cpSync(path.resolve('test/fixtures/architecture'), dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp'] }));
-      const found = await violations(['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp'], dir);
+      fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp', 'playground'] }));
+      const found = await violations(['core', 'grammar', 'compiler', 'runtime', 'cli', 'lsp', 'playground'], dir);
       const rules = (name: string) => found.filter((v) => v.includes(`(${name}`));
       expect(rules('core-imports-nothing')).toEqual(['core/leaf.ts -> grammar/parse.ts (core-imports-nothing)']);
       expect(rules('grammar-imports-core-only')).toEqual(['grammar/parse.ts -> compiler/ir.ts (grammar-imports-core-only)']);
@@ -49,6 +49,9 @@ describe('architecture', () => {
       expect(rules('cli-backends-through-registry')).toEqual(['cli/main.ts -> runtime/webgpu/engine.ts (cli-backends-through-registry)']);
       expect(rules('lsp-over-front-end')).toEqual(['lsp/server.ts -> runtime/tfjs/model.ts (lsp-over-front-end)']);
       expect(rules('only-cli-imports-lsp')).toEqual(['runtime/report/page.ts -> lsp/server.ts (only-cli-imports-lsp)']);
+      expect(rules('playground-beside-cli')).toEqual(['playground/main.ts -> lsp/server.ts (playground-beside-cli)']);
+      expect(rules('nothing-imports-playground')).toEqual(['cli/main.ts -> playground/main.ts (nothing-imports-playground)']);
+      expect(rules('playground-backends-in-one-place')).toEqual(['playground/main.ts -> runtime/tfjs/model.ts (playground-backends-in-one-place)']);
       expect(rules('no-cycles').length).toBeGreaterThan(0);
       // The registry itself may import every backend.
       expect(found.filter((v) => v.startsWith('runtime/backends.ts -> runtime/'))).toEqual([]);

@@ -9,6 +9,7 @@ import type { AttentionVariant, LayerIR, ModelIR, SourceSpan } from '../../compi
 import { CHECKPOINT_FORMAT, checkpointFromFile, firstNonFinite, META_KEYS, OPTIMIZER_PREFIX } from './names.js';
 import { parameterSpecs, qkvRows, stateSpecs } from '../../compiler/ir/params.js';
 import { CheckpointError, decodeSafetensors, formatShape, fromFloat32, isFloatDType, toFloat32Tensor, type Tensor } from './safetensors.js';
+import { digestBytes } from './digest.js';
 
 export interface IgnoredTensor {
   name: string;
@@ -166,7 +167,7 @@ export interface ConversionSource {
  * weights without attnc metadata, whose model is inferred (then `heads` is required).
  */
 export function loadForConversion(bytes: Uint8Array, file: string, options: { heads?: number; name?: string } = {}): ConversionSource {
-  const decoded = decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true, digests: true });
+  const decoded = decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true, digest: digestBytes });
   const { tensors, metadata } = decoded;
   if (metadata[META_KEYS.format] === CHECKPOINT_FORMAT) {
     return { tensors, model: checkpointFromFile(file, decoded).meta.model, origin: 'attnc' };

@@ -15,7 +15,8 @@ import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import { migrateModel, READABLE_IR_VERSIONS } from '../../compiler/ir/migrate.js';
 import { IR_VERSION, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { writeFileAtomic } from './atomic.js';
-import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, tensorDigest, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
+import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
+import { digestBytes, tensorDigest } from './digest.js';
 
 /** Optimizer slots (AdamW: 'm' and 'v'; SGD with momentum: 'm') are stored as optimizer.<slot>.<param>. */
 export const OPTIMIZER_PREFIX = 'optimizer.';
@@ -243,7 +244,7 @@ export async function writeCheckpoint(path: string, c: CheckpointInput): Promise
 
 /** Parses and validates an attnc checkpoint: floats come back as F32, allocation counts as I32. */
 export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
-  return checkpointFromFile(file, decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true, digests: true }));
+  return checkpointFromFile(file, decodeSafetensors(bytes, file, { toFloat32: true, toInt32: true, digest: digestBytes }));
 }
 
 /**

@@ -11,7 +11,7 @@
 // 8-byte aligned. Tensors are laid out (and listed) in name order, so the same tensors always give the
 // same file. Everything on disk is little-endian, whatever the host.
 
-import { createHash } from 'node:crypto';
+// Tensor digests (node:crypto) are in digest.ts, so that this module also runs in a browser.
 
 export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -39,7 +39,7 @@ export interface SafetensorsFile {
   tensors: Record<string, Tensor>;
   /** The "__metadata__" entries; empty when the file has none. */
   metadata: Record<string, string>;
-  /** With DecodeOptions.digests: tensor name -> tensorDigest of its bytes as stored in the file. */
+  /** With DecodeOptions.digest: tensor name -> the digest of its bytes as stored in the file. */
   digests?: Record<string, string>;
 }
 
@@ -48,8 +48,8 @@ export interface DecodeOptions {
   toFloat32?: boolean;
   /** Return I64 tensors as I32 (Int32Array); a value outside the int32 range is an error. */
   toInt32?: boolean;
-  /** Also return each tensor's digest (tensorDigest) of its bytes as they are in the file. */
-  digests?: boolean;
+  /** Also return each tensor's digest of its bytes as they are in the file, by this function (digest.ts digestBytes). */
+  digest?: (bytes: Uint8Array) => string;
 }
 
 /** Any problem with a checkpoint file; the message starts with the file's name. */
@@ -99,7 +99,7 @@ export function dtypeBytes(d: DType): number {
 export const MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = '__metadata__';
-const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function shapeSize(shape: readonly number[]): number {
   let n = 1;
@@ -116,7 +116,7 @@ export function formatShape(shape: readonly number[]): string {
 }
 
 /** Reverses the bytes of each `size`-byte element in place (disk <-> big-endian host). */
-function swapBytes(bytes: Uint8Array, size: number): void {
+export function swapBytes(bytes: Uint8Array, size: number): void {
   for (let i = 0; i + size <= bytes.length; i += size) bytes.subarray(i, i + size).reverse();
 }
 
@@ -205,39 +205,18 @@ export function decodeSafetensors(bytes: Uint8Array, file: string, options: Deco
   checkLayout(entries, bytes.length - dataStart, fail);
 
   const tensors: Record<string, Tensor> = {};
-  const digests: Record<string, string> | undefined = options.digests ? {} : undefined;
+  const digests: Record<string, string> | undefined = options.digest ? {} : undefined;
   for (const e of entries) {
     const raw = new Uint8Array(e.end - e.begin);
     // A fresh buffer: the data may sit at any offset in the file, and typed arrays need alignment.
     raw.set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
-    if (digests) digests[e.name] = digestBytes(raw);
+    if (digests) digests[e.name] = options.digest!(raw);
     const size = DTYPES[e.dtype].bytes;
     if (!HOST_IS_LITTLE_ENDIAN && size > 1) swapBytes(raw, size);
     const data = new DTYPES[e.dtype].array(raw.buffer, 0, raw.length / size);
     tensors[e.name] = convertOnRead({ dtype: e.dtype, shape: e.shape, data }, e.name, options, fail);
   }
   return digests ? { tensors, metadata, digests } : { tensors, metadata };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Digests
-
-/** The digest algorithm attnc stores per tensor, as the prefix of each digest. */
-export const DIGEST_ALGORITHM = 'sha256';
-
-/** `sha256:<hex>` of bytes as they are stored in a file (little-endian). */
-export function digestBytes(bytes: Uint8Array): string {
-  return `${DIGEST_ALGORITHM}:${createHash(DIGEST_ALGORITHM).update(bytes).digest('hex')}`;
-}
-
-/** The digest of a tensor's bytes as encodeSafetensors stores them (little-endian on every host). */
-export function tensorDigest(t: Tensor): string {
-  const raw = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-  const size = DTYPES[t.dtype].bytes;
-  if (HOST_IS_LITTLE_ENDIAN || size === 1) return digestBytes(raw);
-  const copy = raw.slice();
-  swapBytes(copy, size);
-  return digestBytes(copy);
 }
 
 function parseHeader(raw: Uint8Array, fail: (d: string) => never): { entries: HeaderEntry[]; metadata: Record<string, string> } {

@@ -41,7 +41,7 @@ export class BatchIterator implements AsyncIterableIterator<Batch>, Iterable<Bat
   private readonly prefetch: number;
   /** The next batch next() hands out. */
   private cursor = 0;
-  private readonly pending = new Map<number, { promise: Promise<Batch>; handle: NodeJS.Immediate }>();
+  private readonly pending = new Map<number, { promise: Promise<Batch>; handle: unknown }>();
 
   /** A training epoch: shuffled, augmented, the last partial batch dropped. */
   static train(ds: Dataset, o: { batchSize: number; seed: number; epoch: number; augment: AugmentIR[]; normalize: Normalization; prefetch?: number }): BatchIterator {
@@ -113,7 +113,7 @@ export class BatchIterator implements AsyncIterableIterator<Batch>, Iterable<Bat
   }
 
   /**
-   * The next batch. Up to `prefetch` later batches are queued with setImmediate, so they are built
+   * The next batch. Up to `prefetch` later batches are queued (setImmediate; setTimeout in a browser), so they are built
    * while the consumer awaits something else (e.g. reading a loss back); it is cooperative, on the
    * same thread, which suffices because building a batch costs far less than a training step.
    */
@@ -133,7 +133,7 @@ export class BatchIterator implements AsyncIterableIterator<Batch>, Iterable<Bat
 
   /** Stop early: cancels the batches queued ahead. */
   return(): Promise<IteratorResult<Batch>> {
-    for (const { handle } of this.pending.values()) clearImmediate(handle);
+    for (const { handle } of this.pending.values()) later.cancel(handle);
     this.pending.clear();
     this.cursor = this.steps;
     return Promise.resolve({ done: true, value: undefined });
@@ -141,9 +141,9 @@ export class BatchIterator implements AsyncIterableIterator<Batch>, Iterable<Bat
 
   private schedule(k: number): void {
     if (this.pending.has(k)) return;
-    let handle!: NodeJS.Immediate;
+    let handle: unknown;
     const promise = new Promise<Batch>((resolve, reject) => {
-      handle = setImmediate(() => {
+      handle = later.run(() => {
         try {
           resolve(this.batchAt(k));
         } catch (e) {
@@ -156,3 +156,9 @@ export class BatchIterator implements AsyncIterableIterator<Batch>, Iterable<Bat
     this.pending.set(k, { promise, handle });
   }
 }
+
+/** Runs a function after the current task: setImmediate in Node, setTimeout(0) in a browser (the playground). */
+const later: { run(f: () => void): unknown; cancel(handle: unknown): void } =
+  typeof setImmediate === 'function'
+    ? { run: (f) => setImmediate(f), cancel: (h) => clearImmediate(h as NodeJS.Immediate) }
+    : { run: (f) => setTimeout(f, 0), cancel: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) };

@@ -9,20 +9,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_LIMITS, type KernelLimits } from '../../compiler/targets/webgpu/kernel.js';
+import type { KernelLimits } from '../../compiler/targets/webgpu/kernel.js';
+import type { WebGpu } from './gpu.js';
 
-export interface WebGpu {
-  device: GPUDevice;
-  adapter: GPUAdapter;
-  /** 'default': Dawn's own choice (Vulkan, Metal, D3D12); 'opengles': the compatibility-mode fallback. */
-  backend: 'default' | 'opengles';
-  /** One line: the adapter, the backend, the limits that matter here. */
-  description: string;
-  /** Environment variables this module set (name=value), empty when the caller had set them. */
-  envSet: string[];
-  /** Keeps Dawn's GPU object alive as long as the device is used. */
-  gpu: GPU;
-}
+export { deviceLimits, type WebGpu } from './gpu.js';
+
 
 export interface AcquireOptions {
   /** 'auto' (the default): Dawn's default adapter, else OpenGL ES. The others insist on one. */
@@ -125,13 +116,6 @@ function formatAdapter(info: Partial<Record<'vendor' | 'architecture' | 'device'
     `${l.maxStorageBufferBindingSize! / 2 ** 20} MiB per binding`;
 }
 
-/** The limits a plan can be generated for on this device (compiler/targets/webgpu/kernel.ts). */
-export function deviceLimits(device: GPUDevice): KernelLimits {
-  const l = device.limits as unknown as Record<string, number>;
-  const out = { ...DEFAULT_LIMITS };
-  for (const k of Object.keys(out) as (keyof KernelLimits)[]) out[k] = l[k] ?? out[k];
-  return out;
-}
 
 // The probe of probeWebGpuIsolated: plain JavaScript (it must run from the sources and from dist/
 // alike), the same order of adapters as acquireDevice. __WEBGPU__ is the package's resolved URL.
@@ -181,5 +165,22 @@ export async function probeWebGpuIsolated(timeoutMs = 30_000): Promise<{ ok: boo
         done({ ok: false, detail: `the probe failed: ${err ? err.message.split('\n')[0] : 'no answer'}` });
       }
     });
+  });
+}
+
+/**
+ * A device for training: acquireDevice, then, when the adapter allows larger buffers than the
+ * defaults, a second device that asks for them (a buffer is what grows with the batch; the compute
+ * limits stay at their defaults, so kernels are the same on every adapter).
+ */
+export async function acquireEngineDevice(): Promise<WebGpu> {
+  const first = await acquireDevice();
+  const a = first.adapter.limits;
+  const d = first.device.limits;
+  if (a.maxStorageBufferBindingSize <= d.maxStorageBufferBindingSize && a.maxBufferSize <= d.maxBufferSize) return first;
+  first.device.destroy();
+  return acquireDevice({
+    prefer: first.backend,
+    requiredLimits: { maxStorageBufferBindingSize: a.maxStorageBufferBindingSize, maxBufferSize: a.maxBufferSize },
   });
 }

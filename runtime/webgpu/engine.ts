@@ -18,15 +18,15 @@ import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
 import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
-import { acquireDevice, deviceLimits, type WebGpu } from './device.js';
+import { deviceLimits, type WebGpu } from './gpu.js';
 import { PlanExecutor } from './executor.js';
 import { countsOfTable, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
-import { planFor } from './plans.js';
+import { planFor } from './plan-for.js';
 import { runtimeValues } from './runtime-values.js';
 
 export interface WebGpuEngineOptions extends EngineOptions {
-  /** The device to run on (acquireEngineDevice); without one the engine acquires its own and destroys it at the end. */
-  gpu?: WebGpu;
+  /** The device to run on (device.ts acquireEngineDevice in Node; navigator.gpu's in a browser), which the caller destroys. */
+  gpu: WebGpu;
   /** The limits plans are made for (default: the device's). */
   limits?: KernelLimits;
 }
@@ -48,7 +48,6 @@ export class WebGpuEngine implements TrainingEngine {
 
   private constructor(
     readonly gpu: WebGpu,
-    private readonly ownsDevice: boolean,
     private readonly o: WebGpuEngineOptions,
     private readonly limits: KernelLimits,
     /** The training plan, or (no run) the eval plan at the micro-batch: the owner of the lasting buffers. */
@@ -60,23 +59,18 @@ export class WebGpuEngine implements TrainingEngine {
   }
 
   static async create(o: WebGpuEngineOptions): Promise<WebGpuEngine> {
-    const gpu = o.gpu ?? (await acquireEngineDevice());
-    try {
-      const limits = o.limits ?? deviceLimits(gpu.device);
-      const { plan, wgsl } = planFor(o.model, o.run, o.microBatch, limits);
-      const init = initialTensors(o.model, o.seed);
-      const params = new Map(plan.params.map((p) => [p.name, p]));
-      const exec = await PlanExecutor.create(gpu.device, plan, wgsl, {
-        phases: o.run ? ['forward', 'backward', 'optimizer'] : ['eval'],
-        initialParam: (name) => toGraphLayout(params.get(name)!, init[name]!.data as Float32Array),
-      });
-      const engine = new WebGpuEngine(gpu, !o.gpu, o, limits, { plan, exec });
-      if (!o.run) engine.evals.set(o.microBatch, engine.home);
-      return engine;
-    } catch (e) {
-      if (!o.gpu) gpu.device.destroy();
-      throw e;
-    }
+    const gpu = o.gpu;
+    const limits = o.limits ?? deviceLimits(gpu.device);
+    const { plan, wgsl } = planFor(o.model, o.run, o.microBatch, limits);
+    const init = initialTensors(o.model, o.seed);
+    const params = new Map(plan.params.map((p) => [p.name, p]));
+    const exec = await PlanExecutor.create(gpu.device, plan, wgsl, {
+      phases: o.run ? ['forward', 'backward', 'optimizer'] : ['eval'],
+      initialParam: (name) => toGraphLayout(params.get(name)!, init[name]!.data as Float32Array),
+    });
+    const engine = new WebGpuEngine(gpu, o, limits, { plan, exec });
+    if (!o.run) engine.evals.set(o.microBatch, engine.home);
+    return engine;
   }
 
   /** The training plan (or the eval plan of an engine without a run). */
@@ -212,7 +206,6 @@ export class WebGpuEngine implements TrainingEngine {
     for (const e of this.evals.values()) if (e !== this.home) e.exec.destroy();
     this.evals.clear();
     this.home.exec.destroy();
-    if (this.ownsDevice) this.gpu.device.destroy();
   }
 
   /** The eval executor for `size` images, sharing the parameter and state buffers. */
@@ -248,21 +241,4 @@ export class WebGpuEngine implements TrainingEngine {
     if (!this.o.run) throw new Error('this engine was created without a run: it only evaluates');
     return this.o.run;
   }
-}
-
-/**
- * A device for training: acquireDevice, then, when the adapter allows larger buffers than the
- * defaults, a second device that asks for them (a buffer is what grows with the batch; the compute
- * limits stay at their defaults, so kernels are the same on every adapter).
- */
-export async function acquireEngineDevice(): Promise<WebGpu> {
-  const first = await acquireDevice();
-  const a = first.adapter.limits;
-  const d = first.device.limits;
-  if (a.maxStorageBufferBindingSize <= d.maxStorageBufferBindingSize && a.maxBufferSize <= d.maxBufferSize) return first;
-  first.device.destroy();
-  return acquireDevice({
-    prefer: first.backend,
-    requiredLimits: { maxStorageBufferBindingSize: a.maxStorageBufferBindingSize, maxBufferSize: a.maxBufferSize },
-  });
 }

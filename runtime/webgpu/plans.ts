@@ -1,12 +1,13 @@
 // Plans for the WebGPU engine, made in-process with the generator (compiler/targets/webgpu/lower.ts),
 // and the largest pass that fits the device: a plan whose buffer or kernel exceeds a limit is refused
 // by the generator with KernelLimitError, so the micro-batch (or eval batch) is lowered until one fits.
-import type { IRDocument, ModelIR, RunIR } from '../../compiler/ir/types.js';
+import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { KernelLimitError, type KernelLimits } from '../../compiler/targets/webgpu/kernel.js';
-import { planWebGpu, type PlannedTarget } from '../../compiler/targets/webgpu/lower.js';
-import { COMPILER_ID } from '../../compiler/version.js';
-import { IR_VERSION } from '../../compiler/ir/types.js';
+import type { PlannedTarget } from '../../compiler/targets/webgpu/lower.js';
 import { totalmem } from 'node:os';
+import { planFor } from './plan-for.js';
+
+export { planFor } from './plan-for.js';
 
 /** The model does not fit the adapter even one image at a time: what to change is in the message. */
 export class WebGpuFitError extends Error {}
@@ -61,14 +62,6 @@ function overBudget(p: PlannedTarget, budget: MemoryBudget, batch: number): stri
   return `${batch} image(s) per pass need about ${gib(m.total)} of WebGPU buffers (weights, gradients and optimizer state ${gib(m.persistent)}, activations and scratch ${gib(m.perPass)}), more than the ${gib(budget.bytes)} budget (${budget.why})`;
 }
 
-/** The plan of a model at `batch` images per pass: a training step of `run` and an eval pass, or (run null) the eval pass alone. */
-export function planFor(model: ModelIR, run: RunIR | null, batch: number, limits: KernelLimits): PlannedTarget {
-  const doc: IRDocument = {
-    irVersion: IR_VERSION, compiler: COMPILER_ID, source: `${model.name}.attn`,
-    models: [model], runs: run ? [{ ...run, model: model.name }] : [], experiments: [],
-  };
-  return planWebGpu(doc, { model: model.name, ...(run ? { run: run.name } : {}), batch, limits });
-}
 
 export interface Fitted {
   batch: number;

@@ -3,8 +3,8 @@
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { KernelLimits } from '../../compiler/targets/webgpu/kernel.js';
 import type { EngineFactory } from '../train/engine.js';
-import { deviceLimits, type WebGpu } from './device.js';
-import { acquireEngineDevice, WebGpuEngine } from './engine.js';
+import { acquireEngineDevice, deviceLimits, type WebGpu } from './device.js';
+import { WebGpuEngine } from './engine.js';
 import { fitEvalBatch, fitMicroBatch } from './plans.js';
 
 export interface WebGpuSession {

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCheckpoint, encodeCheckpoint, META_KEYS, readCheckpoint } from '../../runtime/checkpoint/names.js';
-import { decodeSafetensors, encodeSafetensors, tensorDigest, type Tensor } from '../../runtime/checkpoint/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../runtime/checkpoint/safetensors.js';
+import { tensorDigest } from '../../runtime/checkpoint/digest.js';
 import { runCli } from '../helpers/cli.js';
 import { irDocument, tempDir, tinyModel, tinyRun, writeSpec } from '../train/fixtures.js';
 
