@@ -198,6 +198,7 @@ describe('attnc experiment', () => {
     expect(md.stdout).toMatch(/^\| model \| layers \| seeds \| test top-1 % \| 95% CI \| Δ pts \(95% CI\) \| p \(Holm\) \| verdict \| even split % \| changes \|$/m);
     expect(md.stdout).toContain(`| ${kd.comparison.verdict} |`);
     expect(md.stdout).toContain('Warning: tiny_kdgqa: 2 seeds');
+    expect(md.stdout).toMatch(/^Wall time: .+ over 4 of 4 runs \(loading and evaluation included\)\.$/m);
     const bad = await runCli(['report', '--md', 'grid/tiny_gqa'], dir);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/summary\.json does not exist: give the folder attnc experiment wrote/);
