@@ -7,6 +7,7 @@ import { DATASETS } from './datasets.js';
 import { diag, type Diagnostic } from '../core/diagnostics.js';
 import { covers, declaringModel, modelSetting, type EffectiveLayer, type ResolvedModel, type Setting } from './models.js';
 import type { Choice, LayerSelector } from './values.js';
+import { SCORES, type ScoreKind } from './ir/scores.js';
 
 type Report = (d: Diagnostic) => void;
 type ModelRule = (m: ResolvedModel, layers: EffectiveLayer[], report: Report) => void;
@@ -131,6 +132,12 @@ const trackedOnlyOptions: ModelRule = (_m, layers, report) => {
     const a = layer.allocate?.value;
     if (!a || a.option === 'uniform') continue;
     const track = (a.args.track as Choice | undefined)?.option ?? 'none';
+    const lagged = a.option in SCORES && SCORES[a.option as ScoreKind].lagged === true;
+    if (lagged && a.args.scope === 'sample') {
+      report(diag('GradientScoreScopeSample', a.argSpans.scope!, [a.option]));
+      continue;
+    }
+    if (lagged && track !== 'none' && a.args.init === 'first_batch') report(diag('GradientScoreFirstBatch', a.argSpans.init!, [a.option]));
     if (track !== 'none') {
       if (a.args.scope === 'sample') report(diag('TrackedScopeSample', a.argSpans.scope!));
       continue;

@@ -73,6 +73,8 @@ export const Diagnostics = {
   OverlappingLayerOverride: { code: 'AT4008', severity: 'warning', message: 'layers {0} overrides {1} that layers {2} (at {3}) already set; the later block wins' },
   BatchNotDivisible: { code: 'AT4009', severity: 'error', message: 'micro_batch ({0}) must divide batch ({1})' },
   MlpTooSmall: { code: 'AT4010', severity: 'error', message: 'the MLP hidden width must be at least 1, got {0}' },
+  GradientScoreScopeSample: { code: 'AT4016', severity: 'error', message: "{0} is one statistic per training step, of the key projection's gradient, not one per image: scope: sample cannot apply", hint: 'drop scope: sample (the allocation is one per batch), or choose a statistic of the keys for a per-image allocation' },
+  GradientScoreFirstBatch: { code: 'AT4017', severity: 'warning', message: '{0} has no statistic before the first backward: init: first_batch allocates from zeros, the equal share, as init: uniform does', hint: 'drop init: first_batch; the first re-allocation from a gradient comes at step window' },
   TrackedScopeSample: { code: 'AT4012', severity: 'warning', message: "scope: sample has no effect on a tracked allocation, which keeps one score per group", hint: 'drop scope: sample, or drop track for a per-image allocation' },
   DataClassesMismatch: { code: 'AT4011', severity: 'error', message: "model '{0}' has {1} classes but {2} has {3}", hint: 'set classes {3} in the model, or derive a model for this data: model NAME extends {0} {{ classes {3} }}' },
   DuplicateGridEntry: { code: 'AT4013', severity: 'warning', message: "{0} '{1}' is listed twice in this experiment (first at {2})", hint: 'the grid would train the same run twice; remove one' },

@@ -732,9 +732,34 @@ napi_value AttnDqkv(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// The mean entropy of a K/V group's key self-attention, softmax_j(k_i . k_j / sqrt(hd)) for each token
+// i (compiler/ir/scores.ts keySelfAttentionEntropy): ln Z_i - sum_j e_ij (s_ij - m_i) / Z_i.
+template <typename Key>
+float keyEntropy(const Key& key, int64_t T, int64_t hd, std::vector<float>& s) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  float total = 0;
+  for (int64_t i = 0; i < T; i++) {
+    float m = -INFINITY;
+    for (int64_t j = 0; j < T; j++) {
+      float dot = 0;
+      for (int64_t d = 0; d < hd; d++) dot += key(i, d) * key(j, d);
+      s[j] = dot * scale;
+      m = std::max(m, s[j]);
+    }
+    float z = 0, w = 0;
+    for (int64_t j = 0; j < T; j++) {
+      const float e = std::exp(s[j] - m);
+      z += e;
+      w += e * (s[j] - m);
+    }
+    total += std::log(z) - w / z;
+  }
+  return total / static_cast<float>(T);
+}
+
 // keyStat(qkv, stats, B, T, H, G, hd, kind): a statistic of each image's K/V group over tokens and
 // head_dim (compiler/ir/scores.ts), kind 0: l2 norm sqrt(sum K^2), 1: l1 norm sum |K|, 2: population
-// variance (the mean first, then the mean squared deviation).
+// variance (the mean first, then the mean squared deviation), 3: the key self-attention entropy.
 napi_value KeyStat(napi_env env, napi_callback_info info) {
   Args a(env, info);
   const float* qkv = a.f(0);
@@ -742,9 +767,14 @@ napi_value KeyStat(napi_env env, napi_callback_info info) {
   int64_t B = a.i(2), T = a.i(3), H = a.i(4), G = a.i(5), hd = a.i(6), kind = a.i(7);
   int64_t W = (H + 2 * G) * hd;
   const float n = static_cast<float>(T * hd);
+  std::vector<float> row(kind == 3 ? T : 0);
   for (int64_t b = 0; b < B; b++)
     for (int64_t g = 0; g < G; g++) {
       auto key = [&](int64_t t, int64_t d) { return qkv[(b * T + t) * W + (H + g) * hd + d]; };
+      if (kind == 3) {
+        stats[b * G + g] = keyEntropy(key, T, hd, row);
+        continue;
+      }
       float s = 0;
       for (int64_t t = 0; t < T; t++)
         for (int64_t d = 0; d < hd; d++) s += kind == 1 ? std::fabs(key(t, d)) : kind == 0 ? key(t, d) * key(t, d) : key(t, d);

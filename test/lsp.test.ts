@@ -160,7 +160,7 @@ describe('language server: completion', () => {
     const text = QUICKSTART.replace('allocate uniform', 'allocate ').replace('optimizer adamw(lr: 5e-3, weight_decay: 0.05)', 'optimizer adamw(lr: 5e-3, ').replace('model     mnist_tiny', 'model     ');
     const main = `import "vit.attn"\n${text}`;
     await open('values.attn', main);
-    expect(labels(await request('textDocument/completion', 'values.attn', at(main, 'allocate ', 9)))).toEqual(['uniform', 'key_norm', 'key_variance', 'random']);
+    expect(labels(await request('textDocument/completion', 'values.attn', at(main, 'allocate ', 9)))).toEqual(['uniform', 'key_norm', 'key_variance', 'random', 'attention_entropy', 'key_grad']);
     const args = await request<CompletionItem[]>('textDocument/completion', 'values.attn', at(main, 'adamw(lr: 5e-3, ', 16));
     expect(labels(args)).toEqual(['weight_decay', 'beta1', 'beta2', 'eps']);
     expect(args[0]!.textEdit).toMatchObject({ newText: 'weight_decay: ' });

@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import type { Tensor4D } from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { randomScore, SCORES, SCORE_KINDS, type ScoreDraw, type ScoreIR } from '../compiler/ir/scores.js';
+import { keySelfAttentionEntropy, randomScore, SCORES, SCORE_KINDS, type ScoreDraw, type ScoreIR } from '../compiler/ir/scores.js';
 import { IR_SCHEMA, loadIrDocument } from '../compiler/ir/validate.js';
 import { migrateModel } from '../compiler/ir/migrate.js';
 import { DEFAULT_LIMITS as L } from '../compiler/targets/webgpu/kernel.js';
-import { keyNormKernel, keyRandomKernel, keyVarianceKernel } from '../compiler/targets/webgpu/templates/allocation.js';
+import { keyEntropyKernel, keyNormKernel, keyRandomKernel, keyVarianceKernel } from '../compiler/targets/webgpu/templates/allocation.js';
 import { seed32 } from '../core/random.js';
 import { keyStatistic } from '../runtime/tfjs/attention.js';
 import { loadNativeAddon, nativeUnavailableReason } from '../runtime/native/addon.js';
@@ -23,7 +23,7 @@ const nativeSkip = nativeUnavailableReason();
 
 const S = { B: 3, T: 5, H: 4, G: 3, hd: 4 };
 const W = (S.H + 2 * S.G) * S.hd;
-const SCORES_UNDER_TEST: ScoreIR[] = [{ kind: 'key_norm', norm: 'l2' }, { kind: 'key_norm', norm: 'l1' }, { kind: 'key_variance' }, { kind: 'random' }];
+const SCORES_UNDER_TEST: ScoreIR[] = [{ kind: 'key_norm', norm: 'l2' }, { kind: 'key_norm', norm: 'l1' }, { kind: 'key_variance' }, { kind: 'random' }, { kind: 'attention_entropy' }];
 const DRAWS: ScoreDraw[] = [
   { seed: 7, layer: 2, training: true, step: 5, microBatch: 1 },
   { seed: 2 ** 40 + 3, layer: 0, training: false, step: 9, microBatch: 0 },
@@ -44,6 +44,10 @@ function makeQkv(seed: number): Float32Array {
 const keysOf = (qkv: Float32Array) =>
   Array.from({ length: S.B }, (_, b) => Array.from({ length: S.G }, (_, g) =>
     Array.from({ length: S.T * S.hd }, (_, e) => qkv[(b * S.T + Math.floor(e / S.hd)) * W + (S.H + g) * S.hd + (e % S.hd)]!)));
+
+/** key_grad's input: qkv rows [B * T, W] read as the gradient of a qkv weight [dim = B * T, W] (graph layout); grads[0][g] = group g's key columns. */
+const gradOf = (qkv: Float32Array) =>
+  [Array.from({ length: S.G }, (_, g) => Array.from({ length: S.B * S.T * S.hd }, (_, e) => qkv[Math.floor(e / S.hd) * W + (S.H + g) * S.hd + (e % S.hd)]!))];
 
 function expectNear(got: ArrayLike<number>, want: number[][], what: string, exact: boolean): number {
   const flat = want.flat();
@@ -82,12 +86,24 @@ describe('the score registry', () => {
   });
 });
 
+describe('the attention_entropy reference', () => {
+  it('is ln T for keys that cannot tell tokens apart, and near 0 for far-apart orthogonal keys', () => {
+    // Equal keys: every row is uniform over the T = 3 tokens.
+    expect(keySelfAttentionEntropy([1, 2, 1, 2, 1, 2], 2)).toBeCloseTo(Math.log(3), 12);
+    // Orthogonal keys of length 40: a token scores 1600 / sqrt(3) against itself, 0 against the others (entropy ~ 0).
+    expect(keySelfAttentionEntropy([40, 0, 0, 0, 40, 0, 0, 0, 40], 3)).toBeLessThan(1e-12);
+    // Two tokens, scores [[1, 0], [0, 1]] (hd 1, keys 1 and 0 -> s = [[1, 0], [0, 0]]): by hand.
+    const p = 1 / (1 + Math.exp(-1));
+    expect(keySelfAttentionEntropy([1, 0], 1)).toBeCloseTo((-(p * Math.log(p) + (1 - p) * Math.log(1 - p)) + Math.log(2)) / 2, 12);
+  });
+});
+
 describe('TensorFlow.js statistics against the float64 reference', () => {
   for (const score of SCORES_UNDER_TEST) {
     for (const draw of score.kind === 'random' ? DRAWS : DRAWS.slice(0, 1)) {
       it(`${JSON.stringify(score)}${score.kind === 'random' ? (draw.training ? ' (training)' : ' (evaluation)') : ''}`, () => {
         const qkv = makeQkv(1);
-        const want = SCORES[score.kind].reference(score, keysOf(qkv), draw);
+        const want = SCORES[score.kind].reference(score, keysOf(qkv), draw, S.hd);
         const k4 = tf.tidy(() => tf.tensor3d(qkv, [S.B, S.T, W]).slice([0, 0, S.H * S.hd], [S.B, S.T, S.G * S.hd]).reshape([S.B, S.T, S.G, S.hd])) as Tensor4D;
         const got = keyStatistic(tf, k4, score, draw);
         expectNear(got.dataSync(), want, 'tfjs', score.kind === 'random');
@@ -97,29 +113,56 @@ describe('TensorFlow.js statistics against the float64 reference', () => {
   }
 });
 
+describe('key_grad (the gradient of the qkv weight as one image of dim rows) against the float64 reference', () => {
+  const grad = makeQkv(4);
+  const want = SCORES.key_grad.reference({ kind: 'key_grad' }, gradOf(grad), DRAWS[0]!, S.hd);
+  it('is the Frobenius norm of each group\'s key columns', () => {
+    let sq = 0;
+    for (let r = 0; r < S.B * S.T; r++) for (let d = 0; d < S.hd; d++) sq += grad[r * W + (S.H + 1) * S.hd + d]! ** 2;
+    expect(want[0]![1]).toBeCloseTo(Math.sqrt(sq), 10);
+  });
+  it('TensorFlow.js', () => {
+    const k4 = tf.tidy(() => tf.tensor2d(grad, [S.B * S.T, W]).slice([0, S.H * S.hd], [S.B * S.T, S.G * S.hd]).reshape([1, S.B * S.T, S.G, S.hd])) as Tensor4D;
+    const got = keyStatistic(tf, k4, { kind: 'key_grad' }, DRAWS[0]!);
+    expectNear(got.dataSync(), want, 'tfjs key_grad', false);
+    tf.dispose([k4, got]);
+  });
+  it.skipIf(nativeSkip !== null)('native', () => {
+    const stats = new Float32Array(S.G);
+    loadNativeAddon().keyStat(grad, stats, 1, S.B * S.T, S.H, S.G, S.hd, 0);
+    expectNear(stats, want, 'native key_grad', false);
+  });
+  it.skipIf(!gpu)('WebGPU', async () => {
+    const inst = keyNormKernel({ batch: 1, tokens: S.B * S.T, heads: S.H, groups: S.G, headDim: S.hd, norm: 'l2' }, L);
+    const { out } = await runKernel(gpu!.device, inst, { qkv: grad, norms: S.G });
+    expectNear(out.norms as Float32Array, want, 'webgpu key_grad', false);
+  });
+});
+
 describe.skipIf(nativeSkip !== null)(`native keyStat against the float64 reference ${nativeSkip ?? ''}`, () => {
-  const kinds: [ScoreIR, number][] = [[{ kind: 'key_norm', norm: 'l2' }, 0], [{ kind: 'key_norm', norm: 'l1' }, 1], [{ kind: 'key_variance' }, 2]];
+  const kinds: [ScoreIR, number][] = [[{ kind: 'key_norm', norm: 'l2' }, 0], [{ kind: 'key_norm', norm: 'l1' }, 1], [{ kind: 'key_variance' }, 2], [{ kind: 'attention_entropy' }, 3]];
   for (const [score, kind] of kinds) {
     it(JSON.stringify(score), () => {
       const qkv = makeQkv(2);
       const stats = new Float32Array(S.B * S.G);
       loadNativeAddon().keyStat(qkv, stats, S.B, S.T, S.H, S.G, S.hd, kind);
-      expectNear(stats, SCORES[score.kind].reference(score, keysOf(qkv), DRAWS[0]!), 'native', false);
+      expectNear(stats, SCORES[score.kind].reference(score, keysOf(qkv), DRAWS[0]!, S.hd), 'native', false);
     });
   }
 });
 
 describe.skipIf(!gpu)(`WebGPU key statistics against the float64 reference ${gpuSkip ?? ''}`, () => {
   const shape = { batch: S.B, tokens: S.T, heads: S.H, groups: S.G, headDim: S.hd };
-  it('key_norm and key_variance', async () => {
+  it('key_norm, key_variance and attention_entropy', async () => {
     const qkv = makeQkv(3);
     const keys = keysOf(qkv);
     for (const [score, inst] of [
       [{ kind: 'key_norm', norm: 'l1' }, keyNormKernel({ ...shape, norm: 'l1' }, L)],
       [{ kind: 'key_variance' }, keyVarianceKernel(shape, L)],
+      [{ kind: 'attention_entropy' }, keyEntropyKernel(shape, L)],
     ] as const) {
       const { out } = await runKernel(gpu!.device, inst, { qkv, norms: S.B * S.G });
-      expectNear(out.norms as Float32Array, SCORES[score.kind].reference(score as ScoreIR, keys, DRAWS[0]!), `webgpu ${score.kind}`, false);
+      expectNear(out.norms as Float32Array, SCORES[score.kind].reference(score as ScoreIR, keys, DRAWS[0]!, S.hd), `webgpu ${score.kind}`, false);
     }
   });
   it('random, bit for bit, in training and at evaluation', async () => {
@@ -127,7 +170,7 @@ describe.skipIf(!gpu)(`WebGPU key statistics against the float64 reference ${gpu
       const inst = keyRandomKernel({ batch: S.B, groups: S.G, mode: draw.training ? 'train' : 'eval' }, L);
       const uniforms = { seed: seed32(draw.seed), step: draw.step, micro: draw.microBatch, layer: draw.layer };
       const { out } = await runKernel(gpu!.device, inst, { norms: S.B * S.G }, uniforms);
-      expectNear(out.norms as Float32Array, SCORES.random.reference({ kind: 'random' }, keysOf(makeQkv(3)), draw), 'webgpu random', true);
+      expectNear(out.norms as Float32Array, SCORES.random.reference({ kind: 'random' }, keysOf(makeQkv(3)), draw, S.hd), 'webgpu random', true);
     }
   });
 });

@@ -122,7 +122,7 @@ const moduleLogits = (model: LoadedModel, x: Float32Array, options?: { seed?: nu
 };
 
 describe('emitted tfjs modules against the runtime', () => {
-  const cases = ['mha', 'gqa_mean', 'kdgqa_recompute', 'dgqa_frozen', 'scored_recompute', 'pgqa_train', 'pgqa_always'];
+  const cases = ['mha', 'gqa_mean', 'kdgqa_recompute', 'dgqa_frozen', 'scored_recompute', 'entropy_grad_recompute', 'pgqa_train', 'pgqa_always'];
 
   for (const name of cases) {
     it(`${name}: the logits of runtime forward(x, { training: false })`, async () => {
@@ -137,7 +137,7 @@ describe('emitted tfjs modules against the runtime', () => {
       const x = images(m, 3);
       // Noise, where a block draws any, is keyed by the checkpoint's run seed and step by default.
       const want = runtimeLogits(v, x, run.seed, 12);
-      if (name === 'kdgqa_recompute' || name === 'dgqa_frozen' || name === 'scored_recompute') {
+      if (name === 'kdgqa_recompute' || name === 'dgqa_frozen' || name === 'scored_recompute' || name === 'entropy_grad_recompute') {
         // The allocation is not the equal share here, so agreeing below means the module allocated as attnc.
         const uniform = build(uniformCopy(m), tensors, `${name}-uniform/`);
         expect(relError(runtimeLogits(uniform, x, 0, 12), want)).toBeGreaterThan(1e-3);

@@ -36,6 +36,14 @@ export const act = (name: string) => `act:${name}`;
 export const param = (name: string) => `param:${name}`;
 export const grad = (name: string) => `grad:${name}`;
 export const stateTensor = (layer: number) => `state:blocks.${layer}.attn.alloc`;
+/** A lagged statistic's row [1, G] (key_grad): written after a step's backward, read by the next step's allocations. */
+export const gradStatTensor = (layer: number) => `state:blocks.${layer}.attn.key_grad`;
+
+/** Whether the layer allocates by a statistic of the previous step's gradient (compiler/ir/scores.ts `lagged`). */
+export function allocatesByGradient(layer: LayerIR): boolean {
+  const al = scoredOf(layer);
+  return al !== null && SCORES[al.score.kind].lagged === true;
+}
 
 /** Words of a layer's allocation state (types.ts GraphAllocationState). */
 export const allocationStateWords = (groups: number) => 3 * groups + 2;
@@ -176,6 +184,8 @@ export function allocationState(g: GraphBuilder, layer: LayerIR): string {
   const values = new Array<number>(allocationStateWords(G)).fill(0);
   // Before any allocation: the equal share, which is the uniform grouping when G divides H.
   equalShareCounts(layer.attention.heads, G).forEach((n, i) => (values[i] = n));
+  // A lagged statistic starts at zeros: equal claims, so the first allocations share heads equally.
+  if (allocatesByGradient(layer)) g.tensor(gradStatTensor(layer.index), { kind: 'state', shape: [1, G] });
   return g.tensor(stateTensor(layer.index), { kind: 'state', dtype: 'u32', shape: [values.length], init: { kind: 'u32', values } });
 }
 
@@ -195,7 +205,9 @@ function allocation(c: ForwardOptions, layer: LayerIR, qkv: string): string | nu
   const table = g.tensor(act(`${pre}.table${c.mode === 'eval' ? '.eval' : ''}`), { kind: 'activation', dtype: 'u32', shape: grouping === 'table-per-sample' ? [B, a.heads] : [a.heads] });
   const frozen = c.mode === 'eval' && al.eval === 'frozen';
   const inputs: Record<string, string> = {};
-  if (!frozen) {
+  const lagged = allocatesByGradient(layer);
+  if (!frozen && lagged) inputs.stats = gradStatTensor(layer.index);
+  else if (!frozen) {
     const stats = g.tensor(`scratch:${pre}.key_stats`, { kind: 'scratch', shape: [B, a.kvHeads] });
     g.node(phase, { op: 'key_stat', label: `${pre}.key_stats`, inputs: { qkv }, outputs: { stats }, attrs: { batch: B, tokens: c.m.tokens, heads: a.heads, groups: a.kvHeads, headDim: a.headDim, score: al.score, ...(SCORES[al.score.kind].drawn ? { layer: layer.index, mode: c.mode } : {}) } });
     inputs.stats = stats;
@@ -203,7 +215,7 @@ function allocation(c: ForwardOptions, layer: LayerIR, qkv: string): string | nu
   const { score: _score, ...policy } = al;
   g.node(phase, {
     op: 'allocate', label: `${pre}.allocate`, inputs, outputs: { table, state },
-    attrs: { batch: B, heads: a.heads, groups: a.kvHeads, layer: layer.index, mode: c.mode, grouping, frozen, policy },
+    attrs: { batch: lagged ? 1 : B, heads: a.heads, groups: a.kvHeads, layer: layer.index, mode: c.mode, grouping, frozen, policy },
   });
   return table;
 }

@@ -6,7 +6,7 @@ import type { IRDocument, ModelIR, RunIR } from '../ir/types.js';
 import { COMPILER_ID } from '../version.js';
 import { GraphBuilder, checkNode } from './build.js';
 import { differentiate } from './differentiate.js';
-import { allocationState, grad, lowerForward, param } from './forward.js';
+import { allocatesByGradient, allocationState, grad, gradStatTensor, lowerForward, param } from './forward.js';
 import { planMemory } from './memory.js';
 import { allocates, type EvalNoise } from './policy.js';
 import { GRAPH_VERSION, type Graph, type GraphParam, type GraphTap, type GraphTraining } from './types.js';
@@ -120,6 +120,7 @@ function lowerOptimizer(l: Lowering): void {
   const stats = 'output:training.stats';
   const partial = g.tensor('scratch:grad_sumsq', { kind: 'scratch', shape: [params.length] });
   const count = (p: GraphParam) => p.shape.reduce((x, y) => x * y, 1);
+  gradientStatistics(l);
   params.forEach((p, index) => g.node('optimizer', { op: 'grad_sumsq', label: `${p.name} grad sum of squares`, inputs: { grad: p.grad }, outputs: { partial }, attrs: { count: count(p), index } }));
   g.node('optimizer', { op: 'grad_norm', label: 'global gradient norm', inputs: { partial }, outputs: { stats }, attrs: { params: params.length, clip: run.clipGrad } });
   const o = run.optimizer;
@@ -141,12 +142,30 @@ function lowerOptimizer(l: Lowering): void {
   };
 }
 
+/**
+ * key_grad (a lagged statistic, compiler/ir/scores.ts): after the backward, before clipping, each such
+ * layer's `key_stat` of its qkv weight's accumulated gradient [dim, (H + 2G) hd], viewed as one image
+ * of `dim` rows, into the state row its next allocation reads.
+ */
+function gradientStatistics(l: Lowering): void {
+  for (const layer of l.m.layers.filter(allocatesByGradient)) {
+    const a = layer.attention;
+    const al = layer.attention.allocation as Extract<typeof layer.attention.allocation, { policy: 'scored' }>;
+    l.g.node('optimizer', {
+      op: 'key_stat', label: `blocks.${layer.index}.attn.key_grad`, inputs: { qkv: grad(`blocks.${layer.index}.attn.qkv.weight`) }, outputs: { stats: gradStatTensor(layer.index) },
+      attrs: { batch: 1, tokens: l.m.dim, heads: a.heads, groups: a.kvHeads, headDim: a.headDim, score: al.score },
+    });
+  }
+}
+
 function assemble(l: Lowering): void {
   const { g, m } = l;
   l.graph = {
     graphVersion: GRAPH_VERSION, compiler: COMPILER_ID, model: m.name, run: l.run?.name ?? null, batch: l.batch,
     tensors: [...g.tensors.values()], params: l.params,
-    allocationState: m.layers.filter(allocates).map((layer) => ({ layer: layer.index, tensor: `state:blocks.${layer.index}.attn.alloc`, groups: layer.attention.kvHeads })),
+    allocationState: m.layers.filter(allocates).map((layer) => ({
+      layer: layer.index, tensor: `state:blocks.${layer.index}.attn.alloc`, groups: layer.attention.kvHeads, ...(allocatesByGradient(layer) ? { gradStat: gradStatTensor(layer.index) } : {}),
+    })),
     inputs: { images: 'input:images', labels: 'input:labels' },
     outputs: { logits: 'output:logits', evalStats: 'output:eval.stats' },
     training: l.training, phases: g.phases, ...(l.taps ? { taps: l.taps } : {}),

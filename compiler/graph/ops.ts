@@ -134,9 +134,9 @@ export const OPS: Record<string, OpSpec> = {
     },
   },
   key_stat: {
-    flops: (a) => ({ total: SCORES[(a.score as ScoreIR).kind].flopsPerKey * a.batch * a.groups * a.tokens * a.headDim, macs: 0 }),
+    flops: (a) => ({ total: SCORES[(a.score as ScoreIR).kind].flopsPerKey(a.tokens) * a.batch * a.groups * a.tokens * a.headDim, macs: 0 }),
     reads: ['qkv'], writes: ['stats'],
-    doc: 'an importance statistic [B, G] per image and K/V group, from the keys (the score registry, compiler/ir/scores.ts)',
+    doc: 'an importance statistic [B, G] per image and K/V group, from the keys (the score registry, compiler/ir/scores.ts); key_grad: [1, G] of the qkv weight gradient in the optimizer phase',
   },
   allocate: {
     reads: ['stats?'], writes: ['table'], updates: ['state'],

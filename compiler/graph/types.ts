@@ -88,6 +88,8 @@ export interface GraphAllocationState {
   layer: number;
   tensor: string;
   groups: number;
+  /** key_grad layers: the f32 [1, G] row of the previous step's statistic (checkpoint blocks.<layer>.attn.alloc.key_grad). */
+  gradStat?: string;
 }
 
 export interface GraphTraining {

@@ -6,6 +6,7 @@
 import { DATASETS } from '../datasets.js';
 import { diag, type Diagnostic, type DiagnosticName } from '../../core/diagnostics.js';
 import { variantOf } from '../lower.js';
+import { SCORES } from './scores.js';
 import type { IRDocument, LayerIR, ModelIR, RunIR } from './types.js';
 
 type Report = (pointer: string, message: string) => void;
@@ -34,6 +35,7 @@ function checkLayer(m: ModelIR, layer: LayerIR, at: string, report: Report): voi
       report(`${at}/attention/allocation/min`, say('MinQueriesTooLarge', [alloc.min, a.kvHeads, alloc.min * a.kvHeads, a.heads]));
     }
     if ((alloc.track === null) !== (alloc.window === null)) report(`${at}/attention/allocation/window`, 'window is set exactly when the allocation is tracked');
+    if (SCORES[alloc.score.kind].lagged && alloc.scope === 'sample') report(`${at}/attention/allocation/scope`, say('GradientScoreScopeSample', [alloc.score.kind]));
   }
   const variant = variantOf(a.heads, a.kvHeads, alloc, a.perturb);
   if (a.variant !== variant) report(`${at}/attention/variant`, `variant '${a.variant}' does not describe this attention, which is '${variant}'`);

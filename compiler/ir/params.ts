@@ -5,6 +5,7 @@
 // so they are part of the IR layer: nothing here depends on how a tensor is stored or computed.
 import type { LayerIR, ModelIR } from './types.js';
 import { allocates } from '../graph/policy.js';
+import { SCORES } from './scores.js';
 
 export interface ParamSpec {
   name: string;
@@ -77,6 +78,9 @@ export function stateSpecs(m: ModelIR): StateSpec[] {
       { name: `${b}.cache`, shape: G, dtype: 'F32' },
       { name: `${b}.score`, shape: G, dtype: 'F32' },
     );
+    // key_grad: the previous step's statistic, which the next allocation reads (compiler/ir/scores.ts `lagged`).
+    const al = layer.attention.allocation;
+    if (al.policy === 'scored' && SCORES[al.score.kind].lagged) specs.push({ name: `${b}.key_grad`, shape: G, dtype: 'F32' });
   }
   return specs;
 }

@@ -9,7 +9,7 @@
 import { Purpose, randomBits, seed32, streamId } from '../../core/random.js';
 
 /** The statistic of a scored allocation, as the IR holds it: `kind` names a registry entry, the rest are its parameters. */
-export type ScoreIR = { kind: 'key_norm'; norm: 'l2' | 'l1' } | { kind: 'key_variance' } | { kind: 'random' };
+export type ScoreIR = { kind: 'key_norm'; norm: 'l2' | 'l1' } | { kind: 'key_variance' } | { kind: 'random' } | { kind: 'attention_entropy' } | { kind: 'key_grad' };
 export type ScoreKind = ScoreIR['kind'];
 
 /** What a keyed statistic (`random`) is drawn from: the pass, as every backend knows it. */
@@ -37,10 +37,17 @@ export interface ScoreEntry {
   params: Readonly<Record<string, ScoreParam>>;
   /** Whether the statistic is drawn from the (seed, layer, step) key rather than read from the keys. */
   drawn: boolean;
-  /** FLOPs per key element to compute it (the key_stat op's declared FLOPs, compiler/graph/ops.ts): a multiply-add per element for a norm. */
-  flopsPerKey: number;
+  /**
+   * Whether it is read from the previous training step's gradient (key_grad) rather than from this
+   * pass: one row [1, G] per layer, written after the backward, kept across steps and in checkpoints.
+   * Its reference then takes that gradient: keys[0][g] = group g's key columns of the qkv weight's
+   * gradient, [dim, head_dim] row-major (the graph's [in, out] layout).
+   */
+  lagged?: boolean;
+  /** FLOPs per key element with T tokens (the key_stat op's declared FLOPs, compiler/graph/ops.ts): a multiply-add per element for a norm. */
+  flopsPerKey(tokens: number): number;
   /** float64 reference: keys[b][g] holds image b's T * hd key values of group g (token-major); returns [B][G]. */
-  reference(score: ScoreIR, keys: readonly (readonly (readonly number[])[])[], draw: ScoreDraw): number[][];
+  reference(score: ScoreIR, keys: readonly (readonly (readonly number[])[])[], draw: ScoreDraw, headDim: number): number[][];
 }
 
 /**
@@ -57,6 +64,35 @@ export function randomScore(draw: ScoreDraw, image: number, group: number, group
   return randomBits(seed32(draw.seed), stream, counter >>> 0) >>> 20;
 }
 
+/**
+ * The `attention_entropy` statistic of one image's K/V group: its keys k_0 .. k_{T-1} (T * hd values,
+ * token-major) attend to themselves, p_ij = softmax_j(k_i . k_j / sqrt(hd)), and the statistic is the
+ * mean over i of the entropy -sum_j p_ij ln p_ij (nats, in [0, ln T]), computed as
+ * ln Z_i - sum_j e_ij (s_ij - m_i) / Z_i with m_i = max_j s_ij, e_ij = exp(s_ij - m_i), Z_i = sum_j e_ij.
+ */
+export function keySelfAttentionEntropy(k: readonly number[], headDim: number): number {
+  const T = k.length / headDim;
+  const scale = 1 / Math.sqrt(headDim);
+  let total = 0;
+  for (let i = 0; i < T; i++) {
+    const s = Array.from({ length: T }, (_, j) => {
+      let dot = 0;
+      for (let d = 0; d < headDim; d++) dot += k[i * headDim + d]! * k[j * headDim + d]!;
+      return dot * scale;
+    });
+    const m = Math.max(...s);
+    let z = 0;
+    let w = 0;
+    for (const x of s) {
+      const e = Math.exp(x - m);
+      z += e;
+      w += e * (x - m);
+    }
+    total += Math.log(z) - w / z;
+  }
+  return total / T;
+}
+
 const sum = (xs: readonly number[], f: (x: number) => number) => xs.reduce((s, x) => s + f(x), 0);
 
 export const SCORES: Readonly<Record<ScoreKind, ScoreEntry>> = {
@@ -64,14 +100,14 @@ export const SCORES: Readonly<Record<ScoreKind, ScoreEntry>> = {
     doc: 'query heads shared out in proportion to the norms of the key heads (KDGQA; DGQA with track)',
     params: { norm: { values: ['l2', 'l1'], default: 'l2', doc: 'norm of a key head over tokens and head_dim (l2: Frobenius)' } },
     drawn: false,
-    flopsPerKey: 2,
+    flopsPerKey: () => 2,
     reference: (score, keys) => keys.map((image) => image.map((k) => ((score as { norm: string }).norm === 'l1' ? sum(k, Math.abs) : Math.sqrt(sum(k, (x) => x * x))))),
   },
   key_variance: {
     doc: 'query heads shared out in proportion to the variance of each key head over tokens and head_dim (population variance)',
     params: {},
     drawn: false,
-    flopsPerKey: 4, // the sum, then a subtraction and a multiply-add per element
+    flopsPerKey: () => 4, // the sum, then a subtraction and a multiply-add per element
     reference: (_score, keys) =>
       keys.map((image) =>
         image.map((k) => {
@@ -84,8 +120,23 @@ export const SCORES: Readonly<Record<ScoreKind, ScoreEntry>> = {
     doc: 'query heads shared out in proportion to a seeded random number per K/V group: the control for informed allocation',
     params: {},
     drawn: true,
-    flopsPerKey: 0,
+    flopsPerKey: () => 0,
     reference: (_score, keys, draw) => keys.map((image, b) => image.map((_k, g) => randomScore(draw, b, g, image.length))),
+  },
+  attention_entropy: {
+    doc: "query heads shared out in proportion to the entropy of each key head's self-attention: the mean over its tokens of the entropy of softmax(k_i . k_j / sqrt(head_dim)) over j (nats)",
+    params: {},
+    drawn: false,
+    flopsPerKey: (tokens) => 2 * tokens + 4, // T dot products per key row (a multiply-add per element), then exp, sums and a log per score
+    reference: (_score, keys, _draw, headDim) => keys.map((image) => image.map((k) => keySelfAttentionEntropy(k, headDim))),
+  },
+  key_grad: {
+    doc: "query heads shared out in proportion to the gradient norm of each key head's projection weights, from the previous training step's backward (tracked state; uniform before the first)",
+    params: {},
+    drawn: false,
+    lagged: true,
+    flopsPerKey: () => 0, // computed after the backward, never at inference
+    reference: (_score, grads) => grads.map((step) => step.map((w) => Math.sqrt(sum(w, (x) => x * x)))),
   },
 };
 

@@ -71,6 +71,23 @@ export function stateTensorsOf(s: PlanAllocationState, words: Uint32Array): Reco
   };
 }
 
+export const gradStatName = (layer: number) => `blocks.${layer}.attn.alloc.key_grad`;
+
+/** A key_grad layer's lagged statistic (the graph's [1, G] row) as its checkpoint tensor [G]; nothing for other layers. */
+export function gradStatTensorsOf(s: PlanAllocationState & { gradStat?: string }, row: Float32Array | null): Record<string, Tensor> {
+  if (!s.gradStat || !row) return {};
+  return { [gradStatName(s.layer)]: { dtype: 'F32', shape: [s.groups], data: Float32Array.from(row.subarray(0, s.groups)) } };
+}
+
+/** The row of a key_grad layer from checkpoint tensors (null: the layer has none), or a line saying why it does not fit. */
+export function gradStatRow(s: PlanAllocationState & { gradStat?: string }, tensors: Record<string, Tensor>): Float32Array | string | null {
+  if (!s.gradStat) return null;
+  const t = tensors[gradStatName(s.layer)];
+  if (!t) return `missing ${gradStatName(s.layer)}`;
+  if (t.shape.length !== 1 || t.shape[0] !== s.groups) return `${gradStatName(s.layer)} has shape ${formatShape(t.shape)}, expected [${s.groups}]`;
+  return Float32Array.from(toFloat32Tensor(t).data as Float32Array);
+}
+
 /** Query heads per K/V group from a head -> group table ([H], or [B, H] per image): [G] or [B * G]. */
 export function countsOfTable(table: Uint32Array, heads: number, groups: number): number[] {
   const rows = table.length / heads;

@@ -32,7 +32,7 @@ export interface NativeAddon {
   attnAv(p: F32, qkv: F32, table: Opt<U32>, out: F32, B: number, T: number, H: number, G: number, hd: number, perSample: boolean, seed: number, step: number, micro: number, layer: number, rate: number): void;
   attnDp(dout: F32, qkv: F32, table: Opt<U32>, dp: F32, B: number, T: number, H: number, G: number, hd: number, perSample: boolean, seed: number, step: number, micro: number, layer: number, rate: number): void;
   attnDqkv(ds: F32, p: F32, dout: F32, qkv: F32, table: Opt<U32>, dqkv: F32, B: number, T: number, H: number, G: number, hd: number, perSample: boolean, seed: number, step: number, micro: number, layer: number, rate: number): void;
-  /** kind 0: l2 key norm, 1: l1 key norm, 2: key variance (compiler/ir/scores.ts). */
+  /** kind 0: l2 norm, 1: l1 norm, 2: population variance, 3: key self-attention entropy (compiler/ir/scores.ts). */
   keyStat(qkv: F32, stats: F32, B: number, T: number, H: number, G: number, hd: number, kind: number): void;
   noise(z: F32, B: number, T: number, H: number, G: number, hd: number, atOutput: boolean, paper: boolean, gaussian: boolean, seed: number, step: number, micro: number, layer: number): void;
   perturb(x: F32, z: F32, out: F32, B: number, T: number, H: number, G: number, hd: number, atOutput: boolean, paper: boolean, scale: number): void;

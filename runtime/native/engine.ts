@@ -14,7 +14,7 @@ import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
 import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
-import { countsOfTable, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
+import { countsOfTable, gradStatRow, gradStatTensorsOf, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 import { NativeExecutor, type Buffer } from './executor.js';
 
@@ -127,7 +127,7 @@ export class NativeEngine implements TrainingEngine {
     const params: Record<string, Tensor> = {};
     for (const p of g.params) params[p.name] = tensor(p, p.tensor);
     let state: Record<string, Tensor> = {};
-    for (const s of g.allocationState) state = { ...state, ...stateTensorsOf(s as never, Uint32Array.from(this.home.u(s.tensor))) };
+    for (const s of g.allocationState) state = { ...state, ...stateTensorsOf(s as never, Uint32Array.from(this.home.u(s.tensor))), ...gradStatTensorsOf(s, s.gradStat ? this.home.f(s.gradStat) : null) };
     const optimizer: OptimizerState = {};
     if (o.optimizer) for (const p of g.params) for (const [slot, name] of Object.entries(p.slots)) (optimizer[slot] ??= {})[p.name] = tensor(p, name);
     return { params, state, optimizer };
@@ -149,6 +149,9 @@ export class NativeEngine implements TrainingEngine {
         const words = stateWords(s as never, t.state);
         if (typeof words === 'string') problems.push(words);
         else writes.push([s.tensor, words]);
+        const row = gradStatRow(s, t.state);
+        if (typeof row === 'string') problems.push(row);
+        else if (row) writes.push([s.gradStat!, row]);
       }
     }
     if (t.optimizer) {

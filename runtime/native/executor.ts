@@ -27,6 +27,9 @@ type Step = (v: Values) => void;
 const KEY_STATS: Record<ScoreKind, (A: NativeAddon, a: Attrs, qkv: Float32Array, stats: Float32Array) => Step> = {
   key_norm: (A, a, qkv, stats) => () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, a.score.norm === 'l1' ? 1 : 0),
   key_variance: (A, a, qkv, stats) => () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, 2),
+  attention_entropy: (A, a, qkv, stats) => () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, 3),
+  // key_grad: the optimizer phase's node reads the qkv weight's gradient as one image of `dim` rows.
+  key_grad: (A, a, qkv, stats) => () => A.keyStat(qkv, stats, a.batch, a.tokens, a.heads, a.groups, a.headDim, 0),
   random: (_A, a, _qkv, stats) => (v) => {
     const draw = { seed: v.seed, layer: a.layer, training: a.mode === 'train', step: v.step, microBatch: v.microBatch };
     for (let i = 0; i < stats.length; i++) stats[i] = randomScore(draw, Math.floor(i / a.groups), i % a.groups, a.groups);

@@ -2,10 +2,10 @@
 // graph's `allocate` op (./kernels-attention.ts) asks countsFromStatistics for the query heads per
 // K/V group of a pass, as the policy says (KDGQA per batch or per image, DGQA rules 'attnc' and
 // 'paper', eval 'frozen' or 'recompute'). docs/attention.md gives the rules exactly as implemented.
-import type { Tensor, Tensor4D, Variable } from '@tensorflow/tfjs';
+import type { Tensor, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import { equalShareCounts } from '../../compiler/alloc.js';
 import type { AttentionIR, ScoredAllocationIR } from '../../compiler/ir/types.js';
-import { randomScore, type ScoreDraw, type ScoreIR } from '../../compiler/ir/scores.js';
+import { randomScore, SCORES, type ScoreDraw, type ScoreIR } from '../../compiler/ir/scores.js';
 import { allocateCounts, paperTrackerUpdate, trackerStep, type TensorAllocationOptions } from './allocation.js';
 import type { Tf } from './backend.js';
 
@@ -31,6 +31,8 @@ export interface AttentionState {
   readonly cache: Variable;
   readonly score: Variable;
   readonly initialised: Variable;
+  /** key_grad layers: the previous step's statistic [1, G] (the graph's state row the allocation reads); null otherwise. */
+  readonly keyGrad: Variable | null;
   initialisedHost: boolean;
   /** The training step whose tracker update is done (a second pass at that step changes nothing). */
   lastStep: number | null;
@@ -48,14 +50,15 @@ export function createAttentionState(tf: Tf, ir: AttentionIR): AttentionState | 
     cache: tf.variable(tf.zeros([groups]), false),
     score: tf.variable(tf.zeros([groups]), false),
     initialised: tf.variable(tf.scalar(0), false),
+    keyGrad: SCORES[ir.allocation.score.kind].lagged ? tf.variable(tf.zeros([1, groups]), false) : null,
     initialisedHost: false,
     lastStep: null,
   };
 }
 
 /** The state's tensors for a checkpoint; the caller prefixes the names with `blocks.<i>.attn.alloc.`. */
-export function attentionStateTensors(state: AttentionState): Record<'counts' | 'cache' | 'score' | 'initialised', Tensor> {
-  return { counts: state.counts, cache: state.cache, score: state.score, initialised: state.initialised };
+export function attentionStateTensors(state: AttentionState): Record<'counts' | 'cache' | 'score' | 'initialised', Tensor> & { key_grad?: Tensor } {
+  return { counts: state.counts, cache: state.cache, score: state.score, initialised: state.initialised, ...(state.keyGrad ? { key_grad: state.keyGrad } : {}) };
 }
 
 /** Loads checkpoint tensors; a checkpoint without `initialised` comes from training, so it counts as initialised. */
@@ -68,6 +71,11 @@ export function loadAttentionState(state: AttentionState, tensors: Partial<Recor
     }
     state[name].assign(t.toFloat());
   }
+  if (state.keyGrad) {
+    const t = tensors.key_grad;
+    if (!t || t.size !== state.keyGrad.size) throw new Error(`attention state: the checkpoint has no 'key_grad' of [${state.keyGrad.shape[1]}] values`);
+    state.keyGrad.assign(t.toFloat().reshape(state.keyGrad.shape));
+  }
   const flag = tensors.initialised;
   state.initialisedHost = flag ? flag.dataSync()[0] !== 0 : true;
   state.initialised.assign(state.initialisedHost ? state.initialised.onesLike() : state.initialised.zerosLike());
@@ -75,7 +83,7 @@ export function loadAttentionState(state: AttentionState, tensors: Partial<Recor
 }
 
 export function disposeAttentionState(state: AttentionState): void {
-  for (const v of [state.counts, state.cache, state.score, state.initialised]) v.dispose();
+  for (const v of [state.counts, state.cache, state.score, state.initialised, state.keyGrad]) v?.dispose();
 }
 
 /**
@@ -84,10 +92,24 @@ export function disposeAttentionState(state: AttentionState): void {
  */
 const STATISTICS: { [K in ScoreIR['kind']]: (tf: Tf, k: Tensor4D, score: Extract<ScoreIR, { kind: K }>, draw: ScoreDraw) => Tensor } = {
   key_norm: (_tf, k, s) => (s.norm === 'l2' ? k.square().sum([1, 3]).sqrt() : k.abs().sum([1, 3])),
+  // key_grad: k is the qkv weight's gradient viewed as one image of `dim` rows (compiler/graph/lower.ts).
+  key_grad: (_tf, k) => k.square().sum([1, 3]).sqrt(),
   key_variance: (_tf, k) => {
     const [, T, , hd] = k.shape;
     const centred = k.sub(k.mean([1, 3], true));
     return centred.square().sum([1, 3]).div(T * hd);
+  },
+  attention_entropy: (tf, k) => {
+    // Each group's keys attend to themselves: s [B, G, T, T] = k k^T / sqrt(hd); the mean over rows of
+    // each row's entropy, ln Z - sum e (s - m) / Z (compiler/ir/scores.ts keySelfAttentionEntropy).
+    const [B, T, G, hd] = k.shape;
+    const kg = tf.reshape(tf.transpose(k, [0, 2, 1, 3]), [B * G, T, hd]) as Tensor3D;
+    const s = tf.mul(tf.matMul(kg, kg, false, true), 1 / Math.sqrt(hd));
+    const shifted = tf.sub(s, tf.max(s, 2, true));
+    const e = tf.exp(shifted);
+    const z = tf.sum(e, 2);
+    const entropy = tf.sub(tf.log(z), tf.div(tf.sum(tf.mul(e, shifted), 2), z));
+    return tf.reshape(tf.mean(entropy, 1), [B, G]);
   },
   random: (tf, k, _s, draw) => {
     const [B, , G] = k.shape;

@@ -51,6 +51,7 @@ export function batchGradients(model: VitModel, batch: Batch, o: StepOptions): S
     stats = model.gradients(x, y, o.run, { training: true, step: o.step, epochStep: o.epochStep, seed: o.seed, microBatch: i }, grads, stats);
     tf.dispose([x, y]);
   }
+  model.recordGradientStatistics(grads, o.microBatch, o.run);
   const ordered = model.params.list.map((p) => grads.get(p.name) ?? tf.zerosLike(p.variable));
   const [loss, correct] = tf.unstack(stats!) as [Scalar, Scalar];
   stats!.dispose();

@@ -18,7 +18,7 @@ import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/
 import { attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
 import { Environment, type KernelContext, type PassContext } from './environment.js';
-import { runPhases } from './executor.js';
+import { KERNELS, runPhases } from './executor.js';
 import { createParams, disposeParams, type VitParams } from './params.js';
 
 export interface ForwardContext {
@@ -158,9 +158,33 @@ export class VitModel {
     }
   }
 
+  /**
+   * key_grad layers (compiler/ir/scores.ts `lagged`): the statistic of a step's accumulated gradients
+   * (before clipping), by the graph's optimizer-phase `key_stat` nodes, into the state row the next
+   * step's allocations read. `grads`: name -> gradient in variable layout, as batchGradients sums them.
+   */
+  recordGradientStatistics(grads: ReadonlyMap<string, Tensor>, batch: number, run: RunIR): void {
+    const graph = this.graph(batch, run);
+    const nodes = graph.phases.optimizer.filter((n) => n.op === 'key_stat');
+    if (nodes.length === 0) return;
+    const env = new Environment(this.tf);
+    try {
+      for (const p of graph.params) if (grads.has(p.name)) env.bind(p.grad, grads.get(p.name)!);
+      const k = this.kernelContext(env, { training: true, step: 0, seed: 0 });
+      for (const node of nodes) {
+        this.tf.tidy(() => KERNELS.key_stat!(k, node, node.attrs as Record<string, any>));
+        const layer = graph.allocationState.find((s) => s.gradStat === node.outputs.stats)!.layer;
+        this.stateOf(layer).keyGrad!.assign(env.get(node.outputs.stats!));
+      }
+    } finally {
+      env.dispose();
+    }
+  }
+
   private environment(graph: Graph, x: Tensor4D, labels: Tensor, owns = true): Environment {
     const env = new Environment(this.tf, owns);
     for (const p of graph.params) env.bind(p.tensor, this.params.byName.get(p.name)!.variable);
+    for (const s of graph.allocationState) if (s.gradStat) env.bind(s.gradStat, this.stateOf(s.layer).keyGrad!);
     env.bind(graph.inputs.images, x);
     env.put(graph.inputs.labels, labels);
     return env;
@@ -179,7 +203,7 @@ export class VitModel {
     const out: Record<string, CheckpointTensor> = {};
     for (const spec of stateSpecs(this.model)) {
       const { layer, field } = stateName(spec.name);
-      const t = attentionStateTensors(this.stateOf(layer))[field];
+      const t = attentionStateTensors(this.stateOf(layer))[field]!;
       const values = t.dataSync() as Float32Array;
       out[spec.name] = spec.dtype === 'I32'
         ? { dtype: 'I32', shape: [...spec.shape], data: Int32Array.from(values, Math.round) }
@@ -228,8 +252,8 @@ function trainingRunFor(model: ModelIR): RunIR {
   };
 }
 
-function stateName(name: string): { layer: number; field: 'counts' | 'cache' | 'score' } {
-  const m = /^blocks\.(\d+)\.attn\.alloc\.(counts|cache|score)$/.exec(name);
+function stateName(name: string): { layer: number; field: 'counts' | 'cache' | 'score' | 'key_grad' } {
+  const m = /^blocks\.(\d+)\.attn\.alloc\.(counts|cache|score|key_grad)$/.exec(name);
   if (!m) throw new Error(`not an allocation state tensor: ${name}`);
-  return { layer: Number(m[1]), field: m[2] as 'counts' | 'cache' | 'score' };
+  return { layer: Number(m[1]), field: m[2] as 'counts' | 'cache' | 'score' | 'key_grad' };
 }

@@ -20,7 +20,7 @@ import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { deviceLimits, type WebGpu } from './gpu.js';
 import { PlanExecutor } from './executor.js';
-import { countsOfTable, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
+import { countsOfTable, gradStatRow, gradStatTensorsOf, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { planFor } from './plan-for.js';
 import { runtimeValues } from './runtime-values.js';
 
@@ -157,12 +157,13 @@ export class WebGpuEngine implements TrainingEngine {
   async checkpoint(o: { optimizer: boolean }): Promise<EngineTensors> {
     const { plan, exec } = this.home;
     const slots = o.optimizer ? plan.params.flatMap((p) => Object.entries(p.slots).map(([slot, buffer]) => ({ p, slot, buffer }))) : [];
-    const data = await exec.read([...plan.params.map((p) => p.buffer), ...plan.allocationState.map((s) => s.buffer), ...slots.map((s) => s.buffer)]);
+    const gradStats = plan.allocationState.flatMap((s) => (s.gradStat ? [s.gradStat] : []));
+    const data = await exec.read([...plan.params.map((p) => p.buffer), ...plan.allocationState.map((s) => s.buffer), ...gradStats, ...slots.map((s) => s.buffer)]);
     const tensor = (p: PlanParam, buffer: string): Tensor => ({ dtype: 'F32', shape: [...p.checkpointShape], data: toCheckpointLayout(p, new Float32Array(data.get(buffer)!)) });
     const params: Record<string, Tensor> = {};
     for (const p of plan.params) params[p.name] = tensor(p, p.buffer);
     let state: Record<string, Tensor> = {};
-    for (const s of plan.allocationState) state = { ...state, ...stateTensorsOf(s, new Uint32Array(data.get(s.buffer)!)) };
+    for (const s of plan.allocationState) state = { ...state, ...stateTensorsOf(s, new Uint32Array(data.get(s.buffer)!)), ...gradStatTensorsOf(s, s.gradStat ? new Float32Array(data.get(s.gradStat)!) : null) };
     const optimizer: OptimizerState = {};
     for (const { p, slot, buffer } of slots) (optimizer[slot] ??= {})[p.name] = tensor(p, buffer);
     return { params, state, optimizer };
@@ -184,6 +185,9 @@ export class WebGpuEngine implements TrainingEngine {
         const words = stateWords(s, t.state);
         if (typeof words === 'string') problems.push(words);
         else writes.push([s.buffer, words]);
+        const row = gradStatRow(s, t.state);
+        if (typeof row === 'string') problems.push(row);
+        else if (row) writes.push([s.gradStat!, row]);
       }
     }
     if (t.optimizer) {

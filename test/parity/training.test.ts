@@ -29,7 +29,7 @@ import { learningRate } from '../../runtime/train/schedule.js';
 import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { compileSpec, ErrorLog, freshState, hasTorch, randomImages, randomTensors, relError, runDriver, tempDir, torchGate, writeF32, writePackage } from './helpers.js';
 
-const RUNS = ['dgqa_run', 'kdgqa_run', 'dgqa_paper_run'];
+const RUNS = ['dgqa_run', 'kdgqa_run', 'dgqa_paper_run', 'keygrad_run'];
 
 interface PyStep {
   lr: number;

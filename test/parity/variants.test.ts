@@ -22,7 +22,7 @@ import { loadCheckpointTensors, toCheckpointData } from '../../runtime/tfjs/para
 import { VitModel } from '../../runtime/tfjs/vit.js';
 import { compileSpec, ErrorLog, freshState, hasTorch, randomImages, randomTensors, relError, runDriver, tempDir, torchGate, writeF32, writePackage } from './helpers.js';
 
-const MODELS = ['mha', 'mqa', 'gqa', 'kdgqa_batch', 'kdgqa_sample', 'kdgqa_starve', 'pgqa_output', 'pgqa_scores', 'pgqa_paper', 'dropout', 'key_variance', 'random_control'];
+const MODELS = ['mha', 'mqa', 'gqa', 'kdgqa_batch', 'kdgqa_sample', 'kdgqa_starve', 'pgqa_output', 'pgqa_scores', 'pgqa_paper', 'dropout', 'key_variance', 'random_control', 'attention_entropy'];
 const SEED = 11;
 const BATCH = 4;
 const TRAIN_STEP = 3;

@@ -78,6 +78,15 @@ model dgqa_diff extends kdgqa {
 model variance extends kdgqa {
   attention { allocate key_variance(scale: minmax, min: 1) }
 }
+model entropy extends kdgqa {
+  attention { allocate attention_entropy(scale: minmax, min: 0) }
+  layers 1 { attention { allocate attention_entropy(track: diff, window: 1 steps, init: first_batch) } }
+}
+model keygrad extends kdgqa {
+  pool cls
+  attention { allocate key_grad(scale: minmax, min: 0) }
+  layers 1 { attention { allocate key_grad(track: ema(decay: 0.5), window: 1 steps, eval: recompute) } }
+}
 model control extends kdgqa {
   pool cls
   attention { allocate random(scope: sample, min: 0) }
@@ -93,8 +102,10 @@ train kdgqa_run     { model kdgqa      data synthetic(train: 8, test: 8) batch 3
 train dgqa_ema_run  { model dgqa_ema   data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 5 optimizer sgd(lr: 0.05) }
 train dgqa_diff_run { model dgqa_diff  data synthetic(train: 8, test: 8) batch 4 seed 6 optimizer adamw(lr: 1e-2, eps: 1e-3) }
 train variance_run  { model variance   data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 8 optimizer sgd(lr: 0.05, momentum: 0.9) }
+train entropy_run   { model entropy    data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 10 optimizer adamw(lr: 1e-2, eps: 1e-3) }
+train keygrad_run   { model keygrad    data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 12 optimizer sgd(lr: 0.05, momentum: 0.9) }
 train control_run   { model control    data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 9 optimizer adamw(lr: 1e-2, eps: 1e-3) }
 train pgqa_run      { model pgqa       data synthetic(train: 8, test: 8) batch 4 micro_batch 2 seed 7 optimizer sgd(lr: 0.1, momentum: 0.5) clip_grad 1.0 }
 `;
 
-export const PARITY_VARIANTS = ['mha', 'mqa', 'gqa', 'kdgqa', 'dgqa_ema', 'dgqa_diff', 'variance', 'control', 'pgqa'];
+export const PARITY_VARIANTS = ['mha', 'mqa', 'gqa', 'kdgqa', 'dgqa_ema', 'dgqa_diff', 'variance', 'entropy', 'keygrad', 'control', 'pgqa'];

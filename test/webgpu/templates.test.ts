@@ -36,6 +36,7 @@ const SAMPLES: { [N in TemplateName]: TemplateOptions<N>[] } = {
   attn_dv: [{ ...att, grouping: 'table-per-sample' }],
   key_norm: [{ batch: 2, tokens: 5, heads: 4, groups: 2, headDim: 3, norm: 'l1' }],
   key_variance: [{ batch: 2, tokens: 5, heads: 4, groups: 2, headDim: 3 }],
+  key_entropy: [{ batch: 2, tokens: 5, heads: 4, groups: 2, headDim: 3 }],
   key_random: [{ batch: 2, groups: 3, mode: 'train' }, { batch: 2, groups: 3, mode: 'eval' }],
   key_norm_sum: [{ batch: 2, groups: 2 }],
   allocate: [{ rows: 2, table: true, maxGroups: 4 }, { rows: 1, table: false, maxGroups: 4 }],

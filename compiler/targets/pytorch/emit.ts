@@ -119,7 +119,7 @@ export function emitModelPy(ir: IRDocument, t: PytorchTarget): string {
     modelHeader(ir, t, f),
     modelSection(t.model, t.run),
     asset('pytorch', 'random.py'),
-    ...(f.scored ? [asset('pytorch', 'allocation.py')] : []),
+    ...(f.scored ? [asset('pytorch', 'allocation.py'), asset('pytorch', 'scores.py')] : []),
     ...(f.perturb ? [asset('pytorch', 'noise.py')] : []),
     asset('pytorch', 'network.py', on),
     asset('pytorch', 'init_weights.py'),

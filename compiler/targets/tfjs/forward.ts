@@ -33,6 +33,12 @@ function evalOnly(node: GraphNode, ...rates: string[]): void {
   for (const r of rates) if (node.attrs[r]) throw new Error(`tfjs target: ${node.label} has ${r} ${String(node.attrs[r])} at evaluation`);
 }
 
+/** An allocate node's statistics: a key_stat's output, or (key_grad) the state row training stored, read from the checkpoint. */
+function statsOf(node: GraphNode, p: Printing): string {
+  if (!node.inputs.stats?.startsWith('state:')) return p.in('stats');
+  return `tf.tensor2d(${p.state}.keyGrad, [1, ${jsValue(node.attrs.groups)}]) /* key_grad: training's last gradient statistic */`;
+}
+
 /** One printer per op of the eval graph: the statement that computes the node's output. */
 const PRINTERS: Record<string, (node: GraphNode, p: Printing) => string> = {
   patchify: (_n, p) => `const ${p.out('patches')} = patchify(tf, ${p.in('images')});`,
@@ -44,7 +50,7 @@ const PRINTERS: Record<string, (node: GraphNode, p: Printing) => string> = {
   key_stat: (_n, p) => `const ${p.out('stats')} = keyScores(tf, ${p.in('qkv')}, batch, ${p.layer}, ${p.state}); // [B, G]`,
   allocate: (n, p) => n.attrs.frozen
     ? `const ${p.out('table')} = ${p.state}.groupOfHead; // the checkpoint's allocation (eval frozen)`
-    : `const ${p.out('table')} = allocateHeads(tf, ${p.in('stats')}, ${p.layer}, ${p.state});`,
+    : `const ${p.out('table')} = allocateHeads(tf, ${statsOf(n, p)}, ${p.layer}, ${p.state});`,
   noise: (n, p) => {
     const a = n.attrs as { heads: number; rowsPerHead: number; rowLength: number };
     return `const ${p.out('z')} = pgqaNoise(tf, ${p.layer}, [batch, ${a.heads}, ${a.rowsPerHead}, ${a.rowLength}], noise);`;

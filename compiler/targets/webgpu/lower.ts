@@ -27,7 +27,7 @@ export function planWebGpu(ir: IRDocument, o: PlanOptions = {}): PlannedTarget {
     planVersion: PLAN_VERSION, compiler: graph.compiler, model: graph.model, run: graph.run, batch: graph.batch, limits,
     kernels, buffers,
     params: graph.params.map((p) => ({ name: p.name, buffer: p.tensor, grad: p.grad, slots: p.slots, checkpointShape: p.checkpointShape, shape: p.shape, layout: p.layout, weightDecay: p.weightDecay })),
-    allocationState: graph.allocationState.map((s) => ({ layer: s.layer, buffer: s.tensor, groups: s.groups })),
+    allocationState: graph.allocationState.map((s) => ({ layer: s.layer, buffer: s.tensor, groups: s.groups, ...(s.gradStat ? { gradStat: s.gradStat } : {}) })),
     inputs: graph.inputs, outputs: graph.outputs, training: graph.training,
     phases: b.phases,
   };

@@ -156,6 +156,8 @@ export interface PlanAllocationState {
   /** u32 words: [0, G) counts | [G, 2G) cache (f32 bits) | [2G, 3G) score (f32 bits) | [3G] initialised | [3G + 1] last step + 1. */
   buffer: string;
   groups: number;
+  /** key_grad layers: the f32 [1, G] buffer of the previous step's statistic (checkpoint blocks.<layer>.attn.alloc.key_grad). */
+  gradStat?: string;
 }
 
 /** A value the executor supplies per step (runtime/webgpu/runtime-values.ts computes them; all from the host in float64). */

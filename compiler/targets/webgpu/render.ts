@@ -59,6 +59,9 @@ const dropUniforms = (a: Attrs) => (a.dropout > 0 ? { ...streamValues(a.layer), 
 const KEY_STATS: Record<ScoreKind, (a: Attrs, limits: KernelLimits) => [KernelInstance, Record<string, UniformValue>]> = {
   key_norm: (a, limits) => [instantiate('key_norm', { ...keyShape(a), norm: a.score.norm }, limits), {}],
   key_variance: (a, limits) => [instantiate('key_variance', keyShape(a), limits), {}],
+  attention_entropy: (a, limits) => [instantiate('key_entropy', keyShape(a), limits), {}],
+  // key_grad: the optimizer phase's node reads the qkv weight's gradient as one image of `dim` rows.
+  key_grad: (a, limits) => [instantiate('key_norm', { ...keyShape(a), norm: 'l2' }, limits), {}],
   random: (a, limits) => [instantiate('key_random', { batch: a.batch, groups: a.groups, mode: a.mode }, limits), streamValues(a.layer)],
 };
 const keyShape = (a: Attrs) => ({ batch: a.batch, tokens: a.tokens, heads: a.heads, groups: a.groups, headDim: a.headDim });

@@ -235,9 +235,10 @@ function loadParameters(tf, file) {
   return weights;
 }
 
-/** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
+/** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score (and key_grad's last statistic). */
 function allocationStateNames() {
-  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
+  const fields = (l) => (l.allocation.score.kind === 'key_grad' ? ['counts', 'cache', 'score', 'key_grad'] : ['counts', 'cache', 'score']);
+  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => fields(l).map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
 }
 
 /**
@@ -263,6 +264,8 @@ function readAllocationState(file, seed) {
       }
       state[i] = { groupOfHead: groupOfHeadFromCounts(counts) };
     }
+    // key_grad at evaluation allocates from the statistic of training's last step, stored in the checkpoint.
+    if (layer.allocation.score.kind === 'key_grad' && layer.allocation.eval === 'recompute') state[i] = { ...state[i], keyGrad: read('key_grad') };
   });
   return state;
 }
@@ -375,6 +378,16 @@ function expandGroups(tf, x, groups, H) {
 const KEY_SCORES = {
   key_norm: (tf, k, score) => (score.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3])), // l2: Frobenius over tokens and head_dim; l1: sum of |k|
   key_variance: (tf, k) => tf.mean(tf.square(tf.sub(k, tf.mean(k, [1, 3], true))), [1, 3]), // population variance over tokens and head_dim
+  attention_entropy: (tf, k) => tf.tidy(() => {
+    // each group's keys attend to themselves; the mean over rows of each row's entropy (nats)
+    const [B, T, G, hd] = k.shape;
+    const kg = tf.reshape(tf.transpose(k, [0, 2, 1, 3]), [B * G, T, hd]);
+    const s = tf.mul(tf.matMul(kg, kg, false, true), 1 / Math.sqrt(hd));
+    const shifted = tf.sub(s, tf.max(s, 2, true));
+    const e = tf.exp(shifted);
+    const z = tf.sum(e, 2);
+    return tf.reshape(tf.mean(tf.sub(tf.log(z), tf.div(tf.sum(tf.mul(e, shifted), 2), z)), 1), [B, G]);
+  }),
 };
 
 /** A block's statistic per image and K/V head, [B, G], from its keys in the fused q, k, v rows [B*T, (H + 2G) * hd]. */

@@ -233,9 +233,10 @@ function loadParameters(tf, file) {
   return weights;
 }
 
-/** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
+/** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score (and key_grad's last statistic). */
 function allocationStateNames() {
-  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
+  const fields = (l) => (l.allocation.score.kind === 'key_grad' ? ['counts', 'cache', 'score', 'key_grad'] : ['counts', 'cache', 'score']);
+  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => fields(l).map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -228,6 +228,8 @@ def state_specs(m):
         if a['allocation']['policy'] != 'uniform':
             b, g = 'blocks.%d.attn.alloc' % layer['index'], [a['kvHeads']]
             specs += [(b + '.counts', g, 'I32'), (b + '.cache', g, 'F32'), (b + '.score', g, 'F32')]
+            if a['allocation']['score']['kind'] == 'key_grad':
+                specs.append((b + '.key_grad', g, 'F32'))  # the previous step's statistic (attnc's stateSpecs)
     return specs
 
 

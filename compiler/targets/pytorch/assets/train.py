@@ -29,7 +29,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoint import CheckpointError, load_into, read_checkpoint, write_checkpoint  # noqa: E402
 from data import TrainEpoch, eval_batches, load_dataset, steps_per_epoch  # noqa: E402
-from model import LAYERS, MODEL, VisionTransformer  # noqa: E402
+from model import LAYERS, MODEL, VisionTransformer, record_key_grads  # noqa: E402
 
 # @insert run_table
 
@@ -138,6 +138,7 @@ def train_step(model, wrapped, optimizer, x, y, step, epoch_step, lr, world):
         loss_sum += loss.detach()
         correct += (logits.detach().argmax(1) == ys).sum()
     stats = world.sum(torch.stack([loss_sum, correct]))
+    record_key_grads(model)  # key_grad layers: this step's gradient statistic, for the next step
     params = [p for p in model.parameters() if p.grad is not None]
     clip = RUN['clip_grad']
     grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else float('inf'))

@@ -47,7 +47,7 @@ export async function loadModel(checkpointBytes, options = {}) {
   // @end
   const weights = loadParameters(tf, file);
   // @if tracked
-  const state = allocation.map((s) => (s?.cache ? { cache: tf.tensor1d(s.cache) } : s));
+  const state = allocation.map((s) => (s?.cache ? { ...s, cache: tf.tensor1d(s.cache) } : s));
   // @end
   // The run that trained the checkpoint knows its normalisation; the spec's run is the fallback.
   const run = meta.run ?? RUN;

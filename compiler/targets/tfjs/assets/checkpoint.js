@@ -165,9 +165,10 @@ function loadParameters(tf, file) {
   return weights;
 }
 
-/** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score. */
+/** The allocation state tensors of key_norm blocks: the current counts, the tracker's cache and score (and key_grad's last statistic). */
 function allocationStateNames() {
-  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => ['counts', 'cache', 'score'].map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
+  const fields = (l) => (l.allocation.score.kind === 'key_grad' ? ['counts', 'cache', 'score', 'key_grad'] : ['counts', 'cache', 'score']);
+  return LAYERS.filter((l) => l.allocation.policy !== 'uniform').flatMap((l) => fields(l).map((field) => 'blocks.' + l.index + '.attn.alloc.' + field));
 }
 // @if scored
 
@@ -202,6 +203,8 @@ function readAllocationState(file, seed) {
     // Recomputed and tracked (DGQA): the score is one tracker step from the cache, which stays as it is.
     else if (layer.allocation.track) state[i] = { cache: read('cache') };
     // @end
+    // key_grad at evaluation allocates from the statistic of training's last step, stored in the checkpoint.
+    if (layer.allocation.score.kind === 'key_grad' && layer.allocation.eval === 'recompute') state[i] = { ...state[i], keyGrad: read('key_grad') };
     // @if random
     // The random score at evaluation is keyed by the run seed (attnc evaluates with the checkpoint's).
     if (layer.allocation.score.kind === 'random' && layer.allocation.eval === 'recompute') state[i] = { ...state[i], seed };

@@ -129,6 +129,16 @@ function expandGroups(tf, x, groups, H) {
 const KEY_SCORES = {
   key_norm: (tf, k, score) => (score.norm === 'l2' ? tf.sqrt(tf.sum(tf.square(k), [1, 3])) : tf.sum(tf.abs(k), [1, 3])), // l2: Frobenius over tokens and head_dim; l1: sum of |k|
   key_variance: (tf, k) => tf.mean(tf.square(tf.sub(k, tf.mean(k, [1, 3], true))), [1, 3]), // population variance over tokens and head_dim
+  attention_entropy: (tf, k) => tf.tidy(() => {
+    // each group's keys attend to themselves; the mean over rows of each row's entropy (nats)
+    const [B, T, G, hd] = k.shape;
+    const kg = tf.reshape(tf.transpose(k, [0, 2, 1, 3]), [B * G, T, hd]);
+    const s = tf.mul(tf.matMul(kg, kg, false, true), 1 / Math.sqrt(hd));
+    const shifted = tf.sub(s, tf.max(s, 2, true));
+    const e = tf.exp(shifted);
+    const z = tf.sum(e, 2);
+    return tf.reshape(tf.mean(tf.sub(tf.log(z), tf.div(tf.sum(tf.mul(e, shifted), 2), z)), 1), [B, G]);
+  }),
   // @if random
   random: (tf, k, score, layer, layerState) => randomScores(tf, layerState.seed, layer.index, k.shape[0], k.shape[2]), // seeded, the same for every image
   // @end

@@ -95,6 +95,53 @@ fn main(${GRID_ARGS}) {
 }
 
 /**
+ * norms[b, g] = the mean entropy of group g's key self-attention in image b (compiler/ir/scores.ts
+ * keySelfAttentionEntropy): thread lid takes rows i = lid, lid + wg, ...; a row's scores are computed
+ * twice (its maximum, then Z and sum e (s - m)) rather than held, so any T fits.
+ */
+export function keyEntropyKernel(o: KeyStatOptions, limits: KernelLimits): KernelInstance {
+  const { tokens: T, headDim: hd } = o;
+  const wg = reductionWorkgroup(limits.maxComputeInvocationsPerWorkgroup);
+  const at = (t: string, d: string) => `qkv[(b * ${T}u + ${t}) * ${(o.heads + 2 * o.groups) * hd}u + (${o.heads}u + g) * ${hd}u + ${d}]`;
+  const body = /* wgsl */ `
+${workgroupSumWgsl('sum', wg)}
+fn score(b: u32, g: u32, i: u32, j: u32) -> f32 {
+  var dot = 0.0f;
+  for (var d = 0u; d < ${hd}u; d++) { dot = dot + ${at('i', 'd')} * ${at('j', 'd')}; }
+  return dot * ${f32(1 / Math.sqrt(hd))};
+}
+@compute @workgroup_size(${wg})
+fn main(${GRID_ARGS}) {
+  let cell = ${WG_INDEX};
+  if (cell >= ${o.batch * o.groups}u) { return; }
+  let b = cell / ${o.groups}u;
+  let g = cell % ${o.groups}u;
+  var h = 0.0f;
+  for (var i = lid; i < ${T}u; i += ${wg}u) {
+    var m = score(b, g, i, 0u);
+    for (var j = 1u; j < ${T}u; j++) { m = max(m, score(b, g, i, j)); }
+    var z = 0.0f;
+    var w = 0.0f;
+    for (var j = 0u; j < ${T}u; j++) {
+      let c = score(b, g, i, j) - m;
+      let e = exp(c);
+      z = z + e;
+      w = w + e * c;
+    }
+    h = h + log(z) - w / z;
+  }
+  let total = reduce_sum(lid, h);
+  if (lid == 0u) { norms[cell] = total / ${f32(T)}; }
+}
+`;
+  const kernel = makeKernel({
+    template: 'key_entropy', key: `b${o.batch}_t${T}_h${o.heads}g${o.groups}d${hd}`, workgroupSize: [wg, 1, 1], workgroupBytes: 4 * wg, body,
+    bindings: [io('qkv', 'read'), io('norms', 'read_write')],
+  }, limits);
+  return { kernel, workgroups: grid(o.batch * o.groups, limits) };
+}
+
+/**
  * norms[b, g] = the `random` statistic (compiler/ir/scores.ts randomScore): the top 12 bits of the
  * counter generator, keyed (seed, layer, step, micro-batch) with counter b * G + g in training, and
  * (seed, layer) with counter g at evaluation.

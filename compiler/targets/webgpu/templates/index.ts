@@ -2,7 +2,7 @@
 // given shapes and options. The plan builder asks for kernels by these names only, so a new op (or a
 // variant of one) is a new function and a new entry here, never a hand-written .wgsl file.
 import type { KernelInstance, KernelLimits } from '../kernel.js';
-import { allocateKernel, allocationStateKernel, keyNormKernel, keyNormSumKernel, keyRandomKernel, keyVarianceKernel, tableFromCountsKernel, trackerKernel } from './allocation.js';
+import { allocateKernel, allocationStateKernel, keyNormKernel, keyNormSumKernel, keyRandomKernel, keyVarianceKernel, keyEntropyKernel, tableFromCountsKernel, trackerKernel } from './allocation.js';
 import { attentionAvKernel, attentionDkvKernel, attentionDpKernel, attentionDqKernel, attentionScoresKernel } from './attention.js';
 import { geluBackwardKernel, geluKernel, biasGradKernel, residualBackwardKernel, residualKernel } from './elementwise.js';
 import { embedBackwardKernel, embedKernel, patchifyKernel, poolBackwardKernel, poolKernel } from './embed.js';
@@ -37,6 +37,7 @@ export const TEMPLATES = {
   attn_dv: (o: Omit<Parameters<typeof attentionDkvKernel>[0], 'which'>, limits: KernelLimits) => attentionDkvKernel({ ...o, which: 'v' }, limits),
   key_norm: keyNormKernel,
   key_variance: keyVarianceKernel,
+  key_entropy: keyEntropyKernel,
   key_random: keyRandomKernel,
   key_norm_sum: keyNormSumKernel,
   allocate: allocateKernel,

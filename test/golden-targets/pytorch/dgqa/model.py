@@ -217,6 +217,59 @@ def allocate_from_scores(scores, heads, scale, rounding, min_per_group):
 
 
 # ---------------------------------------------------------------------------------------------
+# The statistics of attnc's score registry (compiler/ir/scores.ts), each by its name: each maps
+# the keys k [B, G, T, hd] of a block (layer) to one float32 score per image and K/V head, [B, G].
+# key_grad, a statistic of the previous step's gradient, is read from its buffer instead (network.py).
+KEY_SCORES = {}
+
+
+def key_score(name):
+    """Registers a statistic under its registry name."""
+    def register(fn):
+        KEY_SCORES[name] = fn
+        return fn
+    return register
+
+
+@key_score('key_norm')
+def key_norm(k, score, ctx, layer):
+    """Each image's norm of each K/V head's keys (l2: Frobenius over T and hd; l1: sum of |k|)."""
+    return k.square().sum((2, 3)).sqrt() if score['norm'] == 'l2' else k.abs().sum((2, 3))
+
+
+@key_score('key_variance')
+def key_variance(k, score, ctx, layer):
+    """The population variance of each K/V head's keys over T and hd: the mean, then the mean squared deviation."""
+    return (k - k.mean((2, 3), keepdim=True)).square().mean((2, 3))
+
+
+@key_score('attention_entropy')
+def attention_entropy(k, score, ctx, layer):
+    """The mean over tokens i of the entropy of each K/V head's key self-attention, softmax over j of
+    k_i . k_j / sqrt(hd) (nats): ln Z - sum e (s - m) / Z per row, as attnc computes it."""
+    s = torch.matmul(k, k.transpose(-1, -2)) * (1.0 / math.sqrt(k.shape[-1]))
+    shifted = s - s.amax(-1, keepdim=True)
+    e = shifted.exp()
+    z = e.sum(-1)
+    return (z.log() - (e * shifted).sum(-1) / z).mean(-1)
+
+
+@key_score('random')
+def random_score(k, score, ctx, layer):
+    """A whole number in [0, 4096) per image and K/V head, the top 12 bits of the generator: in training
+    from stream (PURPOSE_ALLOCATION_SCORE, layer, step, micro_batch) at counter image * G + g (images
+    counted from the micro-batch's first), at evaluation from (PURPOSE_ALLOCATION_SCORE, layer) at counter g."""
+    batch, groups = k.shape[0], k.shape[1]
+    if ctx.training:
+        key = _stream_key(seed32(ctx.seed), stream_id(PURPOSE_ALLOCATION_SCORE, layer, ctx.step, ctx.micro_batch))
+        counters = _counters(ctx.first_image * groups, batch * groups, k.device)
+    else:
+        key = _stream_key(seed32(ctx.seed), stream_id(PURPOSE_ALLOCATION_SCORE, layer))
+        counters = _counters(0, groups, k.device).repeat(batch)
+    return (lowbias32(key ^ counters) >> 20).to(torch.float32).reshape(batch, groups)
+
+
+# ---------------------------------------------------------------------------------------------
 # The network
 
 # PyTorch 2 has a fused attention kernel; it is used when no mask or noise touches the scores.
@@ -269,44 +322,17 @@ def expand_groups(x, groups):
     return x.gather(1, groups[:, :, None, None].expand(batch, groups.shape[1], tokens, head_dim))
 
 
-# The statistics of attnc's score registry (compiler/ir/scores.ts), each by its name: each maps
-# the keys k [B, G, T, hd] of a block (layer) to one float32 score per image and K/V head, [B, G].
-KEY_SCORES = {}
-
-
-def key_score(name):
-    """Registers a statistic under its registry name."""
-    def register(fn):
-        KEY_SCORES[name] = fn
-        return fn
-    return register
-
-
-@key_score('key_norm')
-def key_norm(k, score, ctx, layer):
-    """Each image's norm of each K/V head's keys (l2: Frobenius over T and hd; l1: sum of |k|)."""
-    return k.square().sum((2, 3)).sqrt() if score['norm'] == 'l2' else k.abs().sum((2, 3))
-
-
-@key_score('key_variance')
-def key_variance(k, score, ctx, layer):
-    """The population variance of each K/V head's keys over T and hd: the mean, then the mean squared deviation."""
-    return (k - k.mean((2, 3), keepdim=True)).square().mean((2, 3))
-
-
-@key_score('random')
-def random_score(k, score, ctx, layer):
-    """A whole number in [0, 4096) per image and K/V head, the top 12 bits of the generator: in training
-    from stream (PURPOSE_ALLOCATION_SCORE, layer, step, micro_batch) at counter image * G + g (images
-    counted from the micro-batch's first), at evaluation from (PURPOSE_ALLOCATION_SCORE, layer) at counter g."""
-    batch, groups = k.shape[0], k.shape[1]
-    if ctx.training:
-        key = _stream_key(seed32(ctx.seed), stream_id(PURPOSE_ALLOCATION_SCORE, layer, ctx.step, ctx.micro_batch))
-        counters = _counters(ctx.first_image * groups, batch * groups, k.device)
-    else:
-        key = _stream_key(seed32(ctx.seed), stream_id(PURPOSE_ALLOCATION_SCORE, layer))
-        counters = _counters(0, groups, k.device).repeat(batch)
-    return (lowbias32(key ^ counters) >> 20).to(torch.float32).reshape(batch, groups)
+@torch.no_grad()
+def record_key_grads(model):
+    """key_grad (a statistic of the previous step): after a step's backward, before clipping, the norm
+    of each K/V head's key rows of the qkv weight's gradient, into blocks.<i>.attn.alloc.key_grad for the
+    next step's allocations."""
+    for module in model.modules():
+        alloc = getattr(module, 'alloc', None)
+        if alloc is None or not hasattr(alloc, 'key_grad') or module.qkv.weight.grad is None:
+            continue
+        rows = module.qkv.weight.grad[module.heads * module.head_dim:(module.heads + module.groups) * module.head_dim]
+        alloc.key_grad.copy_(rows.reshape(module.groups, -1).square().sum(1).sqrt())
 
 
 class ScoredAllocation(nn.Module):
@@ -322,6 +348,9 @@ class ScoredAllocation(nn.Module):
         self.register_buffer('counts', torch.tensor(equal_share(heads, groups), dtype=torch.int32))
         self.register_buffer('cache', torch.zeros(groups))
         self.register_buffer('score', torch.zeros(groups))
+        if policy['score']['kind'] == 'key_grad':
+            # The previous step's statistic (record_key_grads), which this step's allocations read.
+            self.register_buffer('key_grad', torch.zeros(groups))
         self.initialised = False  # set by the first training step, or by loading a checkpoint
         self.last_step = None  # the training step whose tracker update is done
 
@@ -343,9 +372,13 @@ class ScoredAllocation(nn.Module):
         p = self.policy
         if not ctx.training and p['eval'] == 'frozen':
             return self.counts.tolist()
-        per_image = KEY_SCORES[p['score']['kind']](k, p['score'], ctx, self.layer)
-        summed = per_image.sum(0)  # the reference sums the images' norms over the batch
-        if ctx.training and ctx.reduce_norms is not None:
+        if p['score']['kind'] == 'key_grad':
+            # The previous step's gradient statistic: one row for the batch, the same on every process.
+            per_image, summed = self.key_grad[None].clone(), self.key_grad.clone()
+        else:
+            per_image = KEY_SCORES[p['score']['kind']](k, p['score'], ctx, self.layer)
+            summed = per_image.sum(0)  # the reference sums the images' norms over the batch
+        if ctx.training and ctx.reduce_norms is not None and p['score']['kind'] != 'key_grad':
             summed = ctx.reduce_norms(summed)  # data parallel: the norms of the whole micro-batch
         track = p['track']
         if track is None:

@@ -192,6 +192,19 @@ def expand_groups(x, groups):
     return x.gather(1, groups[:, :, None, None].expand(batch, groups.shape[1], tokens, head_dim))
 
 
+@torch.no_grad()
+def record_key_grads(model):
+    """key_grad (a statistic of the previous step): after a step's backward, before clipping, the norm
+    of each K/V head's key rows of the qkv weight's gradient, into blocks.<i>.attn.alloc.key_grad for the
+    next step's allocations."""
+    for module in model.modules():
+        alloc = getattr(module, 'alloc', None)
+        if alloc is None or not hasattr(alloc, 'key_grad') or module.qkv.weight.grad is None:
+            continue
+        rows = module.qkv.weight.grad[module.heads * module.head_dim:(module.heads + module.groups) * module.head_dim]
+        alloc.key_grad.copy_(rows.reshape(module.groups, -1).square().sum(1).sqrt())
+
+
 class Attention(nn.Module):
     """One block's grouped-query attention: H query heads, G K/V heads, the head -> group table as
     LAYERS[i]['allocation'] says. The fused qkv rows are the H * hd query rows, then G * hd key rows,
