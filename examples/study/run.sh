@@ -22,6 +22,7 @@ experiment() { # NAME SHARED_MODEL...
 experiment variants
 experiment groups
 experiment statistic gqa kdgqa
+experiment statistic_grad gqa kdgqa
 experiment window gqa dgqa_ema
 experiment difficulty
 experiment noise gqa pgqa
