@@ -30,6 +30,7 @@ function describeSpec(spec: ValueSpec): string {
     case 'layers': return 'layer indices or ranges such as `0..5, 8`';
     case 'width': return 'a multiple of dim (`4x`) or a width (`1536`)';
     case 'choice': return Object.keys(spec.options).map((o) => `\`${o}\``).join(', ');
+    case 'init': return '`run NAME` or a checkpoint path, then optionally `convert(kv_heads: N)`';
   }
 }
 
@@ -121,6 +122,8 @@ function specItems(v: ValueSpec, a: Analysis, names: 'models' | 'runs'): Complet
       documentation: { kind: MarkupKind.Markdown, value: optionDoc(name, o) },
     }));
   }
+  // `init run NAME convert(kv_heads: N)`: the word run, the train runs, and convert.
+  if (v.t === 'init') return [{ label: 'run', kind: CompletionItemKind.Keyword, detail: 'start from the output of a train run' }, ...specItems({ t: 'name' }, a, 'runs'), ...specItems(v.convert, a, names)];
   if (v.t === 'name') {
     const table = names === 'runs' ? a.program.runs : a.program.models;
     return [...table].map(([name, found]) => ({ label: name, kind: names === 'runs' ? CompletionItemKind.Function : CompletionItemKind.Class, detail: `${names === 'runs' ? 'train run' : 'model'} in ${found.file}` }));
