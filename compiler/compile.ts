@@ -206,7 +206,7 @@ class Compilation {
     const before = this.diags.length;
     const result = check();
     const fresh = this.diags.splice(before).filter((d) => {
-      const key = `${d.code}:${d.span?.file}:${d.span?.line}:${d.span?.col}:${d.message}`;
+      const key = `${d.code}:${d.span?.file}:${d.span?.line}:${d.span?.col}`;
       return !reported.has(key) && reported.add(key);
     });
     this.diags.push(...fresh);
@@ -238,7 +238,7 @@ class Compilation {
     this.runs.set(name, null);
     const decl = this.program.runs.get(base.name)!.decl;
     const before = this.diags.length;
-    const block = derivedRunBlock(this.runBlock(decl), name, point, this.diags);
+    const block = derivedRunBlock(this.runBlock(decl), base.name, point, this.diags);
     if (!block) return null;
     const model = this.models.get(base.model)!;
     checkRun({ run: block, name, nameSpan: decl.nameSpan, model: this.resolver.resolve(base.model) }, this.diags);

@@ -36,13 +36,13 @@ export function checkInit(init: InitValue, runName: string, target: ModelIR, dat
   if (init.convert) {
     const uniform = uniformKvHeads(target);
     kvHeads = init.convert.kvHeads ?? uniform.kvHeads;
-    const off = uniform.differs ?? (uniform.kvHeads !== kvHeads ? { layer: 0, kvHeads: uniform.kvHeads } : undefined);
-    if (off) diags.push(diag('InitConvertKvHeads', init.convert.span, [kvHeads, target.name, off.kvHeads, off.layer]));
     // A file's model is read at train time; until then its heads are the target's.
     const problem = source ? conversionProblem(source.model, kvHeads) : conversionProblem(asMha(target), kvHeads);
     const from = source?.model ?? target;
+    const off = uniform.differs ?? (uniform.kvHeads !== kvHeads ? { layer: 0, kvHeads: uniform.kvHeads } : undefined);
     if (problem?.kind === 'not_mha') diags.push(diag('InitNotMha', init.convert.span, [source!.run.name, from.name, problem.layer, problem.kvHeads, problem.heads]));
-    if (problem?.kind === 'does_not_divide') diags.push(diag('InitConvertDivides', init.convert.span, [kvHeads, problem.heads, source?.run.name ?? runName, from.name, problem.choices.join(', ')]));
+    else if (problem) diags.push(diag('InitConvertDivides', init.convert.span, [kvHeads, problem.heads, source?.run.name ?? runName, from.name, problem.choices.join(', ')]));
+    else if (off) diags.push(diag('InitConvertKvHeads', init.convert.span, [kvHeads, target.name, off.kvHeads, off.layer]));
   }
   if (source && diags.length === before) {
     const weights = kvHeads === null ? source.model : convertedModel(source.model, kvHeads);

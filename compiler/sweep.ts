@@ -56,7 +56,7 @@ export function splitPoint(point: SweepValue[]): { model: SweepValue[]; run: Swe
 }
 
 /**
- * The checked block of run `name` with the point's run values set: a run field replaces the run's
+ * The checked block of run `name` (the base run, as messages name it) with the point's run values set: a run field replaces the run's
  * (epochs and steps replace each other), an argument replaces that argument of the run's optimizer or
  * schedule. Null when the run's optimizer or schedule does not take a swept argument (reported).
  */

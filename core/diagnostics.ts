@@ -44,7 +44,7 @@ export const Diagnostics = {
   TooManyDiagnostics: { code: 'AT2010', severity: 'error', message: '{0} more diagnostics in this file are not shown (at most {1} per file)', hint: 'fix the ones above and check again' },
 
   // --- AT3xxx: fields and values ---
-  NotSweepable: { code: 'AT3019', severity: 'error', message: "'{0}' cannot be swept: it takes several values or a block", hint: 'sweep fields that take one value (dim, depth, heads, kv_heads, allocate, perturb, ...); write one model per setting of the others' },
+  NotSweepable: { code: 'AT3019', severity: 'error', message: "'{0}' cannot be swept: {1}", hint: 'sweep fields that take one value (dim, kv_heads, allocate, epochs, batch, data, lr, warmup, ...); list models and seeds with the experiment\'s models and seeds' },
   UnknownField: { code: 'AT3001', severity: 'error', message: "unknown field '{0}' in {1}{2}" },
   DuplicateField: { code: 'AT3002', severity: 'error', message: "field '{0}' is set twice in this block (first at {1})", hint: 'keep one of them' },
   MissingField: { code: 'AT3003', severity: 'error', message: "{0} '{1}' is missing the field '{2}'", hint: '{3}' },
