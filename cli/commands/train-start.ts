@@ -2,7 +2,9 @@
 // source, ...) must have been trained to their length in their folders (runs/NAME, or --from
 // NAME=DIR); with --with-deps the missing ones are trained first, sources first, each by attnc train
 // itself. Then the start is read (and converted) for the trainer. docs/training.md, "Pipelines".
+import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { readCheckpointMeta } from '../../runtime/experiment/checkpoint-meta.js';
 import type { IRDocument, ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { initChain } from '../../compiler/pipeline.js';
 import { runState, type RunState } from '../../runtime/experiment/plan.js';
@@ -59,7 +61,7 @@ export async function ensureSources(run: RunIR, o: StartOptions): Promise<void> 
   for (let i = chain.length - 1; i >= 0; i--) {
     const source = chain[i]!;
     const dir = sourceDir(source.name, { cwd: o.io.cwd, from: o.from });
-    const state = await runState(dir, { run: applyOverrides(source, o.overrides), model: modelOf(o.doc, source, o.file) }, shown(dir));
+    const state = await runState(dir, { run: await expectedSource(source, dir, o), model: modelOf(o.doc, source, o.file) }, shown(dir));
     if (state.kind === 'complete') break;
     const dirArgs = o.from.has(source.name) ? ['--out', o.from.get(source.name)!] : [];
     missing.unshift({ source, needer: chain[i + 1]?.name ?? run.name, dir, state, args: [o.file, '--run', source.name, ...dirArgs, ...lengthArgs] });
@@ -73,6 +75,19 @@ export async function ensureSources(run: RunIR, o: StartOptions): Promise<void> 
     const code = await o.train([o.file, '--run', source.name, ...lengthArgs, '--out', dir, ...(state.kind === 'partial' ? ['--resume'] : []), ...fromArgs(o.from), ...o.passOn]);
     if (code !== 0) throw new TrainError(`run '${source.name}', which run '${needer}' starts from, did not finish (exit code ${code}); nothing more was trained`);
   }
+}
+
+/**
+ * The source run as its folder should hold it: with the command line's length and seed; a folder
+ * named by --from is taken at the length and seed it was trained with (attnc experiment trains a
+ * source once per seed and names each folder so).
+ */
+async function expectedSource(source: RunIR, dir: string, o: StartOptions): Promise<RunIR> {
+  const last = join(dir, 'last.safetensors');
+  if (!o.from.has(source.name) || !existsSync(last)) return applyOverrides(source, o.overrides);
+  const saved = (await readCheckpointMeta(last)).run;
+  if (!saved) return source;
+  return applyOverrides(source, { ...(saved.steps !== null ? { steps: saved.steps } : { epochs: saved.epochs ?? 1 }), seed: saved.seed });
 }
 
 /** The start of `run` as its spec says, read (and converted) for the trainer. */

@@ -2,7 +2,7 @@
 // terminal table. Used after training and by `attnc experiment --report-only OUT`.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExperimentIR, IRDocument } from '../../compiler/ir/types.js';
+import type { ExperimentIR, IRDocument, ModelIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import { writeFileAtomic } from '../checkpoint/atomic.js';
 import { readMetrics, type MetricsRecord } from '../train/index.js';
@@ -38,16 +38,20 @@ export async function buildReport(input: BuildInput): Promise<BuiltReport> {
   const { doc, experiment: exp, record } = input;
   const runs: RunSummary[] = [];
   const curves = new Map<string, RunCurves>();
-  for (const grid of gridRuns(exp)) {
+  const grids = gridRuns(exp);
+  // The report's rows are the grid's labels: a model, with the run values a sweep set (`tiny__lr_0_001`).
+  const labelModels = new Map<string, ModelIR>();
+  for (const grid of grids) {
     const dir = join(input.outDir, grid.dir);
     const trained = trainedRun(doc, grid, record.length, input.file);
+    labelModels.set(grid.model, { ...trained.model, name: grid.model });
     const state = await runState(dir, trained, input.show(dir));
     const metricsFile = join(dir, 'metrics.jsonl');
     const records: MetricsRecord[] | null = existsSync(metricsFile) ? readMetrics(metricsFile) : null;
     runs.push(summarizeRun(grid, trained.model, records, state.kind === 'complete', record.wallSeconds[grid.dir] ?? null));
     if (records) curves.set(grid.name, runCurves(records));
   }
-  const modelOrder = [...new Set(exp.runs.map((r) => r.model))];
+  const modelOrder = [...new Set(grids.map((r) => r.model))];
   const { models, reference, warnings } = summarizeModels(runs, modelOrder);
   const summary: ExperimentSummary = {
     format: 'attnc-experiment-summary', experiment: exp.name, base: exp.base, spec: record.spec, length: record.length,
@@ -55,7 +59,7 @@ export async function buildReport(input: BuildInput): Promise<BuiltReport> {
   };
   const html = reportHtml({
     summary, curves,
-    models: modelOrder.map((name) => doc.models.find((m) => m.name === name)!),
+    models: modelOrder.map((name) => labelModels.get(name)!),
     seeds: [...new Set(exp.runs.map((r) => r.seed))],
     generated: (input.now ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z'),
   });
