@@ -46,7 +46,7 @@ export function sweepPoints(sweep: CheckedBlock): SweepValue[][] {
 /** `__field_value` for each value: what names a swept model or run (identifiers, as every name). */
 export function pointSuffix(point: SweepValue[]): string {
   const word = (text: string) => text.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
-  return point.map((p) => `__${p.field.name}_${word(formatValue(p.field.field.values[0]!))}`).join('');
+  return point.map((p) => `__${p.field.name}_${word(p.field.field.values.map(formatValue).join(' '))}`).join('');
 }
 
 /** The values of a point that go to the model (or its attention), and those that go to the run. */
