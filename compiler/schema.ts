@@ -301,6 +301,13 @@ export function sweepSpec(name: string): FieldSpec | null | undefined {
 
 const NOT_SWEPT_RUN_FIELDS = ['model', 'seed', 'init'];
 
+/** The fields of a block by name, as the checker reads them: a sweep's are every sweepable field (sweepSpec). */
+export function blockFields(kind: BlockKind): Readonly<Record<string, FieldSpec>> {
+  if (kind !== 'sweep') return SCHEMA[kind];
+  const names = [...Object.keys(SCHEMA.model), ...Object.keys(SCHEMA.attention), ...Object.keys(SCHEMA.train), ...Object.keys(SCHEMA.sweep)];
+  return Object.fromEntries(names.flatMap((n) => { const spec = sweepSpec(n); return spec ? [[n, spec] as const] : []; }));
+}
+
 /** Where a swept field goes: the model, its attention, the run, or an argument of the run's optimizer or schedule. */
 export function sweepTarget(name: string): 'model' | 'attention' | 'train' | 'optimizer' | 'schedule' {
   if (SCHEMA.sweep[name]) return name === 'warmup' || name === 'min_lr' ? 'schedule' : 'optimizer';
