@@ -56,7 +56,9 @@ export async function ensureSources(run: RunIR, o: StartOptions): Promise<void> 
     ...(epochs !== undefined ? ['--epochs', String(epochs)] : steps !== undefined ? ['--steps', String(steps)] : []),
     ...(seed !== undefined ? ['--seed', String(seed)] : []),
   ];
-  const chain = initChain(o.doc.runs, run.name);
+  // From the run's own start (an experiment run is not among the document's runs, but starts as its base run).
+  const first = run.init?.run !== undefined ? o.doc.runs.find((r) => r.name === run.init!.run) : undefined;
+  const chain = first ? [...initChain(o.doc.runs, first.name), first] : [];
   const missing: { source: RunIR; needer: string; dir: string; state: Exclude<RunState, { kind: 'complete' }>; args: string[] }[] = [];
   for (let i = chain.length - 1; i >= 0; i--) {
     const source = chain[i]!;

@@ -127,3 +127,14 @@ describe('attnc experiment: a grid that starts from a run', () => {
     expect(again.stdout).not.toContain('source pretrain');
   });
 });
+
+describe('attnc train of one grid run by name', () => {
+  it('finds the base run\'s source as the grid does, and names it when it is missing', async () => {
+    const r = await cli('train', 'spec.attn', '--run', 'grid/mqa/seed0', '--out', 'lone', '--quiet', '--from', 'pretrain=nowhere');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("run 'grid/mqa/seed0' starts from the output of run 'pretrain', but nowhere/last.safetensors does not exist: train it first with\n  attnc train spec.attn --run pretrain --out nowhere");
+    const ok = await cli('train', 'spec.attn', '--run', 'grid/mqa/seed0', '--out', 'lone', '--quiet', '--from', 'pretrain=exp/sources/pretrain/seed0');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('from exp/sources/pretrain/seed0/last.safetensors (converted to kv_heads 1)');
+  });
+});
