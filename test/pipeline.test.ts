@@ -10,6 +10,7 @@ import { compileFile } from '../compiler/compile.js';
 import { format } from '../compiler/fmt.js';
 import { loadIrDocument } from '../compiler/ir/validate.js';
 import { initChain } from '../compiler/pipeline.js';
+import { emitPytorch } from '../compiler/targets/pytorch/emit.js';
 import { parse } from '../grammar/index.js';
 import { tempDir } from './train/fixtures.js';
 
@@ -97,6 +98,16 @@ train h    { model mha  init run pre shrink(2)  steps 2 }
     const mismatched = structuredClone(ir!);
     mismatched.runs.find((r) => r.name === 'uptrain')!.init = { run: 'pretrain', convert: null, head: 'keep' };
     expect(loadIrDocument(JSON.stringify(mismatched), 'x.ir.json').diagnostics.map((d) => d.code)).toEqual(['AT5004']);
+  });
+});
+
+describe('the PyTorch target of a run that starts from another run', () => {
+  it('leaves init out of the package IR, which then loads back on its own', () => {
+    const { ir } = compileFile('examples/uptraining.attn');
+    const pkg = emitPytorch(ir!, { run: 'uptrain' });
+    const text = pkg.files['ir.json']!;
+    expect(JSON.parse(text).runs[0].init).toBeUndefined();
+    expect(loadIrDocument(text, 'ir.json').diagnostics).toEqual([]);
   });
 });
 
