@@ -72,10 +72,10 @@ train g    { model mha  init run pre convert(kv_heads: 2) "x"  steps 2 }
 train h    { model mha  init run pre shrink(2)  steps 2 }
 `);
     expect(codes).toEqual([
-      'AT4020@10:30', // gqa cannot take mha's qkv without convert
-      'AT4017@11:38', // grp is grouped already
-      'AT4018@12:38', // convert to 1 K/V head for a model with 2
-      'AT4016@14:34', // e starts from itself
+      'AT4022@10:30', // gqa cannot take mha's qkv without convert
+      'AT4019@11:38', // grp is grouped already
+      'AT4020@12:38', // convert to 1 K/V head for a model with 2
+      'AT4018@14:34', // e starts from itself
       'AT3005@15:30', // run without a name
       'AT3005@16:59', // a value after convert
       'AT3006@17:38', // not convert
@@ -169,7 +169,7 @@ train up  { model gqa  init run pre convert(kv_heads: 2)  data synthetic(train: 
 experiment by_model { train up  models gqa, mqa }
 `);
     expect(diagnostics.map((d) => `${d.code}@${d.span?.line}: ${d.message}`)).toEqual([
-      "AT4018@9: convert(kv_heads: 2) makes 2 K/V heads per layer, but model 'mqa' has kv_heads 1 in layer 0",
+      "AT4020@9: convert(kv_heads: 2) makes 2 K/V heads per layer, but model 'mqa' has kv_heads 1 in layer 0",
     ]);
     // A bare convert follows each model's kv_heads, so the same grid compiles.
     expect(compile(`${MODELS}
