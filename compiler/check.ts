@@ -53,11 +53,13 @@ export function checkBlock(block: Block, kind: BlockKind, diags: Diagnostic[]): 
   for (const field of block.fields) {
     const spec = kind === 'sweep' ? sweepSpec(field.name) : specs[field.name];
     if (spec === null) {
-      diags.push(diag('NotSweepable', field.nameSpan, [field.name]));
+      const why = ['model', 'seed'].includes(field.name) ? `the experiment's ${field.name}s field lists them` : field.name === 'init' ? "a run's start is not a setting to compare; write a train block per start" : 'it takes several values or a block';
+      diags.push(diag('NotSweepable', field.nameSpan, [field.name, why]));
       continue;
     }
     if (!spec) {
-      diags.push(kind === 'sweep' ? diag('UnknownField', field.nameSpan, [field.name, 'a sweep', didYouMean(field.name, [...Object.keys(SCHEMA.model), ...Object.keys(SCHEMA.attention)])], 'a sweep takes the fields of a model or its attention block') : unknownField(field, kind));
+      const sweepable = [...Object.keys(SCHEMA.model), ...Object.keys(SCHEMA.attention), ...Object.keys(SCHEMA.train), ...Object.keys(SCHEMA.sweep)];
+      diags.push(kind === 'sweep' ? diag('UnknownField', field.nameSpan, [field.name, 'a sweep', didYouMean(field.name, sweepable)], `a sweep takes the fields of a model, its attention block or its run, and the arguments ${Object.keys(SCHEMA.sweep).join(', ')}`) : unknownField(field, kind));
       continue;
     }
     const previous = out.fields.get(field.name);

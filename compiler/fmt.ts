@@ -58,9 +58,13 @@ const isAligned = (f: Field): boolean => f.values.length > 0 && !f.block;
 
 function writeField(lines: string[], field: Field, indent: string, column: number): void {
   writeComments(lines, field.leadingComments ?? [], indent, field.span.line);
-  const separator = field.commaSeparated ? ', ' : ' ';
+  // In a list, a string after a word is that option's path (`data cifar10 "a", cifar100 "b"`), as long
+  // as a comma stays to say the field is a list.
+  const isPath = (i: number) => field.values[i]!.kind === 'string' && field.values[i - 1]!.kind === 'ident';
+  const keepsComma = field.values.some((_, i) => i > 0 && !isPath(i));
+  const separator = (i: number) => (!field.commaSeparated || (keepsComma && isPath(i)) ? ' ' : ', ');
   const gap = isAligned(field) ? ' '.repeat(column - field.name.length) : ' ';
-  const values = field.values.length > 0 ? `${gap}${field.values.map(formatValue).join(separator)}` : '';
+  const values = field.values.length > 0 ? `${gap}${field.values.map((v, i) => (i ? separator(i) : '') + formatValue(v)).join('')}` : '';
   if (field.block) writeBlock(lines, `${field.name}${values}`, field.block, indent, field.trailingComment);
   else lines.push(`${indent}${field.name}${values}${trailing(field.trailingComment)}`);
 }

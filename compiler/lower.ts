@@ -5,6 +5,7 @@ import type { Span } from '../core/span.js';
 import type { CheckedBlock } from './check.js';
 import { datasetNormalization, fitNormalization, IMAGENET_NORMALIZATION } from './datasets.js';
 import type {
+  InitIR,
   AllocationIR, AttentionIR, AttentionVariant, AugmentIR, DataIR, ExperimentIR, LayerIR, ModelIR, PerturbIR, RunIR, SourceSpan, TrackIR,
 } from './ir/types.js';
 import { scoreFromArgs, type ScoreKind } from './ir/scores.js';
@@ -106,7 +107,7 @@ export function lowerModel(m: ResolvedModel): ModelIR {
   };
 }
 
-function lowerData(c: Choice | undefined): DataIR {
+export function lowerData(c: Choice | undefined): DataIR {
   if (!c) return { kind: 'mnist', path: null };
   switch (c.option) {
     case 'mnist':
@@ -135,7 +136,7 @@ function lowerNormalize(c: Choice | undefined, data: DataIR, channels: number): 
   }
 }
 
-export function lowerRun(name: string, nameSpan: Span, run: CheckedBlock, model: ModelIR): RunIR {
+export function lowerRun(name: string, nameSpan: Span, run: CheckedBlock, model: ModelIR, init: InitIR | null): RunIR {
   const one = <T>(field: string): T | undefined => run.fields.get(field)?.values?.[0] as T | undefined;
   const data = lowerData(one<Choice>('data'));
   const batch = one<number>('batch') ?? 128;
@@ -159,15 +160,20 @@ export function lowerRun(name: string, nameSpan: Span, run: CheckedBlock, model:
     labelSmoothing: one<number>('label_smoothing') ?? 0,
     clipGrad: one<number>('clip_grad') ?? null,
     eval: { everyEpochs: evalOne('every') ?? 1, batch: evalOne('batch') ?? 256 },
+    ...(init ? { init } : {}),
   };
 }
 
-/** The grid: every model (swept points included, already lowered under their own names) x every seed. */
-export function lowerExperiment(name: string, nameSpan: Span, exp: CheckedBlock, base: RunIR, models: string[]): ExperimentIR {
+/**
+ * The grid: every model (swept points included, already lowered under their own names) as every run
+ * (the base run, or the runs a sweep of run fields derived from it) x every seed. A grid run is named
+ * EXPERIMENT/LABEL/seedN, LABEL the model's name and the run's swept values.
+ */
+export function lowerExperiment(name: string, nameSpan: Span, exp: CheckedBlock, base: RunIR, grid: { model: string; run: string | null; label: string }[]): ExperimentIR {
   const seeds = (exp.fields.get('seeds')?.values ?? []) as number[];
   const runs: ExperimentIR['runs'] = [];
-  for (const model of models) {
-    for (const seed of seeds.length ? seeds : [base.seed]) runs.push({ name: `${name}/${model}/seed${seed}`, model, seed });
+  for (const { model, run, label } of grid) {
+    for (const seed of seeds.length ? seeds : [base.seed]) runs.push({ name: `${name}/${label}/seed${seed}`, model, seed, ...(run ? { run } : {}) });
   }
   return { name, span: sourceSpan(nameSpan), base: base.name, runs };
 }

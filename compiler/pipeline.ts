@@ -12,20 +12,21 @@
 // Nothing here touches the disk: files come through a Host and paths through its Paths
 // (compiler/program.ts). compiler/compile.ts runs it on the disk; the playground on in-memory files.
 import type { RunDecl } from '../grammar/ast.js';
-import { checkBlock, type CheckedBlock, type CheckedField } from './check.js';
-import { formatValue } from './fmt.js';
+import { checkBlock, type CheckedBlock } from './check.js';
 import { SCHEMA } from './schema.js';
 import { capDiagnostics, diag, didYouMean, hasErrors, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
-import type { IRDocument, ModelIR, RunIR } from './ir/types.js';
+import type { InitIR, IRDocument, ModelIR, RunIR } from './ir/types.js';
 import { IR_VERSION } from './ir/types.js';
 import { checkIrDocument } from './ir/check.js';
 import { validateIrDocument } from './ir/validate.js';
-import { lowerExperiment, lowerModel, lowerRun } from './lower.js';
+import { lowerData, lowerExperiment, lowerModel, lowerRun } from './lower.js';
 import { effectiveLayers, ModelResolver, modelSetting, type ResolvedModel } from './models.js';
 import { loadProgramIn, type Host, type Paths, type Program } from './program.js';
 import { checkExperiment, checkModel, checkRun } from './semantics.js';
 import { COMPILER_ID } from './version.js';
-import type { NameRef } from './values.js';
+import type { Choice, InitValue, NameRef } from './values.js';
+import { checkInit, initCycle, type InitSource } from './init-runs.js';
+import { derivedRunBlock, pointSuffix, splitPoint, sweepPoints, type SweepValue } from './sweep.js';
 
 export const PASSES = ['load', 'fields', 'models', 'semantics', 'lower', 'validate'] as const;
 
@@ -50,6 +51,8 @@ class Compilation {
   private readonly models = new Map<string, ModelIR | null>();
   private readonly runs = new Map<string, RunIR | null>();
   private readonly checkedRuns = new Map<RunDecl, CheckedBlock>();
+  /** The runs whose `init run` sources are being compiled, outermost first: a name seen again is a cycle. */
+  private readonly initStack: string[] = [];
 
   constructor(private readonly program: Program, private readonly diags: Diagnostic[]) {
     this.resolver = new ModelResolver(program, diags);
@@ -134,9 +137,26 @@ class Compilation {
     const model = modelRef ? this.model(modelRef.name, modelRef) : null;
     const resolved = modelRef && model ? this.resolver.resolve(modelRef.name) : null;
     checkRun({ run: block, name, nameSpan: found.decl.nameSpan, model: resolved }, this.diags);
-    const ir = model && !hasErrors(this.diags.slice(before)) ? lowerRun(name, found.decl.nameSpan, block, model) : null;
+    const initValue = block.fields.get('init')?.values?.[0] as InitValue | undefined;
+    const init = initValue && model ? this.init(name, initValue, model, block) : null;
+    const ir = model && !hasErrors(this.diags.slice(before)) ? lowerRun(name, found.decl.nameSpan, block, model, init) : null;
     this.runs.set(name, ir);
     return ir;
+  }
+
+  /** The start of run `name` as `init` says, checked against its model; the source run is compiled first. */
+  private init(name: string, init: InitValue, target: ModelIR, block: CheckedBlock): InitIR | null {
+    let source: InitSource | null = null;
+    if (init.kind === 'run') {
+      const stack = [...this.initStack, name];
+      if (stack.includes(init.run.name)) return this.diags.push(initCycle(stack, init.run.name, init.run.span)), null;
+      this.initStack.push(name);
+      const run = this.trainRun(init.run.name, init.run);
+      this.initStack.pop();
+      if (!run) return null;
+      source = { run, model: this.models.get(run.model)! };
+    }
+    return checkInit(init, name, target, lowerData(block.fields.get('data')?.values?.[0] as Choice | undefined), source, this.diags);
   }
 
   private experiment(decl: RunDecl) {
@@ -153,9 +173,31 @@ class Compilation {
     const sweep = block.fields.get('sweep')?.block;
     const points = sweep ? sweepPoints(sweep) : [[]];
     const reported = new Set<string>();
-    const names = models.flatMap((model) => points.map((point) => (point.length ? this.sweptModel(model, point, reported) : model)));
+    const grid: { model: string; run: string | null; label: string }[] = [];
+    for (const model of models) {
+      for (const point of points) {
+        const parts = splitPoint(point);
+        const m = parts.model.length ? this.reportOnce(reported, () => this.sweptModel(model, parts.model)) : model;
+        const r = parts.run.length ? this.reportOnce(reported, () => this.sweptRun(base, parts.run)) : null;
+        if (m === null || (parts.run.length && r === null)) continue;
+        this.reportOnce(reported, () => this.gridStart(r ?? base.name, base.name, m));
+        grid.push({ model: m, run: r, label: m + pointSuffix(parts.run) });
+      }
+    }
     if (hasErrors(this.diags.slice(before))) return null;
-    return lowerExperiment(decl.name, decl.nameSpan, block, base, names.filter((n): n is string => n !== null));
+    return lowerExperiment(decl.name, decl.nameSpan, block, base, grid);
+  }
+
+  /** Runs `check`, keeping only the diagnostics not reported yet: a bad value breaks every point it is in, and is said once. */
+  private reportOnce<T>(reported: Set<string>, check: () => T): T {
+    const before = this.diags.length;
+    const result = check();
+    const fresh = this.diags.splice(before).filter((d) => {
+      const key = `${d.code}:${d.span?.file}:${d.span?.line}:${d.span?.col}`;
+      return !reported.has(key) && reported.add(key);
+    });
+    this.diags.push(...fresh);
+    return result;
   }
 
   /**
@@ -164,42 +206,44 @@ class Compilation {
    * Named `MODEL__field_value__...` (an identifier, as every model name: targets use it in code and
    * file names); null when it does not compile (reported).
    */
-  private sweptModel(model: string, point: SweepValue[], reported: Set<string>): string | null {
-    const word = (text: string) => text.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
-    const name = [model, ...point.map((p) => `${p.field.name}_${word(formatValue(p.field.field.values[0]!))}`)].join('__');
+  private sweptModel(model: string, point: SweepValue[]): string | null {
+    const name = model + pointSuffix(point);
     if (this.models.has(name)) return this.models.get(name) ? name : null;
     const resolved = this.resolver.resolve(model);
     if (!resolved) return null;
     const derived = { ...resolved, name, fields: new Map(resolved.fields), attention: new Map(resolved.attention) };
     for (const p of point) (SCHEMA.model[p.field.name] ? derived.fields : derived.attention).set(p.field.name, p.field);
-    const before = this.diags.length;
     const ir = this.checkAndLower(derived);
-    // A bad value breaks every point it is in: say so once, at the value.
-    const fresh = this.diags.splice(before).filter((d) => {
-      const key = `${d.code}:${d.span?.file}:${d.span?.line}:${d.span?.col}`;
-      return !reported.has(key) && reported.add(key);
-    });
-    this.diags.push(...fresh);
     this.models.set(name, ir);
     return ir ? name : null;
   }
-}
 
-/** One value of a swept field, as a field of its own whose one value is the sweep's (and so its span). */
-interface SweepValue {
-  field: CheckedField;
-}
-
-/** Every combination of the sweep's values, in the order written (the first field varies slowest). */
-function sweepPoints(sweep: CheckedBlock): SweepValue[][] {
-  let points: SweepValue[][] = [[]];
-  for (const f of sweep.fields.values()) {
-    const values = f.values ?? [];
-    const one = values.map((v, i): SweepValue => {
-      const node = f.field.values[i]!;
-      return { field: { name: f.name, spec: f.spec, values: [v], field: { ...f.field, values: [node], span: node.span } } };
-    });
-    points = points.flatMap((p) => one.map((v) => [...p, v]));
+  /** The base run with a point's run fields set, checked and lowered as a train block, named `BASE__field_value__...`. */
+  private sweptRun(base: RunIR, point: SweepValue[]): string | null {
+    const name = base.name + pointSuffix(point);
+    if (this.runs.has(name)) return this.runs.get(name) ? name : null;
+    this.runs.set(name, null);
+    const decl = this.program.runs.get(base.name)!.decl;
+    const before = this.diags.length;
+    const block = derivedRunBlock(this.runBlock(decl), base.name, point, this.diags);
+    if (!block) return null;
+    const model = this.models.get(base.model)!;
+    checkRun({ run: block, name, nameSpan: decl.nameSpan, model: this.resolver.resolve(base.model) }, this.diags);
+    const initValue = block.fields.get('init')?.values?.[0] as InitValue | undefined;
+    const init = initValue ? this.init(name, initValue, model, block) : null;
+    const ir = hasErrors(this.diags.slice(before)) ? null : lowerRun(name, decl.nameSpan, block, model, init);
+    this.runs.set(name, ir);
+    return ir ? name : null;
   }
-  return points;
+
+  /** A grid run trains `model` as run `runName` says: a start from another run must fit that model too. */
+  private gridStart(runName: string, declared: string, model: string): void {
+    const run = this.runs.get(runName);
+    const target = this.models.get(model);
+    if (!run?.init || !target || run.model === model) return;
+    const initValue = this.runBlock(this.program.runs.get(declared)!.decl).fields.get('init')?.values?.[0] as InitValue;
+    const sourceRun = run.init.run !== undefined ? this.runs.get(run.init.run) : null;
+    const source = sourceRun ? { run: sourceRun, model: this.models.get(sourceRun.model)! } : null;
+    checkInit(initValue, runName, target, run.data, source, this.diags);
+  }
 }

@@ -25,6 +25,7 @@ function describeSpec(spec: ValueSpec): string {
     case 'layers': return 'layer index or inclusive range (`0..5`), comma-separated';
     case 'width': return '`Nx` (a multiple of dim) or a width';
     case 'choice': return Object.keys(spec.options).map((o) => `\`${o}\``).join(' \\| ');
+    case 'init': return '`run NAME` or `"path"`, then optionally `convert(kv_heads: N)`';
   }
 }
 
@@ -54,6 +55,7 @@ export function renderReference(): string {
       out.push(`| \`${name}\` | ${values}${f.multiple ? ' (may appear several times)' : ''} | ${def} | ${f.doc} |`);
       const first = f.values[0];
       if (first?.t === 'choice') choices.push(...optionTable(name, first.options));
+      if (first?.t === 'init') choices.push(...optionTable(`${name} ... `, first.convert.options));
     }
     out.push('');
     if (choices.length) out.push(...choices, '');

@@ -22,7 +22,9 @@ export type ValueSpec =
   /** `4x` (a multiple of dim) or `1536` (a width). */
   | { t: 'width' }
   /** A word, optionally applied to named arguments: `uniform`, `key_norm(min: 1)`. */
-  | { t: 'choice'; options: Readonly<Record<string, OptionSpec>> };
+  | { t: 'choice'; options: Readonly<Record<string, OptionSpec>> }
+  /** Where a run's weights start: `run NAME` or `"file.safetensors"`, then optionally `convert(kv_heads: N)`. */
+  | { t: 'init'; convert: Extract<ValueSpec, { t: 'choice' }> };
 
 export interface ArgSpec {
   spec: ValueSpec;
@@ -184,6 +186,27 @@ const scheduleSpec: ValueSpec = {
   },
 };
 
+/** `convert(kv_heads: N)` after an init source: MHA to GQA by mean-pooling K/V heads (`attnc convert`). */
+export const convertSpec: Extract<ValueSpec, { t: 'choice' }> = {
+  t: 'choice',
+  options: {
+    convert: {
+      doc: 'mean-pool the K/V heads of the MHA source into kv_heads groups, as attnc convert does (arXiv 2408.08454)',
+      positional: 'kv_heads',
+      args: { kv_heads: arg(int(1), 'K/V heads per layer after pooling; must divide the heads and equal the model\'s kv_heads', "the model's kv_heads") },
+    },
+  },
+};
+
+const optimizerArgs = (optimizerSpec as Extract<ValueSpec, { t: 'choice' }>).options;
+const scheduleOptions = (scheduleSpec as Extract<ValueSpec, { t: 'choice' }>).options;
+/** A run field that is an argument of the run's optimizer or schedule, swept one value at a time. */
+const sweptArg = (field: 'optimizer' | 'schedule', name: string, doc: string): FieldSpec => {
+  const options = field === 'optimizer' ? optimizerArgs : scheduleOptions;
+  const spec = Object.values(options).find((o) => o.args?.[name])!.args![name]!.spec;
+  return { doc: `${doc}: the ${name} argument of the run's ${field}`, values: [spec], repeat: true };
+};
+
 const normSpec: ValueSpec = {
   t: 'choice',
   options: { layernorm: { doc: 'LayerNorm', positional: 'eps', args: { eps: arg(num(0, undefined, { minExclusive: true }), 'epsilon', '1e-6') } } },
@@ -221,6 +244,7 @@ export const SCHEMA: Readonly<Record<BlockKind, Readonly<Record<string, FieldSpe
   },
   train: {
     model: { doc: 'the model to train', values: [{ t: 'name' }], required: true },
+    init: { doc: 'start from the weights of another run (init run NAME) or of a file (init "path"), the head freshly initialised; convert(kv_heads: N) mean-pools MHA K/V heads first', values: [{ t: 'init', convert: convertSpec }], default: 'fresh weights' },
     data: { doc: 'the data set', values: [dataSpec], default: 'mnist' },
     augment: { doc: 'training augmentations, applied in order', values: [augmentSpec], repeat: true, default: 'none' },
     normalize: { doc: 'per-channel normalisation of the pixels', values: [normalizeSpec], default: 'dataset' },
@@ -243,11 +267,18 @@ export const SCHEMA: Readonly<Record<BlockKind, Readonly<Record<string, FieldSpe
     train: { doc: 'the train run every run of the grid starts from', values: [{ t: 'name' }], required: true },
     models: { doc: 'the models to compare', values: [{ t: 'name' }], repeat: true, default: 'the base run model' },
     seeds: { doc: 'the seeds to repeat each model with', values: [int(0, 2 ** 32 - 1)], repeat: true, default: 'the base run seed' },
-    sweep: { doc: 'model or attention fields to sweep, each with the values to try: sweep { kv_heads 1, 2, 4 }; the grid is models x every combination x seeds', values: [], block: 'sweep' },
+    sweep: { doc: 'model, attention or run fields to sweep, each with the values to try: sweep { kv_heads 1, 2, 4  lr 1e-3, 3e-4  data mnist, fashion_mnist }; the grid is models x every combination x seeds', values: [], block: 'sweep' },
   },
-  // The fields of a sweep are the model's and the attention's (sweepSpec below), each taking a list of
-  // the values that field takes one of.
-  sweep: {},
+  // The fields of a sweep are the model's, the attention's and the run's (sweepSpec below), each taking
+  // a list of the values that field takes one of; and these, the arguments of the run's optimizer and
+  // schedule, by their own names.
+  sweep: {
+    lr: sweptArg('optimizer', 'lr', 'peak learning rate'),
+    weight_decay: sweptArg('optimizer', 'weight_decay', 'weight decay'),
+    momentum: sweptArg('optimizer', 'momentum', 'SGD momentum'),
+    warmup: sweptArg('schedule', 'warmup', 'warmup steps'),
+    min_lr: sweptArg('schedule', 'min_lr', 'final learning rate'),
+  },
 };
 
 /** The documentation title of each block kind, as diagnostics name it ("unknown field 'x' in attention"). */
@@ -261,8 +292,26 @@ export const BLOCK_TITLES: Record<BlockKind, string> = {
  * value at a time); undefined for a name that is neither.
  */
 export function sweepSpec(name: string): FieldSpec | null | undefined {
-  const target = SCHEMA.model[name] ?? SCHEMA.attention[name];
+  if (SCHEMA.sweep[name]) return SCHEMA.sweep[name];
+  const target = SCHEMA.model[name] ?? SCHEMA.attention[name] ?? SCHEMA.train[name];
   if (!target) return undefined;
+  // A run's model and seed are the experiment's `models` and `seeds`; where it starts is not a setting.
+  if (NOT_SWEPT_RUN_FIELDS.includes(name)) return null;
   if (target.block || target.repeat || target.values.length !== 1 || target.multiple) return null;
   return { doc: target.doc, values: target.values, repeat: true };
+}
+
+const NOT_SWEPT_RUN_FIELDS = ['model', 'seed', 'init'];
+
+/** The fields of a block by name, as the checker reads them: a sweep's are every sweepable field (sweepSpec). */
+export function blockFields(kind: BlockKind): Readonly<Record<string, FieldSpec>> {
+  if (kind !== 'sweep') return SCHEMA[kind];
+  const names = [...Object.keys(SCHEMA.model), ...Object.keys(SCHEMA.attention), ...Object.keys(SCHEMA.train), ...Object.keys(SCHEMA.sweep)];
+  return Object.fromEntries(names.flatMap((n) => { const spec = sweepSpec(n); return spec ? [[n, spec] as const] : []; }));
+}
+
+/** Where a swept field goes: the model, its attention, the run, or an argument of the run's optimizer or schedule. */
+export function sweepTarget(name: string): 'model' | 'attention' | 'train' | 'optimizer' | 'schedule' {
+  if (SCHEMA.sweep[name]) return name === 'warmup' || name === 'min_lr' ? 'schedule' : 'optimizer';
+  return SCHEMA.model[name] ? 'model' : SCHEMA.attention[name] ? 'attention' : 'train';
 }

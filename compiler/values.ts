@@ -16,6 +16,13 @@ export interface Choice {
   span: Span;
 }
 
+/** `init run NAME convert(kv_heads: 4)` or `init "file.safetensors"`: where a run's weights start. */
+export type InitValue = ({ kind: 'run'; run: NameRef } | { kind: 'file'; file: string; fileSpan: Span }) & {
+  /** `convert(kv_heads: N)`; kvHeads null for a bare `convert` (the model's kv_heads). */
+  convert: { kvHeads: number | null; span: Span } | null;
+  span: Span;
+};
+
 export interface LayerSelector { from: number; to: number; span: Span }
 export type Width = { ratio: number } | { width: number };
 export interface NameRef { name: string; span: Span }
@@ -47,6 +54,7 @@ function expected(spec: ValueSpec): string {
     case 'layers': return 'a layer index or range such as 0..5';
     case 'width': return 'a multiple of dim (4x) or a width (1536)';
     case 'choice': return `one of ${Object.keys(spec.options).join(', ')}`;
+    case 'init': return 'run NAME or a checkpoint path string, then optionally convert(kv_heads: N)';
   }
 }
 
@@ -95,7 +103,42 @@ export class ValueChecker {
         }
         return this.wrong(what, spec, v);
       case 'choice': return this.choice(spec.options, v, what);
+      // A whole field's values (ValueChecker.field), never one value.
+      case 'init': return this.wrong(what, spec, v);
     }
+  }
+
+  /** `init run NAME [convert(...)]` or `init "path" [convert(...)]`. */
+  private init(field: Field, spec: Extract<ValueSpec, { t: 'init' }>): InitValue | undefined {
+    const [first, ...rest] = field.values;
+    const wrongCount = (values: Value[], got: string) => {
+      const span = values.length ? spanOf(values[0]!.span, values[values.length - 1]!.span) : field.nameSpan;
+      this.diags.push(diag('WrongValueCount', span, [field.name, expected(spec), got], 'write init run pretrain, or init "weights.safetensors", optionally followed by convert(kv_heads: N)'));
+      return undefined;
+    };
+    if (!first) return wrongCount([], 'none');
+    let source: { kind: 'run'; run: NameRef } | { kind: 'file'; file: string; fileSpan: Span };
+    if (first.kind === 'string') source = { kind: 'file', file: first.value, fileSpan: first.span };
+    else if (first.kind === 'ident' && first.name === 'run') {
+      const name = rest.shift();
+      if (!name) return wrongCount([first], 'run without the name of a train run');
+      if (name.kind !== 'ident') return this.wrong(`${field.name} run`, { t: 'name' }, name);
+      source = { kind: 'run', run: { name: name.name, span: name.span } };
+    } else {
+      const hint = first.kind === 'ident' ? `write init run ${first.name} to start from that train run's output` : undefined;
+      this.diags.push(diag('WrongValueKind', first.span, [field.name, expected(spec), describe(first)], hint));
+      return undefined;
+    }
+    const conv = rest.shift();
+    if (rest.length) return wrongCount(rest, `${rest.length} more value${rest.length > 1 ? 's' : ''}: ${rest.map(describe).join(', ')}`);
+    let convert: InitValue['convert'] = null;
+    if (conv) {
+      const c = this.choice(spec.convert.options, conv, field.name);
+      if (!c) return undefined;
+      convert = { kvHeads: (c.args.kv_heads as number | undefined) ?? null, span: conv.span };
+    }
+    const last = conv ?? field.values[field.values.length - 1]!;
+    return { ...source, convert, span: spanOf(first.span, last.span) };
   }
 
   private wrong(what: string, spec: ValueSpec, v: Value): undefined {
@@ -208,6 +251,12 @@ export class ValueChecker {
   field(field: Field, spec: FieldSpec): unknown[] | undefined {
     const values = field.values;
     const first = spec.values[0];
+    if (first?.t === 'init') {
+      const init = this.init(field, first);
+      return init ? [init] : undefined;
+    }
+    // A sweep over `data`: each option may be followed by its path, `data cifar10 "a", cifar100 "b"`.
+    if (spec.repeat && first?.t === 'choice' && Object.values(first.options).some((o) => o.path)) return this.choicesWithPaths(field, first);
     // `data cifar10 "dir/"`: a choice may be followed by its path string.
     if (!spec.repeat && first?.t === 'choice' && values.length >= 1) {
       const choice = this.value(first, values[0]!, field.name) as Choice | undefined;
@@ -240,6 +289,29 @@ export class ValueChecker {
     const min = spec.optionalFrom ?? spec.values.length;
     if (values.length < min || values.length > spec.values.length) return this.count(field, spec), undefined;
     const out = values.map((v, i) => this.value(spec.values[i]!, v, field.name));
+    return out.includes(undefined) ? undefined : out;
+  }
+
+  private choicesWithPaths(field: Field, spec: Extract<ValueSpec, { t: 'choice' }>): unknown[] | undefined {
+    if (field.values.length === 0) return this.count(field, { doc: '', values: [spec], repeat: true }), undefined;
+    const out: (Choice | undefined)[] = [];
+    for (const v of field.values) {
+      const previous = out[out.length - 1];
+      if (v.kind === 'string' && previous && spec.options[previous.option]?.path && previous.path === undefined) {
+        previous.path = v.value;
+        continue;
+      }
+      const c = this.value(spec, v, field.name) as Choice | undefined;
+      if (c && spec.options[c.option]!.path === 'required') {
+        const next = field.values[field.values.indexOf(v) + 1];
+        if (next?.kind !== 'string') {
+          this.diags.push(diag('MissingArgument', v.span, [`${field.name} ${c.option}`, 'path'], `write ${c.option} "path/to/data"`));
+          out.push(undefined);
+          continue;
+        }
+      }
+      out.push(c);
+    }
     return out.includes(undefined) ? undefined : out;
   }
 

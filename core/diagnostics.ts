@@ -44,7 +44,7 @@ export const Diagnostics = {
   TooManyDiagnostics: { code: 'AT2010', severity: 'error', message: '{0} more diagnostics in this file are not shown (at most {1} per file)', hint: 'fix the ones above and check again' },
 
   // --- AT3xxx: fields and values ---
-  NotSweepable: { code: 'AT3019', severity: 'error', message: "'{0}' cannot be swept: it takes several values or a block", hint: 'sweep fields that take one value (dim, depth, heads, kv_heads, allocate, perturb, ...); write one model per setting of the others' },
+  NotSweepable: { code: 'AT3019', severity: 'error', message: "'{0}' cannot be swept: {1}", hint: 'sweep fields that take one value (dim, kv_heads, allocate, epochs, batch, data, lr, warmup, ...); list models and seeds with the experiment\'s models and seeds' },
   UnknownField: { code: 'AT3001', severity: 'error', message: "unknown field '{0}' in {1}{2}" },
   DuplicateField: { code: 'AT3002', severity: 'error', message: "field '{0}' is set twice in this block (first at {1})", hint: 'keep one of them' },
   MissingField: { code: 'AT3003', severity: 'error', message: "{0} '{1}' is missing the field '{2}'", hint: '{3}' },
@@ -80,6 +80,12 @@ export const Diagnostics = {
   DuplicateGridEntry: { code: 'AT4013', severity: 'warning', message: "{0} '{1}' is listed twice in this experiment (first at {2})", hint: 'the grid would train the same run twice; remove one' },
   CompatPaperNoise: { code: 'AT4015', severity: 'warning', message: 'compat paper: the reference code subtracts uniform noise at the attention output at every forward pass, in training and evaluation; {0} differs', hint: 'attnc keeps what is written; remove it to follow the reference, or drop compat paper' },
   WarmupTooLong: { code: 'AT4014', severity: 'warning', message: 'warmup ({0} steps) is not shorter than the run ({1} steps)', hint: 'the learning rate never gets past warmup; shorten warmup or train longer' },
+  InitCycle: { code: 'AT4018', severity: 'error', message: 'runs start from each other in a cycle: {0}', hint: 'a run can start from the output of a run that does not start from it, directly or further down the chain' },
+  InitNotMha: { code: 'AT4019', severity: 'error', message: "convert pools multi-head attention, but run '{0}' trains model '{1}', whose layer {2} has kv_heads {3} for {4} heads", hint: 'start from a run whose model has kv_heads equal to heads (MHA), or drop convert' },
+  InitConvertKvHeads: { code: 'AT4020', severity: 'error', message: "convert(kv_heads: {0}) makes {0} K/V heads per layer, but model '{1}' has kv_heads {2} in layer {3}", hint: 'write convert(kv_heads: {2}), or plain convert (which converts to the model\'s kv_heads)' },
+  InitConvertDivides: { code: 'AT4021', severity: 'error', message: "convert needs kv_heads ({0}) to divide the {1} heads of run '{2}''s model '{3}'", hint: 'choose kv_heads from {4}' },
+  InitIncompatible: { code: 'AT4022', severity: 'error', message: "run '{0}' (model '{1}') cannot start from run '{2}' (model '{3}'{4}): {5}", hint: 'the two models must have the same parameter shapes but the head; when only kv_heads differ from an MHA source, add convert(kv_heads: N)' },
+  SweepArgNotTaken: { code: 'AT4023', severity: 'error', message: "'{0}' is an argument of {1}, but run '{2}' uses {3} {4}", hint: 'sweep it on a run whose {3} takes it, or set {3} {1}(...) in the run' },
 
   // --- AT5xxx: IR documents ---
   IrNotJson: { code: 'AT5001', severity: 'error', message: 'not valid JSON: {0}' },

@@ -15,12 +15,14 @@ export const FIELD_WORDS = [
   // attention
   'heads', 'kv_heads', 'allocate', 'perturb', 'compat',
   // train
-  'model', 'data', 'augment', 'normalize', 'epochs', 'steps', 'batch', 'micro_batch', 'seed',
+  'model', 'init', 'data', 'augment', 'normalize', 'epochs', 'steps', 'batch', 'micro_batch', 'seed',
   'optimizer', 'schedule', 'label_smoothing', 'clip_grad', 'eval',
   // eval (inside train)
   'every',
   // experiment
   'train', 'models', 'seeds', 'sweep',
+  // sweep (the run's optimizer and schedule arguments; a sweep takes the other blocks' fields too)
+  'lr', 'weight_decay', 'momentum', 'warmup', 'min_lr',
 ] as const;
 
 /** Words that may follow a number as its unit: `300 steps`, `2 epochs`. */

@@ -7,7 +7,7 @@ import { parse } from '../grammar/index.js';
 import { DECLARATION_WORDS } from '../grammar/keywords.js';
 import { format } from '../compiler/fmt.js';
 import { resolveImport } from '../compiler/resolve.js';
-import { BLOCK_TITLES, SCHEMA, type ArgSpec, type BlockKind, type FieldSpec, type OptionSpec, type ValueSpec } from '../compiler/schema.js';
+import { BLOCK_TITLES, blockFields, type ArgSpec, type BlockKind, type FieldSpec, type OptionSpec, type ValueSpec } from '../compiler/schema.js';
 import { formatSummary } from '../compiler/summary-format.js';
 import {
   CompletionItemKind, MarkupKind,
@@ -30,6 +30,7 @@ function describeSpec(spec: ValueSpec): string {
     case 'layers': return 'layer indices or ranges such as `0..5, 8`';
     case 'width': return 'a multiple of dim (`4x`) or a width (`1536`)';
     case 'choice': return Object.keys(spec.options).map((o) => `\`${o}\``).join(', ');
+    case 'init': return '`run NAME` or a checkpoint path, then optionally `convert(kv_heads: N)`';
   }
 }
 
@@ -100,7 +101,7 @@ function ranked(items: CompletionItem[], typed: string, range: Range): Completio
 }
 
 function fieldItems(kind: BlockKind): CompletionItem[] {
-  return Object.entries(SCHEMA[kind]).map(([name, spec]) => ({
+  return Object.entries(blockFields(kind)).map(([name, spec]) => ({
     label: name, kind: CompletionItemKind.Field, detail: spec.doc,
     documentation: { kind: MarkupKind.Markdown, value: fieldDoc(name, kind, spec) },
   }));
@@ -121,6 +122,8 @@ function specItems(v: ValueSpec, a: Analysis, names: 'models' | 'runs'): Complet
       documentation: { kind: MarkupKind.Markdown, value: optionDoc(name, o) },
     }));
   }
+  // `init run NAME convert(kv_heads: N)`: the word run, the train runs, and convert.
+  if (v.t === 'init') return [{ label: 'run', kind: CompletionItemKind.Keyword, detail: 'start from the output of a train run' }, ...specItems({ t: 'name' }, a, 'runs'), ...specItems(v.convert, a, names)];
   if (v.t === 'name') {
     const table = names === 'runs' ? a.program.runs : a.program.models;
     return [...table].map(([name, found]) => ({ label: name, kind: names === 'runs' ? CompletionItemKind.Function : CompletionItemKind.Class, detail: `${names === 'runs' ? 'train run' : 'model'} in ${found.file}` }));
@@ -161,12 +164,13 @@ export function complete(a: Analysis, text: string, offset: number, position: { 
   }
   const kind = ctx.kind;
   const words = before.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
-  const fieldName = [...words].reverse().find((w) => w in SCHEMA[kind]);
+  const fields = blockFields(kind);
+  const fieldName = [...words].reverse().find((w) => w in fields);
   const paren = openParen(before);
   if (paren >= 0 && fieldName) {
     // Inside `option(...)`: argument names, or an argument's value after `name:`.
     const option = WORD_AT_END.exec(before.slice(0, paren).trimEnd())?.[0] ?? '';
-    const spec = SCHEMA[kind][fieldName];
+    const spec = fields[fieldName];
     const opt = optionOf(spec, option);
     if (!opt?.args) return [];
     const argText = before.slice(paren + 1).split(',').pop()!;
@@ -184,7 +188,7 @@ export function complete(a: Analysis, text: string, offset: number, position: { 
     return ranked(items, typed, range);
   }
   if (!fieldName || /^\s*$/.test(before)) return ranked(fieldItems(kind), typed, range);
-  const values = valueItems(SCHEMA[kind][fieldName]!, kind, fieldName, a);
+  const values = valueItems(fields[fieldName]!, kind, fieldName, a);
   // After a field's values another field may start on the same line (`image 28 x 28 x 1 patch 7`).
   return ranked(values.length ? values : fieldItems(kind), typed, range);
 }
@@ -213,7 +217,7 @@ export function hover(a: Analysis, offset: number): Hover | null {
     if (decl.kind === 'model' && decl.extends && contains(decl.extends.span, offset)) return modelHover(a, decl.extends.name, rangeOf(decl.extends.span));
   }
   for (const { field, kind } of fieldsOf(a.ast)) {
-    const spec = SCHEMA[kind][field.name];
+    const spec = blockFields(kind)[field.name];
     if (contains(field.nameSpan, offset)) {
       return spec ? markdown(fieldDoc(field.name, kind, spec), rangeOf(field.nameSpan)) : null;
     }
@@ -267,7 +271,7 @@ export function definition(a: Analysis, offset: number): Location | null {
     if (decl.kind === 'model' && decl.extends && contains(decl.extends.span, offset)) return declLocation(a, a.program.models.get(decl.extends.name));
   }
   for (const { field, kind } of fieldsOf(a.ast)) {
-    const spec = SCHEMA[kind][field.name];
+    const spec = blockFields(kind)[field.name];
     if (!spec?.values.some((s) => s.t === 'name') || !contains(field.span, offset)) continue;
     for (const v of valuesOf(field.values) as Iterable<Value>) {
       if (v.kind !== 'ident' || !contains(v.span, offset)) continue;

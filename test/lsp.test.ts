@@ -171,6 +171,16 @@ describe('language server: completion', () => {
     expect(top).toEqual(['import', 'model', 'train', 'experiment']);
   });
 
+  it('init offers run, the train runs and convert; a sweep offers every sweepable field', async () => {
+    const main = `${QUICKSTART}\ntrain next {\n  model mnist_tiny\n  init \n}\nexperiment e {\n  train next\n  sweep {\n    \n  }\n}\n`;
+    await open('init.attn', main);
+    const items = labels(await request('textDocument/completion', 'init.attn', at(main, '  init ', 7)));
+    expect(items).toEqual(expect.arrayContaining(['run', 'quickstart', 'next', 'convert']));
+    const sweep = labels(await request('textDocument/completion', 'init.attn', at(main, 'sweep {\n    ', 12)));
+    expect(sweep).toEqual(expect.arrayContaining(['kv_heads', 'dim', 'epochs', 'data', 'lr', 'weight_decay', 'momentum', 'warmup', 'min_lr']));
+    expect(sweep).not.toContain('seed');
+  });
+
   it('completion where nothing fits is empty, not an error', async () => {
     const text = 'model m {\n  patch 7 # \n}\n';
     await open('nothing.attn', text);

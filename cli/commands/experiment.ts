@@ -11,7 +11,9 @@ import { DEFAULT_ANALYSIS_IMAGES, parseAnalysisImages } from '../../runtime/eval
 import { EvalError } from '../../runtime/eval/errors.js';
 import { isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
 import { analyzeCheckpointFile } from './eval.js';
-import { baseLength, ExperimentError, gridRuns, onlyModels, runState, selectExperiment, trainedRun, type Length } from '../../runtime/experiment/plan.js';
+import { baseLength, ExperimentError, gridRuns, lengthArgs, onlyModels, runState, selectExperiment, trainedRun, type Length } from '../../runtime/experiment/plan.js';
+import { gridSources, sourceFolders, trainSources } from './experiment-sources.js';
+import { fromArgs } from './train-start.js';
 import { IR_FILE, readRecord, writeIrCopy, writeRecord, type ExperimentRecord } from '../../runtime/experiment/record.js';
 import { lengthText } from '../../runtime/experiment/format.js';
 import { TrainError } from '../../runtime/train/index.js';
@@ -26,6 +28,7 @@ export const EXPERIMENT_USAGE = `Usage: attnc experiment SPEC [--name NAME] [--o
 
 Trains every run of an experiment (each model x each seed) one after another with attnc train, each
 into DIR/MODEL/seedN/, then writes DIR/summary.json and DIR/report.html and prints the comparison.
+Runs the grid starts from (init run NAME) are trained first, once per seed, into DIR/sources/NAME/seedN/.
   --name NAME       the experiment (needed when the spec has several)
   --out DIR         where the runs and the report go (default runs/NAME)
   --backend B       passed to attnc train (auto by default)
@@ -87,7 +90,8 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
   const doc = loadSpec(file, io);
   return userFacing(async () => {
     const exp = selectExperiment(doc, values.name, file);
-    const length: Length = epochs !== undefined ? { epochs } : steps !== undefined ? { steps } : baseLength(doc, exp, file);
+    const given: Length | null = epochs !== undefined ? { epochs } : steps !== undefined ? { steps } : null;
+    const length: Length = given ?? baseLength(doc, exp, file);
     const outDir = resolve(io.cwd, values.out ?? join('runs', exp.name));
     // One experiment per folder: a second one on the same --out is refused while this one runs.
     const created = !existsSync(outDir);
@@ -144,12 +148,19 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
         if (line !== backendLine) trainIo.out(line);
         backendLine = line;
       };
-      const lengthArgs = length.epochs !== undefined ? ['--epochs', String(length.epochs)] : ['--steps', String(length.steps)];
+      const passOn = ['--backend', values.backend!, ...(values.quiet ? ['--quiet'] : [])];
+      // The runs the grid starts from, once per seed, before any grid run.
+      const sources = gridSources(doc, exp);
+      const seeds = [...new Set(planned.map((r) => r.seed))];
+      await trainSources(sources, seeds, {
+        doc, file: irFile, outDir, length: given, resume: values.resume === true, shown, say: (line) => io.out(line),
+        train: (args) => callTrain([...args, ...passOn], trainIo, sayBackend),
+      });
       const outcome = await runGrid(planned, {
         say: (line) => io.out(line),
         train: (run, resume) =>
           callTrain(
-            [irFile, '--run', run.name, '--out', run.absDir, '--backend', values.backend!, ...lengthArgs, ...(resume ? ['--resume'] : []), ...(values.quiet ? ['--quiet'] : [])],
+            [irFile, '--run', run.name, '--out', run.absDir, ...lengthArgs(length), ...(resume ? ['--resume'] : []), ...fromArgs(sourceFolders(sources, run.seed, outDir)), ...passOn],
             trainIo,
             sayBackend,
           ),

@@ -20,10 +20,12 @@ import { writeRunReportAfterTraining } from './report.js';
 import { writeIrCopy } from '../../runtime/experiment/record.js';
 import { parseCommandArgs } from '../args.js';
 import { explainNotCheckpoint } from '../checkpoint-file.js';
+import { ensureSources, parseFrom, readSpecStart } from './train-start.js';
 
 export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
-                   [--seed N] [--save-every N] [--fresh-optimizer] [--quiet] [--json]
+                   [--seed N] [--save-every N] [--fresh-optimizer] [--with-deps] [--from RUN=DIR]
+                   [--quiet] [--json]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
@@ -34,8 +36,12 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
   --steps N         train N optimizer steps instead
   --out DIR         where checkpoints and metrics go (default runs/NAME)
   --resume          continue DIR/last.safetensors exactly where it stopped
-  --init FILE       start from FILE's weights, the head freshly initialised (fine-tuning)
-  --seed N          the run's seed (data order, initialisation, dropout)
+  --init FILE       start from FILE's weights, the head freshly initialised (fine-tuning); replaces
+                    the spec's init
+  --with-deps       train the runs the run starts from (init run NAME) first, when their folders
+                    do not hold them trained to their length
+  --from RUN=DIR    run RUN's output is in DIR, not runs/RUN (repeatable)
+  --seed N          the run's seed (data order, initialisation, dropout), and of the runs it starts from
   --save-every N    also write last.safetensors every N steps (it is written every epoch)
   --fresh-optimizer with --resume: continue a checkpoint that has no optimizer state (best.safetensors)
                     with fresh optimizer state (not bit-exact with an unbroken run)
@@ -74,7 +80,7 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
     options: {
       run: { type: 'string' }, backend: { type: 'string', default: 'auto' }, epochs: { type: 'string' }, steps: { type: 'string' },
       out: { type: 'string', short: 'o' }, resume: { type: 'boolean' }, init: { type: 'string' }, seed: { type: 'string' },
-      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, 'with-deps': { type: 'boolean' }, from: { type: 'string', multiple: true }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(TRAIN_USAGE), EXIT_OK;
@@ -86,6 +92,8 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
   if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
   const overrides = { epochs: positiveInt('--epochs', values.epochs), steps: positiveInt('--steps', values.steps), seed: positiveInt('--seed', values.seed, 0) };
   const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
+  const from = parseFrom(values.from ?? []);
+  if (typeof from === 'string') throw new UserError(`attnc train: ${from}`);
 
   const file = positionals[0]!;
   // Under --json stdout carries the summary only; what would be said along the way goes to stderr.
@@ -98,6 +106,13 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
     const outDir = resolve(io.cwd, values.out ?? join('runs', specRun.name));
     const lastPath = join(outDir, 'last.safetensors');
     const shown = (p: string) => relative(io.cwd, p) || '.';
+    const start = { file, doc, io: sayIo, from };
+    // The runs this one starts from come first (trained here with --with-deps), before its own folder is taken.
+    const fromSpec = specRun.init && !values.resume && !values.init;
+    if (fromSpec) {
+      const passOn = ['--backend', backendName, ...(values.quiet ? ['--quiet'] : [])];
+      await ensureSources(specRun, { ...start, withDeps: values['with-deps'] === true, overrides, passOn, say: (l) => sayIo.out(l), train: (a) => trainCommand(a, sayIo, options) });
+    }
 
     if (values.resume && !existsSync(lastPath)) throw new TrainError(`nothing to resume: ${shown(lastPath)} does not exist (start the run without --resume, or give its folder with --out)`);
 
@@ -143,7 +158,8 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
         }
         run = applyOverrides(specRun, overrides);
       }
-      const init = values.init ? { file: values.init, checkpoint: await readInit(resolve(io.cwd, values.init), values.init) } : null;
+      if (values.init && specRun.init) sayIo.out(`--init ${values.init} replaces the spec's init of run '${specRun.name}'`);
+      const init = values.init ? { file: values.init, checkpoint: await readInit(resolve(io.cwd, values.init), values.init) } : fromSpec ? await readSpecStart(run, model, start) : null;
 
       const backend = await openBackend(backendName);
       try {

@@ -8,6 +8,7 @@ import { diag, type Diagnostic, type DiagnosticName } from '../../core/diagnosti
 import { variantOf } from '../lower.js';
 import { SCORES } from './scores.js';
 import type { IRDocument, LayerIR, ModelIR, RunIR } from './types.js';
+import { conversionProblem, convertedModel, initMismatch } from './convert.js';
 
 type Report = (pointer: string, message: string) => void;
 
@@ -69,6 +70,27 @@ function checkRun(run: RunIR, models: Map<string, ModelIR>, at: string, report: 
   if (facts && facts.classes !== m.classes) report(`${at}/data`, say('DataClassesMismatch', [m.name, m.classes, run.data.kind, facts.classes]));
 }
 
+/** A run's start from another run: that run exists, the starts make no cycle, and its weights fit (converted when said). */
+function checkInit(run: RunIR, runs: Map<string, RunIR>, models: Map<string, ModelIR>, at: string, report: Report): void {
+  const name = run.init?.run;
+  if (name === undefined) return;
+  const source = runs.get(name);
+  if (!source) return report(`${at}/run`, say('UnknownRun', [name, '']));
+  const chain = [run.name];
+  for (let r: RunIR | undefined = source; r; r = r.init?.run !== undefined ? runs.get(r.init.run) : undefined) {
+    if (chain.includes(r.name)) return report(`${at}/run`, say('InitCycle', [[...chain, r.name].join(' -> ')]));
+    chain.push(r.name);
+  }
+  const [from, to] = [models.get(source.model), models.get(run.model)];
+  if (!from || !to) return;
+  const kvHeads = run.init!.convert?.kvHeads;
+  const problem = kvHeads === undefined ? null : conversionProblem(from, kvHeads);
+  if (problem?.kind === 'not_mha') return report(`${at}/convert`, say('InitNotMha', [source.name, from.name, problem.layer, problem.kvHeads, problem.heads]));
+  if (problem) return report(`${at}/convert`, say('InitConvertDivides', [kvHeads!, problem.heads, source.name, from.name, problem.choices.join(', ')]));
+  const mismatch = initMismatch(kvHeads === undefined ? from : convertedModel(from, kvHeads), to);
+  if (mismatch) report(at, say('InitIncompatible', [run.name, to.name, source.name, from.name, kvHeads === undefined ? '' : `, converted to kv_heads ${kvHeads}`, mismatch]));
+}
+
 /** The semantic problems of a schema-valid IR document, as AT5004 diagnostics naming their JSON pointers. */
 export function checkIrDocument(doc: IRDocument, file: string): Diagnostic[] {
   const out: Diagnostic[] = [];
@@ -82,11 +104,15 @@ export function checkIrDocument(doc: IRDocument, file: string): Diagnostic[] {
   duplicates(doc.experiments, '/experiments', 'experiment', report);
   const models = new Map(doc.models.map((m) => [m.name, m]));
   doc.models.forEach((m, i) => checkModel(m, `/models/${i}`, report));
-  const runs = new Set(doc.runs.map((r) => r.name));
+  const runs = new Map(doc.runs.map((r) => [r.name, r]));
   doc.runs.forEach((r, i) => checkRun(r, models, `/runs/${i}`, report));
+  doc.runs.forEach((r, i) => checkInit(r, runs, models, `/runs/${i}/init`, report));
   doc.experiments.forEach((e, i) => {
     if (!runs.has(e.base)) report(`/experiments/${i}/base`, say('UnknownRun', [e.base, '']));
-    e.runs.forEach((r, j) => { if (!models.has(r.model)) report(`/experiments/${i}/runs/${j}/model`, say('UnknownModel', [r.model, ''])); });
+    e.runs.forEach((r, j) => {
+      if (!models.has(r.model)) report(`/experiments/${i}/runs/${j}/model`, say('UnknownModel', [r.model, '']));
+      if (r.run !== undefined && !runs.has(r.run)) report(`/experiments/${i}/runs/${j}/run`, say('UnknownRun', [r.run, '']));
+    });
   });
   return out;
 }

@@ -184,12 +184,24 @@ export interface RunIR {
   /** Clip the global gradient norm to this value; null: no clipping. */
   clipGrad: number | null;
   eval: { everyEpochs: number; batch: number };
+  /** Where the weights start, the head excepted; absent: fresh weights (IR documents before it had none). */
+  init?: InitIR;
 }
+
+/**
+ * A run that starts from other weights: the output of another run of the document (`attnc train`
+ * finds it in runs/RUN/, or trains it first with --with-deps) or a checkpoint file (relative to the
+ * spec's folder). `convert` mean-pools the K/V heads of an MHA source into kvHeads groups first, as
+ * `attnc convert` does. `head`: 'keep' when the source is a run that trained the same classes on the
+ * same data (up-training), else 'fresh' (fine-tuning on other data, or a file): freshly initialised.
+ */
+export type InitIR = ({ run: string; file?: undefined } | { file: string; run?: undefined }) & { convert: { kvHeads: number } | null; head: 'keep' | 'fresh' };
 
 /** A named grid of runs to compare: every model x every seed, each run otherwise as its base run. */
 export interface ExperimentIR {
   name: string;
   span: SourceSpan;
   base: string;
-  runs: { name: string; model: string; seed: number }[];
+  /** `run`: the run of the document this grid run trains as, when a sweep sets run fields (absent: `base`). */
+  runs: { name: string; model: string; seed: number; run?: string }[];
 }

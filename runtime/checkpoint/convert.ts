@@ -5,7 +5,8 @@
 //
 // A timm file carries no model description, so inferModelFromTimm() rebuilds a ModelIR skeleton from
 // the tensor shapes; only the number of heads cannot be read off them and is the caller's to give.
-import type { AttentionVariant, LayerIR, ModelIR, SourceSpan } from '../../compiler/ir/types.js';
+import type { LayerIR, ModelIR, SourceSpan } from '../../compiler/ir/types.js';
+import { conversionProblem, convertedModel, variantFor } from '../../compiler/ir/convert.js';
 import { CHECKPOINT_FORMAT, checkpointFromFile, firstNonFinite, META_KEYS, OPTIMIZER_PREFIX } from './names.js';
 import { parameterSpecs, qkvRows, stateSpecs } from '../../compiler/ir/params.js';
 import { CheckpointError, decodeSafetensors, formatShape, fromFloat32, isFloatDType, toFloat32Tensor, type Tensor } from './safetensors.js';
@@ -50,11 +51,6 @@ function checkSupported(tensors: Record<string, Tensor>, file: string): void {
   throw new CheckpointError(file, `the weights use features attnc's ViT does not have, so they cannot be loaded faithfully:\n  ${list.join('\n  ')}`);
 }
 
-function variantFor(heads: number, kvHeads: number, perturbed: boolean): AttentionVariant {
-  if (perturbed) return 'pgqa';
-  if (kvHeads === heads) return 'mha';
-  return kvHeads === 1 ? 'mqa' : 'gqa';
-}
 
 /**
  * K and V rows of a fused MHA qkv (3*H*hd rows of `cols` numbers; cols is 1 for the bias) pooled into
@@ -107,25 +103,13 @@ function poolTensor(t: Tensor, name: string, layer: LayerIR, kvHeads: number, di
  */
 export function convertToGqa(tensors: Record<string, Tensor>, model: ModelIR, kvHeads: number, file = '<checkpoint>'): ConversionResult {
   if (!Number.isInteger(kvHeads) || kvHeads < 1) throw new CheckpointError(file, `kv_heads must be a whole number >= 1, got ${kvHeads}`);
-  for (const layer of model.layers) {
-    const { heads, kvHeads: current } = layer.attention;
-    if (current !== heads) {
-      throw new CheckpointError(file, `the checkpoint is already grouped: layer ${layer.index} has kv_heads ${current} for ${heads} heads; conversion starts from MHA`);
-    }
-    if (heads % kvHeads !== 0) {
-      const choices = Array.from({ length: heads }, (_, i) => i + 1).filter((g) => heads % g === 0);
-      throw new CheckpointError(file, `kv_heads ${kvHeads} must divide the ${heads} heads of layer ${layer.index}; choose from ${choices.join(', ')}`);
-    }
+  const problem = conversionProblem(model, kvHeads);
+  if (problem?.kind === 'not_mha') {
+    throw new CheckpointError(file, `the checkpoint is already grouped: layer ${problem.layer} has kv_heads ${problem.kvHeads} for ${problem.heads} heads; conversion starts from MHA`);
   }
+  if (problem) throw new CheckpointError(file, `kv_heads ${kvHeads} must divide the ${problem.heads} heads of layer ${problem.layer}; choose from ${problem.choices.join(', ')}`);
   checkSupported(tensors, file);
-
-  const converted: ModelIR = structuredClone(model);
-  for (const layer of converted.layers) {
-    const a = layer.attention;
-    a.kvHeads = kvHeads;
-    a.allocation = { policy: 'uniform' };
-    a.variant = variantFor(a.heads, kvHeads, a.perturb !== null);
-  }
+  const converted = convertedModel(model, kvHeads);
 
   const out: Record<string, Tensor> = {};
   for (const layer of model.layers) {

@@ -2,7 +2,7 @@
 // terminal table. Used after training and by `attnc experiment --report-only OUT`.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExperimentIR, IRDocument } from '../../compiler/ir/types.js';
+import type { ExperimentIR, IRDocument, ModelIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import { writeFileAtomic } from '../checkpoint/atomic.js';
 import { readMetrics, type MetricsRecord } from '../train/index.js';
@@ -40,9 +40,13 @@ export async function buildReport(input: BuildInput): Promise<BuiltReport> {
   const runs: RunSummary[] = [];
   const curves = new Map<string, RunCurves>();
   const analysed: Parameters<typeof gatherAnalysis>[0] = [];
-  for (const grid of gridRuns(exp)) {
+  const grids = gridRuns(exp);
+  // The report's rows are the grid's labels: a model, with the run values a sweep set (`tiny__lr_0_001`).
+  const labelModels = new Map<string, ModelIR>();
+  for (const grid of grids) {
     const dir = join(input.outDir, grid.dir);
     const trained = trainedRun(doc, grid, record.length, input.file);
+    labelModels.set(grid.model, { ...trained.model, name: grid.model });
     const state = await runState(dir, trained, input.show(dir));
     const metricsFile = join(dir, 'metrics.jsonl');
     const records: MetricsRecord[] | null = existsSync(metricsFile) ? readMetrics(metricsFile) : null;
@@ -52,7 +56,7 @@ export async function buildReport(input: BuildInput): Promise<BuiltReport> {
     if (analysis) analysed.push({ run: grid.name, model: grid.model, seed: grid.seed, analysis });
   }
   const analysis = gatherAnalysis(analysed);
-  const modelOrder = [...new Set(exp.runs.map((r) => r.model))];
+  const modelOrder = [...new Set(grids.map((r) => r.model))];
   const { models, reference, warnings } = summarizeModels(runs, modelOrder);
   const summary: ExperimentSummary = {
     format: 'attnc-experiment-summary', experiment: exp.name, base: exp.base, spec: record.spec, length: record.length,
@@ -60,7 +64,7 @@ export async function buildReport(input: BuildInput): Promise<BuiltReport> {
   };
   const html = reportHtml({
     summary, curves,
-    models: modelOrder.map((name) => doc.models.find((m) => m.name === name)!),
+    models: modelOrder.map((name) => labelModels.get(name)!),
     seeds: [...new Set(exp.runs.map((r) => r.seed))],
     generated: (input.now ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z'),
   });

@@ -81,5 +81,6 @@ export function baselineLabel(m: ModelStats): string {
 }
 
 export function lengthText(length: Length): string {
+  if (length.own) return 'the length its sweep sets';
   return length.epochs !== undefined ? `${length.epochs} epoch${length.epochs === 1 ? '' : 's'}` : `${length.steps} steps`;
 }

@@ -8,15 +8,24 @@ import { metaAsCheckpoint, readCheckpointMeta } from './checkpoint-meta.js';
 /** A mistake in what the user asked for: printed as is, exit 1. */
 export class ExperimentError extends Error {}
 
-/** How long every run of the grid trains: the command line's --epochs/--steps, else the base run's. */
-export type Length = { epochs: number; steps?: undefined } | { steps: number; epochs?: undefined };
+/**
+ * How long every run of the grid trains: the command line's --epochs/--steps, else the base run's;
+ * `own` when a sweep gives the runs different lengths (each trains to its own).
+ */
+export type Length = { epochs: number; steps?: undefined; own?: undefined } | { steps: number; epochs?: undefined; own?: undefined } | { own: true; epochs?: undefined; steps?: undefined };
+
+/** The --epochs/--steps arguments that train a run to `length` (none for `own`). */
+export function lengthArgs(length: Length): string[] {
+  return length.epochs !== undefined ? ['--epochs', String(length.epochs)] : length.steps !== undefined ? ['--steps', String(length.steps)] : [];
+}
 
 export interface GridRun {
-  /** The experiment run's name, 'exp/model/seedN': what `attnc train --run` takes. */
+  /** The experiment run's name, 'exp/LABEL/seedN': what `attnc train --run` takes. */
   name: string;
+  /** LABEL: the model's name, and the values a sweep of run fields set (`tiny__lr_0_001`); the report's rows. */
   model: string;
   seed: number;
-  /** The run's folder relative to the experiment's: MODEL/seedN. */
+  /** The run's folder relative to the experiment's: LABEL/seedN. */
   dir: string;
 }
 
@@ -38,7 +47,10 @@ export function selectExperiment(doc: IRDocument, name: string | undefined, file
 }
 
 export function gridRuns(exp: ExperimentIR): GridRun[] {
-  return exp.runs.map((r) => ({ name: r.name, model: r.model, seed: r.seed, dir: join(r.model, `seed${r.seed}`) }));
+  return exp.runs.map((r) => {
+    const label = r.name.slice(exp.name.length + 1, r.name.lastIndexOf('/'));
+    return { name: r.name, model: label, seed: r.seed, dir: join(label, `seed${r.seed}`) };
+  });
 }
 
 /** The runs of the models named by --only (all without it); an unknown name lists the experiment's models. */
@@ -53,13 +65,16 @@ export function onlyModels(runs: GridRun[], only: string[], experiment: string):
 export function baseLength(doc: IRDocument, exp: ExperimentIR, file: string): Length {
   const base = doc.runs.find((r) => r.name === exp.base);
   if (!base) throw new ExperimentError(`${file}: experiment '${exp.name}' names base run '${exp.base}', which does not exist`);
+  const lengthOf = (r: RunIR) => (r.steps !== null ? `s${r.steps}` : `e${r.epochs}`);
+  const swept = exp.runs.some((g) => g.run !== undefined && lengthOf(doc.runs.find((r) => r.name === g.run) ?? base) !== lengthOf(base));
+  if (swept) return { own: true };
   return base.steps !== null ? { steps: base.steps } : { epochs: base.epochs! };
 }
 
 /** The run and model exactly as `attnc train --run NAME` with this length trains them. */
 export function trainedRun(doc: IRDocument, run: GridRun, length: Length, file: string): { run: RunIR; model: ModelIR } {
   const specRun = selectRun(doc, run.name, file);
-  return { run: applyOverrides(specRun, length), model: modelOf(doc, specRun, file) };
+  return { run: applyOverrides(specRun, { epochs: length.epochs, steps: length.steps }), model: modelOf(doc, specRun, file) };
 }
 
 /**

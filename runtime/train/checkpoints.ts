@@ -68,19 +68,20 @@ export function trainerStateOf(c: Checkpoint, file: string): TrainerState {
 
 /**
  * Loads every parameter of `file` but the head (head.weight, head.bias stay freshly initialised),
- * as fine-tuning after up-training does. The allocation state comes along when the file has it for
- * every key_norm layer of this model. Returns a line describing what was loaded.
+ * as fine-tuning after up-training does; with `keepHead` (up-training on the same task) the head too.
+ * The allocation state comes along when the file has it for every key_norm layer of this model.
+ * Returns a line describing what was loaded.
  */
-export async function initEngineFromCheckpoint(engine: TrainingEngine, c: Checkpoint, file: string): Promise<string> {
+export async function initEngineFromCheckpoint(engine: TrainingEngine, c: Checkpoint, file: string, keepHead = false): Promise<string> {
   const fresh = (await engine.checkpoint({ optimizer: false })).params;
-  const init = initTensors(engine.model, fresh, c, file);
+  const init = initTensors(engine.model, fresh, c, file, keepHead);
   await engine.load({ params: init.params, ...(init.state ? { state: init.state } : {}) });
   return init.line;
 }
 
 /** The tensors a fine-tuning start loads: the file's, the head from `fresh`; TrainError when they do not fit. */
-export function initTensors(model: ModelIR, fresh: Record<string, Tensor>, c: Checkpoint, file: string): { params: Record<string, Tensor>; state: Record<string, Tensor> | null; line: string } {
-  const isHead = (name: string) => name.startsWith('head.');
+export function initTensors(model: ModelIR, fresh: Record<string, Tensor>, c: Checkpoint, file: string, keepHead = false): { params: Record<string, Tensor>; state: Record<string, Tensor> | null; line: string } {
+  const isHead = (name: string) => !keepHead && name.startsWith('head.');
   const needed = parameterSpecs(model).filter((s) => !isHead(s.name));
   const problems: string[] = [];
   for (const spec of needed) {
@@ -90,7 +91,7 @@ export function initTensors(model: ModelIR, fresh: Record<string, Tensor>, c: Ch
   }
   const wanted = new Set(needed.map((s) => s.name));
   const extra = Object.keys(c.params).filter((n) => !isHead(n) && !wanted.has(n));
-  if (extra.length) problems.push(`the file has parameters the model does not: ${extra.slice(0, 6).join(', ')}${extra.length > 6 ? ` and ${extra.length - 6} more` : ''}`);
+  if (extra.length && !(keepHead && extra.every((n) => n.startsWith('head.')))) problems.push(`the file has parameters the model does not: ${extra.slice(0, 6).join(', ')}${extra.length > 6 ? ` and ${extra.length - 6} more` : ''}`);
   if (problems.length) {
     throw new TrainError(`${file}: cannot initialise model '${model.name}' from this checkpoint (model '${c.meta.model.name}'):\n  ${problems.slice(0, 12).join('\n  ')}`);
   }
@@ -99,7 +100,7 @@ export function initTensors(model: ModelIR, fresh: Record<string, Tensor>, c: Ch
   const states = stateSpecs(model);
   const stateFits = states.length > 0 && states.every((s) => c.state[s.name] && formatShape(c.state[s.name]!.shape) === formatShape(s.shape));
   const stateNote = states.length === 0 ? '' : stateFits ? '; allocation state loaded' : '; allocation state starts fresh (the file has none for these layers)';
-  return { params, state: stateFits ? c.state : null, line: `init: ${needed.length} tensors from ${file} (model '${c.meta.model.name}'), head freshly initialised${stateNote}` };
+  return { params, state: stateFits ? c.state : null, line: `init: ${needed.length} tensors from ${file} (model '${c.meta.model.name}'), ${keepHead ? 'head included' : 'head freshly initialised'}${stateNote}` };
 }
 
 /**

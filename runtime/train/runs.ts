@@ -6,7 +6,8 @@ import { TrainError } from './errors.js';
 
 /**
  * The run named `name`, or the spec's only train block. Experiment runs (`experiment` grids) are
- * trainable by their names too: the base run with the experiment's model and seed.
+ * trainable by their names too: the base run (or the run a sweep derived from it) with the
+ * experiment's model and seed.
  */
 export function selectRun(doc: IRDocument, name: string | undefined, file: string): RunIR {
   const experimentRuns = doc.experiments.flatMap((e) => e.runs.map((r) => ({ experiment: e, run: r })));
@@ -24,9 +25,14 @@ export function selectRun(doc: IRDocument, name: string | undefined, file: strin
   if (run) return run;
   const hit = experimentRuns.find((r) => r.run.name === name);
   if (hit) {
-    const base = doc.runs.find((r) => r.name === hit.experiment.base);
-    if (!base) throw new TrainError(`${file}: experiment '${hit.experiment.name}' names base run '${hit.experiment.base}', which does not exist`);
-    return { ...base, name: hit.run.name, model: hit.run.model, seed: hit.run.seed };
+    const baseName = hit.run.run ?? hit.experiment.base;
+    const base = doc.runs.find((r) => r.name === baseName);
+    if (!base) throw new TrainError(`${file}: experiment '${hit.experiment.name}' names run '${baseName}', which does not exist`);
+    const run: RunIR = { ...base, name: hit.run.name, model: hit.run.model, seed: hit.run.seed };
+    // A swept model converts to its own K/V heads (the compiler checked that every point can).
+    const model = doc.models.find((m) => m.name === hit.run.model);
+    if (run.init?.convert && model && hit.run.model !== base.model) run.init = { ...run.init, convert: { kvHeads: model.layers[0]!.attention.kvHeads } };
+    return run;
   }
   throw new TrainError(`${file} has no run '${name}'; its runs: ${listing()} — pass one of those to --run`);
 }

@@ -38,8 +38,8 @@ export interface TrainerOptions {
   saveEvery?: number | null;
   /** Continue from this checkpoint (last.safetensors, already read and checked). */
   resume?: { file: string; checkpoint: Checkpoint; state: TrainerState } | null;
-  /** Start from these weights, head excluded (fine-tuning). */
-  init?: { file: string; checkpoint: Checkpoint } | null;
+  /** Start from these weights, the head excluded (fine-tuning) unless keepHead (up-training). */
+  init?: { file: string; checkpoint: Checkpoint; keepHead?: boolean } | null;
   progress: Progress;
   /** Lines that are always shown (what was loaded, where things go). */
   info: (line: string) => void;
@@ -171,7 +171,7 @@ class Loop {
       return;
     }
     this.metrics.reset();
-    if (o.init) o.info(await initEngineFromCheckpoint(engine, o.init.checkpoint, o.init.file));
+    if (o.init) o.info(await initEngineFromCheckpoint(engine, o.init.checkpoint, o.init.file, o.init.keepHead));
     await this.allocation.readState(0, 1, true);
   }
 

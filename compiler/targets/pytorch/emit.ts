@@ -177,9 +177,13 @@ from .model import LAYERS, MODEL, VisionTransformer
 `;
 }
 
-/** The IR of the package: its model and run only, a document `attnc compile` accepts again. */
+/**
+ * The IR of the package: its model and run only, a document `attnc compile` accepts again. The run's
+ * `init` is left out: the package trains from fresh weights, and the run it names is not in it.
+ */
 function irJson(ir: IRDocument, t: PytorchTarget): string {
-  const doc: IRDocument = { irVersion: ir.irVersion, compiler: ir.compiler, source: ir.source, models: [t.model], runs: t.run ? [t.run] : [], experiments: [] };
+  const run = t.run ? (({ init: _init, ...rest }) => rest)(t.run) : null;
+  const doc: IRDocument = { irVersion: ir.irVersion, compiler: ir.compiler, source: ir.source, models: [t.model], runs: run ? [run] : [], experiments: [] };
   return JSON.stringify(doc, null, 2) + '\n';
 }
 
