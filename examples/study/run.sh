@@ -24,6 +24,7 @@ experiment groups
 experiment statistic gqa kdgqa
 experiment statistic_grad gqa kdgqa
 experiment window gqa dgqa_ema
+experiment uptraining
 experiment difficulty
 experiment noise gqa pgqa
 experiment size
