@@ -16,11 +16,11 @@ import type { EvalReport } from '../../runtime/eval/evaluate.js';
 import { renderHtmlReport } from '../../runtime/eval/html-report.js';
 import { formatTextReport, type ReportContext } from '../../runtime/eval/text-report.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, threadsOption } from '../args.js';
 import { explainNotCheckpoint } from '../checkpoint-file.js';
 
 export const EVAL_USAGE = `Usage: attnc eval CHECKPOINT [--data DATA] [--split test|train] [--batch N]
-                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu] [--json]
+                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native] [--threads N] [--json]
 
 Evaluates an attnc checkpoint: top-1 and top-5 accuracy, mean loss, per-class accuracy, the confusion
 matrix and the mean number of query heads per K/V group in each layer.
@@ -30,8 +30,9 @@ matrix and the mean number of query heads per K/V group in each layer.
   --split S       test (default) or train
   --batch N       images per forward pass (default: the run's eval batch, else 128); key_norm layers
                   with eval: recompute allocate once per batch, so N can change their results
-  --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
-                  webgpu evaluates with the WebGPU plan of the model
+  --backend B     auto (default): native when its addon is built, else tfjs-node-gpu, tfjs-node,
+                  wasm, cpu, the first that loads; webgpu evaluates with the WebGPU plan of the model
+  --threads N     the native backend's threads (default: the cores available)
   --json          print the results as JSON (accuracies as fractions)
 Also writes NAME.eval-SPLIT.html next to the checkpoint NAME.safetensors (best.eval-test.html
 for best.safetensors on the test split).`;
@@ -85,7 +86,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     args, allowPositionals: true,
     options: {
       data: { type: 'string' }, split: { type: 'string', default: 'test' }, batch: { type: 'string' },
-      backend: { type: 'string', default: 'auto' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string', default: 'auto' }, threads: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(EVAL_USAGE), EXIT_OK;
@@ -94,6 +95,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
   if (split !== 'test' && split !== 'train') throw new UserError(`attnc eval: --split must be test or train, got '${split}'`);
   const backendName = values.backend as BackendName;
   if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc eval: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
+  const threads = threadsOption('eval', values.threads);
   let wantedBatch: number | undefined;
   if (values.batch !== undefined) {
     wantedBatch = Number(values.batch);
@@ -116,7 +118,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     const plan = planData(values.data, checkpoint, path, io.cwd, shown);
     for (const w of plan.warnings) io.err(w);
 
-    const backend = await openBackend(backendName);
+    const backend = await openBackend(backendName, { threads });
     let report: EvalReport;
     let fitted: { batch: number; note: string | null };
     let data: Dataset;

@@ -18,16 +18,17 @@ import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { writeRunReportAfterTraining } from './report.js';
 import { writeIrCopy } from '../../runtime/experiment/record.js';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, threadsOption } from '../args.js';
 import { explainNotCheckpoint } from '../checkpoint-file.js';
 
 export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
-                   [--seed N] [--save-every N] [--fresh-optimizer] [--quiet] [--json]
+                   [--seed N] [--save-every N] [--fresh-optimizer] [--threads N] [--quiet] [--json]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
-  --backend B       auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
+  --backend B       auto (default): native when its addon is built, else tfjs-node-gpu, tfjs-node,
+                    wasm, cpu, the first that loads (--resume: the backend the checkpoint was written on);
                     webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one);
                     native runs the C++ CPU addon (oneDNN; npm run build:native builds it, docs/native.md)
   --epochs N        train N epochs instead of the run's length
@@ -37,6 +38,7 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
   --init FILE       start from FILE's weights, the head freshly initialised (fine-tuning)
   --seed N          the run's seed (data order, initialisation, dropout)
   --save-every N    also write last.safetensors every N steps (it is written every epoch)
+  --threads N       the native backend's threads (oneDNN/OpenMP and OpenBLAS; default: the cores available)
   --fresh-optimizer with --resume: continue a checkpoint that has no optimizer state (best.safetensors)
                     with fresh optimizer state (not bit-exact with an unbroken run)
   --quiet           no progress output
@@ -74,7 +76,7 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
     options: {
       run: { type: 'string' }, backend: { type: 'string', default: 'auto' }, epochs: { type: 'string' }, steps: { type: 'string' },
       out: { type: 'string', short: 'o' }, resume: { type: 'boolean' }, init: { type: 'string' }, seed: { type: 'string' },
-      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, threads: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(TRAIN_USAGE), EXIT_OK;
@@ -86,6 +88,7 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
   if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc train: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
   const overrides = { epochs: positiveInt('--epochs', values.epochs), steps: positiveInt('--steps', values.steps), seed: positiveInt('--seed', values.seed, 0) };
   const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
+  const threads = threadsOption('train', values.threads);
 
   const file = positionals[0]!;
   // Under --json stdout carries the summary only; what would be said along the way goes to stderr.
@@ -145,7 +148,10 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
       }
       const init = values.init ? { file: values.init, checkpoint: await readInit(resolve(io.cwd, values.init), values.init) } : null;
 
-      const backend = await openBackend(backendName);
+      // --backend auto continues a run on the backend that wrote it (bit-exact resume needs the same one).
+      const resumedOn = resume?.state.backend;
+      const chosen = backendName === 'auto' && resumedOn && BACKEND_NAMES.includes(resumedOn as BackendName) ? (resumedOn as BackendName) : backendName;
+      const backend = await openBackend(chosen, { threads });
       try {
         (options.sayBackend ?? ((l: string) => sayIo.out(l)))(`backend: ${backend.why}`);
         const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);
