@@ -33,7 +33,7 @@ writeFileSync(join(dir, 'cifar_shape.attn'), CIFAR_SHAPE);
 const steps = (n) => (quick ? ['--steps', '3', '--rounds', '1'] : ['--steps', String(n), '--rounds', '2']);
 const BENCHES = [
   { title: 'Quickstart shape (specs/quickstart.attn: 28 px, patch 7, dim 64, depth 4, 4 heads / 2 K/V, batch 128)', spec: 'specs/quickstart.attn', args: ['--backend', 'native,wasm', ...steps(10)] },
-  { title: '32 px RGB shape (patch 4, dim 192, depth 6, 6 heads / 3 K/V, mlp 4x, batch 64; wasm left out: about 12 images/s)', spec: join(dir, 'cifar_shape.attn'), shown: 'cifar_shape.attn (below)', args: ['--backend', 'native', ...steps(4)] },
+  { title: '32 px RGB shape (patch 4, dim 192, depth 6, 6 heads / 3 K/V, mlp 4x, batch 64; wasm left out: about 12 images/s)', spec: join(dir, 'cifar_shape.attn'), shown: 'cifar_shape.attn', source: CIFAR_SHAPE, args: ['--backend', 'native', ...steps(4)] },
 ];
 
 function run(cmd, argv, env = {}) {
@@ -54,7 +54,8 @@ try {
     console.error(`running: attnc bench ${b.shown ?? b.spec} ${b.args.join(' ')}`);
     const text = run(process.execPath, argv);
     process.stderr.write(text);
-    sections.push(`### ${b.title}\n\n\`\`\`sh\nattnc bench ${b.shown ?? relative(root, b.spec)} ${b.args.join(' ')}\n\`\`\`\n\n${text.trim().replace(/^(attnc bench|machine|backend|peer)/gm, '    $1')}\n`);
+    const source = b.source ? `where ${b.shown} is\n\n\`\`\`\n${b.source}\`\`\`\n\n` : '';
+    sections.push(`### ${b.title}\n\n${source}\`\`\`sh\nattnc bench ${b.shown ?? relative(root, b.spec)} ${b.args.join(' ')}\n\`\`\`\n\n${text.trim().replace(/^(attnc bench|machine|backend|peer)/gm, '    $1')}\n`);
   }
   console.error('running: python3 bench/torch_alloc.py');
   const alloc = run('/usr/bin/python3', [join(root, 'bench', 'torch_alloc.py'), ...(quick ? ['--quick'] : [])], { OPENBLAS_NUM_THREADS: '1', OMP_WAIT_POLICY: 'passive' });

@@ -12,7 +12,7 @@ The allocation functions are exec'd from compiler/targets/pytorch/assets/allocat
 package emits. Every way gives the same counts and the same output (checked). Timings interleave
 the three, best of ROUNDS, on the CPU with torch.set_num_threads(THREADS).
 
-    python3 bench/torch_alloc.py [--quick]     (ROUNDS=5 THREADS=1 to change them)
+    python3 bench/torch_alloc.py [--quick]     (ROUNDS=N THREADS=N change the defaults, 3 and 1)
 """
 import math
 import os
@@ -30,9 +30,9 @@ with open(os.path.join(ASSETS, 'allocation.py')) as f:
 allocate_on_device, groups_of_heads, allocate_from_scores = emitted['allocate_on_device'], emitted['groups_of_heads'], emitted['allocate_from_scores']
 
 QUICK = '--quick' in sys.argv
-ROUNDS = int(os.environ.get('ROUNDS', 2 if QUICK else 5))
+ROUNDS = int(os.environ.get('ROUNDS', 2 if QUICK else 3))
 THREADS = int(os.environ.get('THREADS', 1))
-REPEAT = 5 if QUICK else 40
+REPEAT = 3 if QUICK else 10
 # (name, batch, heads, K/V groups, tokens, head dim): the two shapes of docs/benchmarks.md
 SHAPES = [('quickstart', 128, 4, 2, 17, 16), ('32 px', 64, 6, 3, 65, 32)]
 POLICY = ('minmax', 'largest_remainder', 1)  # key_norm(min: 1)
