@@ -55,7 +55,11 @@ try {
     const text = run(process.execPath, argv);
     process.stderr.write(text);
     const source = b.source ? `where ${b.shown} is\n\n\`\`\`\n${b.source}\`\`\`\n\n` : '';
-    sections.push(`### ${b.title}\n\n${source}\`\`\`sh\nattnc bench ${b.shown ?? relative(root, b.spec)} ${b.args.join(' ')}\n\`\`\`\n\n${text.trim().replace(/^(attnc bench|machine|backend|peer)/gm, '    $1')}\n`);
+    // What it printed before the table (the rounds, the backends, the peer) as a code block; the table as it is.
+    const lines = text.trim().replaceAll(b.spec, b.shown ?? b.spec).split('\n');
+    const at = lines.findIndex((l) => l.startsWith('|'));
+    const printed = `${lines.slice(0, at).filter(Boolean).map((l) => `    ${l}`).join('\n')}\n\n${lines.slice(at).join('\n')}`;
+    sections.push(`### ${b.title}\n\n${source}\`\`\`sh\nattnc bench ${b.shown ?? relative(root, b.spec)} ${b.args.join(' ')}\n\`\`\`\n\n${printed}\n`);
   }
   console.error('running: python3 bench/torch_alloc.py');
   const alloc = run('/usr/bin/python3', [join(root, 'bench', 'torch_alloc.py'), ...(quick ? ['--quick'] : [])], { OPENBLAS_NUM_THREADS: '1', OMP_WAIT_POLICY: 'passive' });
