@@ -20,7 +20,7 @@ module.exports = {
     {
       name: 'backends-through-registry', severity: 'error',
       comment: 'runtime/train, eval, experiment, report (and data, checkpoint) reach a backend only through runtime/backends.ts',
-      from: { path: '^runtime/(train|eval|experiment|report|data|checkpoint)/' }, to: { path: BACKENDS },
+      from: { path: '^runtime/(train|eval|experiment|report|data|checkpoint|bench)/' }, to: { path: BACKENDS },
     },
     {
       name: 'backends-independent', severity: 'error', comment: 'a backend does not import another backend',

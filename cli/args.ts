@@ -47,3 +47,11 @@ function describeParseError(e: Error, code: string, options: Options): string {
   }
   return message;
 }
+
+/** --threads N (the native backend's thread count): a whole number >= 1, or undefined when not given. */
+export function threadsOption(command: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < 1) throw new UserError(`attnc ${command}: --threads needs a whole number >= 1 (threads of the native backend), got '${value}'`);
+  return n;
+}

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { load: Loader; summary: string }> = {
   fmt: { load: async () => (await import('./commands/fmt.js')).fmtCommand, summary: 'print a spec in canonical form (--write to rewrite it)' },
   alloc: { load: async () => (await import('./commands/alloc.js')).allocCommand, summary: 'share query heads among K/V groups, as every backend does' },
   train: { load: async () => (await import('./commands/train.js')).trainCommand, summary: 'train a run of a spec (TensorFlow.js: wasm, or tfjs-node when installed)' },
+  bench: { load: async () => (await import('./commands/bench.js')).benchCommand, summary: 'time training and evaluation of GQA, KDGQA and DGQA per backend, against the emitted PyTorch package' },
   experiment: { load: async () => (await import('./commands/experiment.js')).experimentCommand, summary: 'train every run of an experiment grid, then compare them (summary.json, report.html)' },
   report: { load: async () => (await import('./commands/report.js')).reportCommand, summary: 'rebuild a run\'s report.html (curves, allocation) from its metrics.jsonl' },
   eval: { load: async () => (await import('./commands/eval.js')).evalCommand, summary: 'evaluate a checkpoint: accuracy, loss, confusion, allocation of query heads' },

@@ -1034,12 +1034,33 @@ napi_value Sgd(napi_env env, napi_callback_info info) {
 
 // ---------------------------------------------------------------------------------------------
 
-// configure({ threads?, gemm? ('auto' | 'dnnl' | 'blas') }) -> { threads, gemm, dnnl }
+/** The instruction set oneDNN dispatches its kernels to (after DNNL_MAX_CPU_ISA), as its verbose output names it. */
+const char* isaName(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    case dnnl_cpu_isa_all: return "all";
+    default: return "unknown";
+  }
+}
+
+// configure(threads?, gemm? (-1 measure, 0 oneDNN, 1 OpenBLAS)) -> { threads, onednn, openblas, openblasThreads, isa }
 napi_value Configure(napi_env env, napi_callback_info info) {
   Args a(env, info);
   if (a.present(0)) {
     int t = static_cast<int>(a.d(0));
-    if (t > 0) omp_set_num_threads(t);
+    if (t > 0) {
+      omp_set_num_threads(t);
+      openblas_set_num_threads(t);
+    }
   }
   if (a.present(1)) {
     int g = static_cast<int>(a.d(1));
@@ -1058,6 +1079,8 @@ napi_value Configure(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "openblas", v);
   napi_create_int32(env, openblas_get_num_threads(), &v);
   napi_set_named_property(env, o, "openblasThreads", v);
+  napi_create_string_utf8(env, isaName(dnnl_get_effective_cpu_isa()), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "isa", v);
   return o;
 }
 

@@ -24,7 +24,7 @@ import { NativeUnavailableError } from './native/addon.js';
 import { openNativeSession, planNativeTraining } from './native/session.js';
 import { checkEvalData, evaluateEngine } from './eval/evaluate.js';
 
-/** The values of --backend: TensorFlow.js (auto picks the first that loads), the WebGPU plan, or the native CPU addon. */
+/** The values of --backend: auto (native when built, else TensorFlow.js's first that loads), TensorFlow.js's, the WebGPU plan, or the native CPU addon. */
 export const BACKEND_NAMES: readonly (BackendPreference | 'webgpu' | 'native')[] = ['auto', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu', 'webgpu', 'native'];
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
@@ -55,9 +55,34 @@ export interface Backend {
   close(): void;
 }
 
-/** Opens the backend `name`; BackendUnavailableError when it cannot be had. */
-export async function openBackend(name: BackendName): Promise<Backend> {
-  return name === 'webgpu' ? openWebGpu() : name === 'native' ? openNative() : openTfjs(name);
+/** How a backend is opened: the native backend's thread count (default: the cores available). */
+export interface BackendOptions {
+  threads?: number;
+}
+
+/**
+ * Opens the backend `name`; BackendUnavailableError when it cannot be had. `auto` is the native addon
+ * when it is built (this machine's CPU through oneDNN), else TensorFlow.js's first that loads
+ * (tfjs-node-gpu, tfjs-node, wasm, cpu), its "backend:" line saying why native was passed over.
+ */
+export async function openBackend(name: BackendName, o: BackendOptions = {}): Promise<Backend> {
+  if (o.threads !== undefined && name !== 'native' && name !== 'auto') {
+    throw new BackendUnavailableError(`--threads sets the native backend's threads; --backend ${name} does not take it`);
+  }
+  if (name === 'auto') return openAuto(o);
+  return name === 'webgpu' ? openWebGpu() : name === 'native' ? openNative(o) : openTfjs(name);
+}
+
+async function openAuto(o: BackendOptions): Promise<Backend> {
+  try {
+    const native = openNative(o);
+    return { ...native, why: `${native.why} (--backend auto: the native addon is built)` };
+  } catch (e) {
+    if (!(e instanceof BackendUnavailableError)) throw e;
+    if (o.threads !== undefined) throw new BackendUnavailableError(`--threads sets the native backend's threads, and ${e.message.replace(/^--backend native: /, '')}`);
+    const tfjs = await openTfjs('auto');
+    return { ...tfjs, why: `${tfjs.why} (--backend auto: the native addon is not built: npm run build:native builds it, docs/native.md)` };
+  }
 }
 
 /** Errors of a backend that are the user's to act on (a model that does not fit the device), printed as they are. */
@@ -86,10 +111,10 @@ async function openWebGpu(): Promise<Backend> {
   };
 }
 
-function openNative(): Backend {
+function openNative(o: BackendOptions): Backend {
   let session;
   try {
-    session = openNativeSession();
+    session = openNativeSession(o);
   } catch (e) {
     if (e instanceof NativeUnavailableError) throw new BackendUnavailableError(`--backend native: ${e.message}`);
     throw e;

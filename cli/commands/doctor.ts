@@ -18,7 +18,7 @@ import { parseCommandArgs } from '../args.js';
 export const DOCTOR_USAGE = `Usage: attnc doctor [--json]
 
 Reports Node, the platform, the TensorFlow.js backends (and which one --backend auto picks), WebGPU,
-python3 with PyTorch, the MNIST shipped with attnc and Fashion-MNIST. Always exits 0.`;
+the native addon (with the instruction set oneDNN dispatches to), python3 with PyTorch, the MNIST shipped with attnc and Fashion-MNIST. Always exits 0.`;
 
 /** One finding: whether the thing is there, and a line saying what or why not. */
 export interface Check {
@@ -33,8 +33,11 @@ export interface DoctorReport {
   backends: BackendDescription[];
   auto: Check & { backend: string | null };
   webgpu: Check;
-  /** The native CPU backend's addon (runtime/native): built and loadable, with what it runs on, or how to build it. */
-  native: Check;
+  /**
+   * The native CPU backend's addon (runtime/native): built and loadable, with what it runs on, or how
+   * to build it; isa: the instruction set oneDNN dispatches its kernels to (null without the addon).
+   */
+  native: Check & { isa: string | null };
   torch: Check;
   mnist: Check;
   fashionMnist: Check;
@@ -107,24 +110,34 @@ async function checkIdx(dir: () => string, install: string): Promise<Check> {
   }
 }
 
-/** --backend native: the addon's own line (threads, oneDNN, OpenBLAS), or why it does not load and how to build it. */
-function checkNative(): Check {
+/**
+ * --backend native: the addon's own line (threads, oneDNN and the ISA it dispatches to, OpenBLAS), or
+ * why it does not load and how to build it.
+ */
+function checkNative(): DoctorReport['native'] {
   try {
-    return { ok: true, detail: openNativeSession().why };
+    const session = openNativeSession();
+    return { ok: true, isa: session.isa, detail: session.why };
   } catch (e) {
-    if (e instanceof NativeUnavailableError) return { ok: false, detail: e.message };
+    if (e instanceof NativeUnavailableError) return { ok: false, isa: null, detail: e.message };
     throw e;
   }
 }
 
 export async function runDoctor(): Promise<DoctorReport> {
   const backends = await describeBackends();
+  // As runtime/backends.ts opens it: native when the addon is built, else TensorFlow.js's first that loads.
+  const native = checkNative();
   let auto: DoctorReport['auto'];
-  try {
-    const chosen = await selectBackend('auto');
-    auto = { ok: true, backend: chosen.name, detail: chosen.why };
-  } catch (e) {
-    auto = { ok: false, backend: null, detail: (e as Error).message };
+  if (native.ok) {
+    auto = { ok: true, backend: 'native', detail: native.detail };
+  } else {
+    try {
+      const chosen = await selectBackend('auto');
+      auto = { ok: true, backend: chosen.name, detail: `${chosen.why} (the native addon is not built: npm run build:native)` };
+    } catch (e) {
+      auto = { ok: false, backend: null, detail: (e as Error).message };
+    }
   }
   const [webgpu, torch, mnist, fashionMnist] = await Promise.all([
     checkWebGpu(),
@@ -136,7 +149,7 @@ export async function runDoctor(): Promise<DoctorReport> {
     attnc: ATTNC_VERSION,
     node: process.version,
     platform: { os: os.platform(), release: os.release(), arch: os.arch(), cpus: os.cpus().length, memoryBytes: os.totalmem() },
-    backends, auto, webgpu, native: checkNative(), torch, mnist, fashionMnist,
+    backends, auto, webgpu, native, torch, mnist, fashionMnist,
   };
 }
 
@@ -155,6 +168,7 @@ export function formatDoctor(r: DoctorReport): string {
     ...r.backends.map((b) => `  ${mark(b.usable)}${b.name.padEnd(width)}  ${b.detail}`),
     `webgpu        ${mark(r.webgpu.ok)}${r.webgpu.detail}`,
     `native        ${mark(r.native.ok)}${r.native.detail}`,
+    ...(r.native.isa ? [`  isa         oneDNN dispatches to ${r.native.isa} (DNNL_MAX_CPU_ISA caps it)`] : []),
     `torch         ${mark(r.torch.ok)}${r.torch.detail}`,
     `mnist         ${mark(r.mnist.ok)}${r.mnist.detail}`,
     `fashion_mnist ${mark(r.fashionMnist.ok)}${r.fashionMnist.detail}`,

@@ -18,11 +18,11 @@ import { analysisBatch, DEFAULT_ANALYSIS_IMAGES, describeAnalysisNoise, formatAn
 import type { AnalysisReport } from '../../runtime/eval/similarity.js';
 import { formatTextReport, type ReportContext } from '../../runtime/eval/text-report.js';
 import { EXIT_OK, UserError, type Io } from '../io.js';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, threadsOption } from '../args.js';
 import { explainNotCheckpoint } from '../checkpoint-file.js';
 
 export const EVAL_USAGE = `Usage: attnc eval CHECKPOINT [--data DATA] [--split test|train] [--batch N]
-                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu] [--json]
+                  [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native] [--threads N] [--json]
                   [--analyze [--analyze-images N]]
 
 Evaluates an attnc checkpoint: top-1 and top-5 accuracy, mean loss, per-class accuracy, the confusion
@@ -33,8 +33,9 @@ matrix and the mean number of query heads per K/V group in each layer.
   --split S       test (default) or train
   --batch N       images per forward pass (default: the run's eval batch, else 128); key_norm layers
                   with eval: recompute allocate once per batch, so N can change their results
-  --backend B     auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
-                  webgpu evaluates with the WebGPU plan of the model
+  --backend B     auto (default): native when its addon is built, else tfjs-node-gpu, tfjs-node,
+                  wasm, cpu, the first that loads; webgpu evaluates with the WebGPU plan of the model
+  --threads N     the native backend's threads (default: the cores available)
   --json          print the results as JSON (accuracies as fractions)
   --analyze       also the PGQA analysis (docs/evaluation.md): per layer the similarity of the
                   attention maps and head outputs of query heads sharing a K/V head, with and
@@ -112,7 +113,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     args, allowPositionals: true,
     options: {
       data: { type: 'string' }, split: { type: 'string', default: 'test' }, batch: { type: 'string' },
-      backend: { type: 'string', default: 'auto' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string', default: 'auto' }, threads: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       analyze: { type: 'boolean' }, 'analyze-images': { type: 'string' },
     },
   });
@@ -122,6 +123,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
   if (split !== 'test' && split !== 'train') throw new UserError(`attnc eval: --split must be test or train, got '${split}'`);
   const backendName = values.backend as BackendName;
   if (!BACKEND_NAMES.includes(backendName)) throw new UserError(`attnc eval: unknown --backend '${values.backend}'; use one of ${BACKEND_NAMES.join(', ')}`);
+  const threads = threadsOption('eval', values.threads);
   let wantedBatch: number | undefined;
   if (values.batch !== undefined) {
     wantedBatch = Number(values.batch);
@@ -153,7 +155,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     const plan = planData(values.data, checkpoint, path, io.cwd, shown);
     for (const w of plan.warnings) io.err(w);
 
-    const backend = await openBackend(backendName);
+    const backend = await openBackend(backendName, { threads });
     let report: EvalReport;
     let fitted: { batch: number; note: string | null };
     let data: Dataset;

@@ -18,18 +18,19 @@ import { EXIT_OK, EXIT_USER, processIo, UserError, type Io } from '../io.js';
 import { loadSpec } from '../load.js';
 import { writeRunReportAfterTraining } from './report.js';
 import { writeIrCopy } from '../../runtime/experiment/record.js';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, threadsOption } from '../args.js';
 import { explainNotCheckpoint } from '../checkpoint-file.js';
 import { ensureSources, parseFrom, readSpecStart } from './train-start.js';
 
 export const TRAIN_USAGE = `Usage: attnc train SPEC [--run NAME] [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu|webgpu|native]
                    [--epochs N | --steps N] [--out DIR] [--resume | --init CHECKPOINT]
                    [--seed N] [--save-every N] [--fresh-optimizer] [--with-deps] [--from RUN=DIR]
-                   [--quiet] [--json]
+                   [--threads N] [--quiet] [--json]
 
 SPEC is a .attn spec or an IR document (.json). Data paths are relative to the spec's folder.
   --run NAME        the run to train (needed when the spec has several; experiment runs too)
-  --backend B       auto (default: tfjs-node-gpu, tfjs-node, wasm, cpu, the first that loads);
+  --backend B       auto (default): native when its addon is built, else tfjs-node-gpu, tfjs-node,
+                    wasm, cpu, the first that loads (--resume: the backend the checkpoint was written on);
                     webgpu runs the WebGPU plan of the model (a GPU, or Mesa's llvmpipe without one);
                     native runs the C++ CPU addon (oneDNN; npm run build:native builds it, docs/native.md)
   --epochs N        train N epochs instead of the run's length
@@ -43,6 +44,7 @@ SPEC is a .attn spec or an IR document (.json). Data paths are relative to the s
   --from RUN=DIR    run RUN's output is in DIR, not runs/RUN (repeatable)
   --seed N          the run's seed (data order, initialisation, dropout), and of the runs it starts from
   --save-every N    also write last.safetensors every N steps (it is written every epoch)
+  --threads N       the native backend's threads (oneDNN/OpenMP and OpenBLAS; default: the cores available)
   --fresh-optimizer with --resume: continue a checkpoint that has no optimizer state (best.safetensors)
                     with fresh optimizer state (not bit-exact with an unbroken run)
   --quiet           no progress output
@@ -80,7 +82,7 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
     options: {
       run: { type: 'string' }, backend: { type: 'string', default: 'auto' }, epochs: { type: 'string' }, steps: { type: 'string' },
       out: { type: 'string', short: 'o' }, resume: { type: 'boolean' }, init: { type: 'string' }, seed: { type: 'string' },
-      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, 'with-deps': { type: 'boolean' }, from: { type: 'string', multiple: true }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'save-every': { type: 'string' }, 'fresh-optimizer': { type: 'boolean' }, 'with-deps': { type: 'boolean' }, from: { type: 'string', multiple: true }, threads: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return io.out(TRAIN_USAGE), EXIT_OK;
@@ -94,6 +96,7 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
   const saveEvery = positiveInt('--save-every', values['save-every']) ?? null;
   const from = parseFrom(values.from ?? []);
   if (typeof from === 'string') throw new UserError(`attnc train: ${from}`);
+  const threads = threadsOption('train', values.threads);
 
   const file = positionals[0]!;
   // Under --json stdout carries the summary only; what would be said along the way goes to stderr.
@@ -161,7 +164,10 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
       if (values.init && specRun.init) sayIo.out(`--init ${values.init} replaces the spec's init of run '${specRun.name}'`);
       const init = values.init ? { file: values.init, checkpoint: await readInit(resolve(io.cwd, values.init), values.init) } : fromSpec ? await readSpecStart(run, model, start) : null;
 
-      const backend = await openBackend(backendName);
+      // --backend auto continues a run on the backend that wrote it (bit-exact resume needs the same one).
+      const resumedOn = resume?.state.backend;
+      const chosen = backendName === 'auto' && resumedOn && BACKEND_NAMES.includes(resumedOn as BackendName) ? (resumedOn as BackendName) : backendName;
+      const backend = await openBackend(chosen, { threads });
       try {
         (options.sayBackend ?? ((l: string) => sayIo.out(l)))(`backend: ${backend.why}`);
         const { train: trainSet, test } = await loadData(doc, run, file, io.cwd);

@@ -11,7 +11,8 @@ type Opt<T> = T | null;
 
 /** The addon's functions (argument order as in native/attnc_native.cc). */
 export interface NativeAddon {
-  configure(threads?: number | null, gemm?: number | null): { threads: number; onednn: string; openblas: string; openblasThreads: number };
+  /** threads > 0 sets OpenMP's and OpenBLAS's thread counts; isa: what oneDNN dispatches to (avx2, avx512_core, ...). */
+  configure(threads?: number | null, gemm?: number | null): { threads: number; onednn: string; openblas: string; openblasThreads: number; isa: string };
   matmul(a: F32, b: F32, c: F32, M: number, K: number, N: number, transA: boolean, transB: boolean, accumulate: boolean, bias?: Opt<F32>): void;
   gemmChoices(): { M: number; K: number; N: number; transA: number; transB: number; accumulate: number; bias: number; dnnlMs: number; blasMs: number; chosen: 'onednn' | 'openblas' }[];
   layernorm(x: F32, gamma: F32, beta: F32, y: F32, stats: F32, rows: number, dim: number, eps: number): void;

@@ -13,7 +13,7 @@ import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
 import { initialTensors } from '../../compiler/ir/init.js';
-import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
+import type { EngineOptions, EngineProfile, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { countsOfTable, gradStatRow, gradStatTensorsOf, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 import { NativeExecutor, type Buffer } from './executor.js';
@@ -35,6 +35,7 @@ export class NativeEngine implements TrainingEngine {
   readonly allocationLayers: readonly number[];
   private readonly evals = new Map<number, NativeExecutor>();
   private readonly perImage: number;
+  private readonly phaseMs: Record<string, number> = { forward: 0, backward: 0, optimizer: 0 };
 
   private constructor(
     readonly addon: NativeAddon,
@@ -79,14 +80,27 @@ export class NativeEngine implements TrainingEngine {
     for (let i = 0; i < g.training!.accumulate; i++) {
       this.writeInputs(this.home, batch, i * g.batch, g.batch);
       const values = this.values({ ...at, microBatch: i });
-      this.home.run('forward', values);
-      this.home.run('backward', values);
+      this.timed('forward', values);
+      this.timed('backward', values);
     }
   }
 
   /** The optimizer phase: norm, clipping, the update (skipped when the norm is not finite), gradients zeroed. */
   update(at: StepPosition): void {
-    this.home.run('optimizer', this.values({ ...at, microBatch: 0 }));
+    this.timed('optimizer', this.values({ ...at, microBatch: 0 }));
+  }
+
+  /** Milliseconds per training phase so far, and the bytes of every array the executors hold (shared ones once). */
+  profile(): EngineProfile {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const exec of [this.home, ...this.evals.values()]) for (const t of exec.tensors.values()) buffers.add(t.buffer);
+    return { phaseMs: { ...this.phaseMs }, bytes: [...buffers].reduce((sum, b) => sum + b.byteLength, 0) };
+  }
+
+  private timed(phase: 'forward' | 'backward' | 'optimizer', values: Record<RuntimeValue, number>): void {
+    const t0 = performance.now();
+    this.home.run(phase, values);
+    this.phaseMs[phase]! += performance.now() - t0;
   }
 
   async stepStats(): Promise<StepResult> {

@@ -12,7 +12,7 @@ import type { Tf } from './backend.js';
 import { crossEntropy } from './ops.js';
 import { loadCheckpointTensors, toCheckpointTensors } from './params.js';
 import { VitModel } from './vit.js';
-import type { EngineFactory, EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
+import type { EngineFactory, EngineOptions, EngineProfile, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { createOptimizer, type Optimizer } from './optimizer.js';
 import { batchGradients, clipByGlobalNorm } from './step.js';
 
@@ -25,6 +25,7 @@ export class TfjsEngine implements TrainingEngine {
   private readonly run: RunIR | null;
   private readonly microBatch: number;
   private readonly seed: number;
+  private optimizerMs = 0;
 
   constructor(
     private readonly tf: Tf,
@@ -45,16 +46,20 @@ export class TfjsEngine implements TrainingEngine {
     const { tf, vit } = this;
     const run = this.needRun();
     const g = batchGradients(vit, batch, { run, microBatch: this.microBatch, step: at.step, epochStep: at.epochStep, seed: this.seed });
+    let t0 = performance.now();
     const clipped = clipByGlobalNorm(vit, g.grads, run.clipGrad);
     // One download per step: the loss (for the NaN check and the log), the hits, the gradient norm and
     // the allocation of every key_norm layer.
     const packed = tf.tidy(() => tf.concat([tf.stack([g.loss, g.correct, clipped.norm]), ...this.countTensors()]));
+    this.optimizerMs += performance.now() - t0;
     const stats = await packed.data();
     tf.dispose([packed, g.loss, g.correct, clipped.norm]);
+    t0 = performance.now();
     const [loss, correct, gradNorm] = [stats[0]!, stats[1]!, stats[2]!];
     // As before engines: no update once the loss or the norm is not finite (training stops there).
     if (Number.isFinite(loss) && Number.isFinite(gradNorm)) this.optimizer!.apply(clipped.grads, at.lr, at.step + 1);
     tf.dispose(clipped.grads);
+    this.optimizerMs += performance.now() - t0;
     return { loss, correct, gradNorm, counts: this.split(stats, 3) };
   }
 
@@ -102,6 +107,11 @@ export class TfjsEngine implements TrainingEngine {
     loadCheckpointTensors(this.tf, this.vit.params, t.params);
     if (t.state && stateSpecs(this.model).length > 0) this.vit.loadStateTensors(t.state);
     if (t.optimizer) this.needOptimizer().loadState(t.optimizer);
+  }
+
+  /** Forward and backward as the graph executor timed them; optimizer: clipping and the update (the statistics' download excluded). */
+  profile(): EngineProfile {
+    return { phaseMs: { ...this.vit.phaseMs, optimizer: this.optimizerMs }, bytes: this.tf.memory().numBytes };
   }
 
   dispose(): void {

@@ -13,18 +13,26 @@ export const KERNELS: Record<string, Kernel> = { ...DENSE_KERNELS, ...ATTENTION_
 /**
  * Runs the nodes of `phases` in order. `keep` names tensors that outlive the run (the caller takes
  * them); any other tensor written here is released after its last reader in these phases. With
- * `keep` null nothing is released (autodiff of the run needs every intermediate).
+ * `keep` null nothing is released (autodiff of the run needs every intermediate). `clock` gets the
+ * milliseconds of each phase added (attnc bench).
  */
-export function runPhases(k: KernelContext, graph: Graph, phases: readonly Phase[], keep: ReadonlySet<string> | null): void {
+export function runPhases(k: KernelContext, graph: Graph, phases: readonly Phase[], keep: ReadonlySet<string> | null, clock?: Record<string, number>): void {
   const nodes = phases.flatMap((p) => graph.phases[p]);
   const last = lastReaders(nodes);
-  nodes.forEach((node, i) => {
-    const kernel = KERNELS[node.op];
-    if (!kernel) throw new Error(`tfjs graph executor: no kernel for op '${node.op}'`);
-    if (keep) k.tf.tidy(() => kernel(k, node, node.attrs as Record<string, any>));
-    else kernel(k, node, node.attrs as Record<string, any>);
-    if (keep) for (const t of Object.values(node.inputs)) if (last.get(t) === i && !keep.has(t)) k.env.release(t);
-  });
+  let i = 0;
+  for (const phase of phases) {
+    // The CPU backends (wasm, cpu, tfjs-node) run each kernel when it is called, so wall time per phase is theirs.
+    const t0 = clock ? performance.now() : 0;
+    for (const node of graph.phases[phase]) {
+      const kernel = KERNELS[node.op];
+      if (!kernel) throw new Error(`tfjs graph executor: no kernel for op '${node.op}'`);
+      if (keep) k.tf.tidy(() => kernel(k, node, node.attrs as Record<string, any>));
+      else kernel(k, node, node.attrs as Record<string, any>);
+      if (keep) for (const t of Object.values(node.inputs)) if (last.get(t) === i && !keep.has(t)) k.env.release(t);
+      i++;
+    }
+    if (clock) clock[phase] = (clock[phase] ?? 0) + performance.now() - t0;
+  }
 }
 
 function lastReaders(nodes: readonly GraphNode[]): Map<string, number> {

@@ -59,6 +59,8 @@ export class VitModel {
   /** The attention state of each layer (null for layers without one), indexed by layer. */
   readonly state: (AttentionState | null)[];
   private readonly graphs = new Map<string, Graph>();
+  /** Milliseconds of the training passes' forward and backward phases so far (attnc bench). */
+  readonly phaseMs: Record<string, number> = { forward: 0, backward: 0 };
 
   constructor(
     readonly tf: Tf,
@@ -150,7 +152,7 @@ export class VitModel {
         if (have) env.put(p.grad, have);
       }
       if (stats) env.put(graph.training!.stats, stats);
-      runPhases(this.kernelContext(env, ctx), graph, ['forward', 'backward'], keep);
+      runPhases(this.kernelContext(env, ctx), graph, ['forward', 'backward'], keep, this.phaseMs);
       for (const p of graph.params) if (env.has(p.grad)) grads.set(p.name, env.take(p.grad));
       return env.take(graph.training!.stats);
     } finally {

@@ -84,6 +84,16 @@ export interface TrainingEngine {
    */
   load(t: { params: Record<string, Tensor>; state?: Record<string, Tensor>; optimizer?: OptimizerState }): Promise<void>;
   dispose(): void;
+  /**
+   * For attnc bench (optional): milliseconds spent in each phase since the engine was made
+   * (forward, backward, optimizer), and the bytes of tensors the backend holds now.
+   */
+  profile?(): EngineProfile;
+}
+
+export interface EngineProfile {
+  phaseMs: Record<string, number>;
+  bytes: number;
 }
 
 export type EngineFactory = (o: EngineOptions) => Promise<TrainingEngine>;

@@ -170,11 +170,24 @@ def job_sdpa(mods, job):
     return out
 
 
+class OnDevice:
+    """allocate_on_device of model.py for one row of scores given as JSON numbers (or 'NaN', 'Infinity'), as float32."""
+
+    def __init__(self, model_module):
+        self.model = model_module
+
+    def allocate(self, scores, heads, scale, rounding, min_per_group):
+        row = torch.tensor([[float(s) for s in scores]], dtype=torch.float32)
+        return self.model.allocate_on_device(row, heads, scale, rounding, min_per_group)[0]
+
+
 def job_call(mods, job):
-    """Calls module functions on JSON arguments: {'calls': [[module, function, args...], ...]}."""
+    """Calls module functions on JSON arguments: {'calls': [[module, function, args...], ...]}; module
+    'device' is OnDevice over model.py."""
     results = []
     for module, function, *args in job['calls']:
-        value = getattr(mods[module], function)(*args)
+        target = OnDevice(mods['model']) if module == 'device' else mods[module]
+        value = getattr(target, function)(*args)
         if isinstance(value, torch.Tensor):
             value = value.tolist()
         results.append(value)

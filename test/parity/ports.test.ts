@@ -80,6 +80,8 @@ function allocationCases(): { scores: number[]; opts: KeyNormOptions }[] {
 }
 const allocations = allocationCases();
 const allocationsAt = allocations.map((c) => call('allocate_from_scores', c.scores.map(encodeScore), c.opts.heads, c.opts.scale, c.opts.rounding, c.opts.minPerGroup));
+// The forward pass's version, on float32 tensors (the scores as float32, as a block's key norms are).
+const onDeviceAt = allocations.map((c) => calls.push(['device', 'allocate', c.scores.map((x) => encodeScore(Math.fround(x))), c.opts.heads, c.opts.scale, c.opts.rounding, c.opts.minPerGroup]) - 1);
 
 let initModel: ModelIR;
 let initAt: number[] = [];
@@ -184,6 +186,13 @@ describe('the emitted ports of attnc TypeScript', () => {
     expect(SPECIAL.length).toBe(3);
     allocations.forEach((c, i) => {
       expect(result(allocationsAt[i]!), `${JSON.stringify(c.scores.map(encodeScore))} ${JSON.stringify(c.opts)}`).toEqual(allocateFromScores(c.scores, c.opts).counts);
+    });
+  });
+
+  it.skipIf(!hasTorch)(`the allocation on the device (int64 limbs, no host round trip) gives compiler/alloc.ts's counts of the float32 scores (${allocations.length} cases)`, () => {
+    allocations.forEach((c, i) => {
+      const f32 = c.scores.map(Math.fround);
+      expect(result(onDeviceAt[i]!), `${JSON.stringify(f32.map(encodeScore))} ${JSON.stringify(c.opts)}`).toEqual(allocateFromScores(f32, c.opts).counts);
     });
   });
 

@@ -20,7 +20,7 @@ describe('report.html of a run', () => {
 
   beforeAll(async () => {
     const spec = writeSpec(dir, irDocument([tinyModel()], [tinyRun({ epochs: 3 })]), 'plain');
-    const r = await runCli(['train', spec, '--out', 'plain', '--quiet'], dir);
+    const r = await runCli(['train', spec, '--out', 'plain', '--quiet', '--backend', 'wasm'], dir);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^wrote plain\/report\.html$/m);

@@ -17,7 +17,7 @@ function steps(records: MetricsRecord[]): Extract<MetricsRecord, { kind: 'step' 
 describe('attnc train', () => {
   it('trains: the loss falls, test accuracy beats chance, metrics and checkpoints are written', async () => {
     const spec = writeSpec(dir, irDocument([tinyModel()], [tinyRun({ epochs: 5, optimizer: { kind: 'adamw', lr: 1e-2, weightDecay: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 } })]), 'learn');
-    const r = await runCli(['train', spec, '--out', 'learn'], dir);
+    const r = await runCli(['train', spec, '--out', 'learn', '--backend', 'wasm'], dir);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^backend: wasm: @tensorflow\/tfjs-backend-wasm [\d.]+ \(SIMD (on|off), 1 thread\)/);

@@ -90,18 +90,25 @@ class ScoredAllocation(nn.Module):
         self.initialised, self.last_step = True, None
 
     def allocate(self, scores):
+        """Counts int64 [G] for scores [G], or [B, G] for [B, G], computed on their device (no host round trip)."""
         p = self.policy
-        return allocate_from_scores(scores, self.heads, p['scale'], p['rounding'], p['min'])
+        rows = scores if scores.dim() == 2 else scores[None]
+        counts = allocate_on_device(rows, self.heads, p['scale'], p['rounding'], p['min'])
+        return counts if scores.dim() == 2 else counts[0]
 
     def store(self, counts):
-        self.counts.copy_(torch.tensor(counts, dtype=torch.int32))
+        self.counts.copy_(counts)
+
+    def held(self):
+        """The stored counts, int64 on their device."""
+        return self.counts.long()
 
     @torch.no_grad()
     def counts_for(self, k, ctx):
-        """The counts of this forward pass: [G], or [B] lists of [G] (scope 'sample'). No gradient flows here."""
+        """The counts of this forward pass, int64 on the keys' device: [G], or [B, G] (scope 'sample'). No gradient flows here."""
         p = self.policy
         if not ctx.training and p['eval'] == 'frozen':
-            return self.counts.tolist()
+            return self.held()
         if p['score']['kind'] == 'key_grad':
             # The previous step's gradient statistic: one row for the batch, the same on every process.
             per_image, summed = self.key_grad[None].clone(), self.key_grad.clone()
@@ -128,16 +135,13 @@ class ScoredAllocation(nn.Module):
     def untracked(self, per_image, summed, ctx):
         """KDGQA: every pass allocates from its own norms; training keeps the batch's for eval 'frozen'."""
         p = self.policy
-        if p['scope'] == 'sample':
-            counts = [self.allocate(row) for row in per_image.tolist()]
-        else:
-            counts = self.allocate(summed.tolist())
+        counts = self.allocate(per_image if p['scope'] == 'sample' else summed)
         if ctx.training:
             self.score.copy_(summed)
             if p['scope'] == 'batch':
                 self.store(counts)
             elif p['eval'] == 'frozen':
-                self.store(self.allocate(summed.tolist()))
+                self.store(self.allocate(summed))
             self.initialised = True
         return counts
     # @if attncRule
@@ -148,18 +152,18 @@ class ScoredAllocation(nn.Module):
         init 'first_batch'), frozen in between. Evaluation with 'recompute' scores one tracker step ahead
         without storing it."""
         if not ctx.training:
-            return self.allocate(tracker_step(track, self.cache, summed)[1].tolist())
+            return self.allocate(tracker_step(track, self.cache, summed)[1])
         if self.last_step == ctx.step:
-            return self.counts.tolist()
+            return self.held()
         cache, score = tracker_step(track, self.cache, summed)
         self.cache.copy_(cache)
         self.score.copy_(score)
         window = self.policy['window'] or 1
         due = (not self.initialised and self.policy['init'] == 'first_batch') or (ctx.step > 0 and ctx.step % window == 0)
         if due:
-            self.store(self.allocate(score.tolist()))
+            self.store(self.allocate(score))
         self.initialised, self.last_step = True, ctx.step
-        return self.counts.tolist()
+        return self.held()
     # @end
     # @if paperRule
 
@@ -172,13 +176,13 @@ class ScoredAllocation(nn.Module):
         window = self.policy['window'] or 1
         if ctx.training:
             if self.last_step == ctx.step:
-                return self.counts.tolist()
+                return self.held()
             due = ctx.epoch_step % window == 0 or (not self.initialised and self.policy['init'] == 'first_batch')
             self.initialised, self.last_step = True, ctx.step
             if not due:
-                return self.counts.tolist()
+                return self.held()
         score = paper_score(track, self.cache, summed)
-        counts = self.allocate(score.tolist())
+        counts = self.allocate(score)
         self.store(counts)
         self.cache.copy_((self.cache + summed) / window if ctx.training else summed)
         self.score.copy_(score)
@@ -234,7 +238,7 @@ class Attention(nn.Module):
         if groups != heads:
         # @end
             self.uniform_groups = torch.tensor([h // (heads // groups) for h in range(heads)], dtype=torch.int64)
-        self.last_counts = None  # the counts the last forward pass used: [G], or [B] lists of [G]
+        self.last_counts = None  # the counts the last forward pass used: [G], or [B, G] (a list when uniform, else a tensor)
 
     def forward(self, x, ctx):
         batch, tokens, _ = x.shape
@@ -254,16 +258,15 @@ class Attention(nn.Module):
             self.last_counts = self.uniform_counts
             return self.uniform_groups
         if torch.onnx.is_in_onnx_export() and (ctx.training or self.alloc.policy['eval'] != 'frozen'):
-            # The allocation is computed in Python from the keys (.tolist()): a trace would record this
-            # input's counts as constants and the exported model would give every input the same groups.
+            # The allocation is computed from the keys with data-dependent loops over exact integers: a trace
+            # would record this input's counts as constants and the exported model would give every input the same groups.
             raise RuntimeError(
                 f'layer {self.index}: key_norm allocation computed from the keys of each pass cannot be exported to ONNX '
                 '(torch.onnx.export would freeze the traced input\'s allocation into a constant); '
                 'export a model whose key_norm layers evaluate frozen (eval: frozen), or evaluate it with PyTorch or attnc')
         counts = self.alloc.counts_for(k.detach(), ctx)
         self.last_counts = counts
-        table = [group_of_head(c) for c in counts] if counts and isinstance(counts[0], list) else group_of_head(counts)
-        return torch.tensor(table, dtype=torch.int64, device=k.device)
+        return groups_of_heads(counts, self.heads)
         # @else
         self.last_counts = self.uniform_counts
         return self.uniform_groups
@@ -408,4 +411,5 @@ class VisionTransformer(nn.Module):
 
     def allocations(self):
         """The counts each block's last forward pass used, by layer index ([G], or [B] lists of [G])."""
-        return {block.index: block.attn.last_counts for block in self.blocks}
+        return {block.index: block.attn.last_counts.tolist() if torch.is_tensor(block.attn.last_counts) else block.attn.last_counts
+                for block in self.blocks}

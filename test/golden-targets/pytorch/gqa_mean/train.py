@@ -332,8 +332,9 @@ def main(argv=None):
         sums['images'] += batch
         sums['steps'] += 1
         metrics.append({'kind': 'step', 'step': state['step'], 'epoch': epoch + 1, 'loss': r['loss'], 'acc': r['correct'] / batch, 'lr': lr, 'gradNorm': r['grad_norm']})
-        for b in key_norm_blocks:
-            counts = b.attn.alloc.counts.tolist()
+        # One read of every block's counts per step (not one per block).
+        held = torch.stack([b.attn.alloc.counts for b in key_norm_blocks]).tolist() if key_norm_blocks else []
+        for b, counts in zip(key_norm_blocks, held):
             if counts != logged[b.index]:
                 logged[b.index] = counts
                 metrics.append({'kind': 'allocation', 'step': state['step'], 'epoch': epoch + 1, 'layer': b.index, 'counts': counts})

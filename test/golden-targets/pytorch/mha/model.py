@@ -225,7 +225,7 @@ class Attention(nn.Module):
         self.register_buffer('uniform_groups', None, persistent=False)
         if groups != heads:
             self.uniform_groups = torch.tensor([h // (heads // groups) for h in range(heads)], dtype=torch.int64)
-        self.last_counts = None  # the counts the last forward pass used: [G], or [B] lists of [G]
+        self.last_counts = None  # the counts the last forward pass used: [G], or [B, G] (a list when uniform, else a tensor)
 
     def forward(self, x, ctx):
         batch, tokens, _ = x.shape
@@ -349,7 +349,8 @@ class VisionTransformer(nn.Module):
 
     def allocations(self):
         """The counts each block's last forward pass used, by layer index ([G], or [B] lists of [G])."""
-        return {block.index: block.attn.last_counts for block in self.blocks}
+        return {block.index: block.attn.last_counts.tolist() if torch.is_tensor(block.attn.last_counts) else block.attn.last_counts
+                for block in self.blocks}
 
 
 # ---------------------------------------------------------------------------------------------
