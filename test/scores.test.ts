@@ -12,7 +12,8 @@ import { IR_SCHEMA, loadIrDocument } from '../compiler/ir/validate.js';
 import { migrateModel } from '../compiler/ir/migrate.js';
 import { DEFAULT_LIMITS as L } from '../compiler/targets/webgpu/kernel.js';
 import { keyEntropyKernel, keyNormKernel, keyRandomKernel, keyVarianceKernel } from '../compiler/targets/webgpu/templates/allocation.js';
-import { seed32 } from '../core/random.js';
+import { Purpose, randomBits, seed32, streamId } from '../core/random.js';
+import { allocateFromScores } from '../compiler/alloc.js';
 import { keyStatistic } from '../runtime/tfjs/attention.js';
 import { loadNativeAddon, nativeUnavailableReason } from '../runtime/native/addon.js';
 import { runKernel } from '../runtime/webgpu/run-kernel.js';
@@ -79,10 +80,35 @@ describe('the score registry', () => {
     // Image 1 of micro-batch 1 is image 0 of the same micro-batch one image later.
     expect(randomScore({ ...train, firstImage: 1 }, 0, 2, 3)).toBe(values[2]);
     expect(randomScore({ ...train, microBatch: 0 }, 1, 2, 3)).not.toBe(values[2]);
-    // Evaluation: one key per layer, whatever the image, step and micro-batch.
+    // Evaluation: one key per layer, whatever the step and micro-batch; the counter is the image's
+    // position in its batch, b * G + g (plus firstImage), as in training.
     const ev = DRAWS[1]!;
-    expect(randomScore(ev, 0, 1, 3)).toBe(randomScore({ ...ev, step: 0, microBatch: 3 }, 5, 1, 3));
+    expect(randomScore(ev, 5, 1, 3)).toBe(randomScore({ ...ev, step: 0, microBatch: 3 }, 5, 1, 3));
     expect(randomScore({ ...ev, seed: seed32(ev.seed) }, 0, 1, 3)).toBe(randomScore(ev, 0, 1, 3));
+    expect(randomScore({ ...ev, firstImage: 1 }, 0, 2, 3)).toBe(randomScore(ev, 1, 2, 3));
+    expect(randomScore(ev, 0, 1, 3)).toBe(randomBits(seed32(ev.seed), streamId(Purpose.allocationScore, ev.layer), 1) >>> 20);
+    expect(randomScore(ev, 4, 1, 3)).toBe(randomBits(seed32(ev.seed), streamId(Purpose.allocationScore, ev.layer), 4 * 3 + 1) >>> 20);
+  });
+
+  it('draws `random` per image at evaluation too, so a batch of 128 allocates the even split it trained at', () => {
+    // One draw shared by every image would make the batch's sum proportional to that one row, and
+    // evaluation would allocate an uneven split (e.g. [3, 1, 2, 2]) that training never saw.
+    const B = 128;
+    const G = 4;
+    const opts = { heads: 8, scale: 'none' as const, rounding: 'largest_remainder' as const, minPerGroup: 0 };
+    for (const seed of [0, 1, 7, 42, 2 ** 40 + 3]) {
+      for (const layer of [0, 1, 5]) {
+        for (const training of [false, true]) {
+          const draw: ScoreDraw = { seed, layer, training, step: 3, microBatch: 1 };
+          const rows = Array.from({ length: B }, (_, b) => Array.from({ length: G }, (_, g) => randomScore(draw, b, g, G)));
+          const sums = Array.from({ length: G }, (_, g) => rows.reduce((s, r) => s + r[g]!, 0));
+          expect(allocateFromScores(sums, opts).counts, `seed ${seed} layer ${layer} training ${training}`).toEqual([2, 2, 2, 2]);
+          // The per-image values differ between images (not one row repeated).
+          expect(new Set(rows.map((r) => r.join(','))).size).toBe(B);
+          expect(new Set(rows.map((r) => r[0])).size).toBeGreaterThan(B / 2);
+        }
+      }
+    }
   });
 });
 

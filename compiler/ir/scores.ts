@@ -17,11 +17,11 @@ export interface ScoreDraw {
   /** The run seed (seed32 is applied here). */
   seed: number;
   layer: number;
-  /** Training: keyed by (step, micro-batch, image); evaluation: one fixed key per layer. */
+  /** Training: keyed by (step, micro-batch, image); evaluation: one key per layer, still drawn per image (by its batch position). */
   training: boolean;
   step: number;
   microBatch: number;
-  /** Where these images start within their micro-batch (data-parallel processes share one; 0 otherwise). */
+  /** Where these images start within their (micro-)batch (data-parallel processes share one; 0 otherwise). */
   firstImage?: number;
 }
 
@@ -51,16 +51,21 @@ export interface ScoreEntry {
 }
 
 /**
- * The `random` statistic of image b (counted from the micro-batch's first) and group g, a whole number
- * in [0, 4096): the top 12 bits of the counter generator (core/random.ts) at
- *   training:   stream streamId(Purpose.allocationScore, layer, step, microBatch), counter b * G + g
- *   evaluation: stream streamId(Purpose.allocationScore, layer),                  counter g (every image)
+ * The `random` statistic of image b (counted from the batch's first, plus firstImage) and group g, a
+ * whole number in [0, 4096): the top 12 bits of the counter generator (core/random.ts) at
+ *   training:   stream streamId(Purpose.allocationScore, layer, step, microBatch), counter (firstImage + b) * G + g
+ *   evaluation: stream streamId(Purpose.allocationScore, layer),                  counter (firstImage + b) * G + g
+ * Evaluation draws per image too, so the batch's summed scores (which set the allocation) average out
+ * as they do in training; one draw shared by every image would give evaluation an uneven split that
+ * training never saw. The evaluation draw depends only on (seed, layer, position in the evaluation
+ * batch), not on the step: results are deterministic, and depend on the evaluation batch size only
+ * through which images share a batch (and hence a summed score and an allocation).
  * Whole numbers below 2^12 sum exactly in float32 over up to 4096 images, in any order, so the
  * batch's sum, and hence the allocation, is the same bits on every backend (docs/allocation.md).
  */
 export function randomScore(draw: ScoreDraw, image: number, group: number, groups: number): number {
   const stream = draw.training ? streamId(Purpose.allocationScore, draw.layer, draw.step, draw.microBatch) : streamId(Purpose.allocationScore, draw.layer);
-  const counter = draw.training ? ((draw.firstImage ?? 0) + image) * groups + group : group;
+  const counter = ((draw.firstImage ?? 0) + image) * groups + group;
   return randomBits(seed32(draw.seed), stream, counter >>> 0) >>> 20;
 }
 

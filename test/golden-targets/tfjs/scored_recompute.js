@@ -390,7 +390,7 @@ const KEY_SCORES = {
     const z = tf.sum(e, 2);
     return tf.reshape(tf.mean(tf.sub(tf.log(z), tf.div(tf.sum(tf.mul(e, shifted), 2), z)), 1), [B, G]);
   }),
-  random: (tf, k, score, layer, layerState) => randomScores(tf, layerState.seed, layer.index, k.shape[0], k.shape[2]), // seeded, the same for every image
+  random: (tf, k, score, layer, layerState) => randomScores(tf, layerState.seed, layer.index, k.shape[0], k.shape[2]), // seeded, drawn per image (by its index in the batch)
 };
 
 /** A block's statistic per image and K/V head, [B, G], from its keys in the fused q, k, v rows [B*T, (H + 2G) * hd]. */
@@ -550,13 +550,16 @@ function streamId(...parts) {
 
 
 /**
- * The `random` statistic at evaluation (compiler/ir/scores.ts randomScore), [B, G]: the same whole
- * number in [0, 4096) for every image, the top 12 bits of draw g of stream (ALLOCATION_SCORE_PURPOSE, block).
+ * The `random` statistic at evaluation (compiler/ir/scores.ts randomScore), [B, G]: a whole number in
+ * [0, 4096) per image and group, the top 12 bits of draw b * G + g of stream (ALLOCATION_SCORE_PURPOSE,
+ * block), b the image's index within the batch. Per image, as in training, so the batch's summed
+ * scores average out; results depend on the batch size only through which images share a batch.
  */
 function randomScores(tf, seed, layer, batch, groups) {
   const key = lowbias32(lowbias32(seed32(seed)) ^ streamId(ALLOCATION_SCORE_PURPOSE, layer));
-  const row = Array.from({ length: groups }, (_, g) => lowbias32(key ^ g) >>> 20);
-  return tf.tensor2d(Array.from({ length: batch }, () => row), [batch, groups]);
+  const values = new Float32Array(batch * groups);
+  for (let i = 0; i < batch * groups; i++) values[i] = lowbias32(key ^ i) >>> 20;
+  return tf.tensor2d(values, [batch, groups]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ const KEY_SCORES = {
     return tf.reshape(tf.mean(tf.sub(tf.log(z), tf.div(tf.sum(tf.mul(e, shifted), 2), z)), 1), [B, G]);
   }),
   // @if random
-  random: (tf, k, score, layer, layerState) => randomScores(tf, layerState.seed, layer.index, k.shape[0], k.shape[2]), // seeded, the same for every image
+  random: (tf, k, score, layer, layerState) => randomScores(tf, layerState.seed, layer.index, k.shape[0], k.shape[2]), // seeded, drawn per image (by its index in the batch)
   // @end
 };
 

@@ -50,13 +50,16 @@ function streamId(...parts) {
 // @if random
 
 /**
- * The `random` statistic at evaluation (compiler/ir/scores.ts randomScore), [B, G]: the same whole
- * number in [0, 4096) for every image, the top 12 bits of draw g of stream (ALLOCATION_SCORE_PURPOSE, block).
+ * The `random` statistic at evaluation (compiler/ir/scores.ts randomScore), [B, G]: a whole number in
+ * [0, 4096) per image and group, the top 12 bits of draw b * G + g of stream (ALLOCATION_SCORE_PURPOSE,
+ * block), b the image's index within the batch. Per image, as in training, so the batch's summed
+ * scores average out; results depend on the batch size only through which images share a batch.
  */
 function randomScores(tf, seed, layer, batch, groups) {
   const key = lowbias32(lowbias32(seed32(seed)) ^ streamId(ALLOCATION_SCORE_PURPOSE, layer));
-  const row = Array.from({ length: groups }, (_, g) => lowbias32(key ^ g) >>> 20);
-  return tf.tensor2d(Array.from({ length: batch }, () => row), [batch, groups]);
+  const values = new Float32Array(batch * groups);
+  for (let i = 0; i < batch * groups; i++) values[i] = lowbias32(key ^ i) >>> 20;
+  return tf.tensor2d(values, [batch, groups]);
 }
 // @end
 // @if noise

@@ -143,8 +143,9 @@ fn main(${GRID_ARGS}) {
 
 /**
  * norms[b, g] = the `random` statistic (compiler/ir/scores.ts randomScore): the top 12 bits of the
- * counter generator, keyed (seed, layer, step, micro-batch) with counter b * G + g in training, and
- * (seed, layer) with counter g at evaluation.
+ * counter generator, counter b * G + g (per image, b within the batch) keyed (seed, layer, step,
+ * micro-batch) in training and (seed, layer) at evaluation: per image in both, so the batch's sums
+ * average out at evaluation as they do in training.
  */
 export function keyRandomKernel(o: { batch: number; groups: number; mode: 'train' | 'eval' }, limits: KernelLimits): KernelInstance {
   const train = o.mode === 'train';
@@ -156,7 +157,7 @@ fn main(${GRID_ARGS}) {
   ${INDEX}
   if (i >= ${o.batch * o.groups}u) { return; }
   let key = stream_key(u.seed, ${train ? `stream_id4(${WGSL_PURPOSE.allocationScore}u, u.layer, u.step, u.micro)` : `stream_id2(${WGSL_PURPOSE.allocationScore}u, u.layer)`});
-  norms[i] = f32(random_bits(key, ${train ? 'i' : `i % ${o.groups}u`}) >> 20u);
+  norms[i] = f32(random_bits(key, i) >> 20u);
 }
 `;
   return elementwise('key_random', `b${o.batch}_g${o.groups}_${o.mode}`, o.batch * o.groups, [io('norms', 'read_write')], STREAM_UNIFORMS, body, limits);

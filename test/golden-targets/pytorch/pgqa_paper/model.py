@@ -375,16 +375,17 @@ def attention_entropy(k, score, ctx, layer):
 
 @key_score('random')
 def random_score(k, score, ctx, layer):
-    """A whole number in [0, 4096) per image and K/V head, the top 12 bits of the generator: in training
-    from stream (PURPOSE_ALLOCATION_SCORE, layer, step, micro_batch) at counter image * G + g (images
-    counted from the micro-batch's first), at evaluation from (PURPOSE_ALLOCATION_SCORE, layer) at counter g."""
+    """A whole number in [0, 4096) per image and K/V head, the top 12 bits of the generator at counter
+    image * G + g (images counted from the batch's first, plus first_image): in training from stream
+    (PURPOSE_ALLOCATION_SCORE, layer, step, micro_batch), at evaluation from (PURPOSE_ALLOCATION_SCORE,
+    layer). Per image in both, so the batch's summed scores average out at evaluation as in training;
+    evaluation then depends on the batch size only through which images share a batch."""
     batch, groups = k.shape[0], k.shape[1]
     if ctx.training:
         key = _stream_key(seed32(ctx.seed), stream_id(PURPOSE_ALLOCATION_SCORE, layer, ctx.step, ctx.micro_batch))
-        counters = _counters(ctx.first_image * groups, batch * groups, k.device)
     else:
         key = _stream_key(seed32(ctx.seed), stream_id(PURPOSE_ALLOCATION_SCORE, layer))
-        counters = _counters(0, groups, k.device).repeat(batch)
+    counters = _counters(ctx.first_image * groups, batch * groups, k.device)
     return (lowbias32(key ^ counters) >> 20).to(torch.float32).reshape(batch, groups)
 
 

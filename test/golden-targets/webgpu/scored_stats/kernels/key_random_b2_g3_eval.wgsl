@@ -46,5 +46,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (i >= 6u) { return; }
   let key = stream_key(u.seed, stream_id2(3u, u.layer));
-  norms[i] = f32(random_bits(key, i % 3u) >> 20u);
+  norms[i] = f32(random_bits(key, i) >> 20u);
 }
