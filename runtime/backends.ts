@@ -58,6 +58,8 @@ export interface Backend {
 /** How a backend is opened: the native backend's thread count (default: the cores available). */
 export interface BackendOptions {
   threads?: number;
+  /** For --analyze, which only TensorFlow.js runs: `auto` then passes over the native addon. */
+  analysis?: boolean;
 }
 
 /**
@@ -68,6 +70,10 @@ export interface BackendOptions {
 export async function openBackend(name: BackendName, o: BackendOptions = {}): Promise<Backend> {
   if (o.threads !== undefined && name !== 'native' && name !== 'auto') {
     throw new BackendUnavailableError(`--threads sets the native backend's threads; --backend ${name} does not take it`);
+  }
+  if (name === 'auto' && o.analysis && o.threads === undefined) {
+    const tfjs = await openTfjs('auto');
+    return { ...tfjs, why: `${tfjs.why} (--backend auto: --analyze runs on TensorFlow.js)` };
   }
   if (name === 'auto') return openAuto(o);
   return name === 'webgpu' ? openWebGpu() : name === 'native' ? openNative(o) : openTfjs(name);

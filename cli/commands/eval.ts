@@ -155,7 +155,7 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
     const plan = planData(values.data, checkpoint, path, io.cwd, shown);
     for (const w of plan.warnings) io.err(w);
 
-    const backend = await openBackend(backendName, { threads });
+    const backend = await openBackend(backendName, { threads, analysis: values.analyze === true });
     let report: EvalReport;
     let fitted: { batch: number; note: string | null };
     let data: Dataset;

@@ -237,7 +237,7 @@ async function analyzeRuns(input: BuildInput, o: AnalyzeOptions, io: Io): Promis
     if ((await runState(dir, trained, input.show(dir))).kind === 'complete' && existsSync(join(dir, BEST_CHECKPOINT)) && analysisIsStale(dir)) runs.push({ dir, model: trained.model });
   }
   if (!runs.length) return;
-  const backend = await openBackend(o.backend);
+  const backend = await openBackend(o.backend, { analysis: true });
   try {
     for (const [i, r] of runs.entries()) {
       const ckpt = join(r.dir, BEST_CHECKPOINT);

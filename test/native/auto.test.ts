@@ -52,6 +52,10 @@ describe('--backend auto', () => {
     const e = await runCli(['eval', 'auto/last.safetensors', '--threads', '1', '--json'], dir);
     expect(e.code, e.stderr).toBe(0);
     expect(e.stderr).toMatch(/^backend: native: CPU, 1 thread\(s\)/m);
+    // --analyze runs only on TensorFlow.js: auto passes over the addon for it, and says so.
+    const a = await runCli(['eval', 'auto/last.safetensors', '--analyze', '--analyze-images', '4'], dir);
+    expect(a.code, a.stderr).toBe(0);
+    expect(`${a.stdout}${a.stderr}`).toMatch(/^backend: wasm: .*\(--backend auto: --analyze runs on TensorFlow\.js\)$/m);
   }, 120_000);
 
   it('--threads: a whole number >= 1, for the native backend only', async () => {
