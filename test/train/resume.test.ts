@@ -27,13 +27,13 @@ const bytes = (run: string, file: string) => fs.readFileSync(path.join(dir, run,
 
 beforeAll(async () => {
   spec = writeSpec(dir, irDocument([model], [run]), 'dgqa');
-  const r = await runCli(['train', spec, '--out', 'straight', '--quiet'], dir);
+  const r = await runCli(['train', spec, '--backend', 'wasm', '--out', 'straight', '--quiet'], dir);
   expect(r.code).toBe(0);
 });
 
 describe('determinism', () => {
   it('gives identical metrics and checkpoint bytes for the same spec and seed', async () => {
-    const again = await runCli(['train', spec, '--out', 'again', '--quiet'], dir);
+    const again = await runCli(['train', spec, '--backend', 'wasm', '--out', 'again', '--quiet'], dir);
     expect(again.code).toBe(0);
     expect(metricsWithoutTiming(path.join(dir, 'again', 'metrics.jsonl'))).toEqual(metricsWithoutTiming(path.join(dir, 'straight', 'metrics.jsonl')));
     expect(bytes('again', 'last.safetensors').equals(bytes('straight', 'last.safetensors'))).toBe(true);
@@ -41,7 +41,7 @@ describe('determinism', () => {
   });
 
   it('gives other numbers for another seed', async () => {
-    const other = await runCli(['train', spec, '--out', 'seed8', '--seed', '8', '--quiet'], dir);
+    const other = await runCli(['train', spec, '--backend', 'wasm', '--out', 'seed8', '--seed', '8', '--quiet'], dir);
     expect(other.code).toBe(0);
     const a = metricsWithoutTiming(path.join(dir, 'seed8', 'metrics.jsonl')).find((r) => r.kind === 'step');
     const b = metricsWithoutTiming(path.join(dir, 'straight', 'metrics.jsonl')).find((r) => r.kind === 'step');
@@ -61,11 +61,11 @@ describe('resume', () => {
       err: (t) => void (stdout += t),
       cwd: dir,
     };
-    const code = await main(['train', spec, '--out', 'interrupted'], io);
+    const code = await main(['train', spec, '--backend', 'wasm', '--out', 'interrupted'], io);
     expect(code).toBe(130);
     expect(stdout).toMatch(/stopped by SIGINT after step 8 of 18; .*last.safetensors holds it: continue with --resume/);
     expect(process.listenerCount('SIGINT')).toBe(0);
-    const resumed = await runCli(['train', spec, '--out', 'interrupted', '--resume', '--quiet'], dir);
+    const resumed = await runCli(['train', spec, '--backend', 'wasm', '--out', 'interrupted', '--resume', '--quiet'], dir);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/resume: interrupted\/last.safetensors at step 8 of 18 \(epoch 2, batch 3 of 6\)/);
     expect(bytes('interrupted', 'last.safetensors').equals(bytes('straight', 'last.safetensors'))).toBe(true);
@@ -88,7 +88,7 @@ describe('resume', () => {
     });
     await expect(crash).rejects.toThrow('simulated kill -9');
     // Saved at step 4 (--save-every), 6 (epoch end) and 8; steps 9-11 are lost, as with SIGKILL.
-    const resumed = await runCli(['train', spec, '--out', 'crashed', '--resume', '--quiet'], dir);
+    const resumed = await runCli(['train', spec, '--backend', 'wasm', '--out', 'crashed', '--resume', '--quiet'], dir);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/resume: crashed\/last.safetensors at step 8 of 18/);
     expect(bytes('crashed', 'last.safetensors').equals(bytes('straight', 'last.safetensors'))).toBe(true);
@@ -96,7 +96,7 @@ describe('resume', () => {
   });
 
   it('can extend a finished run with more epochs', async () => {
-    const r = await runCli(['train', spec, '--out', 'again', '--resume', '--epochs', '4', '--quiet'], dir);
+    const r = await runCli(['train', spec, '--backend', 'wasm', '--out', 'again', '--resume', '--epochs', '4', '--quiet'], dir);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/resume: again\/last.safetensors at step 18 of 24/);
     expect(r.stdout).toMatch(/done: 24 steps/);
