@@ -32,7 +32,7 @@ export function allocationFigures(model: ModelIR, records: readonly MetricsRecor
     changes += Math.max(0, timeline.length - 1);
     // Step s (1-based) ran with the counts of the last record at or before s - 1; before any record: even.
     timeline.forEach((rec, i) => {
-      const from = Math.max(rec.step, 0);
+      const from = rec.step;
       const to = Math.min(i + 1 < timeline.length ? timeline[i + 1]!.step : lastStep, lastStep);
       if (to > from && rec.counts.every((c) => c === evenCount)) even += to - from;
     });

@@ -187,3 +187,14 @@ def groups_of_heads(counts, heads):
     order: counts [2, 0, 3] -> [0, 0, 2, 2, 2]."""
     ends = counts.cumsum(-1)
     return (ends[..., None, :] <= torch.arange(heads, device=counts.device)[:, None]).sum(-1)
+
+
+def allocate_rows(scores, heads, scale, rounding, min_per_group):
+    """Counts int64 [N, G] for scores [N, G]: on an accelerator on its device (no host round trip per
+    block); on the CPU there is no round trip to save and the exact host rule is cheaper than the limb
+    arithmetic (bench/torch_alloc.py). Both are exact, so the counts are the same."""
+    if scores.device.type != 'cpu':
+        return allocate_on_device(scores, heads, scale, rounding, min_per_group)
+    rows = scores.double().tolist()
+    return torch.tensor([allocate_from_scores(r, heads, scale, rounding, min_per_group) for r in rows], dtype=torch.long)
+

@@ -90,15 +90,10 @@ class ScoredAllocation(nn.Module):
         self.initialised, self.last_step = True, None
 
     def allocate(self, scores):
-        """Counts int64 [G] for scores [G], or [B, G] for [B, G]. On an accelerator on its device (no
-        host round trip); on the CPU there is no round trip to save, and the exact host rule is cheaper
-        (bench/torch_alloc.py). Both give the same counts: each is exact."""
+        """Counts int64 [G] for scores [G], or [B, G] for [B, G] (allocate_rows)."""
         p = self.policy
         rows = scores if scores.dim() == 2 else scores[None]
-        if rows.device.type == 'cpu':
-            counts = torch.tensor([allocate_from_scores(r, self.heads, p['scale'], p['rounding'], p['min']) for r in rows.double().tolist()], dtype=torch.long)
-        else:
-            counts = allocate_on_device(rows, self.heads, p['scale'], p['rounding'], p['min'])
+        counts = allocate_rows(rows, self.heads, p['scale'], p['rounding'], p['min'])
         return counts if scores.dim() == 2 else counts[0]
 
     def store(self, counts):

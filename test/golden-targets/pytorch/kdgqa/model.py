@@ -334,6 +334,17 @@ def groups_of_heads(counts, heads):
     return (ends[..., None, :] <= torch.arange(heads, device=counts.device)[:, None]).sum(-1)
 
 
+def allocate_rows(scores, heads, scale, rounding, min_per_group):
+    """Counts int64 [N, G] for scores [N, G]: on an accelerator on its device (no host round trip per
+    block); on the CPU there is no round trip to save and the exact host rule is cheaper than the limb
+    arithmetic (bench/torch_alloc.py). Both are exact, so the counts are the same."""
+    if scores.device.type != 'cpu':
+        return allocate_on_device(scores, heads, scale, rounding, min_per_group)
+    rows = scores.double().tolist()
+    return torch.tensor([allocate_from_scores(r, heads, scale, rounding, min_per_group) for r in rows], dtype=torch.long)
+
+
+
 # ---------------------------------------------------------------------------------------------
 # The statistics of attnc's score registry (compiler/ir/scores.ts), each by its name: each maps
 # the keys k [B, G, T, hd] of a block (layer) to one float32 score per image and K/V head, [B, G].
@@ -479,15 +490,10 @@ class ScoredAllocation(nn.Module):
         self.initialised, self.last_step = True, None
 
     def allocate(self, scores):
-        """Counts int64 [G] for scores [G], or [B, G] for [B, G]. On an accelerator on its device (no
-        host round trip); on the CPU there is no round trip to save, and the exact host rule is cheaper
-        (bench/torch_alloc.py). Both give the same counts: each is exact."""
+        """Counts int64 [G] for scores [G], or [B, G] for [B, G] (allocate_rows)."""
         p = self.policy
         rows = scores if scores.dim() == 2 else scores[None]
-        if rows.device.type == 'cpu':
-            counts = torch.tensor([allocate_from_scores(r, self.heads, p['scale'], p['rounding'], p['min']) for r in rows.double().tolist()], dtype=torch.long)
-        else:
-            counts = allocate_on_device(rows, self.heads, p['scale'], p['rounding'], p['min'])
+        counts = allocate_rows(rows, self.heads, p['scale'], p['rounding'], p['min'])
         return counts if scores.dim() == 2 else counts[0]
 
     def store(self, counts):
