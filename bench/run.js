@@ -81,7 +81,7 @@ with the machine's load.
 
 - **Date:** ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; node ${process.version}.
 - **Machine:** ${field('Model name')} (${field('Vendor ID')}), ${field('CPU\\(s\\)')} CPU(s), ${field('Thread\\(s\\) per core')} thread(s) per core; ${isa || 'no AVX'}.
-- **Load:** load average ${loadBefore.map((x) => x.toFixed(1)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(1)).join(' ')} after.${loaded ? ' The machine was shared with other work while this ran (the load is above its core count): absolute rates are lower and noisier than on a quiet machine; the ratios measured side by side hold better.' : ''}
+- **Load:** load average ${loadBefore.map((x) => x.toFixed(1)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(1)).join(' ')} after.${loaded ? ' The machine was shared with other work while this ran (a load average above three quarters of its cores, the 15-minute one included): absolute rates are lower and noisier than on a quiet machine; the ratios measured side by side hold better.' : ''}
 - **Columns:** training and evaluation images/s; ms per training step and per phase as the engine
   times its graph phases (forward, backward, optimizer: gradient norm, clipping and the update);
   peak RSS of the bench process during the measurement (it includes earlier measurements' heap);
