@@ -169,7 +169,7 @@ function assemble(l: Lowering): void {
     inputs: { images: 'input:images', labels: 'input:labels' },
     outputs: { logits: 'output:logits', evalStats: 'output:eval.stats' },
     training: l.training, phases: g.phases, ...(l.taps ? { taps: l.taps } : {}),
-    memory: planMemory(g.tensors, g.phases.backward),
+    memory: planMemory(g.tensors, g.phases, l.taps ?? undefined),
   };
 }
 

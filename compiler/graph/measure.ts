@@ -294,6 +294,6 @@ export function countMemory(graph: Graph, params: ParamCounts): MemoryFigures {
     finalNorm: outside.finalNorm,
     head: outside.head,
     parameterBytes: params.total * BYTES_PER_ELEMENT,
-    gradientBuffersBytes: sum(graph.memory.buffers.map((b) => b.elements * BYTES_PER_ELEMENT)),
+    gradientBuffersBytes: sum(graph.memory.buffers.filter((b) => b.name.startsWith('scratch:grad.')).map((b) => b.elements * BYTES_PER_ELEMENT)),
   };
 }

@@ -30,7 +30,10 @@ export function printGraph(graph: Graph): string {
     for (const n of nodes) lines.push(`  ${printNode(n)}`);
   }
   if (graph.memory.buffers.length) {
-    lines.push('', `memory: the backward's ${Object.keys(graph.memory.assignment).length} gradients share ${graph.memory.buffers.length} buffers`);
+    const pooled = (pool: string) => graph.memory.buffers.filter((b) => b.name.startsWith(`scratch:${pool}.`)).length;
+    const count = (pool: string) => Object.values(graph.memory.assignment).filter((b) => b.startsWith(`scratch:${pool}.`)).length;
+    const parts = [['grad', "the backward's", 'gradients'], ['eval', "the eval phase's", 'activations']].filter(([pool]) => pooled(pool!) > 0);
+    lines.push('', `memory: ${parts.map(([pool, whose, what]) => `${whose} ${count(pool!)} ${what} share ${pooled(pool!)} buffers`).join('; ')}`);
     for (const b of graph.memory.buffers) {
       const held = Object.entries(graph.memory.assignment).filter(([, name]) => name === b.name).map(([t]) => t);
       lines.push(`  ${b.name} ${b.dtype}[${b.elements}]: ${held.join(', ')}`);

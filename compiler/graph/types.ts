@@ -127,7 +127,7 @@ export interface Graph {
   taps?: GraphTap[];
   training: GraphTraining | null;
   phases: Record<Phase, GraphNode[]>;
-  /** Where the backward's gradients live: shared buffers by lifetime (compiler/graph/memory.ts). */
+  /** Where the backward's gradients (and an eval-only graph's activations) live: shared buffers by lifetime (compiler/graph/memory.ts). */
   memory: MemoryPlan;
 }
 
