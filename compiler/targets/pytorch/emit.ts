@@ -124,7 +124,7 @@ export function emitModelPy(ir: IRDocument, t: PytorchTarget): string {
     asset('pytorch', 'random.py'),
     ...(f.scored ? [asset('pytorch', 'allocation.py'), asset('pytorch', 'scores.py')] : []),
     ...(f.perturb ? [asset('pytorch', 'noise.py')] : []),
-    asset('pytorch', 'network.py', on, { block_forward: forward.block, network_forward: forward.network }),
+    asset('pytorch', 'network.py', on, { block_forward: forward.block, network_forward: forward.network, noisy_blocks: forward.noisy }),
     asset('pytorch', 'init_weights.py'),
   ];
   return sections.join('\n\n\n') + '\n';

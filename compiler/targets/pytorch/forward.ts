@@ -112,8 +112,8 @@ function print(train: GraphNode[][], evaluation: GraphNode[][], what: string, na
   });
 }
 
-/** Block.forward's body and VisionTransformer.forward's statements, indented as in their methods. */
-export function forwardCode(m: ModelIR, run: RunIR | null): { block: string; network: string } {
+/** Block.forward's body, VisionTransformer.forward's statements (indented as in their methods), and NOISY_BLOCKS. */
+export function forwardCode(m: ModelIR, run: RunIR | null): { block: string; network: string; noisy: string } {
   // The run's training forward, or (no run) the model's rates: model.py trains either way.
   const graph = lowerModelGraph(m, run, { batch: 1, trainingPass: run === null });
   const train = split(graph, graph.phases.forward);
@@ -133,5 +133,6 @@ export function forwardCode(m: ModelIR, run: RunIR | null): { block: string; net
     'return logits',
   ];
   const indent = (lines: string[]) => lines.map((l) => `        ${l}`).join('\n');
-  return { block: indent(block), network: indent(network) };
+  const noisy = (phase: 'forward' | 'eval') => `[${graph.phases[phase].filter((n) => n.op === 'noise').map((n) => n.attrs.layer).join(', ')}]`;
+  return { block: indent(block), network: indent(network), noisy: `NOISY_BLOCKS = {'training': ${noisy('forward')}, 'evaluation': ${noisy('eval')}}` };
 }

@@ -3,6 +3,10 @@
 
 # PyTorch 2 has a fused attention kernel; it is used when no mask or noise touches the scores.
 HAS_SDPA = hasattr(F, 'scaled_dot_product_attention')
+# @if perturb
+# The blocks whose attention subtracts PGQA noise in training and at evaluation (the op graph's noise nodes).
+# @insert noisy_blocks
+# @end
 
 # Where in a block a dropout or drop-path mask is drawn: part of its stream id (runtime/tfjs/vit.ts, Site).
 SITE_PROJ_DROPOUT, SITE_MLP_HIDDEN_DROPOUT, SITE_MLP_OUT_DROPOUT, SITE_ATTN_DROP_PATH, SITE_MLP_DROP_PATH = 0, 1, 2, 3, 4
@@ -276,7 +280,7 @@ class Attention(nn.Module):
         """softmax(q k^T / sqrt(hd)) v for q, k, v [B, H, T, hd], with dropout at that rate and PGQA as the model says."""
         # @if perturb
         p = self.layer['perturb']
-        perturbing = p is not None and p['scale'] != 0 and (ctx.training or p['during'] == 'always')
+        perturbing = self.index in NOISY_BLOCKS['training' if ctx.training else 'evaluation']
         if perturbing and torch.onnx.is_in_onnx_export():
             raise RuntimeError(f'layer {self.index}: PGQA noise at inference (during: always) cannot be exported to ONNX: '
                                'the noise is drawn per step and image by attnc\'s generator, which a trace would freeze')
