@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.js';
 import type { IRDocument } from '../compiler/ir/types.js';
 import { emitPytorch, selectTarget } from '../compiler/targets/pytorch/emit.js';
+import { printForward } from '../compiler/targets/pytorch/forward.js';
+import { lowerModelGraph } from '../compiler/graph/lower.js';
 import { isPythonIdentifier, pyNumber, pyString, pyValue } from '../compiler/targets/pytorch/python.js';
 import { runCli } from './helpers/cli.js';
 
@@ -93,6 +95,20 @@ describe('pytorch target: what a package contains', () => {
     const block = plain.slice(plain.indexOf('class Block'), plain.indexOf('class PatchEmbed'));
     expect(block).not.toMatch(/ctx\.training|dropout\(|drop_path\(/);
     expect(block).toContain('attn = self.attn(qkv, ctx)\n');
+  });
+
+  it('refuses a graph whose blocks, or whose two forwards, one printed forward cannot serve', () => {
+    const ir = compileCase(path.join(ROOT, 'mha.attn'));
+    const graph = () => lowerModelGraph(ir.models[0]!, ir.runs[0]!, { batch: 1 });
+    const g = graph();
+    g.phases.eval = g.phases.eval.filter((n) => n.label !== 'blocks.1.mlp.gelu');
+    expect(() => printForward(g)).toThrow(/pytorch target: the blocks differ/);
+    const h = graph();
+    h.phases.forward.find((n) => n.label === 'blocks.1.mlp.gelu')!.attrs.dropout = 0.5;
+    expect(() => printForward(h)).toThrow(/blocks\.0\.mlp\.gelu: dropout differs between blocks \(0\.1, 0\.5\)/);
+    const e = graph();
+    e.phases.eval.find((n) => n.op === 'residual')!.attrs.dropPath = 0.1;
+    expect(() => printForward(e)).toThrow(/has dropPath at evaluation/);
   });
 
   it('writes the run into train.py and the model and run into ir.json, an IR document attnc reads again', async () => {

@@ -10,6 +10,7 @@ import type { Graph, GraphNode } from '../../graph/types.js';
 import type { ModelIR, RunIR } from '../../ir/types.js';
 import { pyNumber } from './python.js';
 
+/** Nodes the Attention module computes itself from its LAYERS entry (the attention node's call prints them all). */
 const IN_ATTENTION = new Set(['key_stat', 'allocate', 'noise']);
 
 /** One printed place: its node in the training forward and in the eval phase, per block (one outside the blocks). */
@@ -112,10 +113,11 @@ function print(train: GraphNode[][], evaluation: GraphNode[][], what: string, na
   });
 }
 
+/** The forward code of model `m`: the run's training forward, or (no run) the model's rates; model.py trains either way. */
+export const forwardCode = (m: ModelIR, run: RunIR | null) => printForward(lowerModelGraph(m, run, { batch: 1, trainingPass: run === null }));
+
 /** Block.forward's body, VisionTransformer.forward's statements (indented as in their methods), and NOISY_BLOCKS. */
-export function forwardCode(m: ModelIR, run: RunIR | null): { block: string; network: string; noisy: string } {
-  // The run's training forward, or (no run) the model's rates: model.py trains either way.
-  const graph = lowerModelGraph(m, run, { batch: 1, trainingPass: run === null });
+export function printForward(graph: Graph): { block: string; network: string; noisy: string } {
   const train = split(graph, graph.phases.forward);
   const evaluation = split(graph, graph.phases.eval);
   // The residual stream is `x`; a block's other tensors are named after the node that writes them (norm1, qkv, attn, ...).
