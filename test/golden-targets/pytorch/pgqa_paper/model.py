@@ -609,7 +609,7 @@ def paper_score(track, cache, norms):
 class Attention(nn.Module):
     """One block's grouped-query attention: H query heads, G K/V heads, the head -> group table as
     LAYERS[i]['allocation'] says. The fused qkv rows are the H * hd query rows, then G * hd key rows,
-    then G * hd value rows (timm's layout when G = H)."""
+    then G * hd value rows (timm's layout when G = H); Block.forward calls qkv, this module, then proj."""
 
     def __init__(self, layer):
         super().__init__()
