@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { compileFile } from '../compiler/compile.js';
 import type { IRDocument } from '../compiler/ir/types.js';
 import { emitPytorch, selectTarget } from '../compiler/targets/pytorch/emit.js';
+import { printForward } from '../compiler/targets/pytorch/forward.js';
+import { lowerModelGraph } from '../compiler/graph/lower.js';
 import { isPythonIdentifier, pyNumber, pyString, pyValue } from '../compiler/targets/pytorch/python.js';
 import { runCli } from './helpers/cli.js';
 
@@ -71,7 +73,7 @@ describe('pytorch target: what a package contains', () => {
     expect(mha).toContain('self.cls_token = nn.Parameter');
     const gqa = emitted('gqa_mean')['model.py']!;
     expect(gqa).not.toContain('self.cls_token');
-    expect(gqa).toContain('return self.head(x.mean(dim=1))');
+    expect(gqa).toContain('x = x.mean(dim=1)');
     const dgqa = emitted('dgqa')['model.py']!;
     expect(dgqa).toMatch(/def attnc_rule[\s\S]*def tracker_step/);
     expect(dgqa).not.toMatch(/paper_rule|perturb_noise/);
@@ -79,6 +81,34 @@ describe('pytorch target: what a package contains', () => {
     expect(paper['model.py']).toMatch(/def paper_rule[\s\S]*def paper_score/);
     expect(paper['model.py']).toContain('def perturb_noise(');
     expect(Object.keys(paper).sort(), 'a spec without a run: no data.py or train.py').toEqual(['__init__.py', 'checkpoint.py', 'ir.json', 'model.py']);
+  });
+
+  it('prints the forward from the op graph: what only training does is what its two phases differ in', () => {
+    const ir = compileCase(path.join(ROOT, 'mha.attn'));
+    const model = emitPytorch(ir).files['model.py']!;
+    expect(model).toContain('attn = self.attn(qkv, ctx, dropout=0.1 if ctx.training else 0)');
+    expect(model).toMatch(/ {8}if ctx\.training:\n {12}proj = dropout\(proj, 0\.1, ctx, self\.index, SITE_PROJ_DROPOUT\)\n {12}proj = drop_path\(proj, self\.drop_path, ctx, self\.index, SITE_ATTN_DROP_PATH\)\n {8}x = x \+ proj\n/);
+    // Without rates the training forward is the eval phase: no guard, no dropout call, no attention dropout.
+    const m = ir.models[0]!;
+    const still: IRDocument = { ...ir, models: [{ ...m, dropout: 0, attnDropout: 0, layers: m.layers.map((l) => ({ ...l, dropPath: 0 })) }] };
+    const plain = emitPytorch(still).files['model.py']!;
+    const block = plain.slice(plain.indexOf('class Block'), plain.indexOf('class PatchEmbed'));
+    expect(block).not.toMatch(/ctx\.training|dropout\(|drop_path\(/);
+    expect(block).toContain('attn = self.attn(qkv, ctx)\n');
+  });
+
+  it('refuses a graph whose blocks, or whose two forwards, one printed forward cannot serve', () => {
+    const ir = compileCase(path.join(ROOT, 'mha.attn'));
+    const graph = () => lowerModelGraph(ir.models[0]!, ir.runs[0]!, { batch: 1 });
+    const g = graph();
+    g.phases.eval = g.phases.eval.filter((n) => n.label !== 'blocks.1.mlp.gelu');
+    expect(() => printForward(g)).toThrow(/pytorch target: the blocks differ/);
+    const h = graph();
+    h.phases.forward.find((n) => n.label === 'blocks.1.mlp.gelu')!.attrs.dropout = 0.5;
+    expect(() => printForward(h)).toThrow(/blocks\.0\.mlp\.gelu: dropout differs between blocks \(0\.1, 0\.5\)/);
+    const e = graph();
+    e.phases.eval.find((n) => n.op === 'residual')!.attrs.dropPath = 0.1;
+    expect(() => printForward(e)).toThrow(/has dropPath at evaluation/);
   });
 
   it('writes the run into train.py and the model and run into ir.json, an IR document attnc reads again', async () => {

@@ -11,10 +11,12 @@
 // data.py and train.py need a run; a spec without one gets the model and checkpoints only.
 // The code is the Python files of assets/ (../assets.ts), the same for every model but for the parts
 // a model never runs, which are left out; what is generated here is the model and run as data
-// (model-table.ts, RUN in train.py) and the docstrings that name them. docs/pytorch.md is the user's
+// (model-table.ts, RUN in train.py), the forward code printed from the op graph (forward.ts) and the
+// docstrings that name them. docs/pytorch.md is the user's
 // side of this.
 import type { IRDocument, ModelIR, RunIR } from '../../ir/types.js';
 import { asset, withFirstLine } from '../assets.js';
+import { forwardCode } from './forward.js';
 import { featuresOf, modelSection, type Features } from './model-table.js';
 import { commentText, isPythonIdentifier, pyValue } from './python.js';
 
@@ -115,13 +117,14 @@ import torch.nn.functional as F
 export function emitModelPy(ir: IRDocument, t: PytorchTarget): string {
   const f = featuresOf(t.model);
   const on = { ...f, cls: f.pool === 'cls' };
+  const forward = forwardCode(t.model, t.run);
   const sections = [
     modelHeader(ir, t, f),
     modelSection(t.model, t.run),
     asset('pytorch', 'random.py'),
     ...(f.scored ? [asset('pytorch', 'allocation.py'), asset('pytorch', 'scores.py')] : []),
     ...(f.perturb ? [asset('pytorch', 'noise.py')] : []),
-    asset('pytorch', 'network.py', on),
+    asset('pytorch', 'network.py', on, { block_forward: forward.block, network_forward: forward.network, noisy_blocks: forward.noisy }),
     asset('pytorch', 'init_weights.py'),
   ];
   return sections.join('\n\n\n') + '\n';

@@ -443,6 +443,8 @@ def subtract_noise(x, noise, scale):
 
 # PyTorch 2 has a fused attention kernel; it is used when no mask or noise touches the scores.
 HAS_SDPA = hasattr(F, 'scaled_dot_product_attention')
+# The blocks whose attention subtracts PGQA noise in training and at evaluation (the op graph's noise nodes).
+NOISY_BLOCKS = {'training': [0, 1], 'evaluation': [0, 1]}
 
 # Where in a block a dropout or drop-path mask is drawn: part of its stream id (runtime/tfjs/vit.ts, Site).
 SITE_PROJ_DROPOUT, SITE_MLP_HIDDEN_DROPOUT, SITE_MLP_OUT_DROPOUT, SITE_ATTN_DROP_PATH, SITE_MLP_DROP_PATH = 0, 1, 2, 3, 4
@@ -607,7 +609,7 @@ def paper_score(track, cache, norms):
 class Attention(nn.Module):
     """One block's grouped-query attention: H query heads, G K/V heads, the head -> group table as
     LAYERS[i]['allocation'] says. The fused qkv rows are the H * hd query rows, then G * hd key rows,
-    then G * hd value rows (timm's layout when G = H)."""
+    then G * hd value rows (timm's layout when G = H); Block.forward calls qkv, this module, then proj."""
 
     def __init__(self, layer):
         super().__init__()
@@ -627,16 +629,16 @@ class Attention(nn.Module):
             self.uniform_groups = torch.tensor([h // (heads // groups) for h in range(heads)], dtype=torch.int64)
         self.last_counts = None  # the counts the last forward pass used: [G], or [B, G] (a list when uniform, else a tensor)
 
-    def forward(self, x, ctx):
-        batch, tokens, _ = x.shape
+    def forward(self, qkv, ctx, dropout=0):
+        """The attended rows [B, T, H * hd] of the fused q, k, v rows [B, T, (H + 2G) hd] (the graph's attention op)."""
+        batch, tokens, _ = qkv.shape
         heads, groups, head_dim = self.heads, self.groups, self.head_dim
-        qkv = self.qkv(x)
         q = qkv[..., :heads * head_dim].reshape(batch, tokens, heads, head_dim).transpose(1, 2)
         k = qkv[..., heads * head_dim:(heads + groups) * head_dim].reshape(batch, tokens, groups, head_dim).transpose(1, 2)
         v = qkv[..., (heads + groups) * head_dim:].reshape(batch, tokens, groups, head_dim).transpose(1, 2)
         table = self.group_of_head(k, ctx)
-        out = self.attend(q, expand_groups(k, table), expand_groups(v, table), ctx)  # [B, H, T, hd]
-        return self.proj(out.transpose(1, 2).reshape(batch, tokens, heads * head_dim))
+        out = self.attend(q, expand_groups(k, table), expand_groups(v, table), ctx, dropout)  # [B, H, T, hd]
+        return out.transpose(1, 2).reshape(batch, tokens, heads * head_dim)
 
     def group_of_head(self, k, ctx):
         """None (MHA), or the K/V head of every query head: [H], or [B, H] per image."""
@@ -654,14 +656,14 @@ class Attention(nn.Module):
         self.last_counts = counts
         return groups_of_heads(counts, self.heads)
 
-    def attend(self, q, k, v, ctx):
-        """softmax(q k^T / sqrt(hd)) v for q, k, v [B, H, T, hd], with dropout and PGQA as the model says."""
+    def attend(self, q, k, v, ctx, dropout):
+        """softmax(q k^T / sqrt(hd)) v for q, k, v [B, H, T, hd], with dropout at that rate and PGQA as the model says."""
         p = self.layer['perturb']
-        perturbing = p is not None and p['scale'] != 0 and (ctx.training or p['during'] == 'always')
+        perturbing = self.index in NOISY_BLOCKS['training' if ctx.training else 'evaluation']
         if perturbing and torch.onnx.is_in_onnx_export():
             raise RuntimeError(f'layer {self.index}: PGQA noise at inference (during: always) cannot be exported to ONNX: '
                                'the noise is drawn per step and image by attnc\'s generator, which a trace would freeze')
-        dropping = ctx.training and MODEL['attn_dropout'] > 0
+        dropping = dropout > 0
         if HAS_SDPA and not perturbing and not dropping:
             return F.scaled_dot_product_attention(q, k, v)
         batch, heads, tokens, head_dim = q.shape
@@ -672,7 +674,7 @@ class Attention(nn.Module):
         if dropping:
             stream = stream_id(PURPOSE_ATTENTION_DROPOUT, self.index, ctx.step, ctx.micro_batch)
             u = ctx.uniforms(stream, probs.numel(), heads * tokens * tokens, probs.device)
-            probs = probs * keep_mask(u, MODEL['attn_dropout']).reshape(probs.shape).to(probs.dtype)
+            probs = probs * keep_mask(u, dropout).reshape(probs.shape).to(probs.dtype)
         out = probs @ v
         if perturbing and p['at'] == 'output':
             out = self.perturb(out.reshape(batch, heads, 1, tokens * head_dim), p, ctx).reshape(batch, heads, tokens, head_dim)
@@ -694,7 +696,7 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    """x = x + drop_path(dropout(attn(norm1(x)))); x = x + drop_path(dropout(fc2(dropout(gelu(fc1(norm2(x)))))))."""
+    """x = x + attn(norm1(x)); x = x + mlp(norm2(x)), with the dropout and drop path of training."""
 
     def __init__(self, layer):
         super().__init__()
@@ -706,20 +708,18 @@ class Block(nn.Module):
         self.mlp = Mlp(layer['mlp_hidden'])
 
     def forward(self, x, ctx):
-        i = self.index
-        y = self.attn(self.norm1(x), ctx)
-        if ctx.training:
-            y = dropout(y, MODEL['dropout'], ctx, i, SITE_PROJ_DROPOUT)
-            y = drop_path(y, self.drop_path, ctx, i, SITE_ATTN_DROP_PATH)
-        x = x + y
-        z = F.gelu(self.mlp.fc1(self.norm2(x)))
-        if ctx.training:
-            z = dropout(z, MODEL['dropout'], ctx, i, SITE_MLP_HIDDEN_DROPOUT)
-        z = self.mlp.fc2(z)
-        if ctx.training:
-            z = dropout(z, MODEL['dropout'], ctx, i, SITE_MLP_OUT_DROPOUT)
-            z = drop_path(z, self.drop_path, ctx, i, SITE_MLP_DROP_PATH)
-        return x + z
+        """This block's nodes of attnc's op graph (docs/graph.md), as the compiler printed them."""
+        norm1 = self.norm1(x)
+        qkv = self.attn.qkv(norm1)
+        attn = self.attn(qkv, ctx)
+        proj = self.attn.proj(attn)
+        x = x + proj
+        norm2 = self.norm2(x)
+        fc1 = self.mlp.fc1(norm2)
+        gelu = F.gelu(fc1)
+        fc2 = self.mlp.fc2(gelu)
+        x = x + fc2
+        return x
 
 
 class PatchEmbed(nn.Module):
@@ -765,13 +765,15 @@ class VisionTransformer(nn.Module):
             raise ValueError('model %s takes [B, %d, %d, %d] images, got %s' % (MODEL['name'], channels, height, width, list(x.shape)))
         ctx = ForwardContext(self.training, step, epoch_step, self.seed, micro_batch, first_image,
                              self.reduce_norms if self.training else None)
-        x = self.patch_embed(x)
+        x = self.patch_embed(x)  # [B, patches, D]
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = x + self.pos_embed
         for block in self.blocks:
             x = block(x, ctx)
         x = self.norm(x)
-        return self.head(x[:, 0])
+        x = x[:, 0]  # the class token
+        logits = self.head(x)
+        return logits
 
     def allocations(self):
         """The counts each block's last forward pass used, by layer index ([G], or [B] lists of [G])."""
