@@ -316,6 +316,8 @@ describe('formatting', () => {
     const json = summaryJson(s) as any;
     expect(json.params.total).toBe(86_567_656);
     expect(json.flops.total).toBe(s.flops.total);
+    expect(json.training.backward).toBe(s.training.backward);
+    expect(json.training.optimizer).toBeNull(); // no run given: no optimizer counted
     expect(json.memory.activationsBytes).toBe(s.memory.activationsBytes);
     expect(json.kvCache.bytesPerToken).toBe(12 * 6144);
     expect(JSON.parse(JSON.stringify(json))).toEqual(json);
