@@ -72,6 +72,16 @@ describe.skipIf(skipReason !== null)('the native engine against tfjs, one varian
         const countsWant = vit.state.flatMap((s) => (s ? [Array.from(s.counts.dataSync(), Math.round)] : []));
         expect(stats.counts, `step ${step} allocation`).toEqual(countsWant);
       }
+      // Checkpoints interchange: tfjs's parameters and slots (the graph's opt.* tensors in checkpoint
+      // layout) load into native exactly, and native's back into tfjs.
+      const saved = await tfjs.checkpoint({ optimizer: true });
+      expect(Object.keys(saved.optimizer).sort()).toEqual([...new Set(engine.graph.params.flatMap((p) => Object.keys(p.slots)))].sort());
+      await engine.load({ params: saved.params, optimizer: saved.optimizer });
+      const back = await engine.checkpoint({ optimizer: true });
+      expect(back.params).toEqual(saved.params);
+      expect(back.optimizer).toEqual(saved.optimizer);
+      await tfjs.load({ params: back.params, optimizer: back.optimizer });
+      expect((await tfjs.checkpoint({ optimizer: true })).optimizer).toEqual(saved.optimizer);
       // Evaluation after the steps: a batch of 5 and a short one of 2 (each has its own eval plan).
       for (const size of [5, 2]) {
         const batch = randomBatch(size, perImage, model.classes, 200 + size);
