@@ -42,7 +42,7 @@ export class TfjsEngine implements TrainingEngine {
     this.microBatch = o.microBatch;
     this.seed = o.seed;
     this.vit = new VitModel(tf, o.model, { seed: o.seed });
-    this.optimizer = o.run ? new OptimizerSlots(tf, this.vit.graph(o.microBatch, o.run), this.vit.params) : null;
+    this.optimizer = o.run ? new OptimizerSlots(tf, this.vit.graph(o.microBatch, o.run)) : null;
     this.allocationLayers = this.vit.state.flatMap((s, i) => (s ? [i] : []));
   }
 

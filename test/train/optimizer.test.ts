@@ -65,7 +65,7 @@ const lrs = [0.1, 0.05, 0.08, 0.02, 0.01];
 function graphOf(params: Param[], config: OptimizerConfig): Graph {
   const slots = config.kind === 'adamw' ? ['m', 'v'] : config.momentum > 0 ? ['m'] : [];
   return {
-    params: params.map((p) => ({ name: p.name, slots: Object.fromEntries(slots.map((s) => [s, `opt.${s}:${p.name}`])) })),
+    params: params.map((p) => ({ name: p.name, checkpointShape: p.checkpointShape, shape: p.variable.shape, layout: p.layout, slots: Object.fromEntries(slots.map((s) => [s, `opt.${s}:${p.name}`])) })),
     training: { optimizer: config.kind },
   } as unknown as Graph;
 }
@@ -108,7 +108,7 @@ function optimizerStep(params: Param[], slots: OptimizerSlots, grads: Tensor[], 
 
 /** An optimizer over `params` as the old interface had it: slots, and apply(grads, lr, t). */
 function createOptimizer(params: Param[], config: OptimizerConfig) {
-  const slots = new OptimizerSlots(tf, graphOf(params, config), { list: params, byName: new Map(params.map((p) => [p.name, p])) });
+  const slots = new OptimizerSlots(tf, graphOf(params, config));
   return {
     slots,
     apply: (grads: Tensor[], lr: number, t: number, clip: number | null = null) => optimizerStep(params, slots, grads, config, lr, t, clip),
