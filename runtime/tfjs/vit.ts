@@ -3,21 +3,21 @@
 // per (mode, images per pass) and cached; nothing here re-derives the ViT.
 //
 // forward() runs the graph's forward (training) or eval phase; gradients() runs a training pass's
-// forward and its backward, adding every parameter's gradient into `grads`. Randomness (dropout,
-// stochastic depth, PGQA noise) comes from the counter-based generator keyed by (seed, step,
-// micro-batch, layer, site), so a step replays exactly.
+// forward and its backward, adding every parameter's gradient into `grads`; optimize() runs a step's
+// optimizer phase. Randomness (dropout, stochastic depth, PGQA noise) comes from the counter-based
+// generator keyed by (seed, step, micro-batch, layer, site), so a step replays exactly.
 
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import { lowerGraph } from '../../compiler/graph/lower.js';
 import type { Graph } from '../../compiler/graph/types.js';
 import type { EvalNoise } from '../../compiler/graph/policy.js';
+import { runtimeValues, type PassPosition } from '../../compiler/graph/runtime-values.js';
 import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import { stateSpecs } from '../../compiler/ir/params.js';
 import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/safetensors.js';
 import { attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
-import { runtimeValues, type PassPosition } from '../../compiler/graph/runtime-values.js';
 import { Environment, type KernelContext, type PassContext } from './environment.js';
 import { runPhases } from './executor.js';
 import { createParams, disposeParams, type VitParams } from './params.js';
