@@ -5,12 +5,12 @@
 // buffers from its memory plan (compiler/graph/measure.ts); the K/V cache and the layer descriptions
 // read the IR's attention. docs/analyses.md states what each figure counts.
 import { lowerModelGraph } from './graph/lower.js';
-import { countFlops, countMemory, countParams, BYTES_PER_ELEMENT, type FlopCounts, type MemoryFigures, type ParamCounts } from './graph/measure.js';
+import { countFlops, countMemory, countParams, countTrainingFlops, BYTES_PER_ELEMENT, type FlopCounts, type MemoryFigures, type ParamCounts, type TrainingFlops } from './graph/measure.js';
 import {
   FLOPS_PER_MULTIPLY_ADD, GELU_FLOPS_PER_ELEMENT, LAYERNORM_FLOPS_PER_ELEMENT, PERTURB_FLOPS_PER_ELEMENT, SOFTMAX_FLOPS_PER_ELEMENT,
 } from './graph/ops.js';
 import { describeScore } from './ir/scores.js';
-import type { AttentionIR, IRDocument, LayerIR, ModelIR } from './ir/types.js';
+import type { AttentionIR, IRDocument, LayerIR, ModelIR, RunIR } from './ir/types.js';
 
 export interface KvCacheFigures {
   /** K and V bytes per token summed over layers: sum of 2 * kvHeads * headDim * 4. */
@@ -51,6 +51,8 @@ export interface ModelSummary {
   };
   params: ParamCounts;
   flops: FlopCounts;
+  /** A training step's FLOPs per image; the optimizer's from `run` (null: none given). */
+  training: TrainingFlops;
   memory: MemoryFigures;
   kvCache: KvCacheFigures;
   layers: LayerDescription[];
@@ -104,8 +106,10 @@ function describeAllocation(a: AttentionIR): string {
   return parts.join(', ');
 }
 
-export function analyzeModel(m: ModelIR): ModelSummary {
+/** `run`: the run whose optimizer the training FLOPs count (the model's only run in a document). */
+export function analyzeModel(m: ModelIR, run: RunIR | null = null): ModelSummary {
   const graph = lowerModelGraph(m, null, { batch: 1, trainingPass: true });
+  const step = run ? { graph: lowerModelGraph(m, run, { batch: 1 }), imagesPerStep: run.batch } : null;
   const params = countParams(graph);
   return {
     name: m.name,
@@ -120,15 +124,22 @@ export function analyzeModel(m: ModelIR): ModelSummary {
     },
     params,
     flops: countFlops(graph),
+    training: countTrainingFlops(graph, step),
     memory: countMemory(graph, params),
     kvCache: countKvCache(m),
     layers: m.layers.map(describeLayer),
   };
 }
 
-/** One summary per model, in the document's order (summaries[i] describes doc.models[i]). */
+/**
+ * One summary per model, in the document's order (summaries[i] describes doc.models[i]); a model
+ * trained by exactly one run gets that run's optimizer counted.
+ */
 export function analyzeDocument(doc: IRDocument): ModelSummary[] {
-  return doc.models.map(analyzeModel);
+  return doc.models.map((m) => {
+    const runs = doc.runs.filter((r) => r.model === m.name);
+    return analyzeModel(m, runs.length === 1 ? runs[0]! : null);
+  });
 }
 
 function sum(values: number[]): number {

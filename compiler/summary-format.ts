@@ -102,12 +102,23 @@ export function formatSummary(s: ModelSummary, m: ModelIR): string {
   const figures = [
     `forward:       ${inUnit(s.flops.total, u)} ${u.name} per image (a multiply-add = ${s.conventions.flopsPerMultiplyAdd} FLOPs; ` +
       `${inUnit(s.flops.macs, u)} ${macsUnit} multiply-adds in convs and matmuls)`,
+    trainingLine(s, u),
     `activations:   ${megabytes(s.memory.activationsBytes)} MB per image kept for backward (float32)`,
     `parameters:    ${megabytes(s.memory.parameterBytes)} MB (float32)`,
     `K/V cache:     ${integer(kv.bytesPerToken)} bytes per token over ${s.layers.length} layers, ` +
       `${megabytes(kv.bytesPerImage)} MB per image (${percent(kv.bytesPerToken, kv.mhaBytesPerToken)} of MHA)`,
   ];
   return [title, '', paramTable(s), '', flopTable(s, u), '', ...figures, '', layerTable(s, u), ''].join('\n');
+}
+
+/** The training step per image: forward, backward and the optimizer's share of a step. */
+function trainingLine(s: ModelSummary, u: FlopUnit): string {
+  const t = s.training;
+  const optimizer = t.optimizer === null
+    ? 'no run, so no optimizer'
+    : `optimizer ${inUnit(t.optimizer, u)} per step of ${integer(t.imagesPerStep)} images`;
+  return `training:      ${inUnit(t.total, u)} ${u.name} per image (forward ${inUnit(t.forward, u)} + backward ${inUnit(t.backward, u)}; ${optimizer}; ` +
+    `${(t.total / s.flops.total).toFixed(2)}x the inference forward)`;
 }
 
 /** The summary as plain JSON data (numbers and strings only), safe to JSON.stringify. */

@@ -6,6 +6,7 @@ import { analyzeDocument, analyzeModel } from '../compiler/analyze.js';
 import { lowerModelGraph } from '../compiler/graph/lower.js';
 import { OPS } from '../compiler/graph/ops.js';
 import type { IRDocument, LayerIR, ModelIR } from '../compiler/ir/types.js';
+import { compileFile } from '../compiler/compile.js';
 import { formatSummary, summaryJson } from '../compiler/summary-format.js';
 import { span, uniformAttention, vitModel } from './helpers/model-ir.js';
 
@@ -315,6 +316,8 @@ describe('formatting', () => {
     const json = summaryJson(s) as any;
     expect(json.params.total).toBe(86_567_656);
     expect(json.flops.total).toBe(s.flops.total);
+    expect(json.training.backward).toBe(s.training.backward);
+    expect(json.training.optimizer).toBeNull(); // no run given: no optimizer counted
     expect(json.memory.activationsBytes).toBe(s.memory.activationsBytes);
     expect(json.kvCache.bytesPerToken).toBe(12 * 6144);
     expect(JSON.parse(JSON.stringify(json))).toEqual(json);
@@ -331,5 +334,44 @@ describe('analyzeDocument', () => {
     expect(summaries.map((s) => s.name)).toEqual(['vit_tiny', 'vit_base']);
     expect(summaries[0].params.total).toBe(5_717_416);
     expect(summaries[1].kvCache.ratioToMha).toBeCloseTo(1 / 3, 12);
+  });
+});
+
+describe('training FLOPs', () => {
+  // An independent count from the quickstart's IR, not the graph: every linear's multiply-adds.
+  const doc = compileFile('specs/quickstart.attn').ir!;
+  const m = doc.models[0]!;
+  const patchMacs = m.patches * m.image.channels * m.patch * m.patch * m.dim;
+  const blockMacs = m.layers.map((l) => {
+    const a = l.attention;
+    const qkv = m.dim * (a.heads + 2 * a.kvHeads) * a.headDim;
+    return m.tokens * (qkv + a.heads * a.headDim * m.dim + 2 * m.dim * l.mlp.hidden);
+  });
+  const linearMacs = patchMacs + blockMacs.reduce((x, y) => x + y, 0) + m.dim * m.classes;
+
+  it('counts the backward matmuls as twice the forward linears, less the patch input gradient the image does not need', () => {
+    const [s] = analyzeDocument(doc);
+    // Each linear's weight gradient and input gradient are a matmul of its forward's size; the patch
+    // linear's input is the image, which needs no gradient.
+    expect(s!.training.backwardMatmuls).toBe(2 * (2 * linearMacs) - 2 * patchMacs);
+    expect(s!.flops.macs - 2 * s!.flops.perLayer.reduce((x, l) => x + l.scores / 2, 0)).toBe(linearMacs);
+  });
+
+  it('totals about three forwards per image, the optimizer spread over the run\'s batch', () => {
+    const [s] = analyzeDocument(doc);
+    const t = s!.training;
+    expect(t.imagesPerStep).toBe(doc.runs[0]!.batch);
+    expect(t.total).toBe(t.forward + t.backward + t.optimizer! / t.imagesPerStep);
+    expect(t.total / s!.flops.total).toBeGreaterThan(2.9);
+    expect(t.total / s!.flops.total).toBeLessThan(3.1);
+    // AdamW with decay on the matrices: 14 or 15 FLOPs an element, plus the norm's 2 an element.
+    expect(t.optimizer! / s!.params.total).toBeGreaterThan(16);
+    expect(t.optimizer! / s!.params.total).toBeLessThan(17.1);
+  });
+
+  it('declares FLOPs for every backward and optimizer op', () => {
+    for (const op of ['matmul', 'bias_grad', 'embed_bwd', 'layernorm_bwd', 'layernorm_bwd_params', 'gelu_bwd', 'attention_bwd', 'residual_bwd', 'pool_bwd', 'grad_sumsq', 'grad_norm', 'adamw', 'sgd']) {
+      expect(OPS[op]!.flops, op).toBeDefined();
+    }
   });
 });

@@ -248,6 +248,42 @@ export function countFlops(graph: Graph): FlopCounts {
   };
 }
 
+/** A training step's FLOPs (docs/analyses.md, training FLOPs): every op of its phases declares its own. */
+export interface TrainingFlops {
+  /** The training forward per image (dropout, drop path and training-time noise active), the loss left out. */
+  forward: number;
+  /** The backward per image: every op of the graph's derived backward. */
+  backward: number;
+  /** Of which the backward's matmuls (weight and input gradients of every linear). */
+  backwardMatmuls: number;
+  /** The optimizer phase per step (norm, clipping, the update; key_grad statistics); null without a run. */
+  optimizer: number | null;
+  /** Images per optimizer step (the run's batch; 1 without a run). */
+  imagesPerStep: number;
+  /** Per image: forward + backward + optimizer / imagesPerStep. */
+  total: number;
+}
+
+/** Sums the FLOPs that the nodes of a phase declare (ops with none count 0). */
+export function phaseFlops(nodes: readonly GraphNode[], op?: string): number {
+  return sum(nodes.filter((n) => op === undefined || n.op === op).map((n) => OPS[n.op]!.flops?.(n.attrs)?.total ?? 0));
+}
+
+/**
+ * `graph`: lowered at one image with a training pass; `step`: the run's graph (its optimizer phase),
+ * or null. The optimizer's work does not depend on the images, so it is spread over a step's batch.
+ */
+export function countTrainingFlops(graph: Graph, step: { graph: Graph; imagesPerStep: number } | null): TrainingFlops {
+  const forward = phaseFlops(graph.phases.forward);
+  const backward = phaseFlops(graph.phases.backward);
+  const optimizer = step ? phaseFlops(step.graph.phases.optimizer) : null;
+  const imagesPerStep = step?.imagesPerStep ?? 1;
+  return {
+    forward, backward, backwardMatmuls: phaseFlops(graph.phases.backward, 'matmul'), optimizer, imagesPerStep,
+    total: forward + backward + (optimizer ?? 0) / imagesPerStep,
+  };
+}
+
 type KeptPart = Exclude<keyof LayerActivations, 'index' | 'total'>;
 /** What a tensor of the training forward is kept for, by the backward op and role that read it. */
 const KEPT_FOR: Record<string, Record<string, KeptPart>> = {

@@ -18,6 +18,22 @@ export const GELU_FLOPS_PER_ELEMENT = 5;
  * standardise and rescale the noise (3), multiply by scale (1), subtract (1). Drawing is not counted.
  */
 export const PERTURB_FLOPS_PER_ELEMENT = 11;
+/**
+ * LayerNorm's input gradient rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma: xhat
+ * (2), g (1), the two row sums (1 + 2), then subtract, multiply, subtract, scale (4).
+ */
+export const LAYERNORM_BWD_FLOPS_PER_ELEMENT = 10;
+/** LayerNorm's parameter gradients: xhat (2), dy * xhat (1), and the column sums into dgamma and dbeta (2). */
+export const LAYERNORM_BWD_PARAMS_FLOPS_PER_ELEMENT = 5;
+/** GELU's gradient dy * (cdf(x) + x pdf(x)): cdf as the forward's erf (4), pdf (4), x pdf, add, times dy (3). */
+export const GELU_BWD_FLOPS_PER_ELEMENT = 11;
+/** Softmax's backward dS = P * (dP - rowsum(dP * P)): multiply, sum, subtract, multiply. */
+export const SOFTMAX_BWD_FLOPS_PER_ELEMENT = 4;
+/**
+ * AdamW per element: clip (1), m (3), v (4), denominator sqrt / bias correction / + eps (3), m / denom
+ * and the step size (2), subtract (1); the decoupled decay adds 1. Zeroing the gradient is not counted.
+ */
+export const ADAMW_FLOPS_PER_ELEMENT = 14;
 
 /**
  * What a node computes, from its attrs (docs/analyses.md states the conventions): `total` FLOPs, of
@@ -41,9 +57,10 @@ export interface OpSpec {
   /** The vector-Jacobian rule of a forward op (absent: no gradient flows through it). */
   vjp?: (node: GraphNode, d: VjpContext) => void;
   /**
-   * The FLOPs of a forward op from its attrs. Absent on the forward ops that do no counted
-   * arithmetic (patchify and allocate move or count, noise only draws, the loss is not part of
-   * inference) and on the backward and optimizer ops, which no analysis counts yet.
+   * The FLOPs of an op from its attrs. Absent on the forward ops that do no counted arithmetic
+   * (patchify and allocate move or count, noise only draws, the loss is not part of inference).
+   * Backward and optimizer ops declare theirs too (docs/analyses.md, training FLOPs); dropout and
+   * drop-path masks are not counted in either direction.
    */
   flops?: (attrs: Record<string, any>) => OpFlops;
 }
@@ -183,21 +200,30 @@ export const OPS: Record<string, OpSpec> = {
     doc: 'label-smoothed cross-entropy; in training also its gradient at the logits, scaled by 1 / the images of a step (the seed of the backward)',
   },
   // Backward --------------------------------------------------------------------------------------
-  matmul: { reads: ['a', 'b'], writes: ['c'], doc: 'c (+)= op(a) op(b), op transposing where the attrs say' },
-  bias_grad: { reads: ['dy'], writes: [], updates: ['db'], doc: 'db += column sums of dy' },
-  embed_bwd: { reads: ['dh'], writes: ['dpatches'], updates: ['dpos', 'dcls?'], doc: 'gradients of the patch embeddings, position embeddings and class token' },
-  layernorm_bwd: { reads: ['x', 'gamma', 'stats', 'dy'], writes: ['dx'], doc: 'dx (+)= the layer norm\'s input gradient' },
-  layernorm_bwd_params: { reads: ['x', 'stats', 'dy'], writes: [], updates: ['dgamma', 'dbeta'], doc: 'dgamma, dbeta += the layer norm\'s parameter gradients' },
-  gelu_bwd: { reads: ['x', 'dy'], writes: ['dx'], doc: 'dx = gelu\'(x) * dy, through the same dropout mask' },
-  attention_bwd: { reads: ['dout', 'qkv', 'table?', 'p', 'z?', 's?', 'o?'], writes: ['dqkv'], doc: 'the gradient of the fused q, k, v columns (none flows through the allocation: counts are discrete)' },
-  residual_bwd: { reads: ['dout'], writes: ['dy'], doc: 'dy = dout through the same dropout and drop-path masks' },
-  pool_bwd: { reads: ['dpooled'], writes: ['dx'], doc: 'the pooled rows\' gradient spread back over the tokens' },
+  // c += A B is one GEMM whatever `accumulate` says (its multiply-adds start from c instead of 0).
+  matmul: { flops: (a) => matmulFlops(a.M * a.K * a.N), reads: ['a', 'b'], writes: ['c'], doc: 'c (+)= op(a) op(b), op transposing where the attrs say' },
+  bias_grad: { flops: (a) => adds(a.rows * a.cols), reads: ['dy'], writes: [], updates: ['db'], doc: 'db += column sums of dy' },
+  // The position embeddings' gradient sums every image's token rows; the class token's its first rows.
+  embed_bwd: { flops: (a) => adds(a.batch * (a.patches + (a.cls ? 2 : 0)) * a.dim), reads: ['dh'], writes: ['dpatches'], updates: ['dpos', 'dcls?'], doc: 'gradients of the patch embeddings, position embeddings and class token' },
+  layernorm_bwd: { flops: (a) => adds(LAYERNORM_BWD_FLOPS_PER_ELEMENT * a.rows * a.dim), reads: ['x', 'gamma', 'stats', 'dy'], writes: ['dx'], doc: 'dx (+)= the layer norm\'s input gradient' },
+  layernorm_bwd_params: { flops: (a) => adds(LAYERNORM_BWD_PARAMS_FLOPS_PER_ELEMENT * a.rows * a.dim), reads: ['x', 'stats', 'dy'], writes: [], updates: ['dgamma', 'dbeta'], doc: 'dgamma, dbeta += the layer norm\'s parameter gradients' },
+  gelu_bwd: { flops: (a) => adds(GELU_BWD_FLOPS_PER_ELEMENT * a.count), reads: ['x', 'dy'], writes: ['dx'], doc: 'dx = gelu\'(x) * dy, through the same dropout mask' },
+  attention_bwd: { flops: attentionBwdFlops, reads: ['dout', 'qkv', 'table?', 'p', 'z?', 's?', 'o?'], writes: ['dqkv'], doc: 'the gradient of the fused q, k, v columns (none flows through the allocation: counts are discrete)' },
+  // The skip path's gradient is the output's (an alias); the branch's is a copy through the masks.
+  residual_bwd: { flops: () => adds(0), reads: ['dout'], writes: ['dy'], doc: 'dy = dout through the same dropout and drop-path masks' },
+  pool_bwd: { flops: (a) => adds(a.pool === 'mean' ? a.batch * a.tokens * a.dim : 0), reads: ['dpooled'], writes: ['dx'], doc: 'the pooled rows\' gradient spread back over the tokens' },
   // Optimizer -------------------------------------------------------------------------------------
-  grad_sumsq: { reads: ['grad'], writes: [], updates: ['partial'], doc: 'partial[index] = sum of squares of one gradient' },
-  grad_norm: { reads: ['partial'], writes: [], updates: ['stats'], doc: 'the global gradient norm and the clip coefficient into the step statistics' },
-  adamw: { reads: ['stats'], writes: [], updates: ['p', 'grad', 'm', 'v'], doc: 'AdamW with decoupled decay; zeroes the gradient; skips a step whose gradient norm is not finite' },
-  sgd: { reads: ['stats'], writes: [], updates: ['p', 'grad', 'buf?'], doc: 'SGD with optional momentum and weight decay; zeroes the gradient' },
+  grad_sumsq: { flops: (a) => adds(2 * a.count), reads: ['grad'], writes: [], updates: ['partial'], doc: 'partial[index] = sum of squares of one gradient' },
+  // The partial sums' total, its square root, and the clip coefficient min(clip / (norm + 1e-6), 1).
+  grad_norm: { flops: (a) => adds(a.params + 1 + (a.clip === null || a.clip === undefined ? 0 : 3)), reads: ['partial'], writes: [], updates: ['stats'], doc: 'the global gradient norm and the clip coefficient into the step statistics' },
+  adamw: { flops: (a) => adds((ADAMW_FLOPS_PER_ELEMENT + (a.decay ? 1 : 0)) * a.count), reads: ['stats'], writes: [], updates: ['p', 'grad', 'm', 'v'], doc: 'AdamW with decoupled decay; zeroes the gradient; skips a step whose gradient norm is not finite' },
+  // Clip (1), L2 decay (2), momentum (2), the step p - lr d (2).
+  sgd: { flops: (a) => adds((3 + (a.weightDecay ? 2 : 0) + (a.momentum > 0 ? 2 : 0)) * a.count), reads: ['stats'], writes: [], updates: ['p', 'grad', 'buf?'], doc: 'SGD with optional momentum and weight decay; zeroes the gradient' },
 };
+
+/** FLOPs with no multiply-adds in them. */
+const adds = (total: number): OpFlops => ({ total, macs: 0 });
+const matmulFlops = (macs: number): OpFlops => ({ total: FLOPS_PER_MULTIPLY_ADD * macs, macs });
 
 /** A linear layer over `rows` rows: its multiply-adds, plus the bias addition. */
 export function linearFlops(rows: number, inFeatures: number, outFeatures: number, bias: boolean): OpFlops {
@@ -221,6 +247,25 @@ function attentionFlops(a: Record<string, any>): OpFlops {
     perturb,
   };
   return { total: parts.scores + parts.softmax + parts.attnV + perturb, macs: 2 * matmul, parts };
+}
+
+/**
+ * Grouped attention's backward: dP = dO V^T and dV = P^T dO (the attnV part), dQ = dS K and
+ * dK = dS^T Q (the scores part), four matmuls the size of the forward's two; the softmax's backward
+ * and dq's 1 / sqrt(headDim); summing the query heads' dK and dV rows into their K/V groups; PGQA's
+ * noise again where the node perturbs (its standardisation depends on the target).
+ */
+function attentionBwdFlops(a: Record<string, any>): OpFlops {
+  const { batch: B, heads: H, groups: G, tokens: T, headDim: hd } = a;
+  const matmul = B * H * T * T * hd;
+  const parts = {
+    scores: 2 * FLOPS_PER_MULTIPLY_ADD * matmul,
+    softmax: SOFTMAX_BWD_FLOPS_PER_ELEMENT * B * H * T * T + B * H * T * hd,
+    attnV: 2 * FLOPS_PER_MULTIPLY_ADD * matmul,
+    groups: 2 * B * (H - G) * T * hd,
+    perturb: attentionFlops(a).parts!.perturb!,
+  };
+  return { total: parts.scores + parts.softmax + parts.attnV + parts.groups + parts.perturb, macs: 4 * matmul, parts };
 }
 
 export interface Role {

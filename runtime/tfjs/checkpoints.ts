@@ -2,10 +2,9 @@
 // for the tools and tests that hold them directly; the trainer itself saves and restores through the
 // TrainingEngine interface (runtime/train/checkpoints.ts), which these share their checks with.
 import type { RunIR } from '../../compiler/ir/types.js';
-import { stateSpecs } from '../../compiler/ir/params.js';
 import type { Checkpoint } from '../checkpoint/names.js';
 import { initTensors, writeTrainingTensors, type TrainerState } from '../train/checkpoints.js';
-import type { Optimizer } from './optimizer.js';
+import type { OptimizerSlots } from './optimizer.js';
 import { loadCheckpointTensors, toCheckpointTensors } from './params.js';
 import type { VitModel } from './vit.js';
 
@@ -13,7 +12,7 @@ export interface SaveInput {
   model: VitModel;
   run: RunIR;
   /** null: no optimizer state (best.safetensors, which is for evaluation and fine-tuning). */
-  optimizer: Optimizer | null;
+  optimizer: OptimizerSlots | null;
   state: TrainerState;
 }
 
@@ -24,13 +23,6 @@ export async function saveTrainingCheckpoint(path: string, s: SaveInput): Promis
     state: s.model.stateTensors(),
     optimizer: s.optimizer ? s.optimizer.stateTensors() : null,
   }, s.state);
-}
-
-/** Puts weights, allocation state and optimizer slots back from a checkpoint of the same model. */
-export function restoreTraining(model: VitModel, optimizer: Optimizer, c: Checkpoint): void {
-  loadCheckpointTensors(model.tf, model.params, c.params);
-  if (stateSpecs(model.model).length > 0) model.loadStateTensors(c.state);
-  optimizer.loadState(c.optimizer);
 }
 
 /**

@@ -1,7 +1,8 @@
-// The TensorFlow.js backend as a TrainingEngine: a VitModel (runtime/tfjs) and the slot optimizer.
-// A step is what the trainer did before engines existed, op for op: the micro-batch gradients
-// (step.ts), global-norm clipping, one download (loss, hits, norm and the allocation counts), then
-// the update unless something was not finite. So checkpoints stay byte-identical across the change.
+// The TensorFlow.js backend as a TrainingEngine: a VitModel (runtime/tfjs) and its optimizer slots.
+// A step is the graph's phases as on the other backends (runtime/native/engine.ts): the micro-batch
+// passes' forward and backward (step.ts) accumulate the gradients, the optimizer phase clips them and
+// updates every parameter (skipping the update when the norm is not finite), then one download
+// (loss, hits, norm and the allocation counts).
 import type { Tensor as TfTensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { stateSpecs } from '../../compiler/ir/params.js';
@@ -10,22 +11,25 @@ import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
 import type { Tf } from './backend.js';
 import { crossEntropy } from './ops.js';
-import { loadCheckpointTensors, toCheckpointTensors } from './params.js';
+import { loadCheckpointTensors, toCheckpointData, toCheckpointTensors } from './params.js';
 import { VitModel } from './vit.js';
 import type { EngineFactory, EngineOptions, EngineProfile, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
-import { createOptimizer, type Optimizer } from './optimizer.js';
-import { batchGradients, clipByGlobalNorm } from './step.js';
+import { OptimizerSlots } from './optimizer.js';
+import { batchGradients, type StepGradients } from './step.js';
 
 export class TfjsEngine implements TrainingEngine {
   readonly model: ModelIR;
   readonly allocationLayers: readonly number[];
   /** The model itself, for callers that need tfjs tensors (tests, the tfjs-only tools). */
   readonly vit: VitModel;
-  private readonly optimizer: Optimizer | null;
+  private readonly optimizer: OptimizerSlots | null;
   private readonly run: RunIR | null;
   private readonly microBatch: number;
   private readonly seed: number;
-  private optimizerMs = 0;
+  /** The accumulated gradients between accumulate() and update(). */
+  private pending: StepGradients | null = null;
+  /** The last update's statistics [loss, hits, norm, clip coefficient]. */
+  private stats: TfTensor | null = null;
 
   constructor(
     private readonly tf: Tf,
@@ -38,29 +42,48 @@ export class TfjsEngine implements TrainingEngine {
     this.microBatch = o.microBatch;
     this.seed = o.seed;
     this.vit = new VitModel(tf, o.model, { seed: o.seed });
-    this.optimizer = o.run ? createOptimizer(tf, this.vit.params.list, o.run.optimizer) : null;
+    this.optimizer = o.run ? new OptimizerSlots(tf, this.vit.graph(o.microBatch, o.run)) : null;
     this.allocationLayers = this.vit.state.flatMap((s, i) => (s ? [i] : []));
   }
 
   async step(batch: Batch, at: StepPosition): Promise<StepResult> {
-    const { tf, vit } = this;
+    this.accumulate(batch, at);
+    this.update(at);
+    return this.stepStats();
+  }
+
+  /** The forward and backward passes of a step: its gradients, held until update(). */
+  accumulate(batch: Batch, at: StepPosition): void {
     const run = this.needRun();
-    const g = batchGradients(vit, batch, { run, microBatch: this.microBatch, step: at.step, epochStep: at.epochStep, seed: this.seed });
-    let t0 = performance.now();
-    const clipped = clipByGlobalNorm(vit, g.grads, run.clipGrad);
-    // One download per step: the loss (for the NaN check and the log), the hits, the gradient norm and
-    // the allocation of every key_norm layer.
-    const packed = tf.tidy(() => tf.concat([tf.stack([g.loss, g.correct, clipped.norm]), ...this.countTensors()]));
-    this.optimizerMs += performance.now() - t0;
-    const stats = await packed.data();
-    tf.dispose([packed, g.loss, g.correct, clipped.norm]);
-    t0 = performance.now();
-    const [loss, correct, gradNorm] = [stats[0]!, stats[1]!, stats[2]!];
-    // As before engines: no update once the loss or the norm is not finite (training stops there).
-    if (Number.isFinite(loss) && Number.isFinite(gradNorm)) this.optimizer!.apply(clipped.grads, at.lr, at.step + 1);
-    tf.dispose(clipped.grads);
-    this.optimizerMs += performance.now() - t0;
-    return { loss, correct, gradNorm, counts: this.split(stats, 3) };
+    this.disposePending();
+    this.pending = batchGradients(this.vit, batch, { run, microBatch: this.microBatch, step: at.step, epochStep: at.epochStep, seed: this.seed });
+  }
+
+  /** The accumulated gradients in checkpoint layout (before update(), which consumes them). */
+  async gradients(): Promise<Record<string, Float32Array>> {
+    const g = this.needPending();
+    return Object.fromEntries(this.vit.params.list.map((p, i) => [p.name, toCheckpointData(p, g.grads[i]!.dataSync() as Float32Array)]));
+  }
+
+  /** The optimizer phase: key_grad statistics, norm, clipping, the update (skipped when the norm is not finite). */
+  update(at: StepPosition): void {
+    const run = this.needRun();
+    const g = this.needPending();
+    this.pending = null;
+    const stats = this.tf.stack([g.loss, g.correct]);
+    this.tf.dispose([g.loss, g.correct]);
+    this.tf.dispose(this.stats ?? []);
+    this.stats = this.vit.optimize(run, this.microBatch, g.grads, stats, this.optimizer!.variables, { ...at, seed: this.seed });
+  }
+
+  /** The last update's statistics, in one download with the allocation counts. */
+  async stepStats(): Promise<StepResult> {
+    if (!this.stats) throw new Error('no step has been taken yet');
+    const { tf } = this;
+    const packed = tf.tidy(() => tf.concat([tf.slice(this.stats!, [0], [3]), ...this.countTensors()]));
+    const values = await packed.data();
+    packed.dispose();
+    return { loss: values[0]!, correct: values[1]!, gradNorm: values[2]!, counts: this.split(values, 3) };
   }
 
   async evaluate(batch: Batch, at: { step: number; logits?: boolean }): Promise<EvalBatchResult> {
@@ -109,12 +132,14 @@ export class TfjsEngine implements TrainingEngine {
     if (t.optimizer) this.needOptimizer().loadState(t.optimizer);
   }
 
-  /** Forward and backward as the graph executor timed them; optimizer: clipping and the update (the statistics' download excluded). */
+  /** The phases as the graph executor timed them (the statistics' download excluded). */
   profile(): EngineProfile {
-    return { phaseMs: { ...this.vit.phaseMs, optimizer: this.optimizerMs }, bytes: this.tf.memory().numBytes };
+    return { phaseMs: { ...this.vit.phaseMs }, bytes: this.tf.memory().numBytes };
   }
 
   dispose(): void {
+    this.disposePending();
+    this.tf.dispose(this.stats ?? []);
     this.optimizer?.dispose();
     this.vit.dispose();
   }
@@ -139,7 +164,17 @@ export class TfjsEngine implements TrainingEngine {
     return this.run;
   }
 
-  private needOptimizer(): Optimizer {
+  private needPending(): StepGradients {
+    if (!this.pending) throw new Error('no gradients: call accumulate() first');
+    return this.pending;
+  }
+
+  private disposePending(): void {
+    if (this.pending) this.tf.dispose([...this.pending.grads, this.pending.loss, this.pending.correct]);
+    this.pending = null;
+  }
+
+  private needOptimizer(): OptimizerSlots {
     if (!this.optimizer) throw new Error('this engine was created without a run: it has no optimizer state');
     return this.optimizer;
   }

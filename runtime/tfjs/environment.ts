@@ -1,7 +1,7 @@
 // What the graph executor's kernels see: the pass's runtime values, the environment of tensors by
 // graph name, and the allocation state. ./executor.ts runs the nodes; ./kernels*.ts implement the ops.
-import type { Tensor } from '@tensorflow/tfjs';
-import type { GraphNode } from '../../compiler/graph/types.js';
+import type { Tensor, Variable } from '@tensorflow/tfjs';
+import type { GraphNode, RuntimeValue } from '../../compiler/graph/types.js';
 import type { AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
 
@@ -13,6 +13,8 @@ export interface PassContext {
   epochStep?: number;
   seed: number;
   microBatch: number;
+  /** The optimizer phase's runtime values (compiler/graph/runtime-values.ts): lr and AdamW's factors. */
+  values?: Record<RuntimeValue, number>;
   /** Told each allocating layer's query heads per group in this pass ([G] or [B, G]); the receiver disposes it. */
   onCounts?: (layer: number, counts: Tensor) => void;
 }
@@ -30,6 +32,8 @@ export type Kernel = (k: KernelContext, node: GraphNode, attrs: Record<string, a
 /**
  * Tensors by graph name. Parameters and gradients are owned by the caller (`bind`); everything a node
  * writes is owned here and disposed when replaced or when `release` says its last reader has run.
+ * A node that writes a bound variable (the optimizer's parameters and slots, a key_grad state row)
+ * assigns into it: that is how the graph's in-place updates reach the model's tfjs variables.
  */
 export class Environment {
   private readonly tensors = new Map<string, Tensor>();
@@ -60,10 +64,16 @@ export class Environment {
 
   /** Sets (replacing) or, with `accumulate`, adds to the tensor's value. Takes ownership of `t`. */
   put(name: string, t: Tensor, accumulate = false): void {
-    if (accumulate && this.tensors.has(name)) {
-      const sum = this.tf.add(this.tensors.get(name)!, t);
+    const have = this.tensors.get(name);
+    if (accumulate && have) {
+      const sum = this.tf.add(have, t);
       this.tf.dispose(t);
       t = sum;
+    }
+    if (have && this.borrowed.has(name) && 'assign' in have) {
+      (have as Variable).assign(t);
+      this.tf.dispose(t);
+      return;
     }
     this.drop(name);
     this.tensors.set(name, this.owns ? this.tf.keep(t) : t);

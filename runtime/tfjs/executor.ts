@@ -1,14 +1,15 @@
 // Executes an op graph (compiler/graph) with TensorFlow.js, node by node: each op of the catalogue is
-// one function of ./kernels.ts or ./kernels-attention.ts over the tensors of an environment
+// one function of ./kernels.ts, ./kernels-attention.ts or ./kernels-optimizer.ts over the tensors of an environment
 // (./environment.ts). Nothing here knows the ViT; the graph says everything. A tensor is disposed
 // after the last node of the phase sequence that reads it (forward activations live until the
 // backward is done with them).
 import type { Graph, GraphNode, Phase } from '../../compiler/graph/types.js';
 import type { Kernel, KernelContext } from './environment.js';
 import { ATTENTION_KERNELS } from './kernels-attention.js';
+import { OPTIMIZER_KERNELS } from './kernels-optimizer.js';
 import { DENSE_KERNELS } from './kernels.js';
 
-export const KERNELS: Record<string, Kernel> = { ...DENSE_KERNELS, ...ATTENTION_KERNELS };
+export const KERNELS: Record<string, Kernel> = { ...DENSE_KERNELS, ...ATTENTION_KERNELS, ...OPTIMIZER_KERNELS };
 
 /**
  * Runs the nodes of `phases` in order. `keep` names tensors that outlive the run (the caller takes

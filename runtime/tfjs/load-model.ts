@@ -1,6 +1,6 @@
 // A VitModel with a checkpoint's weights and allocation state, ready to evaluate. (runtime/tfjs/checkpoints.ts has
-// restoreTraining, which also needs an optimizer, and initFromCheckpoint, which re-initialises the
-// head; evaluation wants every tensor as it was saved.)
+// initFromCheckpoint, which re-initialises the head; evaluation wants every tensor as it was saved;
+// training restores through its engine, runtime/tfjs/engine.ts.)
 import type { Checkpoint } from '../checkpoint/names.js';
 import { stateSpecs } from '../../compiler/ir/params.js';
 import type { Tf } from './backend.js';

@@ -1,7 +1,7 @@
 // One optimizer step's gradients: the batch split into micro-batches, each a pass of the model's
 // graph (forward, loss, backward; compiler/graph) whose parameter gradients add up (gradient
-// accumulation), then global-norm clipping. Nothing here reads a value back to the host; the trainer
-// reads the step's statistics in one download (see trainer.ts).
+// accumulation). The graph's optimizer phase (VitModel.optimize) then clips and applies them. Nothing
+// here reads a value back to the host; the engine reads the step's statistics in one download.
 import type { Scalar, Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
 import type { RunIR } from '../../compiler/ir/types.js';
 import type { Batch } from '../data/types.js';
@@ -51,27 +51,8 @@ export function batchGradients(model: VitModel, batch: Batch, o: StepOptions): S
     stats = model.gradients(x, y, o.run, { training: true, step: o.step, epochStep: o.epochStep, seed: o.seed, microBatch: i }, grads, stats);
     tf.dispose([x, y]);
   }
-  model.recordGradientStatistics(grads, o.microBatch, o.run);
   const ordered = model.params.list.map((p) => grads.get(p.name) ?? tf.zerosLike(p.variable));
   const [loss, correct] = tf.unstack(stats!) as [Scalar, Scalar];
   stats!.dispose();
   return { grads: ordered, loss, correct };
-}
-
-/**
- * The global L2 norm of all gradients, and the gradients scaled as torch.nn.utils.clip_grad_norm_
- * does: by min(1, maxNorm / (norm + 1e-6)). With maxNorm null nothing is scaled (the norm is still
- * computed: it is logged, and a non-finite norm stops training before the update). The input
- * gradients are disposed when scaled copies replace them.
- */
-export function clipByGlobalNorm(model: VitModel, grads: Tensor[], maxNorm: number | null): { grads: Tensor[]; norm: Scalar } {
-  const { tf } = model;
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as Scalar);
-  if (maxNorm === null) return { grads, norm };
-  const scaled = tf.tidy(() => {
-    const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
-    return grads.map((g) => tf.mul(g, coef));
-  });
-  tf.dispose(grads);
-  return { grads: scaled, norm };
 }

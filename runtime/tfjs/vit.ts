@@ -3,14 +3,15 @@
 // per (mode, images per pass) and cached; nothing here re-derives the ViT.
 //
 // forward() runs the graph's forward (training) or eval phase; gradients() runs a training pass's
-// forward and its backward, adding every parameter's gradient into `grads`. Randomness (dropout,
-// stochastic depth, PGQA noise) comes from the counter-based generator keyed by (seed, step,
-// micro-batch, layer, site), so a step replays exactly.
+// forward and its backward, adding every parameter's gradient into `grads`; optimize() runs a step's
+// optimizer phase. Randomness (dropout, stochastic depth, PGQA noise) comes from the counter-based
+// generator keyed by (seed, step, micro-batch, layer, site), so a step replays exactly.
 
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import { lowerGraph } from '../../compiler/graph/lower.js';
 import type { Graph } from '../../compiler/graph/types.js';
 import type { EvalNoise } from '../../compiler/graph/policy.js';
+import { runtimeValues, type PassPosition } from '../../compiler/graph/runtime-values.js';
 import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import { stateSpecs } from '../../compiler/ir/params.js';
@@ -18,7 +19,7 @@ import { toFloat32Tensor, type Tensor as CheckpointTensor } from '../checkpoint/
 import { attentionStateTensors, createAttentionState, disposeAttentionState, loadAttentionState, type AttentionState } from './attention.js';
 import type { Tf } from './backend.js';
 import { Environment, type KernelContext, type PassContext } from './environment.js';
-import { KERNELS, runPhases } from './executor.js';
+import { runPhases } from './executor.js';
 import { createParams, disposeParams, type VitParams } from './params.js';
 
 export interface ForwardContext {
@@ -59,8 +60,8 @@ export class VitModel {
   /** The attention state of each layer (null for layers without one), indexed by layer. */
   readonly state: (AttentionState | null)[];
   private readonly graphs = new Map<string, Graph>();
-  /** Milliseconds of the training passes' forward and backward phases so far (attnc bench). */
-  readonly phaseMs: Record<string, number> = { forward: 0, backward: 0 };
+  /** Milliseconds of the training phases so far (attnc bench). */
+  readonly phaseMs: Record<string, number> = { forward: 0, backward: 0, optimizer: 0 };
 
   constructor(
     readonly tf: Tf,
@@ -161,34 +162,35 @@ export class VitModel {
   }
 
   /**
-   * key_grad layers (compiler/ir/scores.ts `lagged`): the statistic of a step's accumulated gradients
-   * (before clipping), by the graph's optimizer-phase `key_stat` nodes, into the state row the next
-   * step's allocations read. `grads`: name -> gradient in variable layout, as batchGradients sums them.
+   * A step's optimizer phase (compiler/graph): the key_grad statistics of the accumulated gradients,
+   * the global norm and clip coefficient, and every parameter's update, into the parameters, the
+   * slots (graph name -> variable, ./optimizer.ts) and the key_grad state rows in place. Takes over
+   * `grads` (one per params.list entry, as batchGradients sums them) and `stats` ([loss, hits]);
+   * returns the step statistics [loss, hits, norm, clip coefficient].
    */
-  recordGradientStatistics(grads: ReadonlyMap<string, Tensor>, batch: number, run: RunIR): void {
+  optimize(run: RunIR, batch: number, grads: readonly Tensor[], stats: Tensor, slots: ReadonlyMap<string, Variable>, at: PassPosition & { epochStep: number; lr: number; seed: number }): Tensor {
     const graph = this.graph(batch, run);
-    const nodes = graph.phases.optimizer.filter((n) => n.op === 'key_stat');
-    if (nodes.length === 0) return;
-    const env = new Environment(this.tf);
+    const env = this.environment(graph, null, null);
     try {
-      for (const p of graph.params) if (grads.has(p.name)) env.bind(p.grad, grads.get(p.name)!);
-      const k = this.kernelContext(env, { training: true, step: 0, seed: 0 });
-      for (const node of nodes) {
-        this.tf.tidy(() => KERNELS.key_stat!(k, node, node.attrs as Record<string, any>));
-        const layer = graph.allocationState.find((s) => s.gradStat === node.outputs.stats)!.layer;
-        this.stateOf(layer).keyGrad!.assign(env.get(node.outputs.stats!));
-      }
+      for (const [name, v] of slots) env.bind(name, v);
+      const gradOf = new Map(graph.params.map((p) => [p.name, p.grad]));
+      this.params.list.forEach((p, i) => env.put(gradOf.get(p.name)!, grads[i]!));
+      env.put(graph.training!.stats, stats);
+      const pass: PassContext = { training: true, step: at.step, epochStep: at.epochStep, seed: at.seed, microBatch: 0, values: runtimeValues(graph.training, at) };
+      runPhases({ tf: this.tf, env, pass, state: (layer) => this.stateOf(layer) }, graph, ['optimizer'], new Set([graph.training!.stats]), this.phaseMs);
+      return env.take(graph.training!.stats);
     } finally {
       env.dispose();
     }
   }
 
-  private environment(graph: Graph, x: Tensor4D, labels: Tensor, owns = true): Environment {
+  /** The parameters and key_grad state rows bound, and the inputs when a pass has them. */
+  private environment(graph: Graph, x: Tensor4D | null, labels: Tensor | null, owns = true): Environment {
     const env = new Environment(this.tf, owns);
     for (const p of graph.params) env.bind(p.tensor, this.params.byName.get(p.name)!.variable);
     for (const s of graph.allocationState) if (s.gradStat) env.bind(s.gradStat, this.stateOf(s.layer).keyGrad!);
-    env.bind(graph.inputs.images, x);
-    env.put(graph.inputs.labels, labels);
+    if (x) env.bind(graph.inputs.images, x);
+    if (labels) env.put(graph.inputs.labels, labels);
     return env;
   }
 

@@ -1,6 +1,6 @@
 // Parity of training: optimizer steps of the emitted train.py (train_step, make_optimizer,
-// learning_rate) against attnc's own (runtime/train: batchGradients, clipByGlobalNorm, the AdamW/SGD
-// optimizer, learningRate), from the same weights and batches, for the runs of specs/training.attn:
+// learning_rate) against attnc's own (runtime/train: the tfjs engine's step, its graph's optimizer phase
+// with AdamW/SGD, learningRate), from the same weights and batches, for the runs of specs/training.attn:
 // DGQA with rule 'attnc' (ema, diff, init first_batch), KDGQA per image with dropout, drop path and
 // PGQA noise in training, DGQA with rule 'paper' (compat paper); micro-batches, clipping, label
 // smoothing, AdamW and SGD, cosine and linear schedules.
@@ -24,9 +24,8 @@ import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { loadCheckpointTensors, toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { createOptimizer } from '../../runtime/tfjs/optimizer.js';
+import { TfjsEngine } from '../../runtime/tfjs/engine.js';
 import { learningRate } from '../../runtime/train/schedule.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
 import { compileSpec, ErrorLog, freshState, hasTorch, randomImages, randomTensors, relError, runDriver, tempDir, torchGate, writeF32, writePackage } from './helpers.js';
 
 const RUNS = ['dgqa_run', 'kdgqa_run', 'dgqa_paper_run', 'keygrad_run'];
@@ -124,12 +123,12 @@ describe('parity of training steps: emitted train.py vs runtime/train', () => {
   torchGate('parity: training');
 
   RUNS.forEach((name, index) => {
-    it.skipIf(!hasTorch)(name, () => {
+    it.skipIf(!hasTorch)(name, async () => {
       const run = runNamed(name);
       const m = modelOf(run);
       const py = python.get(name)!;
-      const vit = new VitModel(tf, m, { seed: run.seed });
-      const optimizer = createOptimizer(tf, vit.params.list, run.optimizer);
+      const engine = new TfjsEngine(tf, 'wasm', { model: m, run, seed: run.seed, microBatch: run.microBatch });
+      const vit = engine.vit;
       try {
         loadCheckpointTensors(tf, vit.params, randomTensors(m, 40 + index));
         vit.loadStateTensors(freshState(m));
@@ -138,12 +137,7 @@ describe('parity of training steps: emitted train.py vs runtime/train', () => {
         for (let s = 0; s < run.steps!; s++) {
           const where = `${name} step ${s}`;
           const lr = learningRate(run.schedule, run.optimizer.lr, s, run.steps!);
-          const g = batchGradients(vit, batchOf(m, run, s), { run, microBatch: run.microBatch, step: s, seed: run.seed });
-          const clipped = clipByGlobalNorm(vit, g.grads, run.clipGrad);
-          const loss = g.loss.dataSync()[0]!;
-          const norm = clipped.norm.dataSync()[0]!;
-          optimizer.apply(clipped.grads, lr, s + 1);
-          tf.dispose([...clipped.grads, g.loss, g.correct, clipped.norm]);
+          const { loss, gradNorm: norm } = await engine.step(batchOf(m, run, s), { step: s, epochStep: s, lr });
           const p = py.steps[s]!;
           expect(p.taken).toBe(true);
           expect(Math.abs(p.lr - lr), `${where}: learning rate`).toBeLessThan(1e-12);
@@ -160,8 +154,7 @@ describe('parity of training steps: emitted train.py vs runtime/train', () => {
           expect(errors.add('weights after the steps', relError(py.final[n]!, t.data), `${name} ${n}`), `${name}: ${n} after ${run.steps} steps`).toBeLessThan(1e-4);
         }
       } finally {
-        optimizer.dispose();
-        vit.dispose();
+        engine.dispose();
       }
     });
   });

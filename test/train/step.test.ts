@@ -1,11 +1,11 @@
-// Gradient accumulation and global-norm clipping on a tiny ViT.
+// Gradient accumulation on a tiny ViT (clipping is the optimizer phase: test/train/optimizer.test.ts).
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '@tensorflow/tfjs';
 import type { Batch } from '../../runtime/data/types.js';
 import { uniformFloats } from '../../core/random.js';
 import { selectBackend, type Tf } from '../../runtime/tfjs/backend.js';
 import { VitModel } from '../../runtime/tfjs/vit.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
+import { batchGradients } from '../../runtime/tfjs/step.js';
 import { tinyModel, tinyRun } from './fixtures.js';
 
 let tf: Tf;
@@ -76,29 +76,5 @@ describe('batchGradients', () => {
     };
     expect(run(3)).toBe(run(3));
     expect(run(3)).not.toBe(run(4));
-  });
-});
-
-describe('clipByGlobalNorm', () => {
-  it('computes the global norm and scales every gradient by max / norm when above it', () => {
-    const grads = [tf.tensor1d([3, 0]), tf.tensor2d([[0, 4]])]; // norm 5
-    const { grads: clipped, norm } = clipByGlobalNorm({ tf } as VitModel, grads, 1);
-    expect(norm.dataSync()[0]).toBeCloseTo(5, 6);
-    expect(Array.from(clipped[0]!.dataSync())).toEqual([expect.closeTo(0.6, 6), 0]);
-    expect(Array.from(clipped[1]!.dataSync())).toEqual([0, expect.closeTo(0.8, 6)]);
-    expect(grads[0]!.isDisposed).toBe(true);
-    tf.dispose([...clipped, norm]);
-  });
-
-  it('leaves gradients below the threshold unchanged, and all of them without one', () => {
-    const grads = [tf.tensor1d([0.3, 0.4])];
-    const { grads: kept, norm } = clipByGlobalNorm({ tf } as VitModel, grads, 1);
-    expect(Array.from(kept[0]!.dataSync())).toEqual([expect.closeTo(0.3, 6), expect.closeTo(0.4, 6)]);
-    tf.dispose([...kept, norm]);
-    const big = [tf.tensor1d([30, 40])];
-    const none = clipByGlobalNorm({ tf } as VitModel, big, null);
-    expect(none.grads[0]).toBe(big[0]);
-    expect(none.norm.dataSync()[0]).toBeCloseTo(50, 5);
-    tf.dispose([...none.grads, none.norm]);
   });
 });

@@ -7,10 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { selectModelAndRun } from '../../compiler/graph/lower.js';
-import { toCheckpointData, toCheckpointTensors } from '../../runtime/tfjs/params.js';
-import { VitModel } from '../../runtime/tfjs/vit.js';
-import { createOptimizer } from '../../runtime/tfjs/optimizer.js';
-import { batchGradients, clipByGlobalNorm } from '../../runtime/tfjs/step.js';
+import { TfjsEngine } from '../../runtime/tfjs/engine.js';
+import { toCheckpointTensors } from '../../runtime/tfjs/params.js';
 import { WebGpuEngine } from '../../runtime/webgpu/engine.js';
 import { gpuForTests } from '../helpers/webgpu.js';
 import { compileText, PARITY_SPEC, PARITY_VARIANTS, randomBatch, relativeError } from './helpers.js';
@@ -29,27 +27,23 @@ describe.skipIf(!gpu)(`the WebGPU engine against tfjs, one variant at a time ${s
   for (const variant of PARITY_VARIANTS) {
     it(`${variant}: two training steps from identical weights, then evaluation`, async () => {
       const { model, run } = selectModelAndRun(ir, { run: `${variant}_run` });
-      const vit = new VitModel(tf, model, { seed: run!.seed });
-      const opt = createOptimizer(tf, vit.params.list, run!.optimizer);
+      const tfjs = new TfjsEngine(tf, 'cpu', { model, run, seed: run!.seed, microBatch: run!.microBatch });
+      const vit = tfjs.vit;
       const engine = await WebGpuEngine.create({ model, run, seed: run!.seed, microBatch: run!.microBatch, gpu: gpu! });
       onTestFinished(() => {
         engine.dispose();
-        opt.dispose();
-        vit.dispose();
+        tfjs.dispose();
       });
       const worst = { loss: 0, grad: 0, weight: 0, logits: 0 };
       const perImage = model.image.height * model.image.width * model.image.channels;
       for (const step of [0, 1]) {
         const batch = randomBatch(run!.batch, perImage, model.classes, 100 + step);
         const at = { step, epochStep: step, lr: run!.optimizer.lr };
-        // tfjs: the trainer's step, op for op (runtime/tfjs/engine.ts).
-        const g = batchGradients(vit, batch, { run: run!, microBatch: run!.microBatch, step, epochStep: step, seed: run!.seed });
-        // Before clipping, which disposes the gradients it scales: the grad buffers hold them unclipped.
-        const gradsWant = new Map(vit.params.list.map((p, i) => [p.name, toCheckpointData(p, g.grads[i]!.dataSync() as Float32Array)]));
-        const clipped = clipByGlobalNorm(vit, g.grads, run!.clipGrad);
-        const [lossWant, correctWant, normWant] = [g.loss.dataSync()[0]!, g.correct.dataSync()[0]!, clipped.norm.dataSync()[0]!];
-        opt.apply(clipped.grads, at.lr, step + 1);
-        tf.dispose([...clipped.grads, g.loss, g.correct, clipped.norm]);
+        // tfjs: the engine's step, phase by phase as on the other backend.
+        tfjs.accumulate(batch, at);
+        const gradsWant = await tfjs.gradients();
+        tfjs.update(at);
+        const { loss: lossWant, correct: correctWant, gradNorm: normWant } = await tfjs.stepStats();
 
         engine.accumulate(batch, at);
         const grads = await engine.gradients();
@@ -61,7 +55,7 @@ describe.skipIf(!gpu)(`the WebGPU engine against tfjs, one variant at a time ${s
         expect(stats.correct, `step ${step} hits`).toBe(correctWant);
         expect(Math.abs(stats.gradNorm - normWant) / normWant, `step ${step} gradient norm`).toBeLessThan(TOLERANCE);
         const problems: string[] = [];
-        for (const [name, want] of gradsWant) {
+        for (const [name, want] of Object.entries(gradsWant)) {
           const e = relativeError(grads[name]!, want);
           worst.grad = Math.max(worst.grad, e);
           if (!(e < TOLERANCE)) problems.push(`step ${step} grad ${name}: ${e.toExponential(2)}`);

@@ -1,7 +1,7 @@
 // The loss and the update: softmax cross-entropy with label smoothing and its gradient, the global
 // gradient norm (clipping), AdamW and SGD. Formulas and order of operations are those of
-// runtime/tfjs/ops.ts crossEntropy, runtime/tfjs/step.ts clipByGlobalNorm and
-// runtime/tfjs/optimizer.ts (PyTorch's AdamW and SGD).
+// runtime/tfjs/ops.ts crossEntropy and runtime/tfjs/kernels-optimizer.ts (the global norm and
+// clipping, PyTorch's AdamW and SGD).
 //
 // The statistics buffer of a training step (f32 x 4): [0] the mean loss over the step's batch,
 // [1] images classified right, [2] the global gradient norm, [3] the clip coefficient applied.
@@ -130,7 +130,7 @@ const NORM_FINITE = `((bitcast<u32>(stats[2]) >> 23u) & 0xffu) != 0xffu`;
 // The update kernels read the element count from a uniform, so one kernel serves every parameter.
 
 /**
- * torch.optim.AdamW on u.count elements, as runtime/tfjs/optimizer.ts: g = grad * clip coefficient;
+ * torch.optim.AdamW on u.count elements, as runtime/tfjs/kernels-optimizer.ts: g = grad * clip coefficient;
  * m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p = p * decay - (m / (sqrt(v) / bias2Sqrt + eps)) * stepSize.
  */
 export function adamwKernel(o: { count: number }, limits: KernelLimits): KernelInstance {
