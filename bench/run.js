@@ -84,12 +84,18 @@ with the machine's load.
 - **Load:** load average ${loadBefore.map((x) => x.toFixed(1)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(1)).join(' ')} after.${loaded ? ' The machine was shared with other work while this ran (a load average above three quarters of its cores, the 15-minute one included): absolute rates are lower and noisier than on a quiet machine; the ratios measured side by side hold better.' : ''}
 - **Columns:** training and evaluation images/s; ms per training step and per phase as the engine
   times its graph phases (forward, backward, optimizer: gradient norm, clipping and the update);
-  peak RSS of the bench process during the measurement (it includes earlier measurements' heap);
-  the backend's tensors (native: its typed arrays; wasm: tf.memory()); "step time / GQA": the
-  model's step time over the GQA model's on the same backend (the overhead of KDGQA's and DGQA's
-  allocation); "train rate / PyTorch": attnc's training images/s over the emitted PyTorch
-  package's (Debian's torch, CPU) on the same model, run, seed, batch and synthetic data, in its
-  better torch.set_num_threads setting (1 or 2, stated per row).
+  "peak RSS": the peak resident memory of a process that ran only that measurement (attnc: a child
+  process per model and backend; PyTorch: its own python3), training then evaluation; "after load":
+  the part of that peak that came after the backend had loaded (attnc: after opening the backend;
+  PyTorch: after \`import torch\`); "train GFLOP/s": the step's FLOPs (forward, backward and
+  optimizer, counted on the op graph as \`attnc compile --summary\` does) over its time; "of GEMM
+  limit": that over the GFLOP/s of one 1024-cubed GEMM through the native backend alone, the most
+  this machine's GEMM library gives; "step time / GQA": the model's step time over the GQA model's on
+  the same backend (the overhead of KDGQA's and DGQA's allocation); "train / PyTorch", "eval /
+  PyTorch", "peak RSS / PyTorch": attnc's figure over the emitted PyTorch package's (Debian's torch,
+  CPU) on the same model, run, seed, batch and synthetic data, each in its better
+  torch.set_num_threads setting (1 or 2, stated per row; evaluation is train.py's evaluate() per
+  batch, timed by runtime/bench/peer_driver.py).
 
 ${sections.join('\n')}`;
 writeFileSync(out, doc);

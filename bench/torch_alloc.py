@@ -10,9 +10,10 @@ query heads to K/V groups, and attention with that grouping, three ways:
              query heads attending to its K/V head (the reference code's way)
 The allocation functions are exec'd from compiler/targets/pytorch/assets/allocation.py, the code the
 package emits. Every way gives the same counts and the same output (checked). Timings interleave
-the three, best of ROUNDS, on the CPU with torch.set_num_threads(THREADS).
+the three, best of ROUNDS, on the CPU with torch.set_num_threads(THREADS), or on DEVICE (cuda: each
+call timed to its end with torch.cuda.synchronize, bench/gpu.sh).
 
-    python3 bench/torch_alloc.py [--quick]     (ROUNDS=N THREADS=N change the defaults, 3 and 1)
+    python3 bench/torch_alloc.py [--quick]     (ROUNDS=N THREADS=N DEVICE=cpu|cuda change the defaults, 3, 1, cpu)
 """
 import math
 import os
@@ -32,6 +33,7 @@ allocate_on_device, groups_of_heads, allocate_from_scores = emitted['allocate_on
 QUICK = '--quick' in sys.argv
 ROUNDS = int(os.environ.get('ROUNDS', 2 if QUICK else 3))
 THREADS = int(os.environ.get('THREADS', 1))
+DEVICE = torch.device(os.environ.get('DEVICE', 'cpu'))
 REPEAT = 3 if QUICK else 10
 # (name, batch, heads, K/V groups, tokens, head dim): the two shapes of docs/benchmarks.md
 SHAPES = [('quickstart', 128, 4, 2, 17, 16), ('32 px', 64, 6, 3, 65, 32)]
@@ -72,10 +74,17 @@ def host_loop_way(q, k, v, cache, tracked):
 WAYS = [('emitted (device)', emitted_way), ('host table (before)', host_table_way), ('host loop (reference)', host_loop_way)]
 
 
+def sync():
+    if DEVICE.type == 'cuda':
+        torch.cuda.synchronize(DEVICE)
+
+
 def timed(fn, *args):
+    sync()
     start = time.perf_counter()
     for _ in range(REPEAT):
         fn(*args)
+    sync()
     return (time.perf_counter() - start) / REPEAT * 1000
 
 
@@ -85,11 +94,11 @@ def main():
     rows = []
     with torch.no_grad():
         for name, batch, heads, groups, tokens, hd in SHAPES:
-            q = torch.randn(batch, heads, tokens, hd, generator=gen)
+            q = torch.randn(batch, heads, tokens, hd, generator=gen).to(DEVICE)
             # Groups of different scale, so that the allocation is uneven.
-            k = torch.randn(batch, groups, tokens, hd, generator=gen) * torch.linspace(0.5, 2, groups)[None, :, None, None]
-            v = torch.randn(batch, groups, tokens, hd, generator=gen)
-            cache = torch.linspace(30, 10, groups)
+            k = (torch.randn(batch, groups, tokens, hd, generator=gen) * torch.linspace(0.5, 2, groups)[None, :, None, None]).to(DEVICE)
+            v = torch.randn(batch, groups, tokens, hd, generator=gen).to(DEVICE)
+            cache = torch.linspace(30, 10, groups).to(DEVICE)
             for variant, tracked in (('KDGQA', False), ('DGQA', True)):
                 results = [way(q, k, v, cache, tracked) for _, way in WAYS]
                 for out, counts in results[1:]:
@@ -100,8 +109,9 @@ def main():
                     for i, (_, way) in enumerate(WAYS):
                         best[i] = min(best[i], timed(way, q, k, v, cache, tracked))
                 rows.append((name, batch, heads, groups, variant, results[0][1].tolist(), best))
-    print('torch %s, CPU, torch.set_num_threads(%d), best of %d rounds of %d calls, no gradients; policy key_norm(min: 1)%s'
-          % (torch.__version__, THREADS, ROUNDS, REPEAT, ' (DGQA: tracked ema(decay: 0.9))'))
+    where = 'CPU, torch.set_num_threads(%d)' % THREADS if DEVICE.type == 'cpu' else '%s (%s)' % (DEVICE, torch.cuda.get_device_name(DEVICE))
+    print('torch %s, %s, best of %d rounds of %d calls, no gradients; policy key_norm(min: 1)%s'
+          % (torch.__version__, where, ROUNDS, REPEAT, ' (DGQA: tracked ema(decay: 0.9))'))
     print()
     print('| shape | batch | heads / K/V | variant | counts | ' + ' | '.join('%s ms' % n for n, _ in WAYS) + ' | host table / emitted | host loop / emitted |')
     print('|---|---:|---|---|---|' + '---:|' * (len(WAYS) + 2))

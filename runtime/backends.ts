@@ -21,7 +21,9 @@ import { evaluateOnWebGpu } from './webgpu/evaluate.js';
 import { fitEvalBatch as fitWebGpuEvalBatch, WebGpuFitError } from './webgpu/plans.js';
 import { openWebGpuSession, planWebGpuTraining } from './webgpu/session.js';
 import { NativeUnavailableError } from './native/addon.js';
-import { openNativeSession, planNativeTraining } from './native/session.js';
+import { openNativeSession, planNativeTraining, type GemmPeak } from './native/session.js';
+
+export type { GemmPeak };
 import { checkEvalData, evaluateEngine } from './eval/evaluate.js';
 
 /** The values of --backend: auto (native when built, else TensorFlow.js's first that loads), TensorFlow.js's, the WebGPU plan, or the native CPU addon. */
@@ -52,6 +54,8 @@ export interface Backend {
   evaluate(c: Checkpoint, data: Dataset, o: EvalOptions): Promise<EvalReport>;
   /** attnc eval --analyze: the PGQA analysis of a checkpoint (TensorFlow.js backends only). */
   analyze(c: Checkpoint, data: Dataset, o: AnalysisOptions): Promise<AnalysisReport>;
+  /** attnc bench's ceiling: the GEMM GFLOP/s this backend reaches alone (native only). */
+  gemmPeak?(): GemmPeak;
   close(): void;
 }
 
@@ -142,6 +146,7 @@ function openNative(o: BackendOptions): Backend {
       }
     },
     analyze: () => Promise.reject(noAnalysis('native', 'the addon does not return the attention probabilities and head outputs of its eval phase')),
+    gemmPeak: () => session.gemmPeak(),
     close: () => session.close(),
   };
 }

@@ -1,6 +1,7 @@
 // One measurement of attnc bench: a backend's engine trains a model for the warm-up and the timed
 // steps on synthetic batches, then evaluates as many batches; the figures are wall time of the timed
-// part only, the engine's own phase times (forward, backward, optimizer) and memory.
+// part only, the engine's own phase times (forward, backward, optimizer) and the bytes of its tensors.
+// The process's memory is child.ts's to add: it runs this in a process of its own.
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import { makeSynthetic } from '../data/synthetic.js';
 import type { Batch, Dataset } from '../data/types.js';
@@ -12,10 +13,14 @@ export interface Figures {
   evalImagesPerSec: number | null;
   /** Milliseconds per timed step of each phase the engine times (null: it does not time phases). */
   phaseMs: Record<string, number> | null;
+  /** Milliseconds per timed step of each op kind (null: the engine does not time its ops). */
+  opMs: Record<string, number> | null;
   /** Milliseconds per timed training step, all of it. */
   stepMs: number;
-  /** The most resident memory the process had during the measurement (it includes earlier measurements' heap). */
+  /** The peak resident memory of the process that ran only this measurement (child.ts). */
   peakRssBytes: number | null;
+  /** Its resident memory once the backend had loaded, before the model was built. */
+  baselineRssBytes: number | null;
   /** The bytes of tensors the backend held at the end (native: its typed arrays; tfjs: tf.memory()). */
   backendBytes: number | null;
 }
@@ -45,7 +50,6 @@ export async function measureEngine(factory: EngineFactory, model: ModelIR, run:
   const test = syntheticBatches(model, run, 'test');
   const total = run.steps!;
   const engine = await factory({ model, run, seed: run.seed, microBatch: run.microBatch });
-  let peak = process.memoryUsage().rss;
   try {
     let before: EngineProfile | null = null;
     let t0 = 0;
@@ -56,7 +60,6 @@ export async function measureEngine(factory: EngineFactory, model: ModelIR, run:
       }
       const r = await engine.step(train[step % train.length]!, { step, epochStep: step, lr: run.optimizer.lr });
       if (!Number.isFinite(r.loss)) throw new Error(`${model.name}: the loss is ${r.loss} at step ${step + 1}`);
-      peak = Math.max(peak, process.memoryUsage().rss);
     }
     const timed = total - WARMUP_STEPS;
     const trainMs = performance.now() - t0;
@@ -65,14 +68,17 @@ export async function measureEngine(factory: EngineFactory, model: ModelIR, run:
     const e0 = performance.now();
     for (let i = 0; i < o.evalBatches; i++) await engine.evaluate(test[i % test.length]!, { step: total });
     const evalMs = performance.now() - e0;
-    peak = Math.max(peak, process.memoryUsage().rss);
-    const phaseMs = before && after ? Object.fromEntries(Object.entries(after.phaseMs).map(([k, v]) => [k, (v - (before!.phaseMs[k] ?? 0)) / timed])) : null;
+    const perStep = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, (v - (b[k] ?? 0)) / timed]));
+    const phaseMs = before && after ? perStep(after.phaseMs, before.phaseMs) : null;
+    const opMs = before?.opMs && after?.opMs ? perStep(after.opMs, before.opMs) : null;
     return {
       trainImagesPerSec: (timed * run.batch * 1000) / trainMs,
       evalImagesPerSec: o.evalBatches > 0 ? (o.evalBatches * run.batch * 1000) / evalMs : null,
       phaseMs,
+      opMs,
       stepMs: trainMs / timed,
-      peakRssBytes: peak,
+      peakRssBytes: null,
+      baselineRssBytes: null,
       backendBytes: engine.profile?.().bytes ?? null,
     };
   } finally {

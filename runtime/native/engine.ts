@@ -90,11 +90,11 @@ export class NativeEngine implements TrainingEngine {
     this.timed('optimizer', this.values({ ...at, microBatch: 0 }));
   }
 
-  /** Milliseconds per training phase so far, and the bytes of every array the executors hold (shared ones once). */
+  /** Milliseconds per training phase and per op kind so far, and the bytes of every array the executors hold (shared ones once). */
   profile(): EngineProfile {
     const buffers = new Set<ArrayBufferLike>();
     for (const exec of [this.home, ...this.evals.values()]) for (const t of exec.tensors.values()) buffers.add(t.buffer);
-    return { phaseMs: { ...this.phaseMs }, bytes: [...buffers].reduce((sum, b) => sum + b.byteLength, 0) };
+    return { phaseMs: { ...this.phaseMs }, opMs: Object.fromEntries(this.home.opMs), bytes: [...buffers].reduce((sum, b) => sum + b.byteLength, 0) };
   }
 
   private timed(phase: 'forward' | 'backward' | 'optimizer', values: Record<RuntimeValue, number>): void {

@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { EngineFactory } from '../train/engine.js';
-import { loadNativeAddon } from './addon.js';
+import { loadNativeAddon, type NativeAddon } from './addon.js';
 import { NativeEngine } from './engine.js';
 
 export interface NativeSession {
@@ -13,8 +13,19 @@ export interface NativeSession {
   isa: string;
   threads: number;
   engine: EngineFactory;
+  /** The GEMM rate this machine reaches alone through the addon (attnc bench's ceiling). */
+  gemmPeak(): GemmPeak;
   close(): void;
 }
+
+export interface GemmPeak {
+  gflops: number;
+  /** The shape timed, M x K x N. */
+  shape: string;
+}
+
+/** The square GEMM attnc bench takes as the machine's limit: large enough that the library's kernel runs at its best. */
+const PEAK_SIZE = 1024;
 
 /** Threads the native backend runs with unless told: the cores this process may use (OMP_NUM_THREADS when set). */
 export function defaultNativeThreads(): number {
@@ -35,6 +46,7 @@ export function openNativeSession(o: { threads?: number } = {}): NativeSession {
     isa: c.isa,
     threads: c.threads,
     engine: (e) => NativeEngine.create(e),
+    gemmPeak: () => gemmPeak(addon),
     close: () => {},
   };
 }
@@ -42,4 +54,23 @@ export function openNativeSession(o: { threads?: number } = {}): NativeSession {
 /** The CPU has no buffer limits: the run's micro-batch and eval batch as they are. */
 export function planNativeTraining(_model: ModelIR, run: RunIR): { microBatch: number; evalChunk: number; notes: string[] } {
   return { microBatch: run.microBatch, evalChunk: run.eval.batch, notes: [] };
+}
+
+/**
+ * C = A B at PEAK_SIZE cubed through the addon's GEMM (oneDNN or OpenBLAS, whichever it times faster
+ * for the shape, as every GEMM of a step): the best of 5 timed calls after one that makes the choice.
+ */
+function gemmPeak(addon: NativeAddon): GemmPeak {
+  const n = PEAK_SIZE;
+  const a = new Float32Array(n * n).fill(0.5);
+  const b = new Float32Array(n * n).fill(0.25);
+  const c = new Float32Array(n * n);
+  addon.matmul(a, b, c, n, n, n, false, false, false);
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    addon.matmul(a, b, c, n, n, n, false, false, false);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return { gflops: (2 * n * n * n) / (best * 1e6), shape: `${n} x ${n} x ${n}` };
 }

@@ -93,6 +93,8 @@ export interface TrainingEngine {
 
 export interface EngineProfile {
   phaseMs: Record<string, number>;
+  /** Milliseconds per op kind of the training graph so far (engines that time their ops). */
+  opMs?: Record<string, number>;
   bytes: number;
 }
 

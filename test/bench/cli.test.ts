@@ -40,7 +40,9 @@ describe('attnc bench', () => {
     expect(report.rows.map((x) => [x.model, x.variant, x.backend])).toEqual([['tiny_gqa', 'gqa', 'wasm'], ['tiny_kdgqa', 'kdgqa', 'wasm'], ['tiny_dgqa', 'dgqa', 'wasm']]);
     for (const row of report.rows) {
       const f = row.figures;
-      for (const x of [f.trainImagesPerSec, f.evalImagesPerSec, f.stepMs, f.peakRssBytes, row.overGqa]) expect(positive(x)).toBe(true);
+      for (const x of [f.trainImagesPerSec, f.evalImagesPerSec, f.stepMs, f.peakRssBytes, f.baselineRssBytes, row.overGqa]) expect(positive(x)).toBe(true);
+      // Each measurement ran in a process of its own: its peak is above what it had once the backend had loaded.
+      expect(f.peakRssBytes!).toBeGreaterThan(f.baselineRssBytes!);
       expect(Object.keys(f.phaseMs!).sort()).toEqual(['backward', 'forward', 'optimizer']);
       for (const ms of Object.values(f.phaseMs!)) expect(positive(ms)).toBe(true);
       expect(row.overPeer).toBeNull();
@@ -56,8 +58,11 @@ describe('attnc bench', () => {
     expect(r.stdout).toMatch(/^attnc bench tiny\.attn \(run t\): batch 8, 2 timed step\(s\) after 2 warm-up, best of 1 round\(s\)/m);
     expect(r.stdout).toMatch(/^backend native: native: CPU, 1 thread\(s\), oneDNN /m);
     expect(r.stdout).toContain('| model | backend | train img/s | eval img/s | ms/step | forward ms | backward ms | optimizer ms |');
-    for (const m of ['tiny_gqa', 'tiny_kdgqa', 'tiny_dgqa']) expect(r.stdout).toMatch(new RegExp(`^\\| ${m} \\| native \\|( [\\d.]+x? \\|){9} - \\|$`, 'm'));
-    expect(r.stdout).toMatch(/^\| tiny_gqa \| native \|.* 1\.00x \| - \|$/m);
+    // Rates, times, memory, GFLOP/s and the share of the GEMM limit, the ratio to GQA; no peer: no ratios to it.
+    for (const m of ['tiny_gqa', 'tiny_kdgqa', 'tiny_dgqa']) expect(r.stdout).toMatch(new RegExp(`^\\| ${m} \\| native \\|( [\\d.]+ \\|){9} \\d+% \\| [\\d.]+x \\| - \\| - \\| - \\|$`, 'm'));
+    expect(r.stdout).toMatch(/^\| tiny_gqa \| native \|.* 1\.00x \| - \| - \| - \|$/m);
+    expect(r.stdout).toMatch(/^GEMM limit: [\d.]+ GFLOP\/s \(the native backend's GEMM alone, 1024 x 1024 x 1024, best of 5\)$/m);
+    expect(r.stdout).toMatch(/^FLOPs per training step \(op graph, batch 8\): tiny_gqa [\d.]+ G \(forward [\d.]+, backward [\d.]+, optimizer [\d.]+\)/m);
   }, 300_000);
 
   it.skipIf('skipped' in peer)('the PyTorch peer: its best thread setting, and attnc\'s rate over it', async () => {
@@ -73,9 +78,19 @@ describe('attnc bench', () => {
     expect([1, 2]).toContain(p!.figures.threads);
     expect(p!.figures.trainImagesPerSec).toBe(Math.max(...Object.values(p!.figures.byThreads)));
     expect(positive(report.rows[0]!.overPeer)).toBe(true);
+    // Evaluation and memory of the peer's own process, and attnc's over them.
+    for (const x of [p!.figures.evalImagesPerSec, p!.figures.peakRssBytes, p!.figures.baselineRssBytes, report.rows[0]!.evalOverPeer, report.rows[0]!.memoryOverPeer]) expect(positive(x)).toBe(true);
+    expect(p!.figures.peakRssBytes).toBeGreaterThan(p!.figures.baselineRssBytes);
     // The named model is itself GQA (uniform, 4 heads over 2 K/V): the row the others would be compared with.
     expect(report.rows[0]!.variant).toBe('gqa');
     expect(report.rows[0]!.overGqa).toBe(1);
+  }, 300_000);
+
+  const cuda = probePeer('cuda');
+  it.skipIf(!('skipped' in cuda) || 'skipped' in peer)('--peer-device cuda where torch sees no GPU: the peer is skipped with the reason', async () => {
+    const r = await runCli(['bench', 'tiny.attn', '--backend', 'wasm', '--models', 'tiny', '--steps', '1', '--rounds', '1', '--peer-device', 'cuda'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^attnc bench: the PyTorch peer is skipped: .*'s torch [\d.]+\S* sees no CUDA device \(--peer-device cuda\)$/m);
   }, 300_000);
 
   it('python3 missing: the peer is skipped with a message, the rest runs', async () => {
@@ -106,6 +121,7 @@ describe('attnc bench', () => {
       expect(r.stderr).toContain(`attnc bench: ${flag} needs a whole number >= 1`);
     }
     expect((await runCli(['bench', 'tiny.attn', '--backend', 'wasm,cpu'], dir)).stderr).toContain('one TensorFlow.js backend per bench');
+    expect((await runCli(['bench', 'tiny.attn', '--peer-device', 'gpu'], dir)).stderr).toContain("attnc bench: --peer-device is cpu or cuda, got 'gpu'");
     expect((await runCli(['bench', 'tiny.attn', '--models', 'huge', '--no-peer'], dir)).stderr).toContain("tiny.attn has no model 'huge' (its models: tiny)");
     expect((await runCli(['help', 'bench'], dir)).stdout).toContain('Usage: attnc bench SPEC');
   }, 60_000);
