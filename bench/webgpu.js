@@ -8,7 +8,7 @@
 // VARIANTS=mha,gqa,... picks variants, PEER=0 skips tfjs-wasm. Uses dist/: npm run build first.
 //   node bench/webgpu.js
 import { compileFile } from '../dist/compiler/compile.js';
-import { selectModelAndRun } from '../dist/compiler/targets/webgpu/lower.js';
+import { selectModelAndRun } from '../dist/compiler/graph/lower.js';
 import { selectBackend } from '../dist/runtime/tfjs/backend.js';
 import { TfjsEngine } from '../dist/runtime/tfjs/engine.js';
 import { acquireEngineDevice } from '../dist/runtime/webgpu/device.js';
