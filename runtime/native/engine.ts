@@ -14,7 +14,7 @@ import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
 import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineProfile, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
-import { countsOfTable, gradStatRow, gradStatTensorsOf, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
+import { checkpointWrites, countsOfTable, gradStatTensorsOf, stateTensorsOf, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 import { NativeExecutor, type Buffer } from './executor.js';
 
@@ -148,39 +148,7 @@ export class NativeEngine implements TrainingEngine {
   }
 
   async load(t: { params: Record<string, Tensor>; state?: Record<string, Tensor>; optimizer?: OptimizerState }): Promise<void> {
-    const g = this.home.graph;
-    const problems: string[] = [];
-    const writes: [string, Float32Array | Uint32Array][] = [];
-    const wanted = new Set(g.params.map((p) => p.name));
-    for (const p of g.params) {
-      const data = graphParamData(p, t.params[p.name]);
-      if (typeof data === 'string') problems.push(data);
-      else writes.push([p.tensor, data]);
-    }
-    for (const name of Object.keys(t.params)) if (!wanted.has(name)) problems.push(`unexpected ${name}`);
-    if (t.state) {
-      for (const s of g.allocationState) {
-        const words = stateWords(s as never, t.state);
-        if (typeof words === 'string') problems.push(words);
-        else writes.push([s.tensor, words]);
-        const row = gradStatRow(s, t.state);
-        if (typeof row === 'string') problems.push(row);
-        else if (row) writes.push([s.gradStat!, row]);
-      }
-    }
-    if (t.optimizer) {
-      const slots = new Set(g.params.flatMap((p) => Object.keys(p.slots)));
-      for (const slot of Object.keys(t.optimizer)) if (!slots.has(slot)) problems.push(`slot '${slot}' is not used by ${g.training?.optimizer ?? 'an engine without a run'}`);
-      for (const p of g.params) {
-        for (const [slot, name] of Object.entries(p.slots)) {
-          const data = graphParamData(p, t.optimizer[slot]?.[p.name], `optimizer.${slot}.${p.name}`);
-          if (typeof data === 'string') problems.push(data);
-          else writes.push([name, data]);
-        }
-      }
-    }
-    if (problems.length) throw new Error(`cannot load the checkpoint: ${problems.slice(0, 12).join('; ')}${problems.length > 12 ? `; and ${problems.length - 12} more` : ''}`);
-    for (const [name, data] of writes) (this.home.tensors.get(name) as Buffer).set(data as never);
+    for (const [name, data] of checkpointWrites(this.home.graph, (x) => x.tensor, t)) (this.home.tensors.get(name) as Buffer).set(data as never);
   }
 
   dispose(): void {
