@@ -62,7 +62,7 @@ function stateWords(s: PlanAllocationState, tensors: Record<string, Tensor>): Ui
 }
 
 /** The checkpoint tensors of a state tensor (counts as I32, cache and score as F32). */
-export function stateTensorsOf(s: PlanAllocationState, words: Uint32Array): Record<string, Tensor> {
+function stateTensorsOf(s: PlanAllocationState, words: Uint32Array): Record<string, Tensor> {
   const G = s.groups;
   const floats = new Float32Array(words.buffer, words.byteOffset, words.length);
   return {
@@ -75,7 +75,7 @@ export function stateTensorsOf(s: PlanAllocationState, words: Uint32Array): Reco
 export const gradStatName = (layer: number) => `blocks.${layer}.attn.alloc.key_grad`;
 
 /** A key_grad layer's lagged statistic (the graph's [1, G] row) as its checkpoint tensor [G]; nothing for other layers. */
-export function gradStatTensorsOf(s: PlanAllocationState & { gradStat?: string }, row: Float32Array | null): Record<string, Tensor> {
+function gradStatTensorsOf(s: PlanAllocationState & { gradStat?: string }, row: Float32Array | null): Record<string, Tensor> {
   if (!s.gradStat || !row) return {};
   return { [gradStatName(s.layer)]: { dtype: 'F32', shape: [s.groups], data: Float32Array.from(row.subarray(0, s.groups)) } };
 }
@@ -124,6 +124,25 @@ export function checkpointWrites<P extends PlanParam & { slots: Record<string, s
   }
   if (problems.length) throw new Error(`cannot load the checkpoint: ${problems.slice(0, 12).join('; ')}${problems.length > 12 ? `; and ${problems.length - 12} more` : ''}`);
   return writes;
+}
+
+/**
+ * The checkpoint tensors of a backend's tensors (`at` names the tensor or buffer of a parameter or a
+ * state; `f32` and `u32` give a tensor's values by name): the parameters and the allocation state,
+ * and the optimizer slots with `optimizer`.
+ */
+export function checkpointTensors<P extends PlanParam & { slots: Record<string, string> }, S extends PlanAllocationState & { gradStat?: string }>(
+  g: { params: P[]; allocationState: S[] },
+  at: (x: P | S) => string,
+  values: { f32(name: string): Float32Array; u32(name: string): Uint32Array },
+  optimizer: boolean,
+): { params: Record<string, Tensor>; state: Record<string, Tensor>; optimizer: OptimizerState } {
+  const tensor = (p: P, name: string): Tensor => ({ dtype: 'F32', shape: [...p.checkpointShape], data: toCheckpointLayout(p, values.f32(name)) });
+  const out = { params: {} as Record<string, Tensor>, state: {} as Record<string, Tensor>, optimizer: {} as OptimizerState };
+  for (const p of g.params) out.params[p.name] = tensor(p, at(p));
+  for (const s of g.allocationState) Object.assign(out.state, stateTensorsOf(s, values.u32(at(s))), gradStatTensorsOf(s, s.gradStat ? values.f32(s.gradStat) : null));
+  if (optimizer) for (const p of g.params) for (const [slot, name] of Object.entries(p.slots)) (out.optimizer[slot] ??= {})[p.name] = tensor(p, name);
+  return out;
 }
 
 /** Query heads per K/V group from a head -> group table ([H], or [B, H] per image): [G] or [B * G]. */

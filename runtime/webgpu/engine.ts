@@ -12,7 +12,7 @@
 import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { KernelLimits } from '../../compiler/targets/webgpu/kernel.js';
-import type { PlanParam, RuntimeValue, WebGpuPlan } from '../../compiler/targets/webgpu/plan.js';
+import type { RuntimeValue, WebGpuPlan } from '../../compiler/targets/webgpu/plan.js';
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
@@ -20,7 +20,7 @@ import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { deviceLimits, type WebGpu } from './gpu.js';
 import { PlanExecutor } from './executor.js';
-import { checkpointWrites, countsOfTable, gradStatTensorsOf, stateTensorsOf, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
+import { checkpointTensors, checkpointWrites, countsOfTable, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { planFor } from './plan-for.js';
 import { runtimeValues } from './runtime-values.js';
 
@@ -156,17 +156,11 @@ export class WebGpuEngine implements TrainingEngine {
 
   async checkpoint(o: { optimizer: boolean }): Promise<EngineTensors> {
     const { plan, exec } = this.home;
-    const slots = o.optimizer ? plan.params.flatMap((p) => Object.entries(p.slots).map(([slot, buffer]) => ({ p, slot, buffer }))) : [];
+    const slots = o.optimizer ? plan.params.flatMap((p) => Object.values(p.slots)) : [];
     const gradStats = plan.allocationState.flatMap((s) => (s.gradStat ? [s.gradStat] : []));
-    const data = await exec.read([...plan.params.map((p) => p.buffer), ...plan.allocationState.map((s) => s.buffer), ...gradStats, ...slots.map((s) => s.buffer)]);
-    const tensor = (p: PlanParam, buffer: string): Tensor => ({ dtype: 'F32', shape: [...p.checkpointShape], data: toCheckpointLayout(p, new Float32Array(data.get(buffer)!)) });
-    const params: Record<string, Tensor> = {};
-    for (const p of plan.params) params[p.name] = tensor(p, p.buffer);
-    let state: Record<string, Tensor> = {};
-    for (const s of plan.allocationState) state = { ...state, ...stateTensorsOf(s, new Uint32Array(data.get(s.buffer)!)), ...gradStatTensorsOf(s, s.gradStat ? new Float32Array(data.get(s.gradStat)!) : null) };
-    const optimizer: OptimizerState = {};
-    for (const { p, slot, buffer } of slots) (optimizer[slot] ??= {})[p.name] = tensor(p, buffer);
-    return { params, state, optimizer };
+    const data = await exec.read([...plan.params.map((p) => p.buffer), ...plan.allocationState.map((s) => s.buffer), ...gradStats, ...slots]);
+    const values = { f32: (name: string) => new Float32Array(data.get(name)!), u32: (name: string) => new Uint32Array(data.get(name)!) };
+    return checkpointTensors(plan, (x) => x.buffer, values, o.optimizer);
   }
 
   async load(t: { params: Record<string, Tensor>; state?: Record<string, Tensor>; optimizer?: OptimizerState }): Promise<void> {
