@@ -2,8 +2,7 @@
 // browser (the playground) calls program.ts with its own Paths instead.
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadProgramIn, resolveImportIn, type Host, type Paths, type Program } from './program.js';
-import type { Diagnostic } from '../core/diagnostics.js';
+import { resolveImportIn, type Host, type Paths } from './program.js';
 
 export type { Declared, Host, Paths, Program } from './program.js';
 
@@ -15,10 +14,6 @@ export const nodePaths: Paths = {
   sep: path.sep, resolve: path.resolve, dirname: path.dirname, relative: path.relative,
   isAbsolute: path.isAbsolute, basename: (p) => path.basename(p), specsDir: SPECS_DIR,
 };
-
-export function loadProgram(rootPath: string, host: Host, displayBase: string): { program: Program; diagnostics: Diagnostic[] } {
-  return loadProgramIn(rootPath, host, displayBase, nodePaths);
-}
 
 /** The absolute path an `import "target"` in `fromAbs` reads: relative to the importer, then attnc's specs/. */
 export function resolveImport(fromAbs: string, target: string, host: Host): string {

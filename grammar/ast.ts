@@ -111,8 +111,6 @@ export interface Block {
   danglingComments?: Comment[];
 }
 
-export type DeclKind = 'import' | 'model' | 'train' | 'experiment';
-
 export interface ImportDecl {
   kind: 'import';
   path: string;

@@ -1,8 +1,8 @@
 // `attnc experiment SPEC`: trains every run of an experiment grid and compares them (docs/experiments.md).
-import { existsSync, rmdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
-import { acquireRunLock, describeRemovedTemps, ensureOutputDir, removeStaleTemps } from '../../runtime/checkpoint/run-folder.js';
+import { inRunFolder } from '../../runtime/checkpoint/run-folder.js';
 import { DataError } from '../../runtime/data/types.js';
 import { buildReport, writeReport, type BuildInput } from '../../runtime/experiment/build.js';
 import { runGrid, type PlannedRun } from '../../runtime/experiment/grid.js';
@@ -94,24 +94,7 @@ export async function experimentCommand(args: string[], io: Io): Promise<number>
     const length: Length = given ?? baseLength(doc, exp, file);
     const outDir = resolve(io.cwd, values.out ?? join('runs', exp.name));
     // One experiment per folder: a second one on the same --out is refused while this one runs.
-    const created = !existsSync(outDir);
-    ensureOutputDir(outDir, shown(outDir));
-    const lock = acquireRunLock(outDir, 'attnc experiment', shown(outDir));
-    try {
-      for (const note of lock.notes) io.out(`${shown(outDir)}: ${note}`);
-      const temps = describeRemovedTemps(removeStaleTemps(outDir), shown(outDir));
-      if (temps) io.out(temps);
-      return await experimentLocked();
-    } finally {
-      lock.release();
-      if (created) {
-        try {
-          rmdirSync(outDir);
-        } catch {
-          // Not empty: keep it.
-        }
-      }
-    }
+    return await inRunFolder(outDir, 'attnc experiment', shown(outDir), (l) => io.out(l), experimentLocked);
 
     async function experimentLocked(): Promise<number> {
       const previous = readRecord(outDir);

@@ -1,6 +1,6 @@
 // `attnc train SPEC`: trains a run of a spec with the TensorFlow.js backend, or with WebGPU
 // (--backend webgpu: docs/webgpu-runtime.md); docs/training.md.
-import { copyFileSync, existsSync, rmdirSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { IRDocument, RunIR } from '../../compiler/ir/types.js';
 import { BACKEND_NAMES, isBackendUserError, openBackend, type BackendName } from '../../runtime/backends.js';
@@ -9,7 +9,7 @@ import { CheckpointError } from '../../runtime/checkpoint/safetensors.js';
 import { loadDataset } from '../../runtime/data/load.js';
 import { DataError, type Dataset } from '../../runtime/data/types.js';
 import { checkOptimizerState, checkResumable, checkTrainerState, trainerStateOf, type TrainerState } from '../../runtime/train/checkpoints.js';
-import { acquireRunLock, describeRemovedTemps, ensureOutputDir, removeStaleTemps } from '../../runtime/checkpoint/run-folder.js';
+import { inRunFolder } from '../../runtime/checkpoint/run-folder.js';
 import { TrainError } from '../../runtime/train/errors.js';
 import { createProgress, type ProgressMode } from '../../runtime/train/progress.js';
 import { applyOverrides, dataBaseDir, modelOf, selectRun } from '../../runtime/train/runs.js';
@@ -120,25 +120,7 @@ export async function trainCommand(args: string[], io: Io, options: TrainCommand
     if (values.resume && !existsSync(lastPath)) throw new TrainError(`nothing to resume: ${shown(lastPath)} does not exist (start the run without --resume, or give its folder with --out)`);
 
     // The folder is this run's alone from here on: a second attnc train (or experiment) on it is refused.
-    const created = !existsSync(outDir);
-    ensureOutputDir(outDir, shown(outDir));
-    const lock = acquireRunLock(outDir, 'attnc train', shown(outDir));
-    try {
-      for (const note of lock.notes) sayIo.out(`${shown(outDir)}: ${note}`);
-      const temps = describeRemovedTemps(removeStaleTemps(outDir), shown(outDir));
-      if (temps) sayIo.out(temps);
-      return await trainLocked();
-    } finally {
-      lock.release();
-      // A run that failed before writing anything leaves no empty folder behind.
-      if (created) {
-        try {
-          rmdirSync(outDir);
-        } catch {
-          // Not empty: the run wrote something; keep it.
-        }
-      }
-    }
+    return await inRunFolder(outDir, 'attnc train', shown(outDir), (l) => sayIo.out(l), trainLocked);
 
     async function trainLocked(): Promise<number> {
       let run: RunIR;

@@ -17,6 +17,9 @@ import { fileURLToPath } from 'node:url';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TARGETS = import.meta.url.includes('/dist/') ? path.resolve(HERE, '..', '..', '..', 'compiler', 'targets') : HERE;
 
+/** Text for a comment of an emitted file (`//` or `#`): one line, whatever the input. */
+export const commentText = (s: string): string => s.replace(/[\r\n\u2028\u2029]+/g, ' ');
+
 /** The switches of @if: a target's Features (their booleans), plus `cls` for pool 'cls'. */
 export type Switches = Record<string, unknown>;
 

@@ -242,7 +242,7 @@ export function removeStaleTemps(dir: string): { files: string[]; bytes: number 
 }
 
 /** One line about removed temporary files, or null when there were none. */
-export function describeRemovedTemps(r: { files: string[]; bytes: number }, shown: string): string | null {
+function describeRemovedTemps(r: { files: string[]; bytes: number }, shown: string): string | null {
   if (r.files.length === 0) return null;
   const size = r.bytes >= 1 << 20 ? `${(r.bytes / (1 << 20)).toFixed(1)} MiB` : `${r.bytes} bytes`;
   return `removed ${r.files.length} temporary file(s) (${size}) in ${shown} left by an interrupted write: ${r.files.slice(0, 3).join(', ')}${r.files.length > 3 ? ', ...' : ''}`;
@@ -256,7 +256,7 @@ export function describeRemovedTemps(r: { files: string[]; bytes: number }, show
  * a file in the way (EEXIST, ENOTDIR), a read-only file system (EROFS), no permission, a full disk.
  * `flag` names the option that chose the folder, for the fix.
  */
-export function ensureOutputDir(dir: string, shown: string, flag = '--out'): void {
+function ensureOutputDir(dir: string, shown: string, flag = '--out'): void {
   // The first existing ancestor tells a file in the way from a missing folder.
   let existing = dir;
   while (!fs.existsSync(existing)) {
@@ -289,6 +289,33 @@ export function ensureOutputDir(dir: string, shown: string, flag = '--out'): voi
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
     throw new RunFolderError(shown, `cannot write in the output folder: ${fsReason(e)}; choose another folder with ${flag}`);
+  }
+}
+
+/**
+ * Runs `body` with DIR as this process's run folder (attnc train, attnc experiment): created
+ * (ensureOutputDir), locked, cleared of stale temporary files, each note passed to `say`; unlocked
+ * after, and removed again when this call created it and nothing was written in it.
+ */
+export async function inRunFolder<T>(dir: string, command: string, shown: string, say: (line: string) => void, body: () => Promise<T>): Promise<T> {
+  const created = !fs.existsSync(dir);
+  ensureOutputDir(dir, shown);
+  const lock = acquireRunLock(dir, command, shown);
+  try {
+    for (const note of lock.notes) say(`${shown}: ${note}`);
+    const temps = describeRemovedTemps(removeStaleTemps(dir), shown);
+    if (temps) say(temps);
+    return await body();
+  } finally {
+    lock.release();
+    // A run that failed before writing anything leaves no empty folder behind.
+    if (created) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // Not empty: the run wrote something; keep it.
+      }
+    }
   }
 }
 

@@ -76,10 +76,6 @@ export function seconds(s: number | null | undefined): string {
   return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-export function baselineLabel(m: ModelStats): string {
-  return m.baseline ? `${m.baseline.toUpperCase()} baseline` : '';
-}
-
 export function lengthText(length: Length): string {
   if (length.own) return 'the length its sweep sets';
   return length.epochs !== undefined ? `${length.epochs} epoch${length.epochs === 1 ? '' : 's'}` : `${length.steps} steps`;

@@ -6,7 +6,7 @@
 import { allocates } from '../../compiler/graph/policy.js';
 import { lowerGraph } from '../../compiler/graph/lower.js';
 import { runtimeValues } from '../../compiler/graph/runtime-values.js';
-import type { Graph, GraphParam, RuntimeValue } from '../../compiler/graph/types.js';
+import type { Graph, RuntimeValue } from '../../compiler/graph/types.js';
 import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { COMPILER_ID } from '../../compiler/version.js';
 import type { OptimizerState } from '../checkpoint/names.js';
@@ -14,7 +14,7 @@ import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
 import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineProfile, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
-import { countsOfTable, gradStatRow, gradStatTensorsOf, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
+import { checkpointTensors, checkpointWrites, countsOfTable, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
 import { NativeExecutor, type Buffer } from './executor.js';
 
@@ -136,51 +136,12 @@ export class NativeEngine implements TrainingEngine {
   }
 
   async checkpoint(o: { optimizer: boolean }): Promise<EngineTensors> {
-    const g = this.home.graph;
-    const tensor = (p: GraphParam, name: string): Tensor => ({ dtype: 'F32', shape: [...p.checkpointShape], data: toCheckpointLayout(p, Float32Array.from(this.home.f(name))) });
-    const params: Record<string, Tensor> = {};
-    for (const p of g.params) params[p.name] = tensor(p, p.tensor);
-    let state: Record<string, Tensor> = {};
-    for (const s of g.allocationState) state = { ...state, ...stateTensorsOf(s as never, Uint32Array.from(this.home.u(s.tensor))), ...gradStatTensorsOf(s, s.gradStat ? this.home.f(s.gradStat) : null) };
-    const optimizer: OptimizerState = {};
-    if (o.optimizer) for (const p of g.params) for (const [slot, name] of Object.entries(p.slots)) (optimizer[slot] ??= {})[p.name] = tensor(p, name);
-    return { params, state, optimizer };
+    const values = { f32: (name: string) => Float32Array.from(this.home.f(name)), u32: (name: string) => Uint32Array.from(this.home.u(name)) };
+    return checkpointTensors(this.home.graph, (x) => x.tensor, values, o.optimizer);
   }
 
   async load(t: { params: Record<string, Tensor>; state?: Record<string, Tensor>; optimizer?: OptimizerState }): Promise<void> {
-    const g = this.home.graph;
-    const problems: string[] = [];
-    const writes: [string, Float32Array | Uint32Array][] = [];
-    const wanted = new Set(g.params.map((p) => p.name));
-    for (const p of g.params) {
-      const data = graphParamData(p, t.params[p.name]);
-      if (typeof data === 'string') problems.push(data);
-      else writes.push([p.tensor, data]);
-    }
-    for (const name of Object.keys(t.params)) if (!wanted.has(name)) problems.push(`unexpected ${name}`);
-    if (t.state) {
-      for (const s of g.allocationState) {
-        const words = stateWords(s as never, t.state);
-        if (typeof words === 'string') problems.push(words);
-        else writes.push([s.tensor, words]);
-        const row = gradStatRow(s, t.state);
-        if (typeof row === 'string') problems.push(row);
-        else if (row) writes.push([s.gradStat!, row]);
-      }
-    }
-    if (t.optimizer) {
-      const slots = new Set(g.params.flatMap((p) => Object.keys(p.slots)));
-      for (const slot of Object.keys(t.optimizer)) if (!slots.has(slot)) problems.push(`slot '${slot}' is not used by ${g.training?.optimizer ?? 'an engine without a run'}`);
-      for (const p of g.params) {
-        for (const [slot, name] of Object.entries(p.slots)) {
-          const data = graphParamData(p, t.optimizer[slot]?.[p.name], `optimizer.${slot}.${p.name}`);
-          if (typeof data === 'string') problems.push(data);
-          else writes.push([name, data]);
-        }
-      }
-    }
-    if (problems.length) throw new Error(`cannot load the checkpoint: ${problems.slice(0, 12).join('; ')}${problems.length > 12 ? `; and ${problems.length - 12} more` : ''}`);
-    for (const [name, data] of writes) (this.home.tensors.get(name) as Buffer).set(data as never);
+    for (const [name, data] of checkpointWrites(this.home.graph, (x) => x.tensor, t)) (this.home.tensors.get(name) as Buffer).set(data as never);
   }
 
   dispose(): void {

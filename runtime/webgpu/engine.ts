@@ -12,7 +12,7 @@
 import { allocates } from '../../compiler/graph/policy.js';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { KernelLimits } from '../../compiler/targets/webgpu/kernel.js';
-import type { PlanParam, RuntimeValue, WebGpuPlan } from '../../compiler/targets/webgpu/plan.js';
+import type { RuntimeValue, WebGpuPlan } from '../../compiler/targets/webgpu/plan.js';
 import type { OptimizerState } from '../checkpoint/names.js';
 import type { Tensor } from '../checkpoint/safetensors.js';
 import type { Batch } from '../data/types.js';
@@ -20,7 +20,7 @@ import { initialTensors } from '../../compiler/ir/init.js';
 import type { EngineOptions, EngineTensors, EvalBatchResult, StepPosition, StepResult, TrainingEngine } from '../train/engine.js';
 import { deviceLimits, type WebGpu } from './gpu.js';
 import { PlanExecutor } from './executor.js';
-import { countsOfTable, gradStatRow, gradStatTensorsOf, graphParamData, stateTensorsOf, stateWords, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
+import { checkpointTensors, checkpointWrites, countsOfTable, toCheckpointLayout, toGraphLayout } from '../checkpoint/graph-layout.js';
 import { planFor } from './plan-for.js';
 import { runtimeValues } from './runtime-values.js';
 
@@ -156,53 +156,16 @@ export class WebGpuEngine implements TrainingEngine {
 
   async checkpoint(o: { optimizer: boolean }): Promise<EngineTensors> {
     const { plan, exec } = this.home;
-    const slots = o.optimizer ? plan.params.flatMap((p) => Object.entries(p.slots).map(([slot, buffer]) => ({ p, slot, buffer }))) : [];
+    const slots = o.optimizer ? plan.params.flatMap((p) => Object.values(p.slots)) : [];
     const gradStats = plan.allocationState.flatMap((s) => (s.gradStat ? [s.gradStat] : []));
-    const data = await exec.read([...plan.params.map((p) => p.buffer), ...plan.allocationState.map((s) => s.buffer), ...gradStats, ...slots.map((s) => s.buffer)]);
-    const tensor = (p: PlanParam, buffer: string): Tensor => ({ dtype: 'F32', shape: [...p.checkpointShape], data: toCheckpointLayout(p, new Float32Array(data.get(buffer)!)) });
-    const params: Record<string, Tensor> = {};
-    for (const p of plan.params) params[p.name] = tensor(p, p.buffer);
-    let state: Record<string, Tensor> = {};
-    for (const s of plan.allocationState) state = { ...state, ...stateTensorsOf(s, new Uint32Array(data.get(s.buffer)!)), ...gradStatTensorsOf(s, s.gradStat ? new Float32Array(data.get(s.gradStat)!) : null) };
-    const optimizer: OptimizerState = {};
-    for (const { p, slot, buffer } of slots) (optimizer[slot] ??= {})[p.name] = tensor(p, buffer);
-    return { params, state, optimizer };
+    const data = await exec.read([...plan.params.map((p) => p.buffer), ...plan.allocationState.map((s) => s.buffer), ...gradStats, ...slots]);
+    const values = { f32: (name: string) => new Float32Array(data.get(name)!), u32: (name: string) => new Uint32Array(data.get(name)!) };
+    return checkpointTensors(plan, (x) => x.buffer, values, o.optimizer);
   }
 
   async load(t: { params: Record<string, Tensor>; state?: Record<string, Tensor>; optimizer?: OptimizerState }): Promise<void> {
     const { plan, exec } = this.home;
-    const problems: string[] = [];
-    const writes: [string, Float32Array | Uint32Array][] = [];
-    const wanted = new Set(plan.params.map((p) => p.name));
-    for (const p of plan.params) {
-      const data = graphParamData(p, t.params[p.name]);
-      if (typeof data === 'string') problems.push(data);
-      else writes.push([p.buffer, data]);
-    }
-    for (const name of Object.keys(t.params)) if (!wanted.has(name)) problems.push(`unexpected ${name}`);
-    if (t.state) {
-      for (const s of plan.allocationState) {
-        const words = stateWords(s, t.state);
-        if (typeof words === 'string') problems.push(words);
-        else writes.push([s.buffer, words]);
-        const row = gradStatRow(s, t.state);
-        if (typeof row === 'string') problems.push(row);
-        else if (row) writes.push([s.gradStat!, row]);
-      }
-    }
-    if (t.optimizer) {
-      const slots = new Set(plan.params.flatMap((p) => Object.keys(p.slots)));
-      for (const slot of Object.keys(t.optimizer)) if (!slots.has(slot)) problems.push(`slot '${slot}' is not used by ${plan.training?.optimizer ?? 'an engine without a run'}`);
-      for (const p of plan.params) {
-        for (const [slot, buffer] of Object.entries(p.slots)) {
-          const data = graphParamData(p, t.optimizer[slot]?.[p.name], `optimizer.${slot}.${p.name}`);
-          if (typeof data === 'string') problems.push(data);
-          else writes.push([buffer, data]);
-        }
-      }
-    }
-    if (problems.length) throw new Error(`cannot load the checkpoint: ${problems.slice(0, 12).join('; ')}${problems.length > 12 ? `; and ${problems.length - 12} more` : ''}`);
-    for (const [buffer, data] of writes) exec.write(buffer, data);
+    for (const [buffer, data] of checkpointWrites(plan, (x) => x.buffer, t)) exec.write(buffer, data);
     await exec.settle();
   }
 

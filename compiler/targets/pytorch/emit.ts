@@ -15,10 +15,10 @@
 // docstrings that name them. docs/pytorch.md is the user's
 // side of this.
 import type { IRDocument, ModelIR, RunIR } from '../../ir/types.js';
-import { asset, withFirstLine } from '../assets.js';
+import { asset, commentText, withFirstLine } from '../assets.js';
 import { forwardCode } from './forward.js';
 import { featuresOf, modelSection, type Features } from './model-table.js';
-import { commentText, isPythonIdentifier, pyValue } from './python.js';
+import { isPythonIdentifier, pyValue } from './python.js';
 
 export interface PytorchTarget {
   model: ModelIR;

@@ -8,6 +8,7 @@ import { SITE } from '../../graph/forward.js';
 import { lowerModelGraph } from '../../graph/lower.js';
 import type { Graph, GraphNode } from '../../graph/types.js';
 import type { ModelIR, RunIR } from '../../ir/types.js';
+import { blockOf, printerOf, rolesOf, upToLogits, type Roles } from '../graph-walk.js';
 import { pyNumber } from './python.js';
 
 /** Nodes the Attention module computes itself from its LAYERS entry (the attention node's call prints them all). */
@@ -43,13 +44,7 @@ function trainingRate(s: Site, attr: string, perBlock = false): number {
 const dropout = (v: string, rate: number, site: unknown) => (rate > 0 ? [`${v} = dropout(${v}, ${pyNumber(rate)}, ctx, self.index, ${siteName(site)})`] : []);
 const training = (lines: string[]) => (lines.length ? ['if ctx.training:', ...lines.map((l) => `    ${l}`)] : []);
 
-/** Variables of the tensors bound to a node's roles. */
-interface Printing {
-  in(role: string): string;
-  out(role: string): string;
-}
-
-const PRINTERS: Record<string, (s: Site, p: Printing) => string[]> = {
+const PRINTERS: Record<string, (s: Site, p: Roles) => string[]> = {
   // PatchEmbed's strided convolution is the patchify and the patch linear at once (that linear prints nothing).
   patchify: (_s, p) => [`${p.out('patches')} = self.patch_embed(${p.in('images')})  # [B, patches, D]`],
   linear: (s, p) => (s.eval[0]!.inputs.weight!.startsWith('param:patch_embed.') ? [] : [`${p.out('y')} = ${moduleOf(s.eval[0]!.inputs.weight!)}(${p.in('x')})`]),
@@ -73,13 +68,6 @@ const PRINTERS: Record<string, (s: Site, p: Printing) => string[]> = {
   pool: (s, p) => [`${p.out('pooled')} = ${p.in('x')}${s.eval[0]!.attrs.pool === 'cls' ? '[:, 0]  # the class token' : '.mean(dim=1)'}`],
 };
 
-/** A node's block: its `layer` attr, else its label's (the residual that ends a block writes the next one's input). */
-function blockOf(node: GraphNode): number | null {
-  if (typeof node.attrs.layer === 'number') return node.attrs.layer;
-  const m = /^blocks\.(\d+)\./.exec(node.label);
-  return m ? Number(m[1]) : null;
-}
-
 /** What must agree between the nodes one statement prints: op, roles (the Attention module's own aside) and module. */
 function shapeOf(node: GraphNode): string {
   const roles = (r: Record<string, string>) => Object.keys(r).filter((k) => node.op !== 'attention' || k === 'qkv' || k === 'out');
@@ -89,9 +77,8 @@ function shapeOf(node: GraphNode): string {
 
 /** A phase up to the logits: the nodes before the blocks, each block's (less the Attention module's), those after. */
 function split(graph: Graph, nodes: GraphNode[]) {
-  const end = nodes.findIndex((n) => Object.values(n.outputs).includes(graph.outputs.logits));
   const parts = { stem: [] as GraphNode[], blocks: new Map<number, GraphNode[]>(), head: [] as GraphNode[] };
-  for (const node of nodes.slice(0, end + 1)) {
+  for (const node of upToLogits(graph, nodes)) {
     const b = blockOf(node);
     if (b === null) (parts.blocks.size ? parts.head : parts.stem).push(node);
     else if (!IN_ATTENTION.has(node.op)) parts.blocks.set(b, [...(parts.blocks.get(b) ?? []), node]);
@@ -107,9 +94,8 @@ function print(train: GraphNode[][], evaluation: GraphNode[][], what: string, na
     if (shape !== reference) fail(`${what} differ, which one printed forward cannot do:\n  ${reference}\n  ${shape}`);
   }
   return evaluation[0]!.flatMap((node, i) => {
-    const printer = PRINTERS[node.op] ?? fail(`no printer for op '${node.op}' (${node.label})`);
-    const bind = (side: Record<string, string>) => (role: string) => name(side[role] ?? fail(`${node.label} has no '${role}'`));
-    return printer({ train: train.map((n) => n[i]!), eval: evaluation.map((n) => n[i]!) }, { in: bind(node.inputs), out: bind(node.outputs) });
+    const printer = printerOf(PRINTERS, node, 'pytorch');
+    return printer({ train: train.map((n) => n[i]!), eval: evaluation.map((n) => n[i]!) }, rolesOf(node, name, 'pytorch'));
   });
 }
 

@@ -1,4 +1,4 @@
-// Python source text from TypeScript values: literals of plain data and one-line comments, for the
+// Python source text from TypeScript values: literals of plain data, for the
 // PyTorch target's templates. Nothing here knows about models.
 
 /** IR field names (camelCase) as Python dictionary keys (snake_case): kvHeads -> kv_heads. */
@@ -50,11 +50,6 @@ export function pyString(s: string): string {
     else out += ch;
   }
   return `${out}'`;
-}
-
-/** Text for a `#` comment: one line, whatever the input. */
-export function commentText(s: string): string {
-  return s.replace(/[\r\n\u2028\u2029]+/g, ' ');
 }
 
 const PYTHON_KEYWORDS = new Set([

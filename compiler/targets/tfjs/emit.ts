@@ -9,9 +9,9 @@
 // noise generator, the class token); forward() is the model's eval graph printed node by node
 // (forward.ts). docs/targets.md describes what a user gets.
 import type { IRDocument, ModelIR } from '../../ir/types.js';
-import { asset } from '../assets.js';
+import { asset, commentText } from '../assets.js';
 import { forwardSection } from './forward.js';
-import { commentText, featuresOf, modelSection, runOf, type Features } from './model-table.js';
+import { featuresOf, modelSection, runOf, type Features } from './model-table.js';
 import { readme } from './readme.js';
 
 export interface EmittedFiles {

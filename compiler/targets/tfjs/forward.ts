@@ -6,6 +6,7 @@
 import { lowerModelGraph } from '../../graph/lower.js';
 import type { Graph, GraphNode } from '../../graph/types.js';
 import type { ModelIR } from '../../ir/types.js';
+import { blockOf, printerOf, rolesOf, upToLogits, type Roles } from '../graph-walk.js';
 import { jsValue } from './model-table.js';
 
 /** A tensor's variable: `act:blocks.3.attn.qkv` -> `b3_attn_qkv`, `output:logits` -> `logits`. */
@@ -19,10 +20,7 @@ function weight(tensor: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(name) ? `weights.${name}` : `weights[${jsValue(name)}]`;
 }
 
-interface Printing {
-  /** Variable of the tensor bound to a role. */
-  in(role: string): string;
-  out(role: string): string;
+interface Printing extends Roles {
   /** The block's entry of LAYERS and of the allocation state. */
   layer: string;
   state: string;
@@ -67,25 +65,12 @@ const PRINTERS: Record<string, (node: GraphNode, p: Printing) => string> = {
 export function forwardStatements(graph: Graph): string[] {
   const lines: string[] = [];
   let block: number | null = null;
-  for (const node of graph.phases.eval) {
-    const printer = PRINTERS[node.op];
-    if (!printer) throw new Error(`tfjs target: no printer for op '${node.op}' (${node.label})`);
-    // A block's nodes: those with its `layer` attr or its label prefix (the residual that ends it writes the next block's input).
-    const layer = typeof node.attrs.layer === 'number' ? node.attrs.layer : /^blocks\.(\d+)\./.exec(node.label)?.[1];
-    if (layer !== undefined && Number(layer) !== block) {
-      block = Number(layer);
-      lines.push('', `// block ${block}`);
-    } else if (layer === undefined && block !== null) {
-      block = null;
-      lines.push('');
-    }
-    const bind = (side: Record<string, string>) => (role: string) => {
-      const t = side[role];
-      if (t === undefined) throw new Error(`tfjs target: ${node.label} has no '${role}'`);
-      return variableOf(t);
-    };
-    lines.push(printer(node, { in: bind(node.inputs), out: bind(node.outputs), layer: `LAYERS[${layer}]`, state: `state[${layer}]` }));
-    if (Object.values(node.outputs).includes(graph.outputs.logits)) break;
+  for (const node of upToLogits(graph, graph.phases.eval)) {
+    const printer = printerOf(PRINTERS, node, 'tfjs');
+    const layer = blockOf(node);
+    if (layer !== block) lines.push('', ...(layer === null ? [] : [`// block ${layer}`]));
+    block = layer;
+    lines.push(printer(node, { ...rolesOf(node, variableOf, 'tfjs'), layer: `LAYERS[${layer}]`, state: `state[${layer}]` }));
   }
   return lines;
 }

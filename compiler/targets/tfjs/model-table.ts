@@ -5,6 +5,7 @@
 import { allocates, scoredOf } from '../../graph/policy.js';
 import { describeScore, scoreSwitches, type ScoreIR, type ScoreKind } from '../../ir/scores.js';
 import type { AttentionIR, IRDocument, LayerIR, ModelIR, RunIR } from '../../ir/types.js';
+import { commentText } from '../assets.js';
 
 /** What the emitted code must contain beyond the always-present parts (unused code is left out). */
 export interface Features extends Record<ScoreKind, boolean> {
@@ -58,11 +59,6 @@ export function jsValue(v: unknown): string {
     return entries.length ? `{ ${entries.join(', ')} }` : '{}';
   }
   throw new Error(`tfjs target: cannot emit a ${typeof v}`);
-}
-
-/** Text for a `//` comment: one line, whatever the input. */
-export function commentText(s: string): string {
-  return s.replace(/[\r\n\u2028\u2029]+/g, ' ');
 }
 
 /** The first run of the document that trains this model, or null. */

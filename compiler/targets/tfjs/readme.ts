@@ -1,6 +1,7 @@
 // README.txt next to an emitted module: what it is and how to call it from Node and from a browser.
 import type { IRDocument, ModelIR, RunIR } from '../../ir/types.js';
-import { commentText, type Features } from './model-table.js';
+import { commentText } from '../assets.js';
+import type { Features } from './model-table.js';
 
 export function readme(ir: IRDocument, m: ModelIR, f: Features, run: RunIR | null, regenerate: string): string {
   const { height: H, width: W, channels: C } = m.image;

@@ -19,6 +19,7 @@
 //   struct from dispatch.uniforms in kernel.uniforms order (RuntimeValue entries resolved by
 //   runtime/webgpu/runtime-values.ts), dispatchWorkgroups(...dispatch.workgroups). Dispatches run in list order;
 //   WebGPU orders them within a queue, so no extra barrier is needed.
+import type { RuntimeValue } from '../../graph/types.js';
 import type { Binding, KernelLimits, UniformField } from './kernel.js';
 
 export const PLAN_VERSION = 1;
@@ -160,16 +161,8 @@ export interface PlanAllocationState {
   gradStat?: string;
 }
 
-/** A value the executor supplies per step (runtime/webgpu/runtime-values.ts computes them; all from the host in float64). */
-export type RuntimeValue =
-  | 'seed' // seed32(run seed)
-  | 'step' // the optimizer step, from 0
-  | 'epochStep' // the step's index within its epoch (DGQA rule 'paper')
-  | 'microBatch' // the pass within the step, from 0
-  | 'lr' // this step's learning rate (schedule applied)
-  | 'adamStepSize' // lr / (1 - beta1^t), t = step + 1
-  | 'adamBias2Sqrt' // sqrt(1 - beta2^t)
-  | 'decayFactor'; // 1 - lr * weightDecay (AdamW's decoupled decay)
+/** A value the executor supplies per step: the op graph's (compiler/graph/types.ts), which runtime/webgpu/runtime-values.ts computes. */
+export type { RuntimeValue };
 
 export type UniformValue = number | { runtime: RuntimeValue };
 

@@ -50,8 +50,8 @@ export interface GeluOptions {
   dropout: boolean;
 }
 
-/** y = x * Phi(x) (exact GELU) [* dropout mask]. */
-export function geluKernel(o: GeluOptions, limits: KernelLimits): KernelInstance {
+/** y = x * Phi(x) (exact GELU) [* dropout mask]; its backward: dx = dy [* mask] * (Phi(x) + x phi(x)). */
+function gelu(o: GeluOptions, backward: boolean, limits: KernelLimits): KernelInstance {
   const mask = o.dropout ? ` * ${maskFactor('drop', 'i')}` : '';
   const body = /* wgsl */ `
 ${NORMAL_CDF_WGSL}
@@ -61,28 +61,15 @@ fn main(${GRID_ARGS}) {
   ${INDEX}
   if (i >= ${o.count}u) { return; }
   let v = x[i];
-  y[i] = (v * normal_cdf(v))${mask};
+  ${backward ? `dx[i] = (dy[i]${mask}) * (normal_cdf(v) + v * normal_pdf(v));` : `y[i] = (v * normal_cdf(v))${mask};`}
 }
 `;
-  return elementwise('gelu', `${o.count}${o.dropout ? '_drop' : ''}`, o.count, [io('x', 'read'), io('y', 'read_write')], o.dropout ? [...STREAM_UNIFORMS, ...maskUniforms('drop')] : [], body, limits);
+  const bindings = backward ? [io('x', 'read'), io('dy', 'read'), io('dx', 'read_write')] : [io('x', 'read'), io('y', 'read_write')];
+  return elementwise(backward ? 'gelu_bwd' : 'gelu', `${o.count}${o.dropout ? '_drop' : ''}`, o.count, bindings, o.dropout ? [...STREAM_UNIFORMS, ...maskUniforms('drop')] : [], body, limits);
 }
 
-/** dx = dy [* mask] * (Phi(x) + x phi(x)). */
-export function geluBackwardKernel(o: GeluOptions, limits: KernelLimits): KernelInstance {
-  const mask = o.dropout ? ` * ${maskFactor('drop', 'i')}` : '';
-  const body = /* wgsl */ `
-${NORMAL_CDF_WGSL}
-${o.dropout ? RANDOM_WGSL : ''}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(${GRID_ARGS}) {
-  ${INDEX}
-  if (i >= ${o.count}u) { return; }
-  let v = x[i];
-  dx[i] = (dy[i]${mask}) * (normal_cdf(v) + v * normal_pdf(v));
-}
-`;
-  return elementwise('gelu_bwd', `${o.count}${o.dropout ? '_drop' : ''}`, o.count, [io('x', 'read'), io('dy', 'read'), io('dx', 'read_write')], o.dropout ? [...STREAM_UNIFORMS, ...maskUniforms('drop')] : [], body, limits);
-}
+export const geluKernel = (o: GeluOptions, limits: KernelLimits) => gelu(o, false, limits);
+export const geluBackwardKernel = (o: GeluOptions, limits: KernelLimits) => gelu(o, true, limits);
 
 export interface ResidualOptions {
   rows: number;
@@ -93,8 +80,11 @@ export interface ResidualOptions {
   dropPath: boolean;
 }
 
-/** out = h + (y [* dropout mask]) [* drop-path mask of the sample]: the end of a residual branch. */
-export function residualKernel(o: ResidualOptions, limits: KernelLimits): KernelInstance {
+/**
+ * out = h + (y [* dropout mask]) [* drop-path mask of the sample]: the end of a residual branch; its
+ * backward: dy = dout [* dropout mask] [* drop-path mask], the branch's share of the gradient.
+ */
+function residual(o: ResidualOptions, backward: boolean, limits: KernelLimits): KernelInstance {
   const count = o.rows * o.dim;
   const body = /* wgsl */ `
 ${o.dropout || o.dropPath ? RANDOM_WGSL : ''}
@@ -102,26 +92,15 @@ ${o.dropout || o.dropPath ? RANDOM_WGSL : ''}
 fn main(${GRID_ARGS}) {
   ${INDEX}
   if (i >= ${count}u) { return; }
-  out[i] = h[i] + ${branch(o, 'y[i]')};
+  ${backward ? `dy[i] = ${branch(o, 'dout[i]')};` : `out[i] = h[i] + ${branch(o, 'y[i]')};`}
 }
 `;
-  return elementwise('residual', residualKey(o), count, [io('h', 'read'), io('y', 'read'), io('out', 'read_write')], residualUniforms(o), body, limits);
+  const bindings = backward ? [io('dout', 'read'), io('dy', 'read_write')] : [io('h', 'read'), io('y', 'read'), io('out', 'read_write')];
+  return elementwise(backward ? 'residual_bwd' : 'residual', residualKey(o), count, bindings, residualUniforms(o), body, limits);
 }
 
-/** dy = dout [* dropout mask] [* drop-path mask]: the branch's share of the residual gradient. */
-export function residualBackwardKernel(o: ResidualOptions, limits: KernelLimits): KernelInstance {
-  const count = o.rows * o.dim;
-  const body = /* wgsl */ `
-${o.dropout || o.dropPath ? RANDOM_WGSL : ''}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(${GRID_ARGS}) {
-  ${INDEX}
-  if (i >= ${count}u) { return; }
-  dy[i] = ${branch(o, 'dout[i]')};
-}
-`;
-  return elementwise('residual_bwd', residualKey(o), count, [io('dout', 'read'), io('dy', 'read_write')], residualUniforms(o), body, limits);
-}
+export const residualKernel = (o: ResidualOptions, limits: KernelLimits) => residual(o, false, limits);
+export const residualBackwardKernel = (o: ResidualOptions, limits: KernelLimits) => residual(o, true, limits);
 
 function branch(o: ResidualOptions, value: string): string {
   let v = value;

@@ -1,10 +1,8 @@
 // The ends of the network: patchify (the patch embedding is patchify, then a linear layer), the
 // class token and position embedding, and the pooling before the head; each with its backward where
 // a parameter or an activation needs one (the images get no gradient).
-import { ELEMENTWISE_WG, GRID_ARGS, WG_INDEX, type KernelInstance, type KernelLimits } from '../kernel.js';
-import { elementwise, io } from './elementwise.js';
-
-const INDEX = `let i = ${WG_INDEX} * ${ELEMENTWISE_WG}u + lid;`;
+import { ELEMENTWISE_WG, GRID_ARGS, type KernelInstance, type KernelLimits } from '../kernel.js';
+import { elementwise, INDEX, io } from './elementwise.js';
 
 export interface PatchifyOptions {
   batch: number;
