@@ -30,7 +30,7 @@ function transpose(data: Float32Array, rows: number, cols: number): Float32Array
 }
 
 /** The checkpoint tensor of a parameter as F32 in graph layout, or a line saying why it does not fit. */
-function graphParamData(p: PlanParam, t: Tensor | undefined, what = p.name): Float32Array | string {
+export function graphParamData(p: PlanParam, t: Tensor | undefined, what = p.name): Float32Array | string {
   if (!t) return `missing ${what}`;
   if (formatShape(t.shape) !== formatShape(p.checkpointShape)) return `${what} has shape ${formatShape(t.shape)}, the model needs ${formatShape(p.checkpointShape)}`;
   return toGraphLayout(p, toFloat32Tensor(t).data as Float32Array);
