@@ -7,7 +7,7 @@
 // them; the figures are milliseconds and bytes printed. Linear time shows as a steady ms per MB.
 // Uses the built dist/: npm run build first. node bench/frontend.js [MAX_MB]
 import { compileFile } from '../dist/compiler/compile.js';
-import { formatDiagnostic } from '../dist/compiler/diagnostics.js';
+import { formatDiagnostic } from '../dist/core/diagnostics.js';
 
 const maxMb = Number(process.argv[2] ?? 5);
 const HEAD = 'model m {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n';

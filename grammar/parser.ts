@@ -99,11 +99,11 @@ export class AttnParser extends CstParser {
 
   // Names are optional in the grammar so that a missing one (`model {`, `model extends base {`) is
   // reported by the visitor at the right token without recovery inventing a token; `extends` right
-  // after `model` is the keyword unless another `extends` follows it (`model extends extends base`
-  // names a model 'extends': it is an ordinary word).
+  // after `model` is the keyword unless another `extends` or a `{` follows it (`model extends extends
+  // base` and `model extends {` name a model 'extends': it is an ordinary word).
   modelDecl = this.RULE('modelDecl', () => {
     this.CONSUME(Identifier, { LABEL: 'keyword' });
-    this.OPTION({ GATE: () => !this.nextIs('extends') || this.nextIs('extends', 2), MAX_LOOKAHEAD: 1, DEF: () => this.CONSUME2(Identifier, { LABEL: 'name' }) });
+    this.OPTION({ GATE: () => !this.nextIs('extends') || this.nextIs('extends', 2) || this.LA(2).tokenType === LBrace, MAX_LOOKAHEAD: 1, DEF: () => this.CONSUME2(Identifier, { LABEL: 'name' }) });
     this.OPTION2({
       GATE: () => this.nextIs('extends'),
       MAX_LOOKAHEAD: 1,
@@ -211,6 +211,14 @@ export class AttnParser extends CstParser {
    */
   override canTokenTypeBeInsertedInRecovery(tokType: TokenType): boolean {
     return !tokenMatcher(this.LA(2), tokType);
+  }
+
+  /**
+   * Makes the next parse of the current input start at token `index`: Chevrotain's lexer state is
+   * the index of the last consumed token (what backtracking saves and restores). Set after `input`.
+   */
+  startAt(index: number): void {
+    (this as unknown as { importLexerState(state: number): void }).importLexerState(index - 1);
   }
 
   private nextIs(word: string, ahead = 1): boolean {

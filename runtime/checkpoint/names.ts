@@ -9,11 +9,12 @@
 import { readFileSync } from 'node:fs';
 import { FileReadError, MAX_READ_BYTES, readRegularFile } from '../../core/files.js';
 import { validateIrDocument } from '../../compiler/ir/validate.js';
+import { checkIrDocument } from '../../compiler/ir/check.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import { migrateModel, READABLE_IR_VERSIONS } from '../../compiler/ir/migrate.js';
-import { IR_VERSION, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
+import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { writeFileAtomic } from './atomic.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
 import { digestBytes, tensorDigest } from './digest.js';
@@ -357,15 +358,23 @@ function metaKeyOf(pointer: string): string {
 }
 
 /**
- * The first problem of the checkpoint's model and run against the IR schema (compiler/ir/schema.json,
- * as `attnc compile x.ir.json` validates a document), or null.
+ * The first problem of the checkpoint's model and run against the IR schema (compiler/ir/schema.json)
+ * and then the IR's semantic rules (compiler/ir/check.ts), as `attnc compile x.ir.json` validates a
+ * document, or null.
  */
 export function checkEmbeddedIr(model: unknown, run: unknown, file: string): string | null {
   // Runs of experiment grids are named "grid/model/seedN", which a spec's run name cannot be: the
   // name is checked as a non-empty string, the rest against the schema.
   const named = isObject(run) && typeof run.name === 'string' && run.name !== '' ? { ...run, name: 'run' } : run;
   const doc = { irVersion: IR_VERSION, compiler: `attnc ${attncVersion()}`, source: file, models: [model], runs: run ? [named] : [], experiments: [] };
-  const diagnostics = validateIrDocument(doc, file);
+  let diagnostics = validateIrDocument(doc, file);
+  if (!diagnostics.length) {
+    // Then the rules a spec is checked by (kv_heads within heads, head_dim, tokens, one layer per
+    // block, ...). The run is checked against this model only: the run it started from (init run)
+    // is not in the checkpoint, and its model is the checkpoint's.
+    const runs = isObject(named) ? [{ ...named, init: undefined, model: (model as ModelIR).name }] : [];
+    diagnostics = checkIrDocument({ ...doc, runs } as unknown as IRDocument, file);
+  }
   const first = diagnostics.find((d) => d.severity === 'error');
   if (!first) return null;
   // "IR does not match its schema at /models/0/image: must have required property 'height'"
