@@ -35,9 +35,14 @@ export function parse(text: string, file: string): ParseResult {
     : { file, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, endOffset: 0 };
   const decls: Decl[] = [];
 
+  // One input array for every round: Chevrotain pads the array it parses with end-of-file sentinels,
+  // and a round after junk starts at its index (the lexer state, as backtracking sets it) rather
+  // than on a copy of the rest of the file, which made a file of many junk tokens quadratic.
+  const input = tokens.slice();
   let start = 0;
   while (start < tokens.length) {
-    parser.input = start === 0 ? tokens : tokens.slice(start);
+    parser.input = input;
+    if (start > 0) parser.startAt(start);
     let cst: CstNode;
     try {
       cst = parser.file();

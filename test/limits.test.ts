@@ -1,7 +1,9 @@
 // Linear time without a clock: the caps that keep checking and printing linear in the input are
 // asserted here (identifier length compared, work per comparison, diagnostics kept per file, excerpt
 // width), and the work is counted where it matters. bench/frontend.js shows the times.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { parse } from '../grammar/index.js';
+import { parser } from '../grammar/parser.js';
 import { compileFile } from '../compiler/compile.js';
 import {
   capDiagnostics, clipExcerpt, didYouMean, diag, distanceWork, editDistance, EXCERPT_WIDTH, formatDiagnostic, lineStarts,
@@ -102,5 +104,24 @@ describe('diagnostics per file', () => {
     expect(r.diagnostics).toHaveLength(MAX_DIAGNOSTICS_PER_FILE + 1);
     expect(r.diagnostics[MAX_DIAGNOSTICS_PER_FILE]!.severity).toBe('error');
     expect(r.ir).toBeUndefined();
+  });
+});
+
+describe('parsing', () => {
+  it('restarts after top-level junk at an index of one input, not on a copy of the rest of the file', () => {
+    // 2000 stray '}' between declarations: 2000 restarts. Copying the rest of the file for each
+    // made this quadratic (a 380 KB file took minutes).
+    const text = Array.from({ length: 2000 }, (_, i) => `} model m${i} { dim 1 }\n`).join('');
+    const setter = vi.spyOn(parser, 'input', 'set');
+    try {
+      const r = parse(text, 'f.attn');
+      expect(r.ast.decls).toHaveLength(2000);
+      expect(r.diagnostics.filter((d) => d.code === 'AT1004')).toHaveLength(2000);
+      const arrays = new Set(setter.mock.calls.map(([tokens]) => tokens));
+      expect(setter.mock.calls.length).toBeGreaterThanOrEqual(2000);
+      expect(arrays.size).toBe(1);
+    } finally {
+      setter.mockRestore();
+    }
   });
 });
