@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { parse } from '../grammar/index.js';
 import { parser } from '../grammar/parser.js';
 import { compileFile } from '../compiler/compile.js';
+import { ModelResolver } from '../compiler/models.js';
 import {
   capDiagnostics, clipExcerpt, didYouMean, diag, distanceWork, editDistance, EXCERPT_WIDTH, formatDiagnostic, lineStarts,
   MAX_DIAGNOSTICS_PER_FILE, MAX_SUGGESTION_LENGTH, type Diagnostic,
@@ -122,6 +123,24 @@ describe('parsing', () => {
       expect(arrays.size).toBe(1);
     } finally {
       setter.mockRestore();
+    }
+  });
+});
+
+describe('resolving extends', () => {
+  it('merges a chain of n models in n steps, each on top of its resolved parent', () => {
+    const n = 300;
+    const base = 'model m0 {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n}\n';
+    const text = base + Array.from({ length: n }, (_, i) => `model m${i + 1} extends m${i} { dim 64 }\n`).join('');
+    const blockOf = vi.spyOn(ModelResolver.prototype as unknown as { blockOf: () => unknown }, 'blockOf');
+    try {
+      const r = compileFile('/m.attn', { host: memoryHost({ '/m.attn': text }), displayBase: '/' });
+      expect(r.diagnostics).toEqual([]);
+      expect(r.ir!.models[n]!.extends).toHaveLength(n);
+      // Before: every model merged its whole lineage, n^2 / 2 block look-ups.
+      expect(blockOf.mock.calls.length).toBeLessThanOrEqual(2 * (n + 1));
+    } finally {
+      blockOf.mockRestore();
     }
   });
 });
