@@ -150,6 +150,26 @@ export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
   });
 }
 
+/**
+ * Work that only a printed diagnostic needs (a "did you mean", comparing a word with every candidate),
+ * left for capDiagnostics to do on the diagnostics it keeps: a file with 100 000 unknown fields then
+ * compares 100 of them, not all. `complete` may change the message and hint; the rest stays.
+ */
+const deferredDetail = new WeakMap<Diagnostic, () => void>();
+
+export function deferDetail(d: Diagnostic, complete: () => void): Diagnostic {
+  deferredDetail.set(d, complete);
+  return d;
+}
+
+function completeDetail(d: Diagnostic): void {
+  const complete = deferredDetail.get(d);
+  if (complete) {
+    deferredDetail.delete(d);
+    complete();
+  }
+}
+
 /** The most diagnostics kept per file; the rest are counted in one AT2010. */
 export const MAX_DIAGNOSTICS_PER_FILE = 100;
 
@@ -168,6 +188,7 @@ export function capDiagnostics(sorted: readonly Diagnostic[], max = MAX_DIAGNOST
     const n = kept.get(file) ?? 0;
     if (n < max) {
       kept.set(file, n + 1);
+      completeDetail(d);
       out.push(d);
       continue;
     }
@@ -301,7 +322,10 @@ export function editDistance(a: string, b: string, max = Math.max(a.length, b.le
     }
     distanceWork.cells += hi - lo + 1;
     if (rowMin > max) return big;
-    [prev2, prev, row] = [prev, row, prev2];
+    const spare = prev2;
+    prev2 = prev;
+    prev = row;
+    row = spare;
   }
   return Math.min(prev[b.length]!, big);
 }

@@ -106,6 +106,21 @@ describe('diagnostics per file', () => {
     expect(r.diagnostics[MAX_DIAGNOSTICS_PER_FILE]!.severity).toBe('error');
     expect(r.ir).toBeUndefined();
   });
+
+  it('looks for a "did you mean" only for the unknown fields it prints', () => {
+    const compile = (n: number) => {
+      const fields = Array.from({ length: n }, (_, i) => `  bad_${String(i).padStart(5, '0')} 1\n`).join('');
+      const text = `model m {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n${fields}}\n`;
+      distanceWork.cells = 0;
+      compileFile('/m.attn', { host: memoryHost({ '/m.attn': text }), displayBase: '/' });
+      return distanceWork.cells;
+    };
+    const one = compile(1);
+    expect(one).toBeGreaterThan(0);
+    expect(compile(5000)).toBeLessThanOrEqual(MAX_DIAGNOSTICS_PER_FILE * one);
+    const r = compileFile('/m.attn', { host: memoryHost({ '/m.attn': 'model m {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n  dpeth 3\n}\n' }), displayBase: '/' });
+    expect(r.diagnostics[0]!.message).toBe("unknown field 'dpeth' in a model; did you mean 'depth'?");
+  });
 });
 
 describe('parsing', () => {
