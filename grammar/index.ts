@@ -10,7 +10,7 @@ import { DECLARATION_WORDS } from './keywords.js';
 import { diag, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
 import { describeToken, Identifier, isRealToken, LBrace, LParen, lex, RBrace, RParen, spanAfter, tokenSpan } from './lexer.js';
 import { parser, type ParseErrorInfo } from './parser.js';
-import { buildDeclarations } from './visitor.js';
+import { buildDeclaration } from './visitor.js';
 
 export interface ParseResult {
   ast: SourceFile;
@@ -43,9 +43,24 @@ export function parse(text: string, file: string): ParseResult {
   while (start < tokens.length) {
     parser.input = input;
     if (start > 0) parser.startAt(start);
-    let cst: CstNode;
+    // Each declaration's AST is built as soon as it is parsed (see AttnParser.onDeclaration); a round
+    // given up on (below) keeps none of them, as when the AST was built from the finished tree.
+    const found: Decl[] = [];
+    const treeDiagnostics: Diagnostic[] = [];
+    const built = new WeakSet<CstNode>();
+    const build = (node: CstNode) => {
+      built.add(node);
+      const decl = buildDeclaration(node, file, tokens, treeDiagnostics);
+      if (decl) found.push(decl);
+    };
+    parser.onDeclaration = build;
     try {
-      cst = parser.file();
+      const cst = parser.file();
+      // A declaration that failed (a '{' never closed) returns no node to the rule that repeats
+      // declarations: recovery hands the partial tree to the file rule. Build those here, in order.
+      for (const declarations of cst.children['declarations'] ?? []) {
+        for (const node of (declarations as CstNode).children['declaration'] ?? []) if (!built.has(node as CstNode)) build(node as CstNode);
+      }
     } catch (e) {
       // Chevrotain recovers inside a repetition by recursing once per re-synchronisation, so
       // thousands of errors in one block can exhaust the stack. Give up on the rest of the file.
@@ -58,9 +73,11 @@ export function parse(text: string, file: string): ParseResult {
       const last = errors[errors.length - 1]?.token;
       diagnostics.push(diag('TooManySyntaxErrors', tokenSpan(isRealToken(last) ? last : tokens[start]!, file)));
       break;
+    } finally {
+      parser.onDeclaration = undefined;
     }
-    const found = buildDeclarations(cst, file, tokens, diagnostics);
-    decls.push(...found);
+    for (const d of treeDiagnostics) diagnostics.push(d);
+    for (const d of found) decls.push(d);
     let junk: IToken | undefined;
     let lastErrorOffset = -1;
     for (const e of parser.errors) {

@@ -8,7 +8,7 @@
 // Error recovery is Chevrotain's (single-token insertion and deletion, re-synchronisation, and
 // recovery inside repetitions). Top-level junk is not left to it: the file rule only parses
 // declarations and stops at anything else, and grammar/index.ts skips the junk and parses on.
-import { CstParser, EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from './chevrotain.js';
+import { CstParser, EOF, tokenMatcher, type CstNode, type IParserErrorMessageProvider, type IToken, type TokenType } from './chevrotain.js';
 import { DECLARATION_WORDS, FIELD_WORDS, UNIT_WORDS } from './keywords.js';
 import {
   allTokens, Colon, Comma, DimsLiteral, describeToken, describeTokenType, Identifier, LBrace, LParen, NumberLiteral,
@@ -74,8 +74,25 @@ export class AttnParser extends CstParser {
     this.SUBRULE(this.declarations);
   });
 
+  /**
+   * Called with each declaration's CST as soon as it is parsed: grammar/index.ts builds its AST there
+   * and then, and the node's children are dropped, so the CST of a large file dies young instead of
+   * the whole tree living (and being copied by the garbage collector) until the end of the parse.
+   */
+  onDeclaration: ((node: CstNode) => void) | undefined;
+
   declarations = this.RULE('declarations', () => {
-    this.MANY({ GATE: () => isWord(this.LA(1), declarationWords), DEF: () => this.SUBRULE(this.declaration) });
+    this.MANY({
+      GATE: () => isWord(this.LA(1), declarationWords),
+      DEF: () => {
+        const node = this.SUBRULE(this.declaration);
+        this.ACTION(() => {
+          if (!this.onDeclaration) return;
+          this.onDeclaration(node);
+          (node as { children: CstNode['children'] }).children = {};
+        });
+      },
+    });
   });
 
   declaration = this.RULE('declaration', () => {

@@ -142,6 +142,14 @@ describe('parsing', () => {
   });
 });
 
+describe('parsing many declarations', () => {
+  it('keeps 130 000 declarations without exhausting the stack (they were spread into one push)', () => {
+    const r = parse('train t {}\n'.repeat(130_000), 'f.attn');
+    expect(r.ast.decls).toHaveLength(130_000);
+    expect(r.diagnostics).toEqual([]);
+  });
+});
+
 describe('resolving extends', () => {
   it('merges a chain of n models in n steps, each on top of its resolved parent', () => {
     const n = 300;
