@@ -46,6 +46,12 @@ export interface EffectiveLayer {
   attentionSpan: Span;
 }
 
+/**
+ * How many levels of `extends` a model may be below its root model. Real specs use one or two; the IR
+ * lists every model's ancestors, so without a limit a chain of n models is n^2 / 2 names.
+ */
+export const MAX_EXTENDS_DEPTH = 32;
+
 export class ModelResolver {
   private readonly checked = new Map<ModelDecl, { block: CheckedBlock; errors: boolean }>();
   private readonly resolved = new Map<string, ResolvedModel | null>();
@@ -90,12 +96,17 @@ export class ModelResolver {
     return result;
   }
 
-  /** The declarations from the model itself up to its root ancestor. */
+  /** The declarations from the model itself up to its root ancestor (at most MAX_EXTENDS_DEPTH levels up). */
   private lineage(start: Declared<ModelDecl>): ModelDecl[] | null {
     const out: ModelDecl[] = [start.decl];
     const names = new Set<string>([start.decl.name]);
+    const tooDeep = () => {
+      this.diags.push(diag('ExtendsTooDeep', start.decl.extends!.span, [start.decl.name, MAX_EXTENDS_DEPTH]));
+      return null;
+    };
     let current = start.decl;
     while (current.extends) {
+      if (out.length > MAX_EXTENDS_DEPTH) return tooDeep();
       const parentName = current.extends.name;
       if (names.has(parentName)) {
         const cycle = [...out.map((d) => d.name), parentName].join(' -> ');
@@ -104,7 +115,7 @@ export class ModelResolver {
       }
       // An ancestor already resolved has a valid lineage, which cannot contain this model's.
       const known = this.resolved.get(parentName);
-      if (known) return out.concat(known.lineage);
+      if (known) return out.length + known.lineage.length > MAX_EXTENDS_DEPTH + 1 ? tooDeep() : out.concat(known.lineage);
       const parent = this.program.models.get(parentName);
       if (!parent) {
         this.diags.push(diag('UnknownModel', current.extends.span, [parentName, didYouMean(parentName, this.program.models.keys())]));

@@ -41,6 +41,7 @@ export const Diagnostics = {
   ImportNotAtTop: { code: 'AT2008', severity: 'warning', message: 'imports should come before other declarations' },
   EmptyImport: { code: 'AT2009', severity: 'error', message: 'the import path is empty', hint: 'name the file to import, as in import "vit.attn"' },
   ImportNotSpec: { code: 'AT2011', severity: 'error', message: "only .attn files can be imported, not '{0}'", hint: 'import a spec such as "vit.attn"; an IR document (.json) is given to attnc commands directly, not imported' },
+  ExtendsTooDeep: { code: 'AT2012', severity: 'error', message: "model '{0}' is more than {1} levels of extends below its root model", hint: 'extend a model nearer the root: every level is copied into the IR' },
   TooManyDiagnostics: { code: 'AT2010', severity: 'error', message: '{0} more diagnostics in this file are not shown (at most {1} per file)', hint: 'fix the ones above and check again' },
 
   // --- AT3xxx: fields and values ---

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { parse } from '../grammar/index.js';
 import { parser } from '../grammar/parser.js';
 import { compileFile } from '../compiler/compile.js';
-import { ModelResolver } from '../compiler/models.js';
+import { MAX_EXTENDS_DEPTH, ModelResolver } from '../compiler/models.js';
 import {
   capDiagnostics, clipExcerpt, didYouMean, diag, distanceWork, editDistance, EXCERPT_WIDTH, formatDiagnostic, lineStarts,
   MAX_DIAGNOSTICS_PER_FILE, MAX_SUGGESTION_LENGTH, type Diagnostic,
@@ -151,17 +151,23 @@ describe('parsing many declarations', () => {
 });
 
 describe('resolving extends', () => {
-  it('merges a chain of n models in n steps, each on top of its resolved parent', () => {
+  it('merges a chain of n models in n steps, each on top of its resolved parent, and refuses chains deeper than the limit', () => {
     const n = 300;
     const base = 'model m0 {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n}\n';
     const text = base + Array.from({ length: n }, (_, i) => `model m${i + 1} extends m${i} { dim 64 }\n`).join('');
     const blockOf = vi.spyOn(ModelResolver.prototype as unknown as { blockOf: () => unknown }, 'blockOf');
     try {
-      const r = compileFile('/m.attn', { host: memoryHost({ '/m.attn': text }), displayBase: '/' });
+      const r = compileFile('/m.attn', { host: memoryHost({ '/m.attn': text.split('\n').slice(0, 4 + MAX_EXTENDS_DEPTH).join('\n') }), displayBase: '/' });
       expect(r.diagnostics).toEqual([]);
-      expect(r.ir!.models[n]!.extends).toHaveLength(n);
+      expect(r.ir!.models[MAX_EXTENDS_DEPTH]!.extends).toHaveLength(MAX_EXTENDS_DEPTH);
       // Before: every model merged its whole lineage, n^2 / 2 block look-ups.
-      expect(blockOf.mock.calls.length).toBeLessThanOrEqual(2 * (n + 1));
+      expect(blockOf.mock.calls.length).toBeLessThanOrEqual(2 * (MAX_EXTENDS_DEPTH + 1));
+      // Deeper than MAX_EXTENDS_DEPTH: refused (the IR lists every ancestor of every model).
+      blockOf.mockClear();
+      const deep = compileFile('/m.attn', { host: memoryHost({ '/m.attn': text }), displayBase: '/' });
+      expect(deep.diagnostics[0]!.message).toBe(`model 'm${MAX_EXTENDS_DEPTH + 1}' is more than ${MAX_EXTENDS_DEPTH} levels of extends below its root model`);
+      expect(deep.diagnostics.filter((d) => d.code === 'AT2012')).toHaveLength(MAX_DIAGNOSTICS_PER_FILE);
+      expect(blockOf.mock.calls.length).toBeLessThanOrEqual(2 * (MAX_EXTENDS_DEPTH + 1));
     } finally {
       blockOf.mockRestore();
     }
