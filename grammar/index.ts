@@ -200,7 +200,7 @@ function attachComments(ast: SourceFile, comments: Comment[]): void {
     const limit = ast.decls[i + 1]?.span.offset ?? Infinity;
     const leading = queue.takeBefore(decl.span.offset);
     if (decl.kind !== 'import') {
-      leading.push(...queue.takeBefore(decl.body.span.offset)); // comments inside the header
+      for (const c of queue.takeBefore(decl.body.span.offset)) leading.push(c); // comments inside the header
       attachBlock(decl.body, queue);
     }
     if (leading.length > 0) decl.leadingComments = leading;
@@ -223,10 +223,10 @@ function attachBlock(block: Block, queue: CommentQueue): void {
 function attachField(field: Field, queue: CommentQueue, limit: number): void {
   const leading = queue.takeBefore(field.span.offset);
   if (field.block) {
-    leading.push(...queue.takeBefore(field.block.span.offset));
+    for (const c of queue.takeBefore(field.block.span.offset)) leading.push(c);
     attachBlock(field.block, queue);
   } else {
-    leading.push(...queue.takeBefore(field.span.endOffset));
+    for (const c of queue.takeBefore(field.span.endOffset)) leading.push(c);
   }
   if (leading.length > 0) field.leadingComments = leading;
   const trailing = queue.takeOnLine(field.span.endLine, field.span.endOffset, limit);

@@ -150,6 +150,14 @@ describe('parsing many declarations', () => {
   });
 });
 
+describe('many diagnostics from one file', () => {
+  it('collects 150 000 syntax errors without exhausting the stack, and prints the first 100', () => {
+    const r = compileFile('/m.attn', { host: memoryHost({ '/m.attn': '\u00a7 '.repeat(150_000) }), displayBase: '/' });
+    expect(r.diagnostics).toHaveLength(MAX_DIAGNOSTICS_PER_FILE + 1);
+    expect(r.diagnostics[0]!.code).toBe('AT1001');
+  });
+});
+
 describe('resolving extends', () => {
   it('merges a chain of n models in n steps, each on top of its resolved parent, and refuses chains deeper than the limit', () => {
     const n = 300;
