@@ -156,17 +156,18 @@ export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
  * left for capDiagnostics to do on the diagnostics it keeps: a file with 100 000 unknown fields then
  * compares 100 of them, not all. `complete` may change the message and hint; the rest stays.
  */
-const deferredDetail = new WeakMap<Diagnostic, () => void>();
+const DEFERRED = Symbol('deferred detail');
 
+/** Kept on the diagnostic itself, non-enumerable (no copy, JSON or comparison sees it): a WeakMap of 100 000 entries slowed the garbage collector. */
 export function deferDetail(d: Diagnostic, complete: () => void): Diagnostic {
-  deferredDetail.set(d, complete);
+  Object.defineProperty(d, DEFERRED, { value: complete, configurable: true, enumerable: false, writable: false });
   return d;
 }
 
 function completeDetail(d: Diagnostic): void {
-  const complete = deferredDetail.get(d);
+  const complete = (d as { [DEFERRED]?: () => void })[DEFERRED];
   if (complete) {
-    deferredDetail.delete(d);
+    delete (d as { [DEFERRED]?: () => void })[DEFERRED];
     complete();
   }
 }
