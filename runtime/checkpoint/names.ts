@@ -153,6 +153,7 @@ function checkGroup(
   what: string,
   specs: { name: string; shape: number[]; dtype?: DType }[],
   tensors: Record<string, Tensor>,
+  prefix = '',
 ): void {
   const missing: string[] = [];
   for (const spec of specs) {
@@ -162,11 +163,11 @@ function checkGroup(
       continue;
     }
     if (!sameShape(t.shape, spec.shape)) {
-      problems.push(`tensor ${spec.name} has shape ${formatShape(t.shape)}, the model '${m.name}' needs ${formatShape(spec.shape)}${qkvHint(m, spec.name, t.shape)}`);
+      problems.push(`tensor ${prefix}${spec.name} has shape ${formatShape(t.shape)}, the model '${m.name}' needs ${formatShape(spec.shape)}${qkvHint(m, spec.name, t.shape)}`);
     }
     const wantFloat = spec.dtype === undefined || isFloatDType(spec.dtype);
     const ok = spec.dtype === 'I32' ? t.dtype === 'I32' || t.dtype === 'I64' : wantFloat && isFloatDType(t.dtype);
-    if (!ok) problems.push(`tensor ${spec.name} has dtype ${t.dtype}, expected ${spec.dtype === 'I32' ? 'an integer (I32)' : 'a float (F32, F16, BF16 or F64)'}`);
+    if (!ok) problems.push(`tensor ${prefix}${spec.name} has dtype ${t.dtype}, expected ${spec.dtype === 'I32' ? 'an integer (I32)' : 'a float (F32, F16, BF16 or F64)'}`);
   }
   const known = new Set(specs.map((s) => s.name));
   const extra = Object.keys(tensors).filter((n) => !known.has(n));
@@ -186,7 +187,8 @@ export function checkTensorsFit(file: string, m: ModelIR, c: CheckpointTensors):
   checkGroup(problems, m, 'allocation state tensors', stateSpecs(m), c.state ?? {});
   for (const [slot, tensors] of Object.entries(c.optimizer ?? {})) {
     if (!SLOT_NAME.test(slot)) problems.push(`optimizer slot '${slot}' is not a lower-case identifier`);
-    checkGroup(problems, m, `optimizer.${slot} tensors`, params, tensors);
+    // Named as stored (optimizer.m.blocks.0...), not as the parameter: otherwise a wrong shape reads as listed three times.
+    checkGroup(problems, m, `optimizer.${slot} tensors`, params, tensors, optimizerTensorName(slot, ''));
   }
   if (problems.length === 1) throw new CheckpointError(file, problems[0]);
   if (problems.length > 1) throw new CheckpointError(file, `${problems.length} problems with model '${m.name}':\n  ${problems.join('\n  ')}`);
