@@ -1,7 +1,7 @@
 // Pass 2: check every field of a block against the schema: known names, values, nested blocks.
 // Cross-field rules (heads divide dim, ...) come later, on resolved models (semantics.ts).
 import type { Block, Field } from '../grammar/ast.js';
-import { diag, didYouMean, type Diagnostic } from '../core/diagnostics.js';
+import { deferDetail, diag, didYouMean, type Diagnostic } from '../core/diagnostics.js';
 import { BLOCK_TITLES, SCHEMA, sweepSpec, type BlockKind, type FieldSpec } from './schema.js';
 import { ValueChecker } from './values.js';
 
@@ -28,22 +28,28 @@ function homeOf(name: string, here: BlockKind): BlockKind | undefined {
   return (Object.keys(SCHEMA) as BlockKind[]).find((k) => k !== here && name in SCHEMA[k]);
 }
 
-/** "unknown field", with the nearest field of this block, or of another block with where it belongs. */
+/**
+ * "unknown field", with the nearest field of this block, or of another block with where it belongs.
+ * The nearest field is looked for only if the diagnostic is printed (capDiagnostics completes it).
+ */
 function unknownField(field: Field, kind: BlockKind): Diagnostic {
   const own = Object.keys(SCHEMA[kind]);
   const home = homeOf(field.name, kind);
-  let suggestion = didYouMean(field.name, own);
-  let hint = home ? `'${field.name}' is a field of ${BLOCK_TITLES[home]}` : `${BLOCK_TITLES[kind]} takes ${own.join(', ')}`;
-  if (!suggestion && !home) {
-    for (const other of Object.keys(SCHEMA) as BlockKind[]) {
-      const near = didYouMean(field.name, Object.keys(SCHEMA[other]));
-      if (near && other !== kind) {
-        suggestion = near.replace(/\?$/, ` (a field of ${BLOCK_TITLES[other]})?`);
-        break;
+  const hint = home ? `'${field.name}' is a field of ${BLOCK_TITLES[home]}` : `${BLOCK_TITLES[kind]} takes ${own.join(', ')}`;
+  const d = diag('UnknownField', field.nameSpan, [field.name, BLOCK_TITLES[kind], ''], hint);
+  return deferDetail(d, () => {
+    let suggestion = didYouMean(field.name, own);
+    if (!suggestion && !home) {
+      for (const other of Object.keys(SCHEMA) as BlockKind[]) {
+        const near = didYouMean(field.name, Object.keys(SCHEMA[other]));
+        if (near && other !== kind) {
+          suggestion = near.replace(/\?$/, ` (a field of ${BLOCK_TITLES[other]})?`);
+          break;
+        }
       }
     }
-  }
-  return diag('UnknownField', field.nameSpan, [field.name, BLOCK_TITLES[kind], suggestion], hint);
+    if (suggestion) d.message = diag('UnknownField', undefined, [field.name, BLOCK_TITLES[kind], suggestion]).message;
+  });
 }
 
 export function checkBlock(block: Block, kind: BlockKind, diags: Diagnostic[]): CheckedBlock {

@@ -46,6 +46,12 @@ export interface EffectiveLayer {
   attentionSpan: Span;
 }
 
+/**
+ * How many levels of `extends` a model may be below its root model. Real specs use one or two; the IR
+ * lists every model's ancestors, so without a limit a chain of n models is n^2 / 2 names.
+ */
+export const MAX_EXTENDS_DEPTH = 32;
+
 export class ModelResolver {
   private readonly checked = new Map<ModelDecl, { block: CheckedBlock; errors: boolean }>();
   private readonly resolved = new Map<string, ResolvedModel | null>();
@@ -73,39 +79,63 @@ export class ModelResolver {
       return null;
     }
     const lineage = this.lineage(found);
-    const result = lineage ? this.merge(lineage) : null;
-    this.resolved.set(name, result);
+    if (!lineage) {
+      this.resolved.set(name, null);
+      return null;
+    }
+    // Merge from the nearest ancestor already resolved (or the root) down to the model, keeping each
+    // step: a chain of n models is then merged in n steps, not n^2 (every ancestor's lineage is a
+    // tail of this one, so it is valid too).
+    let k = 1;
+    while (k < lineage.length && !this.resolved.get(lineage[k]!.name)) k++;
+    let result: ResolvedModel | null = k < lineage.length ? this.resolved.get(lineage[k]!.name)! : null;
+    for (let j = Math.min(k, lineage.length) - 1; j >= 0; j--) {
+      result = this.merge(lineage.slice(j), result);
+      this.resolved.set(result.name, result);
+    }
     return result;
   }
 
-  /** The declarations from the model itself up to its root ancestor. */
+  /** The declarations from the model itself up to its root ancestor (at most MAX_EXTENDS_DEPTH levels up). */
   private lineage(start: Declared<ModelDecl>): ModelDecl[] | null {
     const out: ModelDecl[] = [start.decl];
+    const names = new Set<string>([start.decl.name]);
+    const tooDeep = () => {
+      this.diags.push(diag('ExtendsTooDeep', start.decl.extends!.span, [start.decl.name, MAX_EXTENDS_DEPTH]));
+      return null;
+    };
     let current = start.decl;
     while (current.extends) {
+      if (out.length > MAX_EXTENDS_DEPTH) return tooDeep();
       const parentName = current.extends.name;
-      if (out.some((d) => d.name === parentName)) {
+      if (names.has(parentName)) {
         const cycle = [...out.map((d) => d.name), parentName].join(' -> ');
         this.diags.push(diag('ExtendsCycle', current.extends.span, [cycle]));
         return null;
       }
+      // An ancestor already resolved has a valid lineage, which cannot contain this model's.
+      const known = this.resolved.get(parentName);
+      if (known) return out.length + known.lineage.length > MAX_EXTENDS_DEPTH + 1 ? tooDeep() : out.concat(known.lineage);
       const parent = this.program.models.get(parentName);
       if (!parent) {
         this.diags.push(diag('UnknownModel', current.extends.span, [parentName, didYouMean(parentName, this.program.models.keys())]));
         return null;
       }
       out.push(parent.decl);
+      names.add(parentName);
       current = parent.decl;
     }
     return out;
   }
 
-  private merge(lineage: ModelDecl[]): ResolvedModel {
+  /** The model lineage[0]: its parent's resolution (lineage[1]'s, when given) with its own block on top. */
+  private merge(lineage: ModelDecl[], parent: ResolvedModel | null): ResolvedModel {
     const model: ResolvedModel = {
       name: lineage[0]!.name, decl: lineage[0]!, lineage, chain: lineage.slice(1).map((d) => d.name),
-      fields: new Map(), attention: new Map(), overrides: [], hasFieldErrors: false,
+      fields: new Map(parent?.fields), attention: new Map(parent?.attention), overrides: [...(parent?.overrides ?? [])],
+      hasFieldErrors: parent?.hasFieldErrors ?? false,
     };
-    for (const decl of [...lineage].reverse()) {
+    for (const decl of parent ? [lineage[0]!] : [...lineage].reverse()) {
       const { block, errors } = this.blockOf(decl);
       if (errors) model.hasFieldErrors = true;
       for (const [name, field] of block.fields) {

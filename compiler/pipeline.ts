@@ -80,10 +80,10 @@ class Compilation {
       experiments: experiments.filter((e) => e !== null),
     };
     const schemaErrors = validateIrDocument(doc, this.program.root);
-    if (!schemaErrors.length) schemaErrors.push(...checkIrDocument(doc, this.program.root));
+    if (!schemaErrors.length) for (const d of checkIrDocument(doc, this.program.root)) schemaErrors.push(d);
     if (schemaErrors.length) {
       // The checks above should make this impossible: a schema failure here is a compiler bug.
-      this.diags.push(...schemaErrors.map((d) => ({ ...d, message: `internal error: ${d.message}` })));
+      for (const d of schemaErrors) this.diags.push({ ...d, message: `internal error: ${d.message}` });
       return undefined;
     }
     return doc;
@@ -196,7 +196,7 @@ class Compilation {
       const key = `${d.code}:${d.span?.file}:${d.span?.line}:${d.span?.col}`;
       return !reported.has(key) && reported.add(key);
     });
-    this.diags.push(...fresh);
+    for (const d of fresh) this.diags.push(d);
     return result;
   }
 

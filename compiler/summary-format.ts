@@ -17,7 +17,9 @@ export function formatTable(headers: string[], rows: string[][], align: Align[])
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-const integer = (n: number): string => n.toLocaleString('en-US');
+/** 1,234,567 as toLocaleString('en-US') writes it, without loading the locale data (70 ms) for whole numbers. */
+const integer = (n: number): string =>
+  Number.isSafeInteger(n) ? String(n).replace(/\B(?=(\d{3})+$)/g, ',') : n.toLocaleString('en-US');
 /** Two decimals, or three significant digits below 1 so that small figures keep their digits. */
 const decimal = (x: number): string => (x === 0 || x >= 1 ? x.toFixed(2) : x.toPrecision(3));
 const megabytes = (n: number): string => decimal(n / 1e6);

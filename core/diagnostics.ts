@@ -41,6 +41,7 @@ export const Diagnostics = {
   ImportNotAtTop: { code: 'AT2008', severity: 'warning', message: 'imports should come before other declarations' },
   EmptyImport: { code: 'AT2009', severity: 'error', message: 'the import path is empty', hint: 'name the file to import, as in import "vit.attn"' },
   ImportNotSpec: { code: 'AT2011', severity: 'error', message: "only .attn files can be imported, not '{0}'", hint: 'import a spec such as "vit.attn"; an IR document (.json) is given to attnc commands directly, not imported' },
+  ExtendsTooDeep: { code: 'AT2012', severity: 'error', message: "model '{0}' is more than {1} levels of extends below its root model", hint: 'extend a model nearer the root: every level is copied into the IR' },
   TooManyDiagnostics: { code: 'AT2010', severity: 'error', message: '{0} more diagnostics in this file are not shown (at most {1} per file)', hint: 'fix the ones above and check again' },
 
   // --- AT3xxx: fields and values ---
@@ -150,6 +151,27 @@ export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
   });
 }
 
+/**
+ * Work that only a printed diagnostic needs (a "did you mean", comparing a word with every candidate),
+ * left for capDiagnostics to do on the diagnostics it keeps: a file with 100 000 unknown fields then
+ * compares 100 of them, not all. `complete` may change the message and hint; the rest stays.
+ */
+const DEFERRED = Symbol('deferred detail');
+
+/** Kept on the diagnostic itself, non-enumerable (no copy, JSON or comparison sees it): a WeakMap of 100 000 entries slowed the garbage collector. */
+export function deferDetail(d: Diagnostic, complete: () => void): Diagnostic {
+  Object.defineProperty(d, DEFERRED, { value: complete, configurable: true, enumerable: false, writable: false });
+  return d;
+}
+
+function completeDetail(d: Diagnostic): void {
+  const complete = (d as { [DEFERRED]?: () => void })[DEFERRED];
+  if (complete) {
+    delete (d as { [DEFERRED]?: () => void })[DEFERRED];
+    complete();
+  }
+}
+
 /** The most diagnostics kept per file; the rest are counted in one AT2010. */
 export const MAX_DIAGNOSTICS_PER_FILE = 100;
 
@@ -168,6 +190,7 @@ export function capDiagnostics(sorted: readonly Diagnostic[], max = MAX_DIAGNOST
     const n = kept.get(file) ?? 0;
     if (n < max) {
       kept.set(file, n + 1);
+      completeDetail(d);
       out.push(d);
       continue;
     }
@@ -301,7 +324,10 @@ export function editDistance(a: string, b: string, max = Math.max(a.length, b.le
     }
     distanceWork.cells += hi - lo + 1;
     if (rowMin > max) return big;
-    [prev2, prev, row] = [prev, row, prev2];
+    const spare = prev2;
+    prev2 = prev;
+    prev = row;
+    row = spare;
   }
   return Math.min(prev[b.length]!, big);
 }

@@ -10,7 +10,7 @@ import { DECLARATION_WORDS } from './keywords.js';
 import { diag, sortDiagnostics, type Diagnostic } from '../core/diagnostics.js';
 import { describeToken, Identifier, isRealToken, LBrace, LParen, lex, RBrace, RParen, spanAfter, tokenSpan } from './lexer.js';
 import { parser, type ParseErrorInfo } from './parser.js';
-import { buildDeclarations } from './visitor.js';
+import { buildDeclaration } from './visitor.js';
 
 export interface ParseResult {
   ast: SourceFile;
@@ -35,12 +35,32 @@ export function parse(text: string, file: string): ParseResult {
     : { file, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, endOffset: 0 };
   const decls: Decl[] = [];
 
+  // One input array for every round: Chevrotain pads the array it parses with end-of-file sentinels,
+  // and a round after junk starts at its index (the lexer state, as backtracking sets it) rather
+  // than on a copy of the rest of the file, which made a file of many junk tokens quadratic.
+  const input = tokens.slice();
   let start = 0;
   while (start < tokens.length) {
-    parser.input = start === 0 ? tokens : tokens.slice(start);
-    let cst: CstNode;
+    parser.input = input;
+    if (start > 0) parser.startAt(start);
+    // Each declaration's AST is built as soon as it is parsed (see AttnParser.onDeclaration); a round
+    // given up on (below) keeps none of them, as when the AST was built from the finished tree.
+    const found: Decl[] = [];
+    const treeDiagnostics: Diagnostic[] = [];
+    const built = new WeakSet<CstNode>();
+    const build = (node: CstNode) => {
+      built.add(node);
+      const decl = buildDeclaration(node, file, tokens, treeDiagnostics);
+      if (decl) found.push(decl);
+    };
+    parser.onDeclaration = build;
     try {
-      cst = parser.file();
+      const cst = parser.file();
+      // A declaration that failed (a '{' never closed) returns no node to the rule that repeats
+      // declarations: recovery hands the partial tree to the file rule. Build those here, in order.
+      for (const declarations of cst.children['declarations'] ?? []) {
+        for (const node of (declarations as CstNode).children['declaration'] ?? []) if (!built.has(node as CstNode)) build(node as CstNode);
+      }
     } catch (e) {
       // Chevrotain recovers inside a repetition by recursing once per re-synchronisation, so
       // thousands of errors in one block can exhaust the stack. Give up on the rest of the file.
@@ -53,9 +73,11 @@ export function parse(text: string, file: string): ParseResult {
       const last = errors[errors.length - 1]?.token;
       diagnostics.push(diag('TooManySyntaxErrors', tokenSpan(isRealToken(last) ? last : tokens[start]!, file)));
       break;
+    } finally {
+      parser.onDeclaration = undefined;
     }
-    const found = buildDeclarations(cst, file, tokens, diagnostics);
-    decls.push(...found);
+    for (const d of treeDiagnostics) diagnostics.push(d);
+    for (const d of found) decls.push(d);
     let junk: IToken | undefined;
     let lastErrorOffset = -1;
     for (const e of parser.errors) {
@@ -178,7 +200,7 @@ function attachComments(ast: SourceFile, comments: Comment[]): void {
     const limit = ast.decls[i + 1]?.span.offset ?? Infinity;
     const leading = queue.takeBefore(decl.span.offset);
     if (decl.kind !== 'import') {
-      leading.push(...queue.takeBefore(decl.body.span.offset)); // comments inside the header
+      for (const c of queue.takeBefore(decl.body.span.offset)) leading.push(c); // comments inside the header
       attachBlock(decl.body, queue);
     }
     if (leading.length > 0) decl.leadingComments = leading;
@@ -201,10 +223,10 @@ function attachBlock(block: Block, queue: CommentQueue): void {
 function attachField(field: Field, queue: CommentQueue, limit: number): void {
   const leading = queue.takeBefore(field.span.offset);
   if (field.block) {
-    leading.push(...queue.takeBefore(field.block.span.offset));
+    for (const c of queue.takeBefore(field.block.span.offset)) leading.push(c);
     attachBlock(field.block, queue);
   } else {
-    leading.push(...queue.takeBefore(field.span.endOffset));
+    for (const c of queue.takeBefore(field.span.endOffset)) leading.push(c);
   }
   if (leading.length > 0) field.leadingComments = leading;
   const trailing = queue.takeOnLine(field.span.endLine, field.span.endOffset, limit);

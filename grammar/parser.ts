@@ -8,7 +8,7 @@
 // Error recovery is Chevrotain's (single-token insertion and deletion, re-synchronisation, and
 // recovery inside repetitions). Top-level junk is not left to it: the file rule only parses
 // declarations and stops at anything else, and grammar/index.ts skips the junk and parses on.
-import { CstParser, EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from './chevrotain.js';
+import { CstParser, EOF, tokenMatcher, type CstNode, type IParserErrorMessageProvider, type IToken, type TokenType } from './chevrotain.js';
 import { DECLARATION_WORDS, FIELD_WORDS, UNIT_WORDS } from './keywords.js';
 import {
   allTokens, Colon, Comma, DimsLiteral, describeToken, describeTokenType, Identifier, LBrace, LParen, NumberLiteral,
@@ -74,8 +74,25 @@ export class AttnParser extends CstParser {
     this.SUBRULE(this.declarations);
   });
 
+  /**
+   * Called with each declaration's CST as soon as it is parsed: grammar/index.ts builds its AST there
+   * and then, and the node's children are dropped, so the CST of a large file dies young instead of
+   * the whole tree living (and being copied by the garbage collector) until the end of the parse.
+   */
+  onDeclaration: ((node: CstNode) => void) | undefined;
+
   declarations = this.RULE('declarations', () => {
-    this.MANY({ GATE: () => isWord(this.LA(1), declarationWords), DEF: () => this.SUBRULE(this.declaration) });
+    this.MANY({
+      GATE: () => isWord(this.LA(1), declarationWords),
+      DEF: () => {
+        const node = this.SUBRULE(this.declaration);
+        this.ACTION(() => {
+          if (!this.onDeclaration) return;
+          this.onDeclaration(node);
+          (node as { children: CstNode['children'] }).children = {};
+        });
+      },
+    });
   });
 
   declaration = this.RULE('declaration', () => {
@@ -99,11 +116,11 @@ export class AttnParser extends CstParser {
 
   // Names are optional in the grammar so that a missing one (`model {`, `model extends base {`) is
   // reported by the visitor at the right token without recovery inventing a token; `extends` right
-  // after `model` is the keyword unless another `extends` follows it (`model extends extends base`
-  // names a model 'extends': it is an ordinary word).
+  // after `model` is the keyword unless another `extends` or a `{` follows it (`model extends extends
+  // base` and `model extends {` name a model 'extends': it is an ordinary word).
   modelDecl = this.RULE('modelDecl', () => {
     this.CONSUME(Identifier, { LABEL: 'keyword' });
-    this.OPTION({ GATE: () => !this.nextIs('extends') || this.nextIs('extends', 2), MAX_LOOKAHEAD: 1, DEF: () => this.CONSUME2(Identifier, { LABEL: 'name' }) });
+    this.OPTION({ GATE: () => !this.nextIs('extends') || this.nextIs('extends', 2) || this.LA(2).tokenType === LBrace, MAX_LOOKAHEAD: 1, DEF: () => this.CONSUME2(Identifier, { LABEL: 'name' }) });
     this.OPTION2({
       GATE: () => this.nextIs('extends'),
       MAX_LOOKAHEAD: 1,
@@ -211,6 +228,14 @@ export class AttnParser extends CstParser {
    */
   override canTokenTypeBeInsertedInRecovery(tokType: TokenType): boolean {
     return !tokenMatcher(this.LA(2), tokType);
+  }
+
+  /**
+   * Makes the next parse of the current input start at token `index`: Chevrotain's lexer state is
+   * the index of the last consumed token (what backtracking saves and restores). Set after `input`.
+   */
+  startAt(index: number): void {
+    (this as unknown as { importLexerState(state: number): void }).importLexerState(index - 1);
   }
 
   private nextIs(word: string, ahead = 1): boolean {

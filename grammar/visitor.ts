@@ -57,6 +57,11 @@ class AstBuilder extends BaseVisitor {
     return this.visit(cst) as Decl[];
   }
 
+  buildOne(declaration: CstNode, state: BuildState): Decl | undefined {
+    this.state = state;
+    return this.visit(declaration) as Decl | undefined;
+  }
+
   file(ctx: Children): Decl[] {
     const declarations = nodeOf(ctx, 'declarations');
     return declarations ? (this.visit(declarations) as Decl[]) : [];
@@ -237,4 +242,9 @@ const builder = new AstBuilder();
 /** The declarations of one parsed stretch of the file; `diagnostics` receives the errors found on the tree. */
 export function buildDeclarations(cst: CstNode, file: string, tokens: IToken[], diagnostics: Diagnostic[]): Decl[] {
   return builder.build(cst, { file, tokens, diagnostics });
+}
+
+/** One declaration's AST from its CST node (undefined when its name is missing); `diagnostics` receives the errors found on the tree. */
+export function buildDeclaration(node: CstNode, file: string, tokens: IToken[], diagnostics: Diagnostic[]): Decl | undefined {
+  return builder.buildOne(node, { file, tokens, diagnostics });
 }

@@ -1,8 +1,11 @@
 // Linear time without a clock: the caps that keep checking and printing linear in the input are
 // asserted here (identifier length compared, work per comparison, diagnostics kept per file, excerpt
 // width), and the work is counted where it matters. bench/frontend.js shows the times.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { parse } from '../grammar/index.js';
+import { parser } from '../grammar/parser.js';
 import { compileFile } from '../compiler/compile.js';
+import { MAX_EXTENDS_DEPTH, ModelResolver } from '../compiler/models.js';
 import {
   capDiagnostics, clipExcerpt, didYouMean, diag, distanceWork, editDistance, EXCERPT_WIDTH, formatDiagnostic, lineStarts,
   MAX_DIAGNOSTICS_PER_FILE, MAX_SUGGESTION_LENGTH, type Diagnostic,
@@ -102,5 +105,79 @@ describe('diagnostics per file', () => {
     expect(r.diagnostics).toHaveLength(MAX_DIAGNOSTICS_PER_FILE + 1);
     expect(r.diagnostics[MAX_DIAGNOSTICS_PER_FILE]!.severity).toBe('error');
     expect(r.ir).toBeUndefined();
+  });
+
+  it('looks for a "did you mean" only for the unknown fields it prints', () => {
+    const compile = (n: number) => {
+      const fields = Array.from({ length: n }, (_, i) => `  bad_${String(i).padStart(5, '0')} 1\n`).join('');
+      const text = `model m {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n${fields}}\n`;
+      distanceWork.cells = 0;
+      compileFile('/m.attn', { host: memoryHost({ '/m.attn': text }), displayBase: '/' });
+      return distanceWork.cells;
+    };
+    const one = compile(1);
+    expect(one).toBeGreaterThan(0);
+    expect(compile(5000)).toBeLessThanOrEqual(MAX_DIAGNOSTICS_PER_FILE * one);
+    const r = compileFile('/m.attn', { host: memoryHost({ '/m.attn': 'model m {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n  dpeth 3\n}\n' }), displayBase: '/' });
+    expect(r.diagnostics[0]!.message).toBe("unknown field 'dpeth' in a model; did you mean 'depth'?");
+  });
+});
+
+describe('parsing', () => {
+  it('restarts after top-level junk at an index of one input, not on a copy of the rest of the file', () => {
+    // 2000 stray '}' between declarations: 2000 restarts. Copying the rest of the file for each
+    // made this quadratic (a 380 KB file took minutes).
+    const text = Array.from({ length: 2000 }, (_, i) => `} model m${i} { dim 1 }\n`).join('');
+    const setter = vi.spyOn(parser, 'input', 'set');
+    try {
+      const r = parse(text, 'f.attn');
+      expect(r.ast.decls).toHaveLength(2000);
+      expect(r.diagnostics.filter((d) => d.code === 'AT1004')).toHaveLength(2000);
+      const arrays = new Set(setter.mock.calls.map(([tokens]) => tokens));
+      expect(setter.mock.calls.length).toBeGreaterThanOrEqual(2000);
+      expect(arrays.size).toBe(1);
+    } finally {
+      setter.mockRestore();
+    }
+  });
+});
+
+describe('parsing many declarations', () => {
+  it('keeps 130 000 declarations without exhausting the stack (they were spread into one push)', () => {
+    const r = parse('train t {}\n'.repeat(130_000), 'f.attn');
+    expect(r.ast.decls).toHaveLength(130_000);
+    expect(r.diagnostics).toEqual([]);
+  });
+});
+
+describe('many diagnostics from one file', () => {
+  it('collects 150 000 syntax errors without exhausting the stack, and prints the first 100', () => {
+    const r = compileFile('/m.attn', { host: memoryHost({ '/m.attn': '\u00a7 '.repeat(150_000) }), displayBase: '/' });
+    expect(r.diagnostics).toHaveLength(MAX_DIAGNOSTICS_PER_FILE + 1);
+    expect(r.diagnostics[0]!.code).toBe('AT1001');
+  });
+});
+
+describe('resolving extends', () => {
+  it('merges a chain of n models in n steps, each on top of its resolved parent, and refuses chains deeper than the limit', () => {
+    const n = 300;
+    const base = 'model m0 {\n  image 28 x 28 x 1  patch 7  dim 64  depth 2  classes 10\n  attention { heads 4 }\n}\n';
+    const text = base + Array.from({ length: n }, (_, i) => `model m${i + 1} extends m${i} { dim 64 }\n`).join('');
+    const blockOf = vi.spyOn(ModelResolver.prototype as unknown as { blockOf: () => unknown }, 'blockOf');
+    try {
+      const r = compileFile('/m.attn', { host: memoryHost({ '/m.attn': text.split('\n').slice(0, 4 + MAX_EXTENDS_DEPTH).join('\n') }), displayBase: '/' });
+      expect(r.diagnostics).toEqual([]);
+      expect(r.ir!.models[MAX_EXTENDS_DEPTH]!.extends).toHaveLength(MAX_EXTENDS_DEPTH);
+      // Before: every model merged its whole lineage, n^2 / 2 block look-ups.
+      expect(blockOf.mock.calls.length).toBeLessThanOrEqual(2 * (MAX_EXTENDS_DEPTH + 1));
+      // Deeper than MAX_EXTENDS_DEPTH: refused (the IR lists every ancestor of every model).
+      blockOf.mockClear();
+      const deep = compileFile('/m.attn', { host: memoryHost({ '/m.attn': text }), displayBase: '/' });
+      expect(deep.diagnostics[0]!.message).toBe(`model 'm${MAX_EXTENDS_DEPTH + 1}' is more than ${MAX_EXTENDS_DEPTH} levels of extends below its root model`);
+      expect(deep.diagnostics.filter((d) => d.code === 'AT2012')).toHaveLength(MAX_DIAGNOSTICS_PER_FILE);
+      expect(blockOf.mock.calls.length).toBeLessThanOrEqual(2 * (MAX_EXTENDS_DEPTH + 1));
+    } finally {
+      blockOf.mockRestore();
+    }
   });
 });

@@ -21,7 +21,7 @@ function describeError(e: ErrorObject): string {
   switch (e.keyword) {
     case 'additionalProperties': return `${e.message} '${params.additionalProperty}'`;
     case 'minimum': return `${subject}must be at least ${params.limit}`;
-    case 'maximum': return `${subject}must be at most ${params.limit}`;
+    case 'maximum': return `${subject}must be at most ${params.limit}${params.limit === Number.MAX_SAFE_INTEGER ? ' (2^53 - 1)' : ''}`;
     case 'enum': return `${subject}must be one of ${(params.allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
     default: return `${subject}${e.message ?? e.keyword}`;
   }
@@ -68,7 +68,13 @@ export function loadIrDocument(text: string, file: string): { ir?: IRDocument; d
     d.file = file;
     return { diagnostics: [d] };
   }
-  const version = (doc as { irVersion?: unknown } | null)?.irVersion;
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    const what = doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a ${typeof doc}`;
+    const d = diag('IrSchema', undefined, ['/', `an IR document is a JSON object, not ${what}`]);
+    d.file = file;
+    return { diagnostics: [d] };
+  }
+  const version = (doc as { irVersion?: unknown }).irVersion;
   if (typeof version !== 'number' || !READABLE_IR_VERSIONS.includes(version)) {
     const d = diag('IrVersion', undefined, [JSON.stringify(version ?? null), IR_VERSION]);
     d.file = file;

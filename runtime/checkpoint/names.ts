@@ -9,11 +9,12 @@
 import { readFileSync } from 'node:fs';
 import { FileReadError, MAX_READ_BYTES, readRegularFile } from '../../core/files.js';
 import { validateIrDocument } from '../../compiler/ir/validate.js';
+import { checkIrDocument } from '../../compiler/ir/check.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parameterSpecs, stateSpecs } from '../../compiler/ir/params.js';
 import { migrateModel, READABLE_IR_VERSIONS } from '../../compiler/ir/migrate.js';
-import { IR_VERSION, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
+import { IR_VERSION, type IRDocument, type ModelIR, type RunIR } from '../../compiler/ir/types.js';
 import { writeFileAtomic } from './atomic.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, formatShape, isFloatDType, type DType, type SafetensorsFile, type Tensor } from './safetensors.js';
 import { digestBytes, tensorDigest } from './digest.js';
@@ -152,6 +153,7 @@ function checkGroup(
   what: string,
   specs: { name: string; shape: number[]; dtype?: DType }[],
   tensors: Record<string, Tensor>,
+  prefix = '',
 ): void {
   const missing: string[] = [];
   for (const spec of specs) {
@@ -161,11 +163,11 @@ function checkGroup(
       continue;
     }
     if (!sameShape(t.shape, spec.shape)) {
-      problems.push(`tensor ${spec.name} has shape ${formatShape(t.shape)}, the model '${m.name}' needs ${formatShape(spec.shape)}${qkvHint(m, spec.name, t.shape)}`);
+      problems.push(`tensor ${prefix}${spec.name} has shape ${formatShape(t.shape)}, the model '${m.name}' needs ${formatShape(spec.shape)}${qkvHint(m, spec.name, t.shape)}`);
     }
     const wantFloat = spec.dtype === undefined || isFloatDType(spec.dtype);
     const ok = spec.dtype === 'I32' ? t.dtype === 'I32' || t.dtype === 'I64' : wantFloat && isFloatDType(t.dtype);
-    if (!ok) problems.push(`tensor ${spec.name} has dtype ${t.dtype}, expected ${spec.dtype === 'I32' ? 'an integer (I32)' : 'a float (F32, F16, BF16 or F64)'}`);
+    if (!ok) problems.push(`tensor ${prefix}${spec.name} has dtype ${t.dtype}, expected ${spec.dtype === 'I32' ? 'an integer (I32)' : 'a float (F32, F16, BF16 or F64)'}`);
   }
   const known = new Set(specs.map((s) => s.name));
   const extra = Object.keys(tensors).filter((n) => !known.has(n));
@@ -185,7 +187,8 @@ export function checkTensorsFit(file: string, m: ModelIR, c: CheckpointTensors):
   checkGroup(problems, m, 'allocation state tensors', stateSpecs(m), c.state ?? {});
   for (const [slot, tensors] of Object.entries(c.optimizer ?? {})) {
     if (!SLOT_NAME.test(slot)) problems.push(`optimizer slot '${slot}' is not a lower-case identifier`);
-    checkGroup(problems, m, `optimizer.${slot} tensors`, params, tensors);
+    // Named as stored (optimizer.m.blocks.0...), not as the parameter: otherwise a wrong shape reads as listed three times.
+    checkGroup(problems, m, `optimizer.${slot} tensors`, params, tensors, optimizerTensorName(slot, ''));
   }
   if (problems.length === 1) throw new CheckpointError(file, problems[0]);
   if (problems.length > 1) throw new CheckpointError(file, `${problems.length} problems with model '${m.name}':\n  ${problems.join('\n  ')}`);
@@ -357,15 +360,23 @@ function metaKeyOf(pointer: string): string {
 }
 
 /**
- * The first problem of the checkpoint's model and run against the IR schema (compiler/ir/schema.json,
- * as `attnc compile x.ir.json` validates a document), or null.
+ * The first problem of the checkpoint's model and run against the IR schema (compiler/ir/schema.json)
+ * and then the IR's semantic rules (compiler/ir/check.ts), as `attnc compile x.ir.json` validates a
+ * document, or null.
  */
 export function checkEmbeddedIr(model: unknown, run: unknown, file: string): string | null {
   // Runs of experiment grids are named "grid/model/seedN", which a spec's run name cannot be: the
   // name is checked as a non-empty string, the rest against the schema.
   const named = isObject(run) && typeof run.name === 'string' && run.name !== '' ? { ...run, name: 'run' } : run;
   const doc = { irVersion: IR_VERSION, compiler: `attnc ${attncVersion()}`, source: file, models: [model], runs: run ? [named] : [], experiments: [] };
-  const diagnostics = validateIrDocument(doc, file);
+  let diagnostics = validateIrDocument(doc, file);
+  if (!diagnostics.length) {
+    // Then the rules a spec is checked by (kv_heads within heads, head_dim, tokens, one layer per
+    // block, ...). The run is checked against this model only: the run it started from (init run)
+    // is not in the checkpoint, and its model is the checkpoint's.
+    const runs = isObject(named) ? [{ ...named, init: undefined, model: (model as ModelIR).name }] : [];
+    diagnostics = checkIrDocument({ ...doc, runs } as unknown as IRDocument, file);
+  }
   const first = diagnostics.find((d) => d.severity === 'error');
   if (!first) return null;
   // "IR does not match its schema at /models/0/image: must have required property 'height'"

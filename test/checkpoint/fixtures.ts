@@ -42,7 +42,8 @@ export function tinyModel(o: TinyOptions = {}): ModelIR {
     index,
     span,
     attention: {
-      variant: kvHeads === heads ? 'mha' : kvHeads === 1 ? 'mqa' : 'gqa',
+      // as compiler/lower.ts variantOf labels it (checkpoint readers check the label)
+      variant: o.allocation?.[index]?.policy === 'scored' ? (o.allocation[index]!.track ? 'dgqa' : 'kdgqa') : kvHeads === heads ? 'mha' : kvHeads === 1 ? 'mqa' : 'gqa',
       heads,
       kvHeads,
       headDim,
