@@ -140,7 +140,7 @@ export function attentionDkvKernel(o: AttentionOptions & { which: 'k' | 'v' }, l
   const opts = o.which === 'k' ? { ...o, dropout: false } : o;
   const { heads: H, groups: G } = o;
   const hpg = H / G;
-  // Uniform grouping visits only the group's own heads; a table visits every head and skips the others.
+  // Uniform grouping visits the group's own heads by arithmetic; a table lists them first (tiledMatmul's `active`).
   const head = o.grouping === 'uniform' ? `(g * ${hpg}u + o)` : 'o';
   const outer = o.grouping === 'uniform' ? { count: hpg } : { count: H, active: 'group_of(b, o) == g' };
   const a = o.which === 'k'

@@ -8,8 +8,10 @@
 //
 // Tiling: a workgroup computes a 32 x 32 tile of C with 128 threads (32 columns x 4 rows, 8 outputs
 // each), stepping through K in slices of 16 staged in workgroup memory (4 KiB). With `outer`, the
-// reduction runs over an extra index o (e.g. the query heads of a K/V group): slices of an o whose
-// `active` test fails are skipped by the whole workgroup at once (the test is made uniform first).
+// reduction runs over an extra index o (e.g. the query heads of a K/V group). With an `active` test,
+// one thread first lists the o that pass, in order, in workgroup memory, and the workgroup loops over
+// that list only: a K/V group of a head -> group table costs its own heads, not all of them, and the
+// sum runs in the same order as over every o with the others skipped.
 import { grid, makeKernel, WG_INDEX, GRID_ARGS, type Binding, type KernelInstance, type KernelLimits, type UniformField } from '../kernel.js';
 
 const TILE = 32;
@@ -31,7 +33,7 @@ export interface TiledMatmulSpec {
   prelude?: string;
   /** WGSL statements once per workgroup, after `bt` (the batch index) is known. */
   setup?: string;
-  /** An outer reduction index `o` in 0..count-1; `active` (WGSL bool, may use bt and o) skips an o when false. */
+  /** An outer reduction index `o` in 0..count-1; `active` (WGSL bool, may use bt, the setup's names and o) leaves an o out when false. */
   outer?: { count: number; active?: string };
   /** A(bt, o, m, k) and B(bt, o, k, n) as WGSL f32 expressions; only evaluated in bounds. */
   a: string;
@@ -50,13 +52,17 @@ export function tiledMatmul(spec: TiledMatmulSpec, limits: KernelLimits): Kernel
   const groups = tilesM * tilesN * batch;
   const outer = spec.outer ?? { count: 1 };
   const checked = outer.active !== undefined;
-  const outerActive = checked
-    ? `    if (lid == 0u) { wg_active = select(0u, 1u, ${outer.active}); }
-    let live = workgroupUniformLoad(&wg_active);
-    // No thread may overwrite wg_active for the next o before every thread has read this one.
-    workgroupBarrier();
-    if (live == 0u) { continue; }\n`
-    : '';
+  // The count is made uniform (workgroupUniformLoad) so that the barriers inside the loop are reached by all.
+  const outerLoop = checked
+    ? `  if (lid == 0u) {
+    var n = 0u;
+    for (var o = 0u; o < OUTER; o++) { if (${outer.active}) { wg_outer[n] = o; n++; } }
+    wg_outer_count = n;
+  }
+  let outer_count = workgroupUniformLoad(&wg_outer_count);
+  for (var oi = 0u; oi < outer_count; oi++) {
+    let o = wg_outer[oi];\n`
+    : '  for (var o = 0u; o < OUTER; o++) {\n';
   const body = /* wgsl */ `
 const M: u32 = ${M}u;
 const N: u32 = ${N}u;
@@ -64,7 +70,7 @@ const K: u32 = ${K}u;
 const OUTER: u32 = ${outer.count}u;
 var<workgroup> tile_a: array<array<f32, ${SLICE}>, ${TILE}>;
 var<workgroup> tile_b: array<array<f32, ${TILE}>, ${SLICE}>;
-${checked ? 'var<workgroup> wg_active: u32;' : ''}
+${checked ? 'var<workgroup> wg_outer: array<u32, OUTER>;\nvar<workgroup> wg_outer_count: u32;' : ''}
 ${spec.prelude ?? ''}
 @compute @workgroup_size(${THREADS})
 fn main(${GRID_ARGS}) {
@@ -78,8 +84,7 @@ fn main(${GRID_ARGS}) {
   let ty = lid / ${TILE}u;
 ${indent(spec.setup ?? '', 2)}
   var sums: array<f32, ${ROWS_PER_THREAD}>;
-  for (var o = 0u; o < OUTER; o++) {
-${outerActive}    for (var k0 = 0u; k0 < K; k0 += ${SLICE}u) {
+${outerLoop}    for (var k0 = 0u; k0 < K; k0 += ${SLICE}u) {
       for (var e = lid; e < ${TILE * SLICE}u; e += ${THREADS}u) {
         let ar = e / ${SLICE}u;
         let ac = e % ${SLICE}u;

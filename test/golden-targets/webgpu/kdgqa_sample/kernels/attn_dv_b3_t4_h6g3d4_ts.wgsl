@@ -11,7 +11,8 @@ const K: u32 = 4u;
 const OUTER: u32 = 6u;
 var<workgroup> tile_a: array<array<f32, 16>, 32>;
 var<workgroup> tile_b: array<array<f32, 32>, 16>;
-var<workgroup> wg_active: u32;
+var<workgroup> wg_outer: array<u32, OUTER>;
+var<workgroup> wg_outer_count: u32;
 
 const T: u32 = 4u;
 const W: u32 = 48u;
@@ -38,12 +39,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let b = bt / 3u;
   let g = bt % 3u;
   var sums: array<f32, 8>;
-  for (var o = 0u; o < OUTER; o++) {
-    if (lid == 0u) { wg_active = select(0u, 1u, group_of(b, o) == g); }
-    let live = workgroupUniformLoad(&wg_active);
-    // No thread may overwrite wg_active for the next o before every thread has read this one.
-    workgroupBarrier();
-    if (live == 0u) { continue; }
+  if (lid == 0u) {
+    var n = 0u;
+    for (var o = 0u; o < OUTER; o++) { if (group_of(b, o) == g) { wg_outer[n] = o; n++; } }
+    wg_outer_count = n;
+  }
+  let outer_count = workgroupUniformLoad(&wg_outer_count);
+  for (var oi = 0u; oi < outer_count; oi++) {
+    let o = wg_outer[oi];
     for (var k0 = 0u; k0 < K; k0 += 16u) {
       for (var e = lid; e < 512u; e += 128u) {
         let ar = e / 16u;
