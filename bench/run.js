@@ -34,6 +34,9 @@ const steps = (n) => (quick ? ['--steps', '3', '--rounds', '1'] : ['--steps', St
 const BENCHES = [
   { title: 'Quickstart shape (specs/quickstart.attn: 28 px, patch 7, dim 64, depth 4, 4 heads / 2 K/V, batch 128)', spec: 'specs/quickstart.attn', args: ['--backend', 'native,wasm', ...steps(10)] },
   { title: '32 px RGB shape (patch 4, dim 192, depth 6, 6 heads / 3 K/V, mlp 4x, batch 64; wasm left out: about 12 images/s)', spec: join(dir, 'cifar_shape.attn'), shown: 'cifar_shape.attn', source: CIFAR_SHAPE, args: ['--backend', 'native', ...steps(4)] },
+  // WebGPU here is Dawn on Mesa's llvmpipe (the CPU): for correctness, not speed. What it can measure is
+  // the overhead of KDGQA's and DGQA's allocation kernels over GQA's step (bench/gpu.sh: a real GPU).
+  { title: 'WebGPU on this machine (Dawn on llvmpipe, a software adapter): the quickstart shape at batch 32, KDGQA and DGQA against GQA', spec: 'specs/quickstart.attn', args: ['--backend', 'webgpu', '--batch', '32', '--no-peer', ...steps(6)] },
 ];
 
 function run(cmd, argv, env = {}) {
@@ -89,8 +92,9 @@ with the machine's load.
   the part of that peak that came after the backend had loaded (attnc: after opening the backend;
   PyTorch: after \`import torch\`); "train GFLOP/s": the step's FLOPs (forward, backward and
   optimizer, counted on the op graph as \`attnc compile --summary\` does) over its time; "of GEMM
-  limit": that over the GFLOP/s of one 1024-cubed GEMM through the native backend alone, the most
-  this machine's GEMM library gives; "step time / GQA": the model's step time over the GQA model's on
+  limit": that over the GFLOP/s of the native backend's GEMM alone at its fastest of four shapes
+  (1024 and 2048 cubed, and the tall, thin products of a ViT's linear layers), the most this
+  machine's GEMM library gives; "step time / GQA": the model's step time over the GQA model's on
   the same backend (the overhead of KDGQA's and DGQA's allocation); "train / PyTorch", "eval /
   PyTorch", "peak RSS / PyTorch": attnc's figure over the emitted PyTorch package's (Debian's torch,
   CPU) on the same model, run, seed, batch and synthetic data, each in its better

@@ -134,7 +134,7 @@ export function formatReport(r: BenchReport): string {
     'rows' in r.peer
       ? `peer: the emitted PyTorch package's train.py, torch ${r.peer.torch ?? '?'}, ${r.peerDevice === 'cuda' ? 'CUDA' : 'CPU'}; best of torch.set_num_threads ${r.peer.rows[0] ? Object.keys(r.peer.rows[0].figures.byThreads).join('/') : '1/2'} (per model: ${r.peer.rows.map((p) => `${p.model} ${Object.entries(p.figures.byThreads).map(([t, v]) => `${t}: ${v.toFixed(1)}`).join(', ')} img/s`).join('; ')})`
       : `peer: skipped: ${r.peer.skipped}`,
-    r.gemm ? `GEMM limit: ${r.gemm.gflops.toFixed(1)} GFLOP/s (the native backend's GEMM alone, ${r.gemm.shape}, best of 5)` : 'GEMM limit: not measured (the native backend was not benched)',
+    r.gemm ? `GEMM limit: ${r.gemm.gflops.toFixed(1)} GFLOP/s (the native backend's GEMM alone, its fastest of four shapes: ${r.gemm.shape})` : 'GEMM limit: not measured (the native backend was not benched)',
     `FLOPs per training step (op graph, batch ${r.batch}): ${Object.entries(r.flopsPerStep).map(([m, f]) => `${m} ${(f.total / 1e9).toFixed(2)} G (forward ${(f.forward / 1e9).toFixed(2)}, backward ${(f.backward / 1e9).toFixed(2)}, optimizer ${(f.optimizer / 1e9).toFixed(3)})`).join('; ')}`,
     '',
     formatTable(r),

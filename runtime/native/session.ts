@@ -24,8 +24,12 @@ export interface GemmPeak {
   shape: string;
 }
 
-/** The square GEMM attnc bench takes as the machine's limit: large enough that the library's kernel runs at its best. */
-const PEAK_SIZE = 1024;
+/**
+ * The GEMMs attnc bench times for the machine's limit: square ones and the tall, thin products of a ViT's
+ * linear layers (rows = images x tokens), which oneDNN runs fastest here (1024 cubed reached 180
+ * GFLOP/s where 4160 x 192 x 768 reached 330 on this project's machine).
+ */
+const PEAK_SHAPES: readonly [number, number, number][] = [[1024, 1024, 1024], [2048, 2048, 2048], [8192, 384, 1536], [8192, 1536, 384]];
 
 /** Threads the native backend runs with unless told: the cores this process may use (OMP_NUM_THREADS when set). */
 export function defaultNativeThreads(): number {
@@ -57,20 +61,25 @@ export function planNativeTraining(_model: ModelIR, run: RunIR): { microBatch: n
 }
 
 /**
- * C = A B at PEAK_SIZE cubed through the addon's GEMM (oneDNN or OpenBLAS, whichever it times faster
- * for the shape, as every GEMM of a step): the best of 5 timed calls after one that makes the choice.
+ * C = A B through the addon's GEMM (oneDNN or OpenBLAS, whichever it times faster for the shape, as for
+ * every GEMM of a step) at each of PEAK_SHAPES: the best of 3 timed calls after one that makes the
+ * choice; the fastest shape's rate is the limit.
  */
 function gemmPeak(addon: NativeAddon): GemmPeak {
-  const n = PEAK_SIZE;
-  const a = new Float32Array(n * n).fill(0.5);
-  const b = new Float32Array(n * n).fill(0.25);
-  const c = new Float32Array(n * n);
-  addon.matmul(a, b, c, n, n, n, false, false, false);
-  let best = Infinity;
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    addon.matmul(a, b, c, n, n, n, false, false, false);
-    best = Math.min(best, performance.now() - t0);
+  let best: GemmPeak = { gflops: 0, shape: '' };
+  for (const [m, k, n] of PEAK_SHAPES) {
+    const a = new Float32Array(m * k).fill(0.5);
+    const b = new Float32Array(k * n).fill(0.25);
+    const c = new Float32Array(m * n);
+    addon.matmul(a, b, c, m, k, n, false, false, false);
+    let ms = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      addon.matmul(a, b, c, m, k, n, false, false, false);
+      ms = Math.min(ms, performance.now() - t0);
+    }
+    const gflops = (2 * m * k * n) / (ms * 1e6);
+    if (gflops > best.gflops) best = { gflops, shape: `${m} x ${k} x ${n}` };
   }
-  return { gflops: (2 * n * n * n) / (best * 1e6), shape: `${n} x ${n} x ${n}` };
+  return best;
 }
