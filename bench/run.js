@@ -30,10 +30,10 @@ train cifar_shape_run {
 
 const dir = mkdtempSync(join(tmpdir(), 'attnc-bench-run-'));
 writeFileSync(join(dir, 'cifar_shape.attn'), CIFAR_SHAPE);
-const steps = (n) => (quick ? ['--steps', '3', '--rounds', '1'] : ['--steps', String(n), '--rounds', '2']);
+const steps = (n) => (quick ? ['--steps', '3', '--rounds', '1'] : ['--steps', String(n), '--rounds', '3']);
 const BENCHES = [
   { title: 'Quickstart shape (specs/quickstart.attn: 28 px, patch 7, dim 64, depth 4, 4 heads / 2 K/V, batch 128)', spec: 'specs/quickstart.attn', args: ['--backend', 'native,wasm', ...steps(10)] },
-  { title: '32 px RGB shape (patch 4, dim 192, depth 6, 6 heads / 3 K/V, mlp 4x, batch 64; wasm left out: about 12 images/s)', spec: join(dir, 'cifar_shape.attn'), shown: 'cifar_shape.attn', source: CIFAR_SHAPE, args: ['--backend', 'native', ...steps(4)] },
+  { title: '32 px RGB shape (patch 4, dim 192, depth 6, 6 heads / 3 K/V, mlp 4x, batch 64; wasm left out: about 12 images/s)', spec: join(dir, 'cifar_shape.attn'), shown: 'cifar_shape.attn', source: CIFAR_SHAPE, args: ['--backend', 'native', ...steps(6)] },
   // WebGPU here is Dawn on Mesa's llvmpipe (the CPU): for correctness, not speed. What it can measure is
   // the overhead of KDGQA's and DGQA's allocation kernels over GQA's step (bench/gpu.sh: a real GPU).
   { title: 'WebGPU on this machine (Dawn on llvmpipe, a software adapter): the quickstart shape at batch 32, KDGQA and DGQA against GQA', spec: 'specs/quickstart.attn', args: ['--backend', 'webgpu', '--batch', '32', '--no-peer', ...steps(6)] },
