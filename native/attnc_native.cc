@@ -161,8 +161,8 @@ struct GemmPlan {
 };
 
 std::map<GemmKey, std::unique_ptr<GemmPlan>> gemmPlans;
-/** -1: measure each shape; 0: always oneDNN; 1: always OpenBLAS (configure()). */
-int forcedGemm = -1;
+/** 2: by a fixed rule (the default); -1: measure each shape, keep the faster; 0: always oneDNN; 1: always OpenBLAS (configure()). */
+int forcedGemm = 2;
 
 void runDnnl(GemmPlan& p, const GemmKey& k, const float* a, const float* b, float* c, const float* bias) {
   using namespace dnnl;
@@ -208,8 +208,14 @@ GemmPlan& planGemm(const GemmKey& k) {
   }
   auto desc = k.bias ? matmul::desc(p->a, p->b, p->bias, p->c) : matmul::desc(p->a, p->b, p->c);
   p->prim = matmul(matmul::primitive_desc(desc, attr, cpuEngine()));
-  if (forcedGemm >= 0) {
+  if (forcedGemm == 0 || forcedGemm == 1) {
     p->choice = forcedGemm;
+  } else if (forcedGemm == 2) {
+    // The default: a fixed rule, so that the same run gives the same numbers every time (the two
+    // libraries round differently, and timing flips close calls from one process to the next).
+    // oneDNN's small-shape dispatch costs more than the product when a dimension is tiny (the head's
+    // 10 classes: OpenBLAS 10-50x faster); elsewhere oneDNN was as fast or faster on this machine.
+    p->choice = (k.M < 16 || k.K < 16 || k.N < 16) ? 1 : 0;
   } else {
     // Measure both on scratch operands of the same shape (the real output may be accumulated into).
     std::vector<float> a(k.M * k.K, 0.5f), b(k.K * k.N, 0.25f), c(k.M * k.N, 0.0f), bias(k.N, 0.1f);

@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 import type { EngineFactory } from '../train/engine.js';
-import { loadNativeAddon, type NativeAddon } from './addon.js';
+import { loadNativeAddon, NativeUnavailableError, type NativeAddon } from './addon.js';
 import { NativeEngine } from './engine.js';
 
 export interface NativeSession {
@@ -31,6 +31,23 @@ export interface GemmPeak {
  */
 const PEAK_SHAPES: readonly [number, number, number][] = [[1024, 1024, 1024], [2048, 2048, 2048], [8192, 384, 1536], [8192, 1536, 384]];
 
+/**
+ * Which library runs each matrix product. `rule` (the default): OpenBLAS when a dimension is under 16,
+ * oneDNN otherwise, the same choice in every process, so a run's numbers repeat (the two round
+ * differently). `fastest` times both per shape and keeps the faster: a little quicker, but close calls
+ * go either way from one process to the next, and so do the last bits of the results.
+ */
+const GEMM_MODES = { rule: 2, fastest: -1, onednn: 0, openblas: 1 } as const;
+type GemmMode = keyof typeof GEMM_MODES;
+
+/** ATTNC_NATIVE_GEMM, else `rule`; an unknown value is refused with the choices. */
+function gemmMode(): GemmMode {
+  const v = process.env.ATTNC_NATIVE_GEMM;
+  if (v === undefined || v === '') return 'rule';
+  if (!(v in GEMM_MODES)) throw new NativeUnavailableError(`ATTNC_NATIVE_GEMM=${v} is not one of ${Object.keys(GEMM_MODES).join(', ')}`);
+  return v as GemmMode;
+}
+
 /** Threads the native backend runs with unless told: the cores this process may use (OMP_NUM_THREADS when set). */
 export function defaultNativeThreads(): number {
   const set = Number(process.env.OMP_NUM_THREADS);
@@ -43,10 +60,12 @@ export function defaultNativeThreads(): number {
  */
 export function openNativeSession(o: { threads?: number } = {}): NativeSession {
   const addon = loadNativeAddon();
-  const c = addon.configure(o.threads ?? defaultNativeThreads());
-  const env = ['OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'OPENBLAS_NUM_THREADS', 'OPENBLAS_CORETYPE'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const gemm = gemmMode();
+  const c = addon.configure(o.threads ?? defaultNativeThreads(), GEMM_MODES[gemm]);
+  const env = ['OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'OPENBLAS_NUM_THREADS', 'OPENBLAS_CORETYPE', 'ATTNC_NATIVE_GEMM'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const gemmWhy = gemm === 'rule' ? '' : gemm === 'fastest' ? ', GEMM library timed per shape (not bit-reproducible)' : `, GEMM: ${gemm} only`;
   return {
-    why: `native: CPU, ${c.threads} thread(s), oneDNN ${c.onednn} (${c.isa}), ${c.openblas.trim()}${env.length ? ` (${env.join(', ')})` : ''}`,
+    why: `native: CPU, ${c.threads} thread(s), oneDNN ${c.onednn} (${c.isa}), ${c.openblas.trim()}${gemmWhy}${env.length ? ` (${env.join(', ')})` : ''}`,
     isa: c.isa,
     threads: c.threads,
     engine: (e) => NativeEngine.create(e),

@@ -40,7 +40,8 @@ describe.skipIf(skipReason !== null)('native kernels against float64 references'
 
   it('matmul: every transpose, accumulation and bias, on oneDNN and on OpenBLAS', () => {
     const [M, K, N] = [37, 29, 23];
-    for (const gemm of [0, 1, -1]) {
+    // 0 oneDNN, 1 OpenBLAS, -1 the faster per shape, 2 the default rule; then a rule-picked thin shape (K < 16: OpenBLAS).
+    for (const gemm of [0, 1, -1, 2]) {
       A.configure(null, gemm);
       for (const transA of [false, true]) for (const transB of [false, true]) for (const acc of [false, true]) for (const withBias of [false, true]) {
         const a = rand(M * K, 1);
@@ -58,7 +59,12 @@ describe.skipIf(skipReason !== null)('native kernels against float64 references'
         expect(relativeError(c, want), `gemm ${gemm} tA ${transA} tB ${transB} acc ${acc} bias ${withBias}`).toBeLessThan(TOL);
       }
     }
-    A.configure(null, -1);
+    A.configure(null, 2);
+    const thin = A.gemmChoices().filter((g) => g.M === M && g.K === K && g.N === N);
+    expect(thin.length).toBeGreaterThan(0);
+    expect(thin.every((g) => g.chosen === 'onednn'), 'every dimension >= 16: oneDNN by the rule').toBe(true);
+    A.matmul(rand(40 * 8, 5), rand(8 * 20, 6), new Float32Array(40 * 20), 40, 8, 20, false, false, false);
+    expect(A.gemmChoices().find((g) => g.M === 40 && g.K === 8 && g.N === 20)?.chosen).toBe('openblas');
   });
 
   it('layer norm, its input gradient (written and added) and its parameter gradients', () => {
