@@ -1,8 +1,8 @@
-// The FLOPs of one training step of a bench run, from the op graph at the run's micro-batch: what the
-// nodes of the forward, backward and optimizer phases declare (compiler/graph/measure.ts phaseFlops,
-// the count `attnc compile --summary` prints per image). attnc bench divides them by a step's time.
+// The FLOPs of one training step of a bench run: the op graph's training count per image
+// (compiler/graph/measure.ts countTrainingFlops, what `attnc compile --summary` prints) times the
+// run's batch. attnc bench divides them by a step's time.
 import { lowerModelGraph } from '../../compiler/graph/lower.js';
-import { phaseFlops } from '../../compiler/graph/measure.js';
+import { countTrainingFlops } from '../../compiler/graph/measure.js';
 import type { ModelIR, RunIR } from '../../compiler/ir/types.js';
 
 export interface StepFlops {
@@ -13,10 +13,6 @@ export interface StepFlops {
 }
 
 export function stepFlops(model: ModelIR, run: RunIR): StepFlops {
-  const graph = lowerModelGraph(model, run, { batch: run.microBatch });
-  const passes = run.batch / run.microBatch;
-  const forward = phaseFlops(graph.phases.forward) * passes;
-  const backward = phaseFlops(graph.phases.backward) * passes;
-  const optimizer = phaseFlops(graph.phases.optimizer);
-  return { forward, backward, optimizer, total: forward + backward + optimizer };
+  const t = countTrainingFlops(lowerModelGraph(model, run, { batch: 1 }), { graph: lowerModelGraph(model, run), imagesPerStep: run.batch });
+  return { forward: t.forward * run.batch, backward: t.backward * run.batch, optimizer: t.optimizer ?? 0, total: t.total * run.batch };
 }

@@ -80,9 +80,9 @@ export function planNativeTraining(_model: ModelIR, run: RunIR): { microBatch: n
 }
 
 /**
- * C = A B through the addon's GEMM (oneDNN or OpenBLAS, whichever it times faster for the shape, as for
- * every GEMM of a step) at each of PEAK_SHAPES: the best of 3 timed calls after one that makes the
- * choice; the fastest shape's rate is the limit.
+ * C = A B through the addon's GEMM (the library the session's ATTNC_NATIVE_GEMM mode picks, as for
+ * every GEMM of a step) at each of PEAK_SHAPES: the best of 3 timed calls after an untimed one; the
+ * fastest shape's rate is the limit.
  */
 function gemmPeak(addon: NativeAddon): GemmPeak {
   let best: GemmPeak = { gflops: 0, shape: '' };
